@@ -1,0 +1,59 @@
+"""Exit codes and the exceptions that carry them.
+
+Pure: imported by every layer, imports nothing of ours. The codes are the contract of
+``interface.md`` (sysexits), so a service manager can tell a bad config (do not restart)
+from a server that is down (retry later).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FILES_FAILED = 1  # the pass finished, but some files failed
+    USAGE = 2
+    UNAVAILABLE = 69  # EX_UNAVAILABLE: server unreachable or unsupported version
+    QUOTA = 73  # EX_CANTCREAT: quota exceeded on the server
+    TEMPFAIL = 75  # EX_TEMPFAIL: lock held by another run, or conditions not met
+    NOPERM = 77  # EX_NOPERM: API key rejected or lacking a permission
+    CONFIG = 78  # EX_CONFIG: bad configuration
+
+
+class BackupdError(Exception):
+    """An expected failure: printed as one line, never as a traceback."""
+
+    exit_code: ExitCode = ExitCode.UNAVAILABLE
+
+
+class ConfigError(BackupdError):
+    """The configuration is invalid. ``problems`` holds every problem, one line each."""
+
+    exit_code = ExitCode.CONFIG
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class LockHeldError(BackupdError):
+    exit_code = ExitCode.TEMPFAIL
+
+
+class ServerUnavailableError(BackupdError):
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class UnsupportedServerError(BackupdError):
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class AuthError(BackupdError):
+    """The key was rejected (401) or lacks a permission (403)."""
+
+    exit_code = ExitCode.NOPERM
+
+
+class QuotaExceededError(BackupdError):
+    exit_code = ExitCode.QUOTA
