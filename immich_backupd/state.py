@@ -1,0 +1,437 @@
+"""The local state database: what was seen, hashed, uploaded, failed; and each pass.
+
+One SQLite file in ``state_dir`` (WAL, so ``status`` can read while a pass writes).
+It is the memory that makes a backup "exactly once" cheap: a file whose (size,
+mtime_ns, inode) match its record is never opened again, and content already on the
+server (by BLAKE3) is never uploaded again, whatever its path.
+
+Paths are stored as bytes (``os.fsencode``) split into folder and name, so names that
+are not valid UTF-8 survive, and the scanner can fetch one folder's records with one
+query instead of one per file.
+
+Losing this file loses no data: a fresh state re-learns from the server by checksum
+(``bulk-upload-check``) without uploading again.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+DB_NAME = "state.sqlite3"
+
+# Outcomes of a file, as stored in files.status.
+UPLOADED = "uploaded"  # sent by us, the server answered 201 created
+DUPLICATE = "duplicate"  # the server already had this content (or we did, under another path)
+FAILED = "failed"  # will be retried after next_attempt_at
+TRASHED = "trashed"  # the server has it in the trash: reported, not re-uploaded
+UNSUPPORTED = "unsupported"  # the server refused the type; retried only if the file changes
+ON_SERVER = (UPLOADED, DUPLICATE)
+
+# Each entry migrates from version i to i+1. Never edit a shipped step; append one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE files (
+        dir BLOB NOT NULL,
+        name BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        blake3 BLOB,
+        sha1 BLOB,
+        status TEXT NOT NULL,
+        remote_id TEXT,
+        album TEXT,
+        album_done INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (dir, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX files_blake3 ON files (blake3);
+    CREATE INDEX files_status ON files (status);
+    CREATE INDEX files_ino ON files (ino, size, mtime_ns);
+    CREATE TABLE passes (
+        id INTEGER PRIMARY KEY,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        outcome TEXT,
+        seen INTEGER NOT NULL DEFAULT 0,
+        hashed INTEGER NOT NULL DEFAULT 0,
+        uploaded INTEGER NOT NULL DEFAULT 0,
+        duplicates INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        duration REAL
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def split_path(path: Path | str) -> tuple[bytes, bytes]:
+    """Return (folder, name) as bytes: the key of a file in the state."""
+    raw = os.fsencode(path)
+    head, _, tail = raw.rpartition(b"/")
+    return head or b"/", tail
+
+
+def join_path(dir_: bytes, name: bytes) -> Path:
+    return Path(os.fsdecode(dir_.rstrip(b"/") + b"/" + name))
+
+
+@dataclass(slots=True)
+class FileRecord:
+    """What the state knows of one path."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+    ino: int
+    status: str
+    blake3: bytes | None = None
+    sha1: bytes | None = None
+    remote_id: str | None = None
+    album: str | None = None
+    album_done: bool = False
+    error: str | None = None
+    attempts: int = 0
+    next_attempt_at: float | None = None
+    updated_at: float = 0.0
+
+
+@dataclass(slots=True)
+class PassStats:
+    """The figures of one pass, written to ``passes`` when it ends."""
+
+    seen: int = 0
+    hashed: int = 0
+    uploaded: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    bytes: int = 0
+    started_at: float = field(default_factory=time.time)
+
+
+_FILE_COLS = (
+    "dir, name, size, mtime_ns, ino, blake3, sha1, status, remote_id, album, album_done, "
+    "error, attempts, next_attempt_at, updated_at"
+)
+
+
+def _row_to_record(row: Sequence[Any]) -> FileRecord:
+    return FileRecord(
+        path=join_path(row[0], row[1]),
+        size=row[2],
+        mtime_ns=row[3],
+        ino=row[4],
+        blake3=row[5],
+        sha1=row[6],
+        status=row[7],
+        remote_id=row[8],
+        album=row[9],
+        album_done=bool(row[10]),
+        error=row[11],
+        attempts=row[12],
+        next_attempt_at=row[13],
+        updated_at=row[14],
+    )
+
+
+def migration_scripts(current: int) -> list[str]:
+    """The scripts that bring a database at schema ``current`` to SCHEMA_VERSION.
+
+    Each runs in its own transaction with the version bump, so a crash mid-migration
+    leaves the previous version intact. A database from a newer release is refused.
+    """
+    if current > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"state database schema {current} is newer than this release ({SCHEMA_VERSION})"
+        )
+    return [
+        f"BEGIN;{MIGRATIONS[v]}PRAGMA user_version={v + 1};COMMIT;"
+        for v in range(current, SCHEMA_VERSION)
+    ]
+
+
+PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000")
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
+    for script in migration_scripts(conn.execute("PRAGMA user_version").fetchone()[0]):
+        conn.executescript(script)
+
+
+class StateStore:
+    """Async access for the pipeline (aiosqlite: one connection, one thread)."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._db = conn
+        self.path = path
+
+    @classmethod
+    async def open(cls, state_dir: Path) -> StateStore:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = state_dir / DB_NAME
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        for pragma in PRAGMAS:
+            await conn.execute(pragma)
+        async with conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        for script in migration_scripts(row[0] if row else 0):
+            await conn.executescript(script)
+        return cls(conn, path)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    # -- meta ----------------------------------------------------------------------
+    async def get_meta(self, key: str) -> str | None:
+        async with self._db.execute("SELECT value FROM meta WHERE key=?", (key,)) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._db.execute(
+            "INSERT INTO meta(key, value) VALUES(?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    async def device_id(self) -> str:
+        """A per-install id, sent as ``deviceId`` to v2 servers; stable across runs."""
+        value = await self.get_meta("device_id")
+        if value is None:
+            value = f"immich-backupd-{uuid.uuid4()}"
+            await self.set_meta("device_id", value)
+        return value
+
+    # -- files ---------------------------------------------------------------------
+    async def records_in_dir(self, directory: Path) -> dict[str, FileRecord]:
+        """All records of one folder, keyed by file name (str): one query per folder."""
+        dir_key = os.fsencode(directory)
+        async with self._db.execute(
+            f"SELECT {_FILE_COLS} FROM files WHERE dir=?", (dir_key,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return {os.fsdecode(row[1]): _row_to_record(row) for row in rows}
+
+    async def get(self, path: Path) -> FileRecord | None:
+        dir_key, name = split_path(path)
+        async with self._db.execute(
+            f"SELECT {_FILE_COLS} FROM files WHERE dir=? AND name=?", (dir_key, name)
+        ) as cur:
+            row = await cur.fetchone()
+        return _row_to_record(row) if row else None
+
+    async def find_by_inode(self, ino: int, size: int, mtime_ns: int) -> FileRecord | None:
+        """A hashed record of the same inode, size and mtime: a file moved on the same disk."""
+        async with self._db.execute(
+            f"SELECT {_FILE_COLS} FROM files WHERE ino=? AND size=? AND mtime_ns=? "
+            "AND blake3 IS NOT NULL LIMIT 1",
+            (ino, size, mtime_ns),
+        ) as cur:
+            row = await cur.fetchone()
+        return _row_to_record(row) if row else None
+
+    async def remote_for_content(self, blake3: bytes) -> tuple[str, str] | None:
+        """(remote_id, status) when some path with this content is already on the server."""
+        async with self._db.execute(
+            "SELECT remote_id, status FROM files WHERE blake3=? AND status IN (?, ?) "
+            "AND remote_id IS NOT NULL LIMIT 1",
+            (blake3, *ON_SERVER),
+        ) as cur:
+            row = await cur.fetchone()
+        return (row[0], row[1]) if row else None
+
+    async def put(self, record: FileRecord) -> None:
+        """Insert or replace one record, committed at once (autocommit)."""
+        await self.put_many([record])
+
+    async def put_many(self, records: Iterable[FileRecord]) -> None:
+        now = time.time()
+        rows = []
+        for r in records:
+            dir_key, name = split_path(r.path)
+            rows.append(
+                (
+                    dir_key,
+                    name,
+                    r.size,
+                    r.mtime_ns,
+                    r.ino,
+                    r.blake3,
+                    r.sha1,
+                    r.status,
+                    r.remote_id,
+                    r.album,
+                    int(r.album_done),
+                    r.error,
+                    r.attempts,
+                    r.next_attempt_at,
+                    now,
+                )
+            )
+        if not rows:
+            return
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            await self._db.executemany(
+                f"INSERT OR REPLACE INTO files({_FILE_COLS}) VALUES "
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        await self._db.execute("COMMIT")
+
+    async def forget(self, path: Path) -> None:
+        dir_key, name = split_path(path)
+        await self._db.execute("DELETE FROM files WHERE dir=? AND name=?", (dir_key, name))
+
+    async def pending_album_adds(self) -> list[FileRecord]:
+        """Files on the server that are not yet confirmed in their album."""
+        async with self._db.execute(
+            f"SELECT {_FILE_COLS} FROM files WHERE status IN (?, ?) AND album_done=0 "
+            "AND album IS NOT NULL AND remote_id IS NOT NULL",
+            ON_SERVER,
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_row_to_record(r) for r in rows]
+
+    async def mark_album_done(self, paths: Iterable[Path]) -> None:
+        keys = [split_path(p) for p in paths]
+        if not keys:
+            return
+        await self._db.execute("BEGIN IMMEDIATE")
+        await self._db.executemany(
+            "UPDATE files SET album_done=1 WHERE dir=? AND name=?", keys
+        )
+        await self._db.execute("COMMIT")
+
+    # -- passes --------------------------------------------------------------------
+    async def start_pass(self) -> int:
+        cur = await self._db.execute(
+            "INSERT INTO passes(started_at, outcome) VALUES(?, 'running')", (time.time(),)
+        )
+        return int(cur.lastrowid or 0)
+
+    async def finish_pass(self, pass_id: int, stats: PassStats, outcome: str) -> None:
+        now = time.time()
+        await self._db.execute(
+            "UPDATE passes SET finished_at=?, outcome=?, seen=?, hashed=?, uploaded=?, "
+            "duplicates=?, failed=?, bytes=?, duration=? WHERE id=?",
+            (
+                now,
+                outcome,
+                stats.seen,
+                stats.hashed,
+                stats.uploaded,
+                stats.duplicates,
+                stats.failed,
+                stats.bytes,
+                now - stats.started_at,
+                pass_id,
+            ),
+        )
+        if outcome in ("complete", "partial"):
+            await self.set_meta("last_backup_at", str(now))
+
+
+class StateReader:
+    """Synchronous, read-mostly access for ``status``, ``failed`` and ``retry``.
+
+    Opened next to a running pass: WAL lets it read a consistent snapshot while the
+    pass writes. ``retry`` writes too, in short transactions, under busy_timeout.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / DB_NAME
+        self.exists = self.path.exists()
+        if not self.exists:
+            self._conn: sqlite3.Connection | None = None
+            return
+        self._conn = sqlite3.connect(self.path, isolation_level=None)
+        self._conn.execute("PRAGMA busy_timeout=10000")
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version < SCHEMA_VERSION:
+            migrate(self._conn)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        if self._conn is None:
+            return []
+        return self._conn.execute(sql, args).fetchall()
+
+    def counts(self) -> dict[str, int]:
+        return {status: n for status, n in self._rows(
+            "SELECT status, count(*) FROM files GROUP BY status"
+        )}
+
+    def meta(self, key: str) -> str | None:
+        rows = self._rows("SELECT value FROM meta WHERE key=?", (key,))
+        return rows[0][0] if rows else None
+
+    def last_pass(self) -> dict[str, Any] | None:
+        rows = self._rows(
+            "SELECT id, started_at, finished_at, outcome, seen, hashed, uploaded, duplicates, "
+            "failed, bytes, duration FROM passes ORDER BY id DESC LIMIT 1"
+        )
+        if not rows:
+            return None
+        keys = ("id", "started_at", "finished_at", "outcome", "seen", "hashed", "uploaded",
+                "duplicates", "failed", "bytes", "duration")
+        return dict(zip(keys, rows[0], strict=True))
+
+    def album_counts(self) -> dict[str, int]:
+        return {album: n for album, n in self._rows(
+            "SELECT album, count(*) FROM files WHERE status IN (?, ?) AND album IS NOT NULL "
+            "GROUP BY album ORDER BY album",
+            ON_SERVER,
+        )}
+
+    def failed(self) -> list[FileRecord]:
+        return [_row_to_record(r) for r in self._rows(
+            f"SELECT {_FILE_COLS} FROM files WHERE status IN (?, ?) ORDER BY dir, name",
+            (FAILED, UNSUPPORTED),
+        )]
+
+    def retry(self, paths: Sequence[Path] | None) -> list[Path]:
+        """Make failed files eligible now (all when ``paths`` is None). Return those changed.
+
+        A path that is a folder retries every failed file below it.
+        """
+        if self._conn is None:
+            return []
+        changed: list[Path] = []
+        for record in self.failed():
+            if paths is not None and not any(
+                record.path == p or p in record.path.parents for p in paths
+            ):
+                continue
+            dir_key, name = split_path(record.path)
+            # An unsupported file is retried too when asked: the server may have learned
+            # the type since. Both become "failed, due now", which the next pass takes.
+            self._conn.execute(
+                "UPDATE files SET status=?, next_attempt_at=NULL, attempts=0 "
+                "WHERE dir=? AND name=?",
+                (FAILED, dir_key, name),
+            )
+            changed.append(record.path)
+        return changed

@@ -1,0 +1,108 @@
+"""The state database on a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from immich_backupd.state import (
+    DB_NAME,
+    DUPLICATE,
+    FAILED,
+    SCHEMA_VERSION,
+    UNSUPPORTED,
+    UPLOADED,
+    FileRecord,
+    PassStats,
+    StateReader,
+    StateStore,
+    migration_scripts,
+)
+
+
+def rec(path: Path, status: str, **kw) -> FileRecord:
+    kw.setdefault("size", 10)
+    kw.setdefault("mtime_ns", 5)
+    kw.setdefault("ino", 1)
+    return FileRecord(path=path, status=status, **kw)
+
+
+async def test_schema_wal_and_reopen(tmp_path: Path):
+    store = await StateStore.open(tmp_path)
+    device = await store.device_id()
+    await store.close()
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    store = await StateStore.open(tmp_path)
+    assert await store.device_id() == device  # stable per install
+    await store.close()
+
+
+def test_newer_schema_is_refused():
+    with pytest.raises(sqlite3.DatabaseError, match="newer"):
+        migration_scripts(SCHEMA_VERSION + 1)
+    assert migration_scripts(SCHEMA_VERSION) == []
+
+
+async def test_records_by_folder_content_and_inode(tmp_path: Path):
+    store = await StateStore.open(tmp_path / "s")
+    d = tmp_path / "photos"
+    weird = Path(os.fsdecode(b"/photos/caf\xe9.jpg"))  # not valid UTF-8
+    await store.put_many([
+        rec(d / "a.jpg", UPLOADED, blake3=b"b1", sha1=b"s1", remote_id="r1", album="photos"),
+        rec(d / "b.jpg", FAILED, blake3=b"b2", ino=7, size=3, mtime_ns=9),
+        rec(d / "sub" / "c.jpg", UPLOADED),
+        rec(weird, DUPLICATE, remote_id="r3"),
+    ])
+    in_dir = await store.records_in_dir(d)
+    assert set(in_dir) == {"a.jpg", "b.jpg"}
+    assert in_dir["a.jpg"].remote_id == "r1"
+    assert (await store.get(weird)).remote_id == "r3"
+    assert await store.remote_for_content(b"b1") == ("r1", UPLOADED)
+    assert await store.remote_for_content(b"b2") is None  # failed: not on the server
+    assert (await store.find_by_inode(7, 3, 9)).path == d / "b.jpg"
+    pending = await store.pending_album_adds()
+    assert [r.path for r in pending] == [d / "a.jpg"]
+    await store.mark_album_done([d / "a.jpg"])
+    assert await store.pending_album_adds() == []
+    await store.forget(d / "b.jpg")
+    assert await store.get(d / "b.jpg") is None
+    await store.close()
+
+
+async def test_passes_and_reader_while_open(tmp_path: Path):
+    store = await StateStore.open(tmp_path)
+    pid = await store.start_pass()
+    d = tmp_path / "p"
+    await store.put_many([
+        rec(d / "a.jpg", UPLOADED, album="p", remote_id="r"),
+        rec(d / "b.jpg", FAILED, error="network", attempts=2, next_attempt_at=1e12),
+        rec(d / "c.txt", UNSUPPORTED, error="Unsupported file type c.txt"),
+    ])
+    reader = StateReader(tmp_path)  # a second connection while the store is open
+    assert reader.counts() == {UPLOADED: 1, FAILED: 1, UNSUPPORTED: 1}
+    assert reader.last_pass()["outcome"] == "running"
+    await store.finish_pass(pid, PassStats(seen=3, uploaded=1, failed=1), "partial")
+    assert reader.last_pass()["outcome"] == "partial"
+    assert reader.last_pass()["seen"] == 3
+    assert reader.meta("last_backup_at") is not None
+    assert reader.album_counts() == {"p": 1}
+    assert [r.path.name for r in reader.failed()] == ["b.jpg", "c.txt"]
+    assert reader.retry([d / "b.jpg"]) == [d / "b.jpg"]
+    again = await store.get(d / "b.jpg")
+    assert again.next_attempt_at is None and again.attempts == 0
+    assert sorted(p.name for p in reader.retry(None)) == ["b.jpg", "c.txt"]
+    assert reader.retry([tmp_path / "elsewhere"]) == []
+    reader.close()
+    await store.close()
+
+
+def test_reader_without_database(tmp_path: Path):
+    reader = StateReader(tmp_path)
+    assert reader.counts() == {} and reader.failed() == [] and reader.retry(None) == []
