@@ -1,0 +1,324 @@
+"""The HTTP calls to an Immich server, one method per endpoint we use.
+
+Every answer is checked for shape before use: a proxy's HTML error page or a JSON body
+of the wrong form becomes an ``ApiError`` of kind BAD_RESPONSE, never a KeyError deep
+in the pipeline. Every failure carries the server's ``X-Correlation-ID``. The API key
+is sent in a header and appears nowhere else: not in URLs, errors or logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from .errors import ApiError, ErrorKind, TransportError, parse_retry_after
+from .multipart import FilePart, MultipartBody
+from .versions import ServerVersion, format_duration_v2
+
+USER_AGENT = "immich-backupd"
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    size: int | None  # None: unlimited
+    usage: int
+
+    def room_for(self, nbytes: int) -> bool:
+        return self.size is None or self.usage + nbytes <= self.size
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One answer of bulk-upload-check: accept (upload it) or reject (duplicate...)."""
+
+    id: str
+    accept: bool
+    reason: str | None = None
+    asset_id: str | None = None
+    is_trashed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRequest:
+    path: Path
+    size: int
+    sha1: bytes
+    created_at: str  # ISO-8601 with offset
+    modified_at: str
+    filename: str
+    sidecar: Path | None = None
+    sidecar_size: int = 0
+    live_photo_video_id: str | None = None
+    visibility: str | None = None
+    duration_ms: int | None = None
+    device_asset_id: str | None = None  # v2 only
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResult:
+    asset_id: str
+    duplicate: bool
+    bytes_sent: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AlbumAddResult:
+    asset_id: str
+    success: bool
+    error: str | None = None
+
+
+def _shape(cond: bool, method: str, path: str, what: str) -> None:
+    if not cond:
+        raise ApiError(0, f"unexpected answer: {what}", method=method, path=path,
+                       kind=ErrorKind.BAD_RESPONSE)
+
+
+def make_ssl_context(verify: bool, ca_file: Path | None) -> ssl.SSLContext | bool:
+    if not verify:
+        return False
+    if ca_file is not None:
+        return ssl.create_default_context(cafile=str(ca_file))
+    return True
+
+
+class ImmichClient:
+    """A thin async client. ``api_url`` ends with ``/api``."""
+
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str,
+        *,
+        timeout: float = 60.0,
+        ssl_context: ssl.SSLContext | bool = True,
+        device_id: str = "immich-backupd",
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._key = api_key
+        self._timeout = timeout
+        self._ssl = ssl_context
+        self.device_id = device_id
+        self.version: ServerVersion | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:  # never the key
+        return f"ImmichClient({self.api_url!r}, version={self.version})"
+
+    async def __aenter__(self) -> ImmichClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers={"x-api-key": self._key, "User-Agent": USER_AGENT},
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=self._timeout, sock_read=self._timeout
+                ),
+                # The server closes idle keep-alive connections after 5 s; drop ours first.
+                connector=aiohttp.TCPConnector(ssl=self._ssl, keepalive_timeout=4, limit=32),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- plumbing ------------------------------------------------------------------
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        url = self.api_url + path
+        try:
+            async with self.session.request(
+                method, url, json=json_body, data=data, headers=headers
+            ) as resp:
+                body = await resp.read()
+                status = resp.status
+                correlation = resp.headers.get("X-Correlation-ID")
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
+            raise TransportError(f"{method} {path}: {_describe_transport(exc)}") from exc
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            payload = None
+            if status < 400:
+                raise ApiError(status, "answer is not JSON", method=method, path=path,
+                               correlation_id=correlation, kind=ErrorKind.BAD_RESPONSE) from None
+        if status >= 400:
+            raise ApiError(status, _message(payload, body), method=method, path=path,
+                           correlation_id=correlation, retry_after=retry_after)
+        return status, payload
+
+    async def _get(self, path: str) -> Any:
+        return (await self._request("GET", path))[1]
+
+    # -- server --------------------------------------------------------------------
+    async def server_version(self) -> ServerVersion:
+        data = await self._get("/server/version")
+        _shape(isinstance(data, dict) and all(isinstance(data.get(k), int)
+               for k in ("major", "minor", "patch")), "GET", "/server/version", "no version")
+        self.version = ServerVersion(data["major"], data["minor"], data["patch"])
+        return self.version
+
+    async def media_types(self) -> dict[str, list[str]]:
+        data = await self._get("/server/media-types")
+        _shape(isinstance(data, dict) and isinstance(data.get("image"), list)
+               and isinstance(data.get("video"), list), "GET", "/server/media-types",
+               "no image/video lists")
+        return {k: [str(e).lower() for e in data.get(k) or []] for k in ("image", "video",
+                                                                          "sidecar")}
+
+    async def quota(self) -> Quota:
+        data = await self._get("/users/me")
+        _shape(isinstance(data, dict), "GET", "/users/me", "not an object")
+        size = data.get("quotaSizeInBytes")
+        usage = data.get("quotaUsageInBytes") or 0
+        return Quota(size=int(size) if size is not None else None, usage=int(usage))
+
+    async def key_permissions(self) -> list[str]:
+        data = await self._get("/api-keys/me")
+        _shape(isinstance(data, dict) and isinstance(data.get("permissions"), list),
+               "GET", "/api-keys/me", "no permissions")
+        return [str(p) for p in data["permissions"]]
+
+    # -- assets --------------------------------------------------------------------
+    async def bulk_upload_check(self, items: Sequence[tuple[str, bytes]]) -> list[CheckResult]:
+        """Ask which of (client id, sha1) the server already has. ``items`` must not be empty."""
+        body = {"assets": [{"id": i, "checksum": base64.b64encode(s).decode()} for i, s in items]}
+        _, data = await self._request("POST", "/assets/bulk-upload-check", json_body=body)
+        _shape(isinstance(data, dict) and isinstance(data.get("results"), list),
+               "POST", "/assets/bulk-upload-check", "no results")
+        out = []
+        for r in data["results"]:
+            _shape(isinstance(r, dict) and "id" in r and r.get("action") in ("accept", "reject"),
+                   "POST", "/assets/bulk-upload-check", "bad result")
+            out.append(CheckResult(id=str(r["id"]), accept=r["action"] == "accept",
+                                   reason=r.get("reason"), asset_id=r.get("assetId"),
+                                   is_trashed=bool(r.get("isTrashed"))))
+        return out
+
+    def _upload_fields(self, req: UploadRequest) -> list[tuple[str, str]]:
+        assert self.version is not None, "server_version() first"
+        fields: list[tuple[str, str]] = []
+        if self.version.needs_device_fields:
+            fields.append(("deviceAssetId", req.device_asset_id or f"{req.filename}-{req.size}"))
+            fields.append(("deviceId", self.device_id))
+        fields.append(("fileCreatedAt", req.created_at))
+        fields.append(("fileModifiedAt", req.modified_at))
+        if req.duration_ms is not None:
+            fields.append(("duration", str(req.duration_ms) if self.version.duration_as_ms
+                           else format_duration_v2(req.duration_ms)))
+        if req.live_photo_video_id:
+            fields.append(("livePhotoVideoId", req.live_photo_video_id))
+        if req.visibility:
+            fields.append(("visibility", req.visibility))
+        fields.append(("filename", req.filename))  # last: see multipart.py
+        return fields
+
+    async def upload(self, req: UploadRequest) -> UploadResult:
+        """Stream one file up. A duplicate answer (even an early one) is a result."""
+        files = [FilePart("assetData", req.path, req.size, req.filename, req.sha1)]
+        if req.sidecar is not None:
+            files.append(FilePart("sidecarData", req.sidecar, req.sidecar_size,
+                                  req.sidecar.name))
+        body = MultipartBody(files, self._upload_fields(req))
+        headers = {
+            "Content-Type": body.content_type,
+            "Content-Length": str(len(body)),
+            "x-immich-checksum": req.sha1.hex(),
+        }
+        try:
+            status, data = await self._request("POST", "/assets", data=body.stream(),
+                                               headers=headers)
+        except TransportError:
+            # The server may have answered "duplicate" from the checksum header and
+            # closed the connection while we were still sending: ask it.
+            early = await self._duplicate_of(req.sha1)
+            if early is None:
+                raise
+            return UploadResult(asset_id=early, duplicate=True, bytes_sent=body.bytes_sent)
+        _shape(isinstance(data, dict) and isinstance(data.get("id"), str), "POST", "/assets",
+               "no asset id")
+        return UploadResult(asset_id=data["id"], duplicate=status == 200
+                            or data.get("status") == "duplicate", bytes_sent=body.bytes_sent)
+
+    async def _duplicate_of(self, sha1: bytes) -> str | None:
+        try:
+            results = await self.bulk_upload_check([("early", sha1)])
+        except (ApiError, TransportError):
+            return None
+        for r in results:
+            if not r.accept and r.reason == "duplicate" and r.asset_id:
+                return r.asset_id
+        return None
+
+    # -- albums --------------------------------------------------------------------
+    async def albums(self) -> dict[str, str]:
+        """Album name → id of the user's albums. Names are not unique: the first wins."""
+        data = await self._get("/albums")
+        _shape(isinstance(data, list), "GET", "/albums", "not a list")
+        out: dict[str, str] = {}
+        for a in data:
+            _shape(isinstance(a, dict) and "id" in a and "albumName" in a, "GET", "/albums",
+                   "album without id or name")
+            out.setdefault(str(a["albumName"]), str(a["id"]))
+        return out
+
+    async def create_album(self, name: str, asset_ids: Sequence[str] = ()) -> str:
+        body: dict[str, Any] = {"albumName": name}
+        if asset_ids:
+            body["assetIds"] = list(asset_ids)
+        _, data = await self._request("POST", "/albums", json_body=body)
+        _shape(isinstance(data, dict) and isinstance(data.get("id"), str), "POST", "/albums",
+               "no album id")
+        return data["id"]
+
+    async def add_to_album(self, album_id: str, asset_ids: Sequence[str]) -> list[AlbumAddResult]:
+        path = f"/albums/{album_id}/assets"
+        _, data = await self._request("PUT", path, json_body={"ids": list(asset_ids)})
+        _shape(isinstance(data, list), "PUT", "/albums/{id}/assets", "not a list")
+        return [AlbumAddResult(asset_id=str(r.get("id")), success=bool(r.get("success")),
+                               error=r.get("error")) for r in data if isinstance(r, dict)]
+
+
+def _message(payload: Any, body: bytes) -> str:
+    if isinstance(payload, dict):
+        msg = payload.get("message")
+        if isinstance(msg, list):
+            return "; ".join(str(m) for m in msg)
+        if msg:
+            return str(msg)
+    text = body[:200].decode("utf-8", "replace").strip()
+    return " ".join(text.split()) or "(empty answer)"
+
+
+def _describe_transport(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"TLS certificate not trusted: {exc.certificate_error}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect: {exc.os_error.strerror or exc.os_error}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "server closed the connection"
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,125 @@
+"""The streamed ``POST /api/assets`` body.
+
+Built by hand rather than with ``aiohttp.FormData`` for three reasons:
+- Order: the file parts go first and ``filename`` last. A real v3.1 server reads
+  ``filename`` only when it precedes the file part, and then checks the sidecar's
+  extension against it, failing a valid ``.xmp`` (see NOTES.md).
+- Memory: the file is read in fixed chunks off the event loop, so a 4 GB video costs
+  one chunk of memory, and the exact ``Content-Length`` is known up front.
+- Integrity: the SHA-1 of the bytes actually sent is computed on the way and compared
+  with the checksum announced in ``x-immich-checksum`` *before* the closing boundary.
+  If the file changed since it was hashed, the body is aborted, the server sees a body
+  cut short and keeps nothing, and the file is retried: a torn file is never uploaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+CHUNK = 1 << 20
+
+
+class FileChangedDuringUploadError(OSError):
+    """The bytes read while uploading are not the bytes that were hashed."""
+
+
+@dataclass(frozen=True, slots=True)
+class FilePart:
+    field: str
+    path: Path
+    size: int
+    filename: str
+    sha1: bytes | None = None  # when set, the bytes sent are verified against it
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\r", " ").replace("\n", " ")
+
+
+def _encode_name(name: str) -> bytes:
+    # Names that are not valid UTF-8 on disk (surrogate escapes) are sent with
+    # replacement characters: the server stores a display name, never a path.
+    return _quote(name).encode("utf-8", "replace")
+
+
+class MultipartBody:
+    """A multipart/form-data body: file parts first, then text fields in the given order."""
+
+    def __init__(self, files: Sequence[FilePart], fields: Sequence[tuple[str, str]]) -> None:
+        self.boundary = f"immich-backupd-{uuid.uuid4().hex}"
+        self.files = list(files)
+        self.fields = list(fields)
+        self.bytes_sent = 0
+        self._heads = [self._file_head(f) for f in self.files]
+        self._tail = self._fields_bytes()
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    def _file_head(self, part: FilePart) -> bytes:
+        return (
+            f"--{self.boundary}\r\n".encode()
+            + f'Content-Disposition: form-data; name="{part.field}"; filename="'.encode()
+            + _encode_name(part.filename)
+            + b'"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        )
+
+    def _fields_bytes(self) -> bytes:
+        out = bytearray()
+        for name, value in self.fields:
+            out += f"--{self.boundary}\r\n".encode()
+            out += f'Content-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            out += value.encode("utf-8", "replace") + b"\r\n"
+        out += f"--{self.boundary}--\r\n".encode()
+        return bytes(out)
+
+    def __len__(self) -> int:
+        files = sum(len(h) + f.size + 2 for h, f in zip(self._heads, self.files, strict=True))
+        return files + len(self._tail)
+
+    async def stream(self, chunk: int = CHUNK) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        for head, part in zip(self._heads, self.files, strict=True):
+            yield head
+            async for data in _read_verified(loop, part, chunk):
+                self.bytes_sent += len(data)
+                yield data
+            yield b"\r\n"
+        yield self._tail
+
+
+async def _read_verified(
+    loop: asyncio.AbstractEventLoop, part: FilePart, chunk: int
+) -> AsyncIterator[bytes]:
+    fd = await loop.run_in_executor(None, os.open, part.path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        digest = hashlib.sha1(usedforsecurity=False)
+        remaining = part.size
+        while remaining > 0:
+            data = await loop.run_in_executor(None, os.read, fd, min(chunk, remaining))
+            if not data:
+                raise FileChangedDuringUploadError(
+                    f"{part.path}: file shrank while uploading ({remaining} bytes missing)"
+                )
+            digest.update(data)
+            remaining -= len(data)
+            # The last chunk is held back until verified, so the server never
+            # receives a complete body for a file that changed under us.
+            if remaining == 0 and part.sha1 is not None and digest.digest() != part.sha1:
+                raise FileChangedDuringUploadError(
+                    f"{part.path}: file changed while uploading (checksum differs)"
+                )
+            yield data
+        if part.sha1 is not None:
+            extra = await loop.run_in_executor(None, os.read, fd, 1)
+            if extra:
+                raise FileChangedDuringUploadError(f"{part.path}: file grew while uploading")
+    finally:
+        os.close(fd)
