@@ -1,0 +1,259 @@
+"""Content hashing: SHA-1 (the server's checksum) and BLAKE3 (our own identity) in one read.
+
+SHA-1 is what Immich dedupes by and what ``x-immich-checksum`` carries; BLAKE3 is a
+strong local identity that survives SHA-1's weakness. Reading a file is the expensive
+part, so both are fed from the same buffer in a single pass. The file is stat'ed before
+and after (Syncthing's rule): a file that moved under us is reported, never uploaded
+with a checksum of bytes that no longer exist. :class:`Hasher` runs this in a small
+thread pool so the event loop never blocks on disk reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import errno
+import hashlib
+import os
+import stat as stat_mod
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import blake3
+
+from immich_backupd.changes import FileStat
+
+__all__ = [
+    "FileChangedError",
+    "FileDigest",
+    "Hasher",
+    "HasherClosedError",
+    "Progress",
+    "hash_file",
+]
+
+DEFAULT_CHUNK = 1 << 20
+"""1 MiB: large enough that hashlib and blake3 release the GIL, small enough to stay cheap."""
+
+Progress = Callable[[int], None]
+"""Called from the hashing thread after each chunk with the bytes read so far; may raise
+to abort the hash (the exception propagates)."""
+
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+    # A FIFO swapped in for a file would block open() forever; for regular files it is a no-op.
+    | getattr(os, "O_NONBLOCK", 0)
+)
+_O_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+class FileChangedError(OSError):
+    """The file is not what was scanned: it changed since, or while it was being hashed.
+
+    Not a failure of the file: the caller should re-stat it and try again later.
+    """
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"changed while hashing ({reason})")
+        self.strerror = f"changed while hashing ({reason})"
+        self.filename = os.fspath(path)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
+
+
+class HasherClosedError(RuntimeError):
+    """The :class:`Hasher` was closed before or while this file was hashed."""
+
+
+class _Cancelled(Exception):
+    """Raised inside a worker thread to stop a hash nobody waits for any more."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileDigest:
+    """The two digests of a file's content and the number of bytes they cover."""
+
+    sha1: bytes
+    blake3: bytes
+    size: int
+
+    @property
+    def sha1_hex(self) -> str:
+        """40 hex characters, as ``x-immich-checksum`` takes it."""
+        return self.sha1.hex()
+
+    @property
+    def sha1_b64(self) -> str:
+        """28 base64 characters, the form the server stores and bulk-upload-check returns."""
+        return base64.b64encode(self.sha1).decode("ascii")
+
+    @property
+    def blake3_hex(self) -> str:
+        return self.blake3.hex()
+
+
+def _open(path: Path | str) -> int:
+    """Open read-only, without updating atime where allowed (it saves a write per file).
+
+    O_NOATIME is refused with EPERM for files we do not own (and are not root for); then
+    open normally. EACCES is a real permission problem and propagates.
+    """
+    if _O_NOATIME:
+        try:
+            return os.open(path, _OPEN_FLAGS | _O_NOATIME)
+        except PermissionError as err:
+            if err.errno != errno.EPERM:
+                raise
+    return os.open(path, _OPEN_FLAGS)
+
+
+def _changed(before: os.stat_result, after: os.stat_result) -> str | None:
+    if after.st_size != before.st_size:
+        return f"size {before.st_size} -> {after.st_size}"
+    if after.st_mtime_ns != before.st_mtime_ns:
+        return "mtime moved"
+    return None
+
+
+def hash_file(
+    path: Path | str,
+    expected: FileStat | None = None,
+    chunk: int = DEFAULT_CHUNK,
+    progress: Progress | None = None,
+) -> FileDigest:
+    """Return the SHA-1 and BLAKE3 of ``path``, read once in ``chunk``-sized pieces.
+
+    Raise :class:`FileChangedError` if the open file's size or mtime differ from
+    ``expected`` (the scan's stat; its inode too, when both are known), if they move
+    while it is read, or if the bytes read differ from the size. FileNotFoundError and
+    PermissionError propagate as they are; IsADirectoryError or OSError(EINVAL) for
+    anything that is not a regular file.
+    """
+    fd = _open(path)
+    try:
+        before = os.fstat(fd)
+        if not stat_mod.S_ISREG(before.st_mode):
+            if stat_mod.S_ISDIR(before.st_mode):
+                raise IsADirectoryError(errno.EISDIR, "is a folder", os.fspath(path))
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+        if expected is not None:
+            if before.st_size != expected.size:
+                raise FileChangedError(path, f"size {expected.size} -> {before.st_size}")
+            if before.st_mtime_ns != expected.mtime_ns:
+                raise FileChangedError(path, "mtime moved since the scan")
+            if expected.ino and before.st_ino and before.st_ino != expected.ino:
+                raise FileChangedError(path, "replaced since the scan")
+
+        sha1 = hashlib.sha1(usedforsecurity=False)
+        b3 = blake3.blake3()
+        view = memoryview(bytearray(chunk))
+        total = 0
+        with open(fd, "rb", buffering=0, closefd=False) as f:
+            while n := f.readinto(view):
+                part = view if n == chunk else view[:n]
+                sha1.update(part)
+                b3.update(part)
+                total += n
+                if progress is not None:
+                    progress(total)
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+
+    reason = _changed(before, after)
+    if reason is None and total != before.st_size:
+        reason = f"read {total} bytes of {before.st_size}"
+    if reason is not None:
+        raise FileChangedError(path, reason)
+    return FileDigest(sha1.digest(), b3.digest(), total)
+
+
+class Hasher:
+    """Hash files off the event loop, at most ``workers`` at a time.
+
+    A few threads are enough: hashlib and blake3 release the GIL on large buffers, and
+    more parallel reads only make a spinning disk seek. Calls beyond ``workers`` wait
+    in the pool's queue. Cancelling :meth:`hash` stops the read at the next chunk.
+    ``files_hashed`` and ``bytes_hashed`` count completed hashes, so tests can prove an
+    unchanged file is never read.
+    """
+
+    def __init__(self, workers: int = 2, *, chunk: int = DEFAULT_CHUNK) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.workers = workers
+        self.chunk = chunk
+        self.files_hashed = 0
+        self.bytes_hashed = 0
+        self.in_flight = 0
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="immich-hash")
+        self._stop = threading.Event()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return (
+            f"<Hasher workers={self.workers} in_flight={self.in_flight} "
+            f"files_hashed={self.files_hashed} bytes_hashed={self.bytes_hashed}>"
+        )
+
+    async def hash(
+        self,
+        path: Path | str,
+        expected: FileStat | None = None,
+        progress: Progress | None = None,
+    ) -> FileDigest:
+        """Run :func:`hash_file` in the pool; same result and exceptions.
+
+        ``progress`` is called from the worker thread, not the event loop.
+        """
+        if self._closed:
+            raise HasherClosedError("Hasher is closed")
+        cancel = threading.Event()
+        stop = self._stop
+
+        def check(total: int) -> None:
+            if cancel.is_set() or stop.is_set():
+                raise _Cancelled
+            if progress is not None:
+                progress(total)
+
+        loop = asyncio.get_running_loop()
+        self.in_flight += 1
+        try:
+            digest = await loop.run_in_executor(
+                self._pool, hash_file, path, expected, self.chunk, check
+            )
+        except asyncio.CancelledError:
+            cancel.set()
+            task = asyncio.current_task()
+            if self._stop.is_set() and task is not None and not task.cancelling():
+                # close() dropped the queued job: not a cancellation of the caller
+                raise HasherClosedError("Hasher closed before hashing") from None
+            raise
+        except _Cancelled:
+            raise HasherClosedError("Hasher closed while hashing") from None
+        finally:
+            self.in_flight -= 1
+        self.files_hashed += 1
+        self.bytes_hashed += digest.size
+        return digest
+
+    def close(self) -> None:
+        """Stop: queued and running hashes end with :class:`HasherClosedError` (running
+        ones at their next chunk); this waits for the workers to return."""
+        self._closed = True
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    async def __aenter__(self) -> Hasher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,252 @@
+"""The file-system walk: list the candidate media files under the include folders.
+
+I/O at the edge, but synchronous and free of asyncio: the daemon runs it in a thread and
+consumes the listings one folder at a time. It is built for a million files: one
+``scandir`` per folder and one ``stat`` per candidate file (none for names that cannot
+be media), a stack instead of recursion (deep trees), and a generator that yields each
+folder as soon as it is read, so memory stays flat however big the tree. Deciding what
+changed is :mod:`immich_backupd.changes`; what counts as media is :mod:`immich_backupd.media`.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat as stat_mod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from immich_backupd.changes import FileStat
+from immich_backupd.media import (
+    Kind,
+    MediaTypes,
+    is_ignored_dir,
+    is_ignored_name,
+    live_photo_pairs,
+    match_sidecars,
+)
+from immich_backupd.rules import AlbumRules
+
+__all__ = ["DirListing", "ErrorHandler", "FileStat", "stat_one", "walk"]
+
+log = logging.getLogger(__name__)
+
+ErrorHandler = Callable[[Path, OSError], None]
+
+
+@dataclass(slots=True)
+class DirListing:
+    """The candidates of one folder.
+
+    ``files`` are the image and video files (sorted by name); ``kinds`` maps each of
+    their names to ``"image"`` or ``"video"``; ``sidecars`` maps a media name to the
+    ``.xmp`` beside it. ``root`` is the include folder the folder belongs to (the
+    deepest one when includes are nested).
+    """
+
+    path: Path
+    root: Path
+    files: list[FileStat]
+    sidecars: dict[str, str] = field(default_factory=dict)
+    kinds: dict[str, Kind] = field(default_factory=dict)
+
+    def live_pairs(self) -> dict[str, str]:
+        """Return still name -> motion video name for the live photos of this folder."""
+        return live_photo_pairs(self.kinds)
+
+
+def _log_error(path: Path, err: OSError) -> None:
+    log.warning("cannot read %s: %s", path, err)
+
+
+def walk(
+    rules: AlbumRules,
+    media: MediaTypes,
+    *,
+    follow_symlinks: bool = False,
+    on_error: ErrorHandler | None = None,
+) -> Iterator[DirListing]:
+    """Yield a :class:`DirListing` for every folder under the include roots with candidates.
+
+    Skipped: folders and files that are excluded, ignored folders (hidden, ``@eaDir``,
+    recycle bins, ...) and names (hidden, partial downloads, ...), extensions the server
+    does not take, and anything that is not a regular file (FIFOs, sockets, devices).
+    A nested include folder is walked once, as its own root. Symlinks are skipped unless
+    ``follow_symlinks``; then every folder is entered at most once (by device and inode),
+    which stops symlink loops and walks a folder reached by two links only once, and a
+    link whose target is excluded (by its real path) is not followed.
+
+    Errors reading a folder (permission, a folder that vanished or became a file) go to
+    ``on_error`` (default: a logged warning) and the walk goes on. A file that vanishes
+    between listing and ``stat`` is skipped silently: it is gone, not failed.
+    """
+    report = on_error or _log_error
+    roots: list[tuple[Path, os.stat_result]] = []
+    for root in rules.roots:
+        if rules.is_excluded(root, is_dir=True):
+            continue
+        try:
+            st = os.stat(root)  # the root itself may be a link: the user named it
+        except OSError as err:
+            report(root, err)
+            continue
+        if not stat_mod.S_ISDIR(st.st_mode):
+            report(root, NotADirectoryError(errno.ENOTDIR, "not a folder", str(root)))
+            continue
+        roots.append((root, st))
+    # Folders entered so far, by (device, inode); only needed when links are followed.
+    # Every root is in it from the start, so a link into a root is not followed: the root
+    # is walked as itself, with its own album names.
+    visited = {(st.st_dev, st.st_ino) for _, st in roots} if follow_symlinks else set()
+    walked_roots: set[tuple[int, int]] = set()
+
+    for root, st in roots:
+        root_s = str(root)
+        key = (st.st_dev, st.st_ino)
+        if key in walked_roots and st.st_ino:  # one folder named twice (a link, a mount)
+            continue
+        walked_roots.add(key)
+
+        stack = [root_s]
+        while stack:
+            dir_s = stack.pop()
+            subdirs: list[str] = []
+            listing = _scan_dir(dir_s, root, rules, media, follow_symlinks, subdirs, report)
+            if listing is not None:
+                yield listing
+            subdirs.sort(reverse=True)  # pop() then visits them in name order
+            if follow_symlinks:
+                for sub in subdirs:
+                    try:
+                        sst = os.stat(sub)
+                    except OSError as err:
+                        report(Path(sub), err)
+                        continue
+                    key = (sst.st_dev, sst.st_ino)
+                    if key not in visited:
+                        visited.add(key)
+                        stack.append(sub)
+            else:
+                stack.extend(subdirs)
+
+
+def _scan_dir(
+    dir_s: str,
+    root: Path,
+    rules: AlbumRules,
+    media: MediaTypes,
+    follow_symlinks: bool,
+    subdirs: list[str],
+    report: ErrorHandler,
+) -> DirListing | None:
+    """List one folder: append the folders to enter to ``subdirs``, return its candidates."""
+    try:
+        it = os.scandir(dir_s)
+    except OSError as err:
+        report(Path(dir_s), err)
+        return None
+
+    candidate = media.candidate
+    excluded = rules.is_excluded_entry
+    is_root = rules.is_root
+    check_files = rules.has_file_patterns
+    from_stat = FileStat.from_stat_result
+    files: list[FileStat] = []
+    kinds: dict[str, Kind] = {}
+    sidecar_names: list[str] = []
+
+    with it:
+        try:
+            for entry in it:
+                name = entry.name
+                try:
+                    st: os.stat_result | None = None
+                    if entry.is_dir(follow_symlinks=False):
+                        is_dir = True
+                    elif entry.is_file(follow_symlinks=False):
+                        is_dir = False
+                    elif follow_symlinks and entry.is_symlink():
+                        try:
+                            st = entry.stat()
+                        except FileNotFoundError:
+                            continue  # dangling link
+                        is_dir = stat_mod.S_ISDIR(st.st_mode)
+                        if not is_dir and not stat_mod.S_ISREG(st.st_mode):
+                            continue
+                        # A link must not smuggle in what the user excluded by its real path.
+                        if rules.is_excluded(os.path.realpath(entry.path), is_dir=is_dir):
+                            continue
+                    else:
+                        continue  # FIFO, socket, device, or a link we do not follow
+                    if is_dir:
+                        path = entry.path
+                        if not (
+                            is_ignored_dir(name) or excluded(path, name, True) or is_root(path)
+                        ):
+                            subdirs.append(path)
+                        continue
+                    kind = candidate(name)
+                    if kind is None or (check_files and excluded(entry.path, name, False)):
+                        continue
+                    if kind == "sidecar":
+                        sidecar_names.append(name)
+                        continue
+                    if st is None:
+                        st = entry.stat(follow_symlinks=False)
+                    files.append(from_stat(name, st))
+                    kinds[name] = kind
+                except FileNotFoundError:
+                    continue  # vanished between listing and stat
+                except OSError as err:
+                    report(Path(entry.path), err)
+        except OSError as err:  # reading the folder failed part-way (it went away)
+            report(Path(dir_s), err)
+
+    if not files:
+        return None
+    files.sort(key=lambda f: f.name)
+    sidecars = match_sidecars(kinds, sidecar_names) if sidecar_names else {}
+    return DirListing(Path(dir_s), root, files, sidecars, kinds)
+
+
+def stat_one(
+    path: Path,
+    root: Path,
+    media: MediaTypes,
+    rules: AlbumRules,
+    *,
+    follow_symlinks: bool = False,
+) -> FileStat | None:
+    """Re-examine one path (for the watcher): its :class:`FileStat` if the walk would list it.
+
+    Return None when it is not a candidate: outside ``root``, inside an ignored folder
+    below ``root``, an ignored or unsupported name, excluded, gone, or not a regular
+    file. Other errors (e.g. PermissionError) propagate, since the caller must report
+    them. Symlinked folders between ``root`` and ``path`` are not checked.
+    """
+    name = path.name
+    if is_ignored_name(name) or media.kind_of(name) not in ("image", "video"):
+        return None
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return None
+    if not rel.parts or any(is_ignored_dir(p) for p in rel.parts[:-1]):
+        return None
+    if rules.is_excluded(path, is_dir=False):
+        return None
+    try:
+        st = os.stat(path, follow_symlinks=follow_symlinks)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if not stat_mod.S_ISREG(st.st_mode):
+        return None
+    if (
+        follow_symlinks
+        and os.path.islink(path)
+        and rules.is_excluded(os.path.realpath(path), is_dir=False)
+    ):
+        return None  # as in walk(): a link does not bring back an excluded file
+    return FileStat.from_stat_result(name, st)
