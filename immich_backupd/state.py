@@ -15,11 +15,13 @@ Losing this file loses no data: a fresh state re-learns from the server by check
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,6 +182,20 @@ class StateStore:
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._db = conn
         self.path = path
+        # Many pipeline tasks write through one connection: a transaction must not
+        # interleave with another task's statements.
+        self._write_lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
 
     @classmethod
     async def open(cls, state_dir: Path) -> StateStore:
@@ -204,11 +220,12 @@ class StateStore:
         return row[0] if row else None
 
     async def set_meta(self, key: str, value: str) -> None:
-        await self._db.execute(
-            "INSERT INTO meta(key, value) VALUES(?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            (key, value),
-        )
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO meta(key, value) VALUES(?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
 
     async def device_id(self) -> str:
         """A per-install id, sent as ``deviceId`` to v2 servers; stable across runs."""
@@ -286,21 +303,17 @@ class StateStore:
             )
         if not rows:
             return
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            await self._db.executemany(
+        async with self._transaction() as db:
+            await db.executemany(
                 f"INSERT OR REPLACE INTO files({_FILE_COLS}) VALUES "
                 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
-        await self._db.execute("COMMIT")
 
     async def forget(self, path: Path) -> None:
         dir_key, name = split_path(path)
-        await self._db.execute("DELETE FROM files WHERE dir=? AND name=?", (dir_key, name))
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM files WHERE dir=? AND name=?", (dir_key, name))
 
     async def pending_album_adds(self) -> list[FileRecord]:
         """Files on the server that are not yet confirmed in their album."""
@@ -316,37 +329,26 @@ class StateStore:
         keys = [split_path(p) for p in paths]
         if not keys:
             return
-        await self._db.execute("BEGIN IMMEDIATE")
-        await self._db.executemany(
-            "UPDATE files SET album_done=1 WHERE dir=? AND name=?", keys
-        )
-        await self._db.execute("COMMIT")
+        async with self._transaction() as db:
+            await db.executemany("UPDATE files SET album_done=1 WHERE dir=? AND name=?", keys)
 
     # -- passes --------------------------------------------------------------------
     async def start_pass(self) -> int:
-        cur = await self._db.execute(
-            "INSERT INTO passes(started_at, outcome) VALUES(?, 'running')", (time.time(),)
-        )
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO passes(started_at, outcome) VALUES(?, 'running')", (time.time(),)
+            )
         return int(cur.lastrowid or 0)
 
     async def finish_pass(self, pass_id: int, stats: PassStats, outcome: str) -> None:
         now = time.time()
-        await self._db.execute(
-            "UPDATE passes SET finished_at=?, outcome=?, seen=?, hashed=?, uploaded=?, "
-            "duplicates=?, failed=?, bytes=?, duration=? WHERE id=?",
-            (
-                now,
-                outcome,
-                stats.seen,
-                stats.hashed,
-                stats.uploaded,
-                stats.duplicates,
-                stats.failed,
-                stats.bytes,
-                now - stats.started_at,
-                pass_id,
-            ),
-        )
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE passes SET finished_at=?, outcome=?, seen=?, hashed=?, uploaded=?, "
+                "duplicates=?, failed=?, bytes=?, duration=? WHERE id=?",
+                (now, outcome, stats.seen, stats.hashed, stats.uploaded, stats.duplicates,
+                 stats.failed, stats.bytes, now - stats.started_at, pass_id),
+            )
         if outcome in ("complete", "partial"):
             await self.set_meta("last_backup_at", str(now))
 
