@@ -1,0 +1,103 @@
+"""The composition root of one pass: lock, state, client, handshake, pipeline.
+
+``once`` calls it directly; the daemon calls it on every trigger. Everything real is
+built here and nowhere else, so tests can build the same parts against the stand-in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+
+from .config import Settings
+from .errors import AuthError, BackupdError, ExitCode, QuotaExceededError
+from .hashing import Hasher
+from .immich.client import ImmichClient, Quota, make_ssl_context
+from .immich.versions import ServerVersion
+from .lock import RunLock
+from .pipeline.connect import connect
+from .pipeline.runner import BackupPass, PassResult
+from .report.live import Fanout, LiveFile
+from .report.progress import Reporter
+from .state import StateStore
+
+log = logging.getLogger("immich_backupd")
+
+OUTCOME_EXIT = {
+    "complete": ExitCode.OK,
+    "stopped": ExitCode.OK,
+    "partial": ExitCode.FILES_FAILED,
+    "quota": ExitCode.QUOTA,
+    "auth": ExitCode.NOPERM,
+}
+
+
+def make_client(settings: Settings, device_id: str) -> ImmichClient:
+    server = settings.server
+    if not server.verify_tls:
+        log.warning("TLS certificate verification is OFF for %s (server.verify_tls: false): "
+                    "anyone on the network path can read your API key and photos", server.url)
+    return ImmichClient(server.api_url, server.key(), timeout=server.timeout,
+                        ssl_context=make_ssl_context(server.verify_tls, server.ca_file),
+                        device_id=device_id)
+
+
+async def run_pass(
+    settings: Settings,
+    *,
+    reporter: Reporter | None = None,
+    on_start: Callable[[BackupPass], None] | None = None,
+) -> PassResult:
+    """Run one full pass under the state directory's lock.
+
+    Raises BackupdError (with its exit code) when the pass cannot start: lock held,
+    server unreachable or unsupported, key rejected. ``on_start`` receives the pass
+    before it runs, so a caller can wire signals to ``request_stop``.
+    """
+    with RunLock(settings.state_dir):
+        store = await StateStore.open(settings.state_dir)
+        try:
+            client = make_client(settings, await store.device_id())
+            async with client:
+                info = await connect(client, album_sync=settings.backup.album_sync)
+                log.info("connected to Immich %s at %s", info.version, settings.server.url)
+                await _save_server(store, settings, info.version, info.quota)
+                live = LiveFile(settings.state_dir)
+                reporters = (reporter, live) if reporter is not None else (live,)
+                backup = BackupPass(settings, client, store, info, reporter=Fanout(*reporters),
+                                    hasher=Hasher(workers=2))
+                if on_start is not None:
+                    on_start(backup)
+                try:
+                    result = await backup.run()
+                finally:
+                    backup.hasher.close()
+                if result.outcome in ("complete", "partial"):
+                    try:
+                        quota = await client.quota()
+                    except Exception as exc:  # only a figure for status
+                        log.debug("quota refresh failed: %s", exc)
+                    else:
+                        await _save_server(store, settings, info.version, quota)
+                return result
+        finally:
+            await store.close()
+
+
+async def _save_server(store: StateStore, settings: Settings, version: ServerVersion,
+                       quota: Quota) -> None:
+    """What ``status`` shows of the server, kept from the last pass (it may be offline)."""
+    await store.set_meta("server", json.dumps(
+        {"url": settings.server.url, "version": str(version), "quota": asdict(quota)}))
+
+
+def exit_code_for(result: PassResult) -> ExitCode:
+    if isinstance(result.error, QuotaExceededError):
+        return ExitCode.QUOTA
+    if isinstance(result.error, AuthError):
+        return ExitCode.NOPERM
+    if isinstance(result.error, BackupdError):
+        return result.error.exit_code
+    return OUTCOME_EXIT.get(result.outcome, ExitCode.FILES_FAILED)

@@ -1,0 +1,83 @@
+"""Album sync: each backed-up file goes into the server album named after its folder.
+
+Runs after the uploads of a pass, over every file the state has not yet confirmed in
+its album (so a pass that was interrupted, or album_sync turned on later, catches up).
+The album list is read once per pass; a missing album is created once (names are not
+unique on the server, so we never create blindly); assets are added in batches, and
+each per-id result is read, since the server answers 200 even when every id fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+from ..immich.client import ImmichClient
+from ..immich.errors import ApiError, TransportError
+from ..immich.retry import RetryPolicy, call_with_retry
+from ..state import StateStore
+from .connect import raise_if_fatal
+
+log = logging.getLogger("immich_backupd.albums")
+
+BATCH = 1000
+
+
+async def sync_albums(client: ImmichClient, store: StateStore, policy: RetryPolicy) -> int:
+    """Add pending files to their albums. Return how many were confirmed."""
+    pending = await store.pending_album_adds()
+    if not pending:
+        return 0
+    by_album: dict[str, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
+    for record in pending:
+        assert record.album is not None and record.remote_id is not None
+        by_album[record.album][record.remote_id].append(record.path)
+    try:
+        existing = await call_with_retry(policy, client.albums, what="album list")
+    except (ApiError, TransportError) as exc:
+        raise_if_fatal(exc)
+        log.warning("cannot read the album list (%s); albums will be updated next pass", exc)
+        return 0
+    confirmed = 0
+    for name, assets in sorted(by_album.items()):
+        try:
+            confirmed += await _fill_album(client, store, policy, name, assets, existing)
+        except (ApiError, TransportError) as exc:
+            raise_if_fatal(exc)
+            log.warning("album %r not updated (%s); retried next pass", name, exc)
+    return confirmed
+
+
+async def _fill_album(
+    client: ImmichClient,
+    store: StateStore,
+    policy: RetryPolicy,
+    name: str,
+    assets: dict[str, list[Path]],
+    existing: dict[str, str],
+) -> int:
+    album_id = existing.get(name)
+    if album_id is None:
+        album_id = await call_with_retry(policy, lambda: client.create_album(name),
+                                         what=f"creating album {name!r}")
+        existing[name] = album_id
+        log.info("created album %r", name)
+    ids = sorted(assets)
+    confirmed = 0
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start:start + BATCH]
+        results = await call_with_retry(
+            policy, lambda chunk=chunk: client.add_to_album(album_id, chunk),
+            what=f"adding to album {name!r}")
+        done: list[Path] = []
+        for r in results:
+            if r.success or r.error == "duplicate":
+                done.extend(assets.get(r.asset_id, ()))
+            else:
+                log.warning("could not add asset %s to album %r: %s", r.asset_id, name,
+                            r.error or "unknown error")
+        await store.mark_album_done(done)
+        confirmed += len(done)
+    return confirmed
+

@@ -1,0 +1,176 @@
+"""Decisions of a pass, as plain functions: what to do with each scanned file.
+
+Pure (no I/O, no asyncio): the runner asks, these answer. Tests call them directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+
+from ..changes import FileStat, needs_hash
+from ..media import live_photo_pairs
+from ..state import FAILED, ON_SERVER, TRASHED, UNSUPPORTED, FileRecord
+
+# A live photo's motion part is a clip of about 3 s: a few MB even in 4K. A larger video
+# that happens to share a stem with a photo (holiday.jpg + holiday.mp4) is a real video,
+# and must not be hidden behind the photo.
+LIVE_VIDEO_MAX_BYTES = 25_000_000
+
+
+class Action(Enum):
+    DONE = "done"  # unchanged and already on the server: nothing to do, nothing opened
+    HASH = "hash"  # new or changed: hash it, then check and upload
+    RETRY = "retry"  # unchanged but failed before, and due: reuse its hash, check, upload
+    WAIT = "wait"  # failed before, not due yet
+    SKIP = "skip"  # unchanged and known bad (trashed on the server, unsupported type)
+
+
+def decide(stat: FileStat, record: FileRecord | None, now: float) -> Action:
+    """Given a file's stat and its record (if any), say what this pass does with it."""
+    if record is None or needs_hash(stat, record):
+        return Action.HASH
+    if record.status in ON_SERVER:
+        return Action.DONE
+    if record.status in (TRASHED, UNSUPPORTED):
+        return Action.SKIP
+    if record.status == FAILED:
+        if record.next_attempt_at is not None and record.next_attempt_at > now:
+            return Action.WAIT
+        return Action.RETRY if record.sha1 and record.blake3 else Action.HASH
+    return Action.HASH
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A file this pass works on. The digests come from hashing or from its record."""
+
+    path: Path
+    stat: FileStat
+    kind: str  # image | video
+    album: str | None  # None for the hidden video of a live photo: the still shows it
+    sidecar: Path | None = None
+    record: FileRecord | None = None
+    sha1: bytes | None = None
+    blake3: bytes | None = None
+    remote_id: str | None = None  # set when known to be on the server
+    outcome: str | None = None  # uploaded | duplicate | failed | trashed | ...
+
+    @property
+    def needs_digest(self) -> bool:
+        return self.sha1 is None or self.blake3 is None
+
+
+@dataclass(slots=True)
+class Unit:
+    """What is uploaded together: one file, or a live photo (video first, then still).
+
+    ``live_video_id`` is the server id of the pair's video when the video itself needs
+    no work in this pass (already backed up), so the still can still be linked to it.
+    """
+
+    members: list[Candidate]
+    live_video_id: str | None = None
+    is_live_pair: bool = False
+
+
+@dataclass(slots=True)
+class DirPlan:
+    units: list[Unit] = field(default_factory=list)
+    done: int = 0
+    skipped: int = 0
+    waiting: int = 0
+    placeholders: int = 0
+
+
+def plan_dir(
+    directory: Path,
+    files: list[FileStat],
+    kinds: Mapping[str, str],
+    sidecars: Mapping[str, str],
+    records: Mapping[str, FileRecord],
+    album: str,
+    now: float,
+    *,
+    ignore_placeholders: bool = True,
+) -> DirPlan:
+    """Group one folder's candidates into units, live photos paired, video first."""
+    plan = DirPlan()
+    actions: dict[str, Action] = {}
+    for st in files:
+        if st.is_placeholder and ignore_placeholders:
+            plan.placeholders += 1
+            continue
+        action = decide(st, records.get(st.name), now)
+        actions[st.name] = action
+        if action is Action.DONE:
+            plan.done += 1
+        elif action is Action.SKIP:
+            plan.skipped += 1
+        elif action is Action.WAIT:
+            plan.waiting += 1
+
+    def candidate(st: FileStat, *, hidden: bool = False) -> Candidate:
+        record = records.get(st.name)
+        cand = Candidate(
+            path=directory / st.name,
+            stat=st,
+            kind=kinds[st.name],
+            album=None if hidden else album,
+            sidecar=directory / sidecars[st.name] if st.name in sidecars else None,
+            record=record,
+        )
+        if actions[st.name] is Action.RETRY and record is not None:
+            cand.sha1, cand.blake3 = record.sha1, record.blake3
+        return cand
+
+    by_name = {st.name: st for st in files if st.name in actions}
+    pairs = {
+        still: video
+        for still, video in live_photo_pairs({n: kinds[n] for n in by_name}).items()
+        if by_name[video].size <= LIVE_VIDEO_MAX_BYTES
+    }
+    paired_videos = set(pairs.values())
+    for st in by_name.values():
+        name = st.name
+        if name in paired_videos:
+            continue  # handled with its still
+        work = actions[name] in (Action.HASH, Action.RETRY)
+        video_name = pairs.get(name)
+        if video_name is None:
+            if work:
+                plan.units.append(Unit([candidate(st)]))
+            continue
+        video_st = by_name[video_name]
+        video_work = actions[video_name] in (Action.HASH, Action.RETRY)
+        video_record = records.get(video_name)
+        if video_work:
+            members = [candidate(video_st, hidden=True)] + ([candidate(st)] if work else [])
+            plan.units.append(Unit(members, is_live_pair=True))
+        elif work:
+            live_id = (
+                video_record.remote_id
+                if video_record is not None and video_record.status in ON_SERVER
+                else None
+            )
+            plan.units.append(Unit([candidate(st)], live_video_id=live_id, is_live_pair=True))
+    return plan
+
+
+def iso_time(ns: int) -> str:
+    """ISO-8601 with the local offset (the server rejects naive timestamps)."""
+    return datetime.fromtimestamp(ns / 1e9).astimezone().isoformat(timespec="milliseconds")
+
+
+def created_ns(stat: FileStat) -> int:
+    """Birth time where the OS keeps one, else the modification time."""
+    return stat.birthtime_ns if stat.birthtime_ns is not None else stat.mtime_ns
+
+
+def retry_due(attempts: int, now: float, initial: float, cap: float) -> float:
+    """When a file that failed ``attempts`` passes in a row is tried again."""
+    return now + min(cap, initial * 2 ** max(0, attempts - 1))
+

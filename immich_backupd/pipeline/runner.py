@@ -1,0 +1,474 @@
+"""One backup pass: scan → plan → hash → dedupe → check → upload → record → albums.
+
+A bounded pipeline (restic's archiver): the scanner feeds hash workers through a small
+queue, hashed units are checked with the server in batches, and accepted ones go to a
+fixed number of upload workers. A full queue slows the stage before it, so memory stays
+flat on huge trees, and hashing overlaps with checking and uploading.
+
+Exactly once: every outcome is committed to the state as soon as it is known. A crash
+between the server's answer and that commit is harmless: the next pass finds the
+content with ``bulk-upload-check`` (or the server answers "duplicate" to the checksum
+header) and records it, without a second upload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import BackupdError, QuotaExceededError
+from ..hashing import FileChangedError, Hasher
+from ..immich.client import ImmichClient, UploadRequest
+from ..immich.errors import ApiError, ErrorKind, TransportError
+from ..immich.multipart import FileChangedDuringUploadError
+from ..immich.retry import RetryPolicy, call_with_retry
+from ..report.progress import Progress, Reporter
+from ..rules import AlbumRules
+from ..scan import DirListing, walk
+from ..state import (
+    DUPLICATE,
+    FAILED,
+    TRASHED,
+    UNSUPPORTED,
+    UPLOADED,
+    FileRecord,
+    PassStats,
+    StateStore,
+)
+from .albums import sync_albums
+from .connect import ServerInfo, raise_if_fatal
+from .plan import Candidate, Unit, created_ns, iso_time, plan_dir, retry_due
+
+log = logging.getLogger("immich_backupd.pipeline")
+
+_END = object()
+
+
+@dataclass(slots=True)
+class PassResult:
+    outcome: str  # complete | partial (some failed) | quota | auth | stopped
+    progress: Progress
+    error: BackupdError | None = None
+
+
+class BackupPass:
+    """One pass over the configured folders. Build, then ``await run()`` once."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: ImmichClient,
+        store: StateStore,
+        server: ServerInfo,
+        *,
+        reporter: Reporter | None = None,
+        hasher: Hasher | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.store = store
+        self.server = server
+        self.reporter = reporter or Reporter()
+        self.hasher = hasher or Hasher(workers=2)
+        self._own_hasher = hasher is None
+        self.clock = clock
+        self.rules = AlbumRules(settings.albums.include, settings.albums.exclude)
+        backup = settings.backup
+        self.policy = RetryPolicy(backup.retry.max_attempts, backup.retry.initial,
+                                  backup.retry.max)
+        self.progress = Progress()
+        self.stats = PassStats()
+        self._stop = asyncio.Event()
+        self._quota = server.quota
+
+    # -- control -------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Take no new work; uploads in flight finish; then the pass ends as stopped."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _notify(self) -> None:
+        try:
+            self.reporter.progress(self.progress)
+        except Exception:  # a reporter never fails a backup
+            log.exception("progress reporter failed")
+
+    def _file_done(self, path: Path, outcome: str, detail: str = "") -> None:
+        try:
+            self.reporter.file_done(str(path), outcome, detail)
+        except Exception:
+            log.exception("file reporter failed")
+
+    # -- the pass ------------------------------------------------------------------
+    async def run(self) -> PassResult:
+        pass_id = await self.store.start_pass()
+        outcome = "complete"
+        error: BackupdError | None = None
+        try:
+            await self._pipeline()
+            if not self.stopping and self.settings.backup.album_sync:
+                self.progress.phase = "albums"
+                self._notify()
+                await sync_albums(self.client, self.store, self.policy)
+        except* QuotaExceededError as group:
+            outcome, error = "quota", group.exceptions[0]
+        except* BackupdError as group:
+            outcome, error = "auth", group.exceptions[0]
+        finally:
+            if self._own_hasher:
+                self.hasher.close()
+        if outcome == "complete":
+            if self.stopping:
+                outcome = "stopped"
+            elif self.progress.failed:
+                outcome = "partial"
+        self.stats.seen = self.progress.seen
+        self.stats.hashed = self.progress.hashed
+        self.stats.uploaded = self.progress.uploaded
+        self.stats.duplicates = self.progress.duplicates
+        self.stats.failed = self.progress.failed
+        self.stats.bytes = self.progress.bytes_uploaded
+        with contextlib.suppress(Exception):
+            await self.store.finish_pass(pass_id, self.stats, outcome)
+        self.progress.phase = "done" if outcome in ("complete", "partial") else outcome
+        self.progress.scanning = False
+        try:
+            self.reporter.pass_done(self.progress, outcome)
+        except Exception:
+            log.exception("pass reporter failed")
+        return PassResult(outcome=outcome, progress=self.progress, error=error)
+
+    async def _pipeline(self) -> None:
+        hash_q: asyncio.Queue[object] = asyncio.Queue(maxsize=256)
+        check_q: asyncio.Queue[object] = asyncio.Queue(maxsize=2 * self._batch_size)
+        upload_q: asyncio.Queue[object] = asyncio.Queue(maxsize=64)
+        hash_workers = max(1, self.hasher.workers)
+        upload_workers = self.settings.backup.concurrency
+        self.progress.phase = "scanning"
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._scan(hash_q, hash_workers))
+            hashers = [tg.create_task(self._hash_worker(hash_q, check_q))
+                       for _ in range(hash_workers)]
+            tg.create_task(self._close_after(hashers, check_q, 1))
+            tg.create_task(self._checker(check_q, upload_q, upload_workers))
+            for _ in range(upload_workers):
+                tg.create_task(self._upload_worker(upload_q))
+
+    @property
+    def _batch_size(self) -> int:
+        return self.settings.backup.check_batch_size
+
+    @staticmethod
+    async def _close_after(tasks: list[asyncio.Task[None]], q: asyncio.Queue[object],
+                           n: int) -> None:
+        await asyncio.gather(*tasks)
+        for _ in range(n):
+            await q.put(_END)
+
+    # -- stage 1: scan and plan ----------------------------------------------------
+    def _listings(self) -> Iterator[DirListing]:
+        def on_error(path: Path, exc: OSError) -> None:
+            log.warning("cannot read folder %s: %s", path, exc.strerror or exc)
+
+        return walk(self.rules, self.server.media,
+                    follow_symlinks=self.settings.backup.follow_symlinks, on_error=on_error)
+
+    async def _scan(self, hash_q: asyncio.Queue[object], n_workers: int) -> None:
+        try:
+            it = self._listings()
+            while not self.stopping:
+                listing = await asyncio.to_thread(next, it, None)
+                if listing is None:
+                    break
+                await self._plan_listing(listing, hash_q)
+        finally:
+            self.progress.scanning = False
+            for _ in range(n_workers):
+                await hash_q.put(_END)
+
+    async def _plan_listing(self, listing: DirListing, hash_q: asyncio.Queue[object]) -> None:
+        records = await self.store.records_in_dir(listing.path)
+        album = self.rules.album_name_for(listing.path / "_")
+        plan = plan_dir(listing.path, listing.files, listing.kinds, listing.sidecars, records,
+                        album, self.clock(),
+                        ignore_placeholders=self.settings.backup.ignore_cloud_placeholders)
+        p = self.progress
+        p.seen += len(listing.files)
+        p.backed_up += plan.done
+        p.skipped += plan.skipped + plan.waiting + plan.placeholders
+        for unit in plan.units:
+            p.planned += len(unit.members)
+            p.bytes_planned += sum(c.stat.size for c in unit.members)
+        self._notify()
+        for unit in plan.units:
+            if self.stopping:
+                return
+            await hash_q.put(unit)
+
+    # -- stage 2: hash and dedupe locally ------------------------------------------
+    async def _hash_worker(self, hash_q: asyncio.Queue[object],
+                           check_q: asyncio.Queue[object]) -> None:
+        while (item := await hash_q.get()) is not _END:
+            assert isinstance(item, Unit)
+            if self.stopping:
+                continue
+            for cand in list(item.members):
+                if not await self._digest(cand):
+                    item.members.remove(cand)
+                    continue
+                known = await self.store.remote_for_content(cand.blake3)  # type: ignore[arg-type]
+                if known is not None:
+                    cand.remote_id = known[0]
+                    await self._record(cand, DUPLICATE, remote_id=known[0])
+            if any(c.outcome is None for c in item.members):
+                await check_q.put(item)
+
+    async def _digest(self, cand: Candidate) -> bool:
+        """Fill in the digests. False when the file is gone or unreadable (recorded)."""
+        if not cand.needs_digest:
+            return True
+        st = cand.stat
+        moved = await self.store.find_by_inode(st.ino, st.size, st.mtime_ns)
+        if moved is not None and moved.path != cand.path and not moved.path.exists():
+            cand.sha1, cand.blake3 = moved.sha1, moved.blake3  # moved on this disk: no read
+            return True
+        try:
+            digest = await self.hasher.hash(cand.path, expected=st)
+        except FileNotFoundError:
+            await self._vanished(cand)
+            return False
+        except PermissionError:
+            await self._fail(cand, "permission denied", retry=True)
+            return False
+        except FileChangedError:
+            # Still being written: not an error, it is picked up when it settles.
+            log.info("%s changed while hashing; it will be picked up when it settles",
+                     cand.path)
+            self.progress.done += 1
+            self.progress.skipped += 1
+            return False
+        except OSError as exc:
+            await self._fail(cand, f"cannot read: {exc.strerror or exc}", retry=True)
+            return False
+        cand.sha1, cand.blake3 = digest.sha1, digest.blake3
+        self.progress.hashed += 1
+        return True
+
+    # -- stage 3: ask the server in batches ----------------------------------------
+    async def _checker(self, check_q: asyncio.Queue[object], upload_q: asyncio.Queue[object],
+                       n_uploaders: int) -> None:
+        try:
+            ended = False
+            while not ended:
+                batch: list[Unit] = []
+                item = await check_q.get()
+                while True:
+                    if item is _END:
+                        ended = True
+                        break
+                    assert isinstance(item, Unit)
+                    batch.append(item)
+                    if sum(len(u.members) for u in batch) >= self._batch_size:
+                        break
+                    try:
+                        item = await asyncio.wait_for(check_q.get(), timeout=0.2)
+                    except TimeoutError:
+                        break
+                if batch and not self.stopping:
+                    await self._check_batch(batch, upload_q)
+        finally:
+            for _ in range(n_uploaders):
+                await upload_q.put(_END)
+
+    async def _check_batch(self, batch: list[Unit], upload_q: asyncio.Queue[object]) -> None:
+        pending = [c for u in batch for c in u.members if c.outcome is None]
+        ids = {str(i): c for i, c in enumerate(pending)}
+        items = [(i, c.sha1) for i, c in ids.items() if c.sha1 is not None]
+        try:
+            results = await call_with_retry(
+                self.policy, lambda: self.client.bulk_upload_check(items),
+                what="bulk-upload-check")
+        except (ApiError, TransportError) as exc:
+            raise_if_fatal(exc)
+            # The check is an optimisation: without it, the checksum header still
+            # makes the server answer "duplicate" instead of storing a second copy.
+            log.warning("bulk-upload-check failed (%s); uploading with checksum only", exc)
+            results = []
+        for r in results:
+            cand = ids.get(r.id)
+            if cand is None or r.accept:
+                continue
+            if r.reason == "duplicate" and r.asset_id:
+                cand.remote_id = r.asset_id
+                if r.is_trashed:
+                    await self._record(cand, TRASHED, remote_id=r.asset_id,
+                                       error="in the server's trash; restore it there, or "
+                                       "delete it from the trash to upload it again")
+                else:
+                    await self._record(cand, DUPLICATE, remote_id=r.asset_id)
+            elif r.reason == "unsupported-format":
+                await self._record(cand, UNSUPPORTED, error="unsupported file type")
+        for unit in batch:
+            if any(c.outcome is None for c in unit.members):
+                await upload_q.put(unit)
+
+    # -- stage 4: upload -----------------------------------------------------------
+    async def _upload_worker(self, upload_q: asyncio.Queue[object]) -> None:
+        while (item := await upload_q.get()) is not _END:
+            assert isinstance(item, Unit)
+            if self.stopping:
+                continue
+            live_id = item.live_video_id
+            for cand in item.members:
+                if cand.outcome is None:
+                    is_pair_video = item.is_live_pair and cand.kind == "video"
+                    await self._upload(cand, live_id=None if is_pair_video else live_id,
+                                       hidden=is_pair_video)
+                if item.is_live_pair and cand.kind == "video":
+                    live_id = cand.remote_id if cand.outcome in (UPLOADED, DUPLICATE) else None
+
+    async def _upload(self, cand: Candidate, *, live_id: str | None, hidden: bool) -> None:
+        assert cand.sha1 is not None
+        if not self._quota.room_for(cand.stat.size):
+            raise QuotaExceededError(self._quota_message(cand))
+        sidecar, sidecar_size = cand.sidecar, 0
+        if sidecar is not None:
+            try:
+                sidecar_size = sidecar.stat().st_size
+            except OSError:
+                sidecar = None
+        st = cand.stat
+        req = UploadRequest(
+            path=cand.path,
+            size=st.size,
+            sha1=cand.sha1,
+            created_at=iso_time(created_ns(st)),
+            modified_at=iso_time(st.mtime_ns),
+            filename=cand.path.name,
+            sidecar=sidecar,
+            sidecar_size=sidecar_size,
+            live_photo_video_id=live_id,
+            visibility="hidden" if hidden else None,
+            device_asset_id=f"{cand.path.name}-{st.size}".replace(" ", ""),
+        )
+        upload = self.progress.start_upload(str(cand.path), st.size)
+        self._notify()
+        try:
+            result = await call_with_retry(self.policy, lambda: self.client.upload(req),
+                                           what=f"upload of {cand.path}")
+        except FileNotFoundError:
+            await self._vanished(cand)
+            return
+        except PermissionError:
+            await self._fail(cand, "permission denied", retry=True)
+            return
+        except FileChangedDuringUploadError as exc:
+            log.info("%s; it will be uploaded when it settles", exc)
+            self.progress.done += 1
+            self.progress.skipped += 1
+            return
+        except ApiError as exc:
+            await self._upload_error(cand, exc)
+            return
+        except TransportError as exc:
+            await self._fail(cand, f"network: {exc}", retry=True)
+            return
+        finally:
+            self.progress.end_upload(str(cand.path))
+        upload.sent = st.size
+        cand.remote_id = result.asset_id
+        if result.duplicate:
+            await self._record(cand, DUPLICATE, remote_id=result.asset_id)
+        else:
+            self._quota = type(self._quota)(self._quota.size, self._quota.usage + st.size)
+            self.progress.bytes_uploaded += st.size
+            await self._record(cand, UPLOADED, remote_id=result.asset_id)
+
+    async def _upload_error(self, cand: Candidate, exc: ApiError) -> None:
+        if exc.kind is ErrorKind.QUOTA:
+            raise QuotaExceededError(self._quota_message(cand)) from exc
+        raise_if_fatal(exc)
+        if exc.kind is ErrorKind.UNSUPPORTED:
+            await self._record(cand, UNSUPPORTED, error=exc.message)
+        else:
+            await self._fail(cand, exc.describe(), retry=exc.retryable)
+
+    def _quota_message(self, cand: Candidate) -> str:
+        q = self._quota
+        size = f"{q.size:,}" if q.size is not None else "unlimited"
+        return (f"quota exceeded on the server: {q.usage:,} of {size} bytes used, "
+                f"{cand.path} needs {cand.stat.size:,}; free space in Immich or ask the "
+                "admin for a larger quota")
+
+    # -- stage 5: record -----------------------------------------------------------
+    async def _record(self, cand: Candidate, status: str, *, remote_id: str | None = None,
+                      error: str | None = None) -> None:
+        st = cand.stat
+        record = FileRecord(
+            path=cand.path, size=st.size, mtime_ns=st.mtime_ns, ino=st.ino, status=status,
+            blake3=cand.blake3, sha1=cand.sha1, remote_id=remote_id, album=cand.album,
+            album_done=False, error=error,
+        )
+        prev = cand.record
+        if prev is not None and prev.remote_id == remote_id and prev.album == cand.album:
+            record.album_done = prev.album_done
+        await self.store.put(record)
+        cand.outcome = status
+        p = self.progress
+        p.done += 1
+        if status == UPLOADED:
+            p.uploaded += 1
+            p.backed_up += 1
+            log.info("uploaded %s", cand.path, extra={"path": str(cand.path),
+                                                      "asset_id": remote_id})
+        elif status == DUPLICATE:
+            p.duplicates += 1
+            p.backed_up += 1
+            log.info("already on the server: %s", cand.path,
+                     extra={"path": str(cand.path), "asset_id": remote_id})
+        else:
+            p.skipped += 1
+            log.warning("%s: %s", cand.path, error or status, extra={"path": str(cand.path)})
+        self._file_done(cand.path, status, error or "")
+        self._notify()
+
+    async def _fail(self, cand: Candidate, reason: str, *, retry: bool) -> None:
+        prev = cand.record
+        attempts = (prev.attempts if prev is not None and prev.status == FAILED else 0) + 1
+        now = self.clock()
+        st = cand.stat
+        # A file that cannot be retried (the server refused it) waits for the longest
+        # delay; a changed file is retried at once anyway, as its stat no longer matches.
+        due = retry_due(attempts, now, self.policy.initial * 30, self.policy.max * 6) if retry \
+            else now + self.policy.max * 6 * 24
+        await self.store.put(FileRecord(
+            path=cand.path, size=st.size, mtime_ns=st.mtime_ns, ino=st.ino, status=FAILED,
+            blake3=cand.blake3, sha1=cand.sha1, album=cand.album, error=reason,
+            attempts=attempts, next_attempt_at=due,
+        ))
+        cand.outcome = FAILED
+        self.progress.done += 1
+        self.progress.failed += 1
+        log.warning("upload failed: %s: %s", cand.path, reason, extra={"path": str(cand.path)})
+        self._file_done(cand.path, FAILED, reason)
+        self._notify()
+
+    async def _vanished(self, cand: Candidate) -> None:
+        """A file deleted between scan and read: not a failure, just gone."""
+        await self.store.forget(cand.path)
+        cand.outcome = "vanished"
+        self.progress.done += 1
+        self.progress.skipped += 1
+        log.info("%s vanished before it was backed up", cand.path)
+        self._file_done(cand.path, "vanished")
+

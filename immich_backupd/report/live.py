@@ -1,0 +1,74 @@
+"""The running pass's progress, published for ``immich-backupd status``.
+
+A small JSON file in the state directory, replaced atomically (write, then rename) at
+most once a second, so that ``status`` in another process reads a whole snapshot
+without touching the database the pass is writing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .progress import Progress, Reporter
+
+LIVE_NAME = "live.json"
+
+
+def read_live(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((state_dir / LIVE_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class LiveFile(Reporter):
+    def __init__(self, state_dir: Path, interval: float = 1.0) -> None:
+        self.path = state_dir / LIVE_NAME
+        self.interval = interval
+        self._last = 0.0
+
+    def _write(self, progress: Progress, **extra: Any) -> None:
+        data = progress.to_json() | {"pid": os.getpid(), "updated_at": time.time()} | extra
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.path)
+
+    def progress(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            self._last = now
+            self._write(progress)
+
+    def pass_done(self, progress: Progress, outcome: str) -> None:
+        self._write(progress, outcome=outcome)
+
+
+class Fanout(Reporter):
+    """Several reporters as one; one failing does not stop the others."""
+
+    def __init__(self, *reporters: Reporter) -> None:
+        self.reporters = reporters
+
+    def file_done(self, path: str, outcome: str, detail: str = "") -> None:
+        for r in self.reporters:
+            _safe(r.file_done, path, outcome, detail)
+
+    def progress(self, progress: Progress) -> None:
+        for r in self.reporters:
+            _safe(r.progress, progress)
+
+    def pass_done(self, progress: Progress, outcome: str) -> None:
+        for r in self.reporters:
+            _safe(r.pass_done, progress, outcome)
+
+
+def _safe(fn: Any, *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:
+        logging.getLogger("immich_backupd.report").exception("reporter %r failed", fn)
