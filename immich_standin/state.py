@@ -1,0 +1,372 @@
+"""The stand-in's in-memory world: users, API keys, assets, albums and what happened.
+
+Tests read and change this while the server runs in another thread, so every access
+goes through one re-entrant lock. Uploads do their check-and-insert under the lock so
+that concurrent uploads of the same bytes give exactly one ``created`` (like the unique
+index on ``(ownerId, checksum)`` in the real database).
+
+Only what a backup client can observe is modelled. File contents are not kept (a test
+may upload hundreds of megabytes): an asset keeps the SHA-1 and size of the bytes that
+actually arrived, plus its sidecar bytes, which are small.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+ALL_PERMISSIONS = "all"
+
+
+def now_iso() -> str:
+    """A UTC timestamp the way Immich prints them (millisecond precision, ``Z``)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def decode_checksum(value: str | bytes) -> bytes | None:
+    """Decode a client checksum like the server: base64 when 28 characters, else hex.
+
+    Returns ``None`` for junk (the server then simply finds no match).
+    """
+    if isinstance(value, bytes):
+        return value
+    try:
+        if len(value) == 28:
+            return base64.b64decode(value, validate=True)
+        return bytes.fromhex(value)
+    except (ValueError, binascii.Error):
+        return None
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    name: str
+    is_admin: bool = False
+    quota_size_in_bytes: int | None = None
+    quota_usage_in_bytes: int = 0
+    created_at: str = field(default_factory=now_iso)
+    storage_label: str | None = None
+
+
+@dataclass
+class ApiKey:
+    id: str
+    secret: str
+    name: str
+    user_id: str
+    permissions: list[str]
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+
+    def allows(self, permission: str | None) -> bool:
+        return permission is None or ALL_PERMISSIONS in self.permissions or (
+            permission in self.permissions
+        )
+
+
+@dataclass
+class Asset:
+    id: str
+    owner_id: str
+    checksum: bytes
+    original_file_name: str
+    type: str  # "IMAGE" | "VIDEO"
+    size: int
+    file_created_at: str
+    file_modified_at: str
+    visibility: str = "timeline"
+    is_favorite: bool = False
+    is_trashed: bool = False
+    live_photo_video_id: str | None = None
+    sidecar: bytes | None = None
+    device_asset_id: str | None = None
+    device_id: str | None = None
+    duration: str | None = None
+    created_at: str = field(default_factory=now_iso)
+
+    @property
+    def checksum_hex(self) -> str:
+        return self.checksum.hex()
+
+    @property
+    def checksum_b64(self) -> str:
+        return base64.b64encode(self.checksum).decode()
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["checksum"] = self.checksum_hex
+        out["checksum_b64"] = self.checksum_b64
+        out["sidecar"] = None if self.sidecar is None else self.sidecar.decode("utf-8", "replace")
+        return out
+
+
+@dataclass
+class Album:
+    id: str
+    name: str
+    owner_id: str
+    asset_ids: list[str] = field(default_factory=list)
+    description: str = ""
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Counters:
+    """How often things happened; tests assert on these (e.g. "nothing re-uploaded")."""
+
+    upload_requests: int = 0
+    created: int = 0
+    duplicates: int = 0
+    early_duplicates: int = 0
+    upload_errors: int = 0
+    bulk_checks: int = 0
+    bulk_items_checked: int = 0
+    albums_created: int = 0
+    faults_injected: int = 0
+
+
+@dataclass
+class RequestRecord:
+    method: str
+    path: str
+    query: str
+    status: int | None
+    correlation_id: str
+    headers: dict[str, str]
+    note: str = ""
+
+
+class StandinState:
+    """Everything the server knows, guarded by ``lock``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.users: dict[str, User] = {}
+        self.api_keys: dict[str, ApiKey] = {}  # secret -> key
+        self.assets: dict[str, Asset] = {}
+        self.albums: dict[str, Album] = {}
+        self.counters = Counters()
+        self.requests: list[RequestRecord] = []
+        self.violations: list[str] = []
+        self.unknown_fields: list[str] = []
+        self.internal_errors: list[str] = []  # bugs in the stand-in itself
+        self._by_checksum: dict[tuple[str, bytes], str] = {}
+
+    # ------------------------------------------------------------------ users
+    def add_user(
+        self,
+        email: str | None = None,
+        name: str | None = None,
+        *,
+        quota: int | None = None,
+        is_admin: bool = False,
+    ) -> User:
+        with self.lock:
+            n = len(self.users) + 1
+            user = User(
+                id=new_id(),
+                email=email or f"user{n}@example.com",
+                name=name or f"User {n}",
+                is_admin=is_admin,
+                quota_size_in_bytes=quota,
+                storage_label="admin" if is_admin else None,
+            )
+            self.users[user.id] = user
+            return user
+
+    def create_api_key(
+        self,
+        user_id: str,
+        permissions: Iterable[str] = (ALL_PERMISSIONS,),
+        *,
+        name: str = "backup",
+        secret: str | None = None,
+    ) -> str:
+        """Create a key for ``user_id`` with ``permissions``; return its secret."""
+        with self.lock:
+            if user_id not in self.users:
+                raise KeyError(f"no user {user_id}")
+            secret = secret or secrets.token_urlsafe(32)
+            self.api_keys[secret] = ApiKey(
+                id=new_id(), secret=secret, name=name, user_id=user_id,
+                permissions=list(permissions),
+            )
+            return secret
+
+    def add_user_with_key(
+        self,
+        permissions: Iterable[str] = (ALL_PERMISSIONS,),
+        *,
+        quota: int | None = None,
+        email: str | None = None,
+    ) -> tuple[User, str]:
+        """Convenience: a new user and a key for them."""
+        user = self.add_user(email, quota=quota)
+        return user, self.create_api_key(user.id, permissions)
+
+    def revoke_api_key(self, secret: str) -> None:
+        with self.lock:
+            self.api_keys.pop(secret, None)
+
+    def key(self, secret: str) -> ApiKey | None:
+        with self.lock:
+            return self.api_keys.get(secret)
+
+    def user_for_key(self, secret: str) -> User | None:
+        with self.lock:
+            key = self.api_keys.get(secret)
+            return None if key is None else self.users.get(key.user_id)
+
+    def set_quota(self, user_id: str, size: int | None) -> None:
+        with self.lock:
+            self.users[user_id].quota_size_in_bytes = size
+
+    # ----------------------------------------------------------------- assets
+    def find_asset_by_checksum(
+        self, checksum: str | bytes, user_id: str | None = None
+    ) -> Asset | None:
+        """Find an asset by SHA-1 (hex, base64 or raw); any owner unless ``user_id``."""
+        raw = decode_checksum(checksum)
+        if raw is None:
+            return None
+        with self.lock:
+            if user_id is not None:
+                aid = self._by_checksum.get((user_id, raw))
+                return None if aid is None else self.assets.get(aid)
+            return next((a for a in self.assets.values() if a.checksum == raw), None)
+
+    def assets_of(self, user_id: str) -> list[Asset]:
+        with self.lock:
+            return [a for a in self.assets.values() if a.owner_id == user_id]
+
+    def insert_asset_unless_duplicate(self, asset: Asset) -> tuple[Asset, bool]:
+        """Insert ``asset`` unless its owner has one with the same checksum.
+
+        Returns ``(asset_in_db, created)``; the check and insert are atomic.
+        """
+        with self.lock:
+            key = (asset.owner_id, asset.checksum)
+            existing = self._by_checksum.get(key)
+            if existing is not None:
+                return self.assets[existing], False
+            self.assets[asset.id] = asset
+            self._by_checksum[key] = asset.id
+            self.users[asset.owner_id].quota_usage_in_bytes += asset.size
+            return asset, True
+
+    def seed_asset(
+        self,
+        owner_id: str,
+        data: bytes,
+        filename: str = "seed.jpg",
+        *,
+        asset_type: str | None = None,
+        trashed: bool = False,
+        visibility: str = "timeline",
+    ) -> Asset:
+        """Put an asset on the server as if it had been uploaded earlier."""
+        if asset_type is None:
+            from .media import asset_type_for
+
+            asset_type = asset_type_for(filename) or "IMAGE"
+        stamp = now_iso()
+        asset = Asset(
+            id=new_id(), owner_id=owner_id, checksum=hashlib.sha1(data).digest(),
+            original_file_name=filename, type=asset_type, size=len(data),
+            file_created_at=stamp, file_modified_at=stamp, is_trashed=trashed,
+            visibility=visibility,
+        )
+        stored, _ = self.insert_asset_unless_duplicate(asset)
+        return stored
+
+    def trash_asset(self, asset_id: str) -> None:
+        with self.lock:
+            self.assets[asset_id].is_trashed = True
+
+    def restore_asset(self, asset_id: str) -> None:
+        with self.lock:
+            self.assets[asset_id].is_trashed = False
+
+    def delete_asset(self, asset_id: str) -> None:
+        """Remove an asset for good (like emptying the trash)."""
+        with self.lock:
+            asset = self.assets.pop(asset_id)
+            self._by_checksum.pop((asset.owner_id, asset.checksum), None)
+            user = self.users.get(asset.owner_id)
+            if user is not None:
+                user.quota_usage_in_bytes = max(0, user.quota_usage_in_bytes - asset.size)
+            for album in self.albums.values():
+                if asset_id in album.asset_ids:
+                    album.asset_ids.remove(asset_id)
+
+    # ----------------------------------------------------------------- albums
+    def create_album(
+        self, owner_id: str, name: str, asset_ids: Iterable[str] = (), description: str = ""
+    ) -> Album:
+        with self.lock:
+            album = Album(
+                id=new_id(), name=name, owner_id=owner_id, asset_ids=list(dict.fromkeys(asset_ids)),
+                description=description,
+            )
+            self.albums[album.id] = album
+            self.counters.albums_created += 1
+            return album
+
+    def albums_named(self, name: str) -> list[Album]:
+        with self.lock:
+            return [a for a in self.albums.values() if a.name == name]
+
+    # ------------------------------------------------------------- recording
+    def add_violation(self, text: str) -> None:
+        with self.lock:
+            self.violations.append(text)
+
+    def add_internal_error(self, text: str) -> None:
+        with self.lock:
+            self.internal_errors.append(text)
+
+    def record_request(self, record: RequestRecord) -> None:
+        with self.lock:
+            self.requests.append(record)
+
+    def bump(self, counter: str, by: int = 1) -> None:
+        with self.lock:
+            setattr(self.counters, counter, getattr(self.counters, counter) + by)
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-ready copy of the interesting state (for ``/_standin/state``)."""
+        with self.lock:
+            return {
+                "users": [
+                    {**asdict(u), "api_keys": [
+                        {"id": k.id, "name": k.name, "permissions": k.permissions}
+                        for k in self.api_keys.values() if k.user_id == u.id
+                    ]}
+                    for u in self.users.values()
+                ],
+                "assets": [a.to_json() for a in self.assets.values()],
+                "albums": [a.to_json() for a in self.albums.values()],
+                "counters": asdict(self.counters),
+                "violations": list(self.violations),
+                "unknown_fields": list(self.unknown_fields),
+                "internal_errors": list(self.internal_errors),
+                "requests": [asdict(r) for r in self.requests[-500:]],
+            }

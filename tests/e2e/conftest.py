@@ -1,0 +1,124 @@
+"""End-to-end fixtures: the real CLI in a subprocess against the in-repo Immich stand-in.
+
+Every server fixture asserts at teardown that every request the client sent validated
+against the OpenAPI spec of the version the stand-in plays, and (for v3) that no field
+v3 does not know was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from immich_standin import StandinServer
+from immich_standin.library import Library, make_library
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def check_clean(srv: StandinServer) -> None:
+    assert srv.state.violations == [], "requests not valid per the OpenAPI spec"
+    if srv.version.startswith("3."):
+        assert srv.state.unknown_fields == [], "fields v3 does not know were sent"
+
+
+@pytest.fixture
+def server() -> Iterator[StandinServer]:
+    with StandinServer(version="3.1.0") as srv:
+        yield srv
+        check_clean(srv)
+
+
+@dataclass
+class Setup:
+    """A library, a config pointing at a server, and a way to run the CLI on it."""
+
+    tmp: Path
+    lib: Library
+    config: Path
+    state_dir: Path
+
+    def run(self, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+        full_env.pop("IMMICH_API_KEY", None)
+        return subprocess.run(
+            [sys.executable, "-m", "immich_backupd", "--config", str(self.config), *args],
+            capture_output=True, text=True, timeout=timeout, env=full_env, cwd=self.tmp,
+            check=False,
+        )
+
+    def json(self, *args: str) -> Any:
+        proc = self.run(*args, "--json")
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    def last_pass(self) -> dict[str, Any]:
+        conn = sqlite3.connect(self.state_dir / "state.sqlite3")
+        try:
+            conn.row_factory = sqlite3.Row
+            return dict(conn.execute("SELECT * FROM passes ORDER BY id DESC LIMIT 1").fetchone())
+        finally:
+            conn.close()
+
+
+def write_config(tmp: Path, srv: StandinServer, lib: Library, *, api_key: str | None = None,
+                 **backup: Any) -> Path:
+    key_file = tmp / "api-key"
+    key_file.write_text((api_key if api_key is not None else srv.api_key) + "\n")
+    key_file.chmod(0o600)
+    backup = {"retry": {"max_attempts": 3, "initial": "10ms", "max": "50ms"}, **backup}
+    config = {
+        "server": {"url": srv.url, "api_key_file": str(key_file), "timeout": "10s"},
+        "state_dir": str(tmp / "state"),
+        "albums": {"include": [str(p) for p in lib.include], "exclude": lib.exclude},
+        "backup": backup,
+        "log_level": "info",
+    }
+    path = tmp / "config.yaml"
+    path.write_text(json.dumps(config, indent=2))  # JSON is YAML
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def make_setup(tmp_path: Path):
+    def make(srv: StandinServer, *, big_file_mb: int = 0, photos: int = 6,
+             api_key: str | None = None, **backup: Any) -> Setup:
+        lib = make_library(tmp_path / "lib", photos=photos, big_file_mb=big_file_mb)
+        config = write_config(tmp_path, srv, lib, api_key=api_key, **backup)
+        return Setup(tmp=tmp_path, lib=lib, config=config, state_dir=tmp_path / "state")
+
+    return make
+
+
+def server_assets(srv: StandinServer) -> dict[str, Any]:
+    """checksum hex → asset, asserting no checksum is stored twice."""
+    with srv.state.lock:
+        assets = list(srv.state.assets.values())
+    by_sum: dict[str, Any] = {}
+    for asset in assets:
+        assert asset.checksum_hex not in by_sum, f"{asset.original_file_name} stored twice"
+        by_sum[asset.checksum_hex] = asset
+    return by_sum
+
+
+def server_albums(srv: StandinServer) -> dict[str, set[str]]:
+    """album name → checksums of its assets, asserting names are unique."""
+    with srv.state.lock:
+        albums = list(srv.state.albums.values())
+        assets = dict(srv.state.assets)
+    out: dict[str, set[str]] = {}
+    for album in albums:
+        assert album.name not in out, f"album {album.name!r} created twice"
+        out[album.name] = {assets[i].checksum_hex for i in album.asset_ids}
+    return out

@@ -1,0 +1,67 @@
+"""The spec loader and validators on their own."""
+
+from __future__ import annotations
+
+from immich_standin.multipart import MultipartError, MultipartParser, PartData, PartStart
+from immich_standin.spec import load_spec, spec_major_for
+
+
+def test_version_mapping():
+    assert [spec_major_for(v) for v in ("2.7.0", "3.1.0", "1.106.0", "4.0.0")] == [2, 3, 3, 3]
+
+
+def test_literal_paths_win_over_templates():
+    spec = load_spec(3)
+    op, params = spec.match("PUT", "/albums/assets")
+    assert op.template == "/albums/assets" and params == {}
+    op, params = spec.match("PUT", "/albums/abc/assets")
+    assert op.template == "/albums/{id}/assets" and params == {"id": "abc"}
+    assert spec.match("POST", "/assets/exist") is None
+    assert load_spec(2).match("POST", "/assets/exist") is not None
+
+
+def test_nullable_is_a_type_union():
+    spec = load_spec(3)
+    schema = {"$ref": "#/components/schemas/UserAdminResponseDto"}
+    issues = spec.validate_value(schema, {"quotaSizeInBytes": None})
+    assert not any(i.path == ("quotaSizeInBytes",) for i in issues)
+
+
+def test_multipart_rules():
+    spec = load_spec(3)
+    op, _ = spec.match("POST", "/assets")
+    fields = {"fileCreatedAt": "2024-01-01T00:00:00", "fileModifiedAt": "2024-01-01T00:00:00Z",
+              "isFavorite": "1", "duration": "12", "deviceId": "x"}
+    issues, unknown = spec.validate_multipart(op, fields, {"assetData"})
+    assert {i.path[0] for i in issues} == {"fileCreatedAt", "isFavorite"}
+    assert unknown == ["deviceId"]
+    v2 = load_spec(2)
+    op2, _ = v2.match("POST", "/assets")
+    issues, _ = v2.validate_multipart(op2, {"assetData": "text"}, set())
+    paths = {i.path[0] for i in issues}
+    assert {"assetData", "deviceAssetId", "deviceId", "fileCreatedAt"} <= paths
+
+
+def test_multipart_parser_streams_in_tiny_chunks():
+    body = (b"--XY\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nvalue\r\n"
+            b"--XY\r\nContent-Disposition: form-data; name=\"f\"; filename=\"f.jpg\"\r\n"
+            b"Content-Type: image/jpeg\r\n\r\n\r\n--X\r\nbinary\r\n--XY--\r\n")
+    parser = MultipartParser("XY")
+    events = []
+    for i in range(len(body)):
+        events += parser.feed(body[i:i + 1])
+    parser.close()
+    starts = [e for e in events if isinstance(e, PartStart)]
+    assert [(s.name, s.filename) for s in starts] == [("a", None), ("f", "f.jpg")]
+    data = b"".join(e.data for e in events if isinstance(e, PartData))
+    assert data == b"value" + b"\r\n--X\r\nbinary"
+
+
+def test_multipart_parser_detects_truncation():
+    parser = MultipartParser("XY")
+    parser.feed(b"--XY\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nval")
+    try:
+        parser.close()
+    except MultipartError:
+        return
+    raise AssertionError("truncation not detected")
