@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from immich_backupd.changes import FileStat
-from immich_backupd.pipeline.plan import Action, decide, iso_time, plan_dir, retry_due
+from immich_backupd.pipeline.plan import (
+    RETRY_LATER_FIRST,
+    RETRY_LATER_MAX,
+    RETRY_REFUSED,
+    Action,
+    decide,
+    iso_time,
+    plan_dir,
+    retry_due,
+)
 from immich_backupd.state import DUPLICATE, FAILED, TRASHED, UNSUPPORTED, UPLOADED, FileRecord
 
 NOW = 1_700_000_000.0
@@ -98,7 +107,8 @@ def test_iso_time_has_an_offset():
 
 
 def test_retry_due_grows_and_is_capped():
-    delays = [retry_due(n, 0, 60, 3600) for n in range(1, 10)]
-    assert delays[0] == 60
+    delays = [retry_due(n, 0) for n in range(1, 20)]
+    assert delays[0] == RETRY_LATER_FIRST
     assert delays == sorted(delays)
-    assert max(delays) == 3600
+    assert max(delays) == RETRY_LATER_MAX
+    assert retry_due(1, 0, retryable=False) == RETRY_REFUSED

@@ -170,7 +170,19 @@ def created_ns(stat: FileStat) -> int:
     return stat.birthtime_ns if stat.birthtime_ns is not None else stat.mtime_ns
 
 
-def retry_due(attempts: int, now: float, initial: float, cap: float) -> float:
+# Across passes, a failed file waits longer each time: within a pass it was already
+# retried with backoff (retry.max_attempts), so what is left is an outage or a problem
+# with this file. One minute first, so the daemon's next trigger does not hammer it;
+# at most six hours, so it is retried several times a day. ``retry`` skips the wait.
+RETRY_LATER_FIRST = 60.0
+RETRY_LATER_MAX = 6 * 3600.0
+# A file the server refused (a 400 that is not about quota or type) waits a day.
+RETRY_REFUSED = 24 * 3600.0
+
+
+def retry_due(attempts: int, now: float, *, retryable: bool = True) -> float:
     """When a file that failed ``attempts`` passes in a row is tried again."""
-    return now + min(cap, initial * 2 ** max(0, attempts - 1))
+    if not retryable:
+        return now + RETRY_REFUSED
+    return now + min(RETRY_LATER_MAX, RETRY_LATER_FIRST * 2 ** max(0, attempts - 1))
 

@@ -436,6 +436,9 @@ class BackupPass:
             p.backed_up += 1
             log.info("already on the server: %s", cand.path,
                      extra={"path": str(cand.path), "asset_id": remote_id})
+        elif status == UNSUPPORTED:  # not on the server: a failure the user must see
+            p.failed += 1
+            log.warning("%s: %s", cand.path, error or status, extra={"path": str(cand.path)})
         else:
             p.skipped += 1
             log.warning("%s: %s", cand.path, error or status, extra={"path": str(cand.path)})
@@ -447,10 +450,7 @@ class BackupPass:
         attempts = (prev.attempts if prev is not None and prev.status == FAILED else 0) + 1
         now = self.clock()
         st = cand.stat
-        # A file that cannot be retried (the server refused it) waits for the longest
-        # delay; a changed file is retried at once anyway, as its stat no longer matches.
-        due = retry_due(attempts, now, self.policy.initial * 30, self.policy.max * 6) if retry \
-            else now + self.policy.max * 6 * 24
+        due = retry_due(attempts, now, retryable=retry)
         await self.store.put(FileRecord(
             path=cand.path, size=st.size, mtime_ns=st.mtime_ns, ino=st.ino, status=FAILED,
             blake3=cand.blake3, sha1=cand.sha1, album=cand.album, error=reason,
