@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ class Library:
     live_pairs: list[tuple[Path, Path]] = field(default_factory=list)  # (still, video)
     sidecars: dict[Path, Path] = field(default_factory=dict)  # media → its .xmp
     ignored: list[Path] = field(default_factory=list)  # present, must not be uploaded
+    durations: dict[Path, int] = field(default_factory=dict)  # video → duration in ms
 
     def sha1_of(self, path: Path) -> str:
         return hashlib.sha1(path.read_bytes()).hexdigest()
@@ -102,8 +104,13 @@ def make_library(root: Path, *, seed: int = 1, photos: int = 6, big_file_mb: int
     sidecar.write_bytes(XMP)
     lib.sidecars[bare] = sidecar
 
-    # Videos, and a second include root.
-    w.media(phone / "DCIM" / "Camera" / "VID_0001.mp4", MP4)
+    # Videos, and a second include root. This one has a real movie header: 4.5 s.
+    video = phone / "DCIM" / "Camera" / "VID_0001.mp4"
+    video.parent.mkdir(parents=True, exist_ok=True)
+    video.write_bytes(mp4_with_duration(4500, rng.randbytes(20_000)))
+    lib.expected[video] = hashlib.sha1(video.read_bytes()).hexdigest()
+    lib.albums.setdefault("Camera", set()).add(lib.expected[video])
+    lib.durations[video] = 4500
     w.media(phone / "DCIM" / "Camera" / "PXL_0001.jpg", JPEG)
 
     # Excluded: a folder, a glob at any depth, a file glob.
@@ -127,6 +134,21 @@ def make_library(root: Path, *, seed: int = 1, photos: int = 6, big_file_mb: int
         lib.expected[big] = digest
         lib.albums.setdefault(big.parent.name, set()).add(digest)
     return lib
+
+
+def mp4_with_duration(ms: int, media: bytes, *, moov_last: bool = True) -> bytes:
+    """A minimal ISO-BMFF file: ftyp, mdat, and a moov whose mvhd says ``ms`` long."""
+
+    def box(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+    timescale = 600
+    mvhd = box(b"mvhd", bytes(4) + struct.pack(">IIII", 0, 0, timescale, ms * timescale // 1000)
+               + bytes(80))
+    parts = [box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2mp41"), box(b"mdat", media)]
+    moov = box(b"moov", mvhd)
+    parts.insert(2 if moov_last else 1, moov)
+    return b"".join(parts)
 
 
 def _sparse(path: Path, size: int, rng: random.Random) -> None:

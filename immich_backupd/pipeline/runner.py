@@ -41,6 +41,7 @@ from ..state import (
     PassStats,
     StateStore,
 )
+from ..videoinfo import duration_ms
 from .albums import sync_albums
 from .connect import ServerInfo, raise_if_fatal
 from .plan import Candidate, Unit, created_ns, iso_time, plan_dir, retry_due
@@ -348,6 +349,8 @@ class BackupPass:
             except OSError:
                 sidecar = None
         st = cand.stat
+        duration = await asyncio.to_thread(duration_ms, cand.path) if cand.kind == "video" \
+            else None
         req = UploadRequest(
             path=cand.path,
             size=st.size,
@@ -359,6 +362,7 @@ class BackupPass:
             sidecar_size=sidecar_size,
             live_photo_video_id=live_id,
             visibility="hidden" if hidden else None,
+            duration_ms=duration,
             device_asset_id=f"{cand.path.name}-{st.size}".replace(" ", ""),
         )
         upload = self.progress.start_upload(str(cand.path), st.size)

@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from immich_backupd.immich.versions import format_duration_v2
 from immich_standin import StandinServer
 from immich_standin.library import touch_later
 
@@ -24,6 +25,8 @@ def assert_backed_up(srv: StandinServer, setup) -> None:
         assert v.visibility == "hidden"
     for media, sidecar in lib.sidecars.items():
         assert assets[lib.expected[media]].sidecar == sidecar.read_bytes()
+    for video, ms in lib.durations.items():
+        assert assets[lib.expected[video]].duration in (str(ms), format_duration_v2(ms))
 
 
 def test_first_backup_then_nothing_to_do(server: StandinServer, make_setup):
