@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ class UploadRequest:
     visibility: str | None = None
     duration_ms: int | None = None
     device_asset_id: str | None = None  # v2 only
+    on_progress: Callable[[int], None] | None = None  # bytes of the file sent so far
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +242,7 @@ class ImmichClient:
         if req.sidecar is not None:
             files.append(FilePart("sidecarData", req.sidecar, req.sidecar_size,
                                   req.sidecar.name))
-        body = MultipartBody(files, self._upload_fields(req))
+        body = MultipartBody(files, self._upload_fields(req), req.on_progress)
         headers = {
             "Content-Type": body.content_type,
             "Content-Length": str(len(body)),

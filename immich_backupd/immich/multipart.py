@@ -18,7 +18,7 @@ import asyncio
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,11 +51,17 @@ def _encode_name(name: str) -> bytes:
 class MultipartBody:
     """A multipart/form-data body: file parts first, then text fields in the given order."""
 
-    def __init__(self, files: Sequence[FilePart], fields: Sequence[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        files: Sequence[FilePart],
+        fields: Sequence[tuple[str, str]],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
         self.boundary = f"immich-backupd-{uuid.uuid4().hex}"
         self.files = list(files)
         self.fields = list(fields)
         self.bytes_sent = 0
+        self.on_progress = on_progress  # called with bytes_sent after each chunk
         self._heads = [self._file_head(f) for f in self.files]
         self._tail = self._fields_bytes()
 
@@ -91,6 +97,8 @@ class MultipartBody:
             async for data in _read_verified(loop, part, chunk):
                 self.bytes_sent += len(data)
                 yield data
+                if self.on_progress is not None:
+                    self.on_progress(self.bytes_sent)
             yield b"\r\n"
         yield self._tail
 

@@ -349,6 +349,12 @@ class BackupPass:
             except OSError:
                 sidecar = None
         st = cand.stat
+        upload = self.progress.start_upload(str(cand.path), st.size)
+
+        def on_progress(sent: int) -> None:
+            upload.sent = min(sent, st.size)
+            self._notify()
+
         duration = await asyncio.to_thread(duration_ms, cand.path) if cand.kind == "video" \
             else None
         req = UploadRequest(
@@ -364,8 +370,9 @@ class BackupPass:
             visibility="hidden" if hidden else None,
             duration_ms=duration,
             device_asset_id=f"{cand.path.name}-{st.size}".replace(" ", ""),
+            on_progress=on_progress,
         )
-        upload = self.progress.start_upload(str(cand.path), st.size)
+        self.progress.phase = "uploading"
         self._notify()
         try:
             result = await call_with_retry(self.policy, lambda: self.client.upload(req),
