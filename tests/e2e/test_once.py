@@ -38,6 +38,10 @@ def test_first_backup_then_nothing_to_do(server: StandinServer, make_setup):
     assert server.state.counters.created == n
     assert f"{n} uploaded" in first.stdout
     assert setup.last_pass()["hashed"] == n
+    with server.state.lock:
+        calls = [(r.method, r.path) for r in server.state.requests]
+    assert calls.count(("GET", "/api/albums")) == 1  # looked up once per pass
+    assert calls.count(("POST", "/api/albums")) == len(setup.lib.albums)
 
     before = server.state.counters
     uploads, checks = before.upload_requests, before.bulk_checks
