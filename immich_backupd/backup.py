@@ -18,7 +18,7 @@ from .immich.client import ImmichClient, Quota, make_ssl_context
 from .immich.versions import ServerVersion
 from .lock import RunLock
 from .pipeline.connect import connect
-from .pipeline.runner import BackupPass, PassResult
+from .pipeline.runner import BackupPass, HoldFn, PassResult, ScanTargets
 from .report.live import Fanout, LiveFile
 from .report.progress import Reporter
 from .state import StateStore
@@ -49,12 +49,18 @@ async def run_pass(
     *,
     reporter: Reporter | None = None,
     on_start: Callable[[BackupPass], None] | None = None,
+    targets: ScanTargets | None = None,
+    hold: HoldFn | None = None,
+    kinds: frozenset[str] | None = None,
+    live: bool = True,
 ) -> PassResult:
     """Run one full pass under the state directory's lock.
 
     Raises BackupdError (with its exit code) when the pass cannot start: lock held,
     server unreachable or unsupported, key rejected. ``on_start`` receives the pass
-    before it runs, so a caller can wire signals to ``request_stop``.
+    before it runs, so a caller can wire signals to ``request_stop``. ``targets``,
+    ``hold`` and ``kinds`` narrow the pass (see BackupPass); ``live`` writes live.json
+    (the daemon publishes its own).
     """
     with RunLock(settings.state_dir):
         store = await StateStore.open(settings.state_dir)
@@ -64,10 +70,12 @@ async def run_pass(
                 info = await connect(client, album_sync=settings.backup.album_sync)
                 log.info("connected to Immich %s at %s", info.version, settings.server.url)
                 await _save_server(store, settings, info.version, info.quota)
-                live = LiveFile(settings.state_dir)
-                reporters = (reporter, live) if reporter is not None else (live,)
+                reporters = [r for r in (reporter,) if r is not None]
+                if live:
+                    reporters.append(LiveFile(settings.state_dir))
                 backup = BackupPass(settings, client, store, info, reporter=Fanout(*reporters),
-                                    hasher=Hasher(workers=2))
+                                    hasher=Hasher(workers=2), targets=targets, hold=hold,
+                                    kinds=kinds)
                 if on_start is not None:
                     on_start(backup)
                 try:

@@ -14,7 +14,7 @@ import errno
 import logging
 import os
 import stat as stat_mod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from immich_backupd.media import (
 )
 from immich_backupd.rules import AlbumRules
 
-__all__ = ["DirListing", "ErrorHandler", "FileStat", "stat_one", "walk"]
+__all__ = ["DirListing", "ErrorHandler", "FileStat", "stat_one", "walk", "walk_targets"]
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,56 @@ def walk(
                         stack.append(sub)
             else:
                 stack.extend(subdirs)
+
+
+def walk_targets(
+    rules: AlbumRules,
+    media: MediaTypes,
+    folders: Iterable[Path],
+    trees: Iterable[Path] = (),
+    *,
+    on_error: ErrorHandler | None = None,
+) -> Iterator[DirListing]:
+    """Yield listings of some folders only: each of ``folders`` alone, each of ``trees``
+    with everything below it. For the daemon, which knows from file events where things
+    changed and need not walk the whole library for one new photo.
+
+    A target outside every include root, excluded, or inside an ignored folder is
+    skipped, so an event can never widen what the configuration backs up. A folder that
+    is both a target and inside a target tree is listed once. Symlinks are not followed
+    here (the periodic full walk does that when configured).
+    """
+    report = on_error or _log_error
+    seen: set[str] = set()
+    jobs = [(t, True) for t in sorted(set(trees))] + [(f, False) for f in sorted(set(folders))]
+    for target, recursive in jobs:
+        root = rules.root_of(target)
+        if root is None or not _inside_allowed(target, root, rules):
+            continue
+        stack = [str(target)]
+        while stack:
+            dir_s = stack.pop()
+            if dir_s in seen:
+                continue
+            seen.add(dir_s)
+            subdirs: list[str] = []
+            listing = _scan_dir(dir_s, rules.root_of(Path(dir_s)) or root, rules, media, False,
+                                subdirs, report)
+            if listing is not None:
+                yield listing
+            if recursive:
+                stack.extend(sorted(subdirs, reverse=True))
+
+
+def _inside_allowed(target: Path, root: Path, rules: AlbumRules) -> bool:
+    """True when ``target`` is a folder the full walk would enter below ``root``."""
+    rel = target.relative_to(root).parts
+    current = root
+    for part in rel:
+        current = current / part
+        if is_ignored_dir(part) or rules.is_excluded(current, is_dir=True):
+            return False
+    return not rules.is_excluded(root, is_dir=True) and target.is_dir()
 
 
 def _scan_dir(

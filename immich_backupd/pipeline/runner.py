@@ -18,9 +18,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..changes import FileStat
 from ..config import Settings
 from ..errors import BackupdError, QuotaExceededError
 from ..hashing import FileChangedError, Hasher
@@ -30,7 +31,7 @@ from ..immich.multipart import FileChangedDuringUploadError
 from ..immich.retry import RetryPolicy, call_with_retry
 from ..report.progress import Progress, Reporter
 from ..rules import AlbumRules
-from ..scan import DirListing, walk
+from ..scan import DirListing, walk, walk_targets
 from ..state import (
     DUPLICATE,
     FAILED,
@@ -51,11 +52,27 @@ log = logging.getLogger("immich_backupd.pipeline")
 _END = object()
 
 
+@dataclass(frozen=True, slots=True)
+class ScanTargets:
+    """Where a partial pass looks: folders alone, and trees with everything below."""
+
+    folders: frozenset[Path] = frozenset()
+    trees: frozenset[Path] = frozenset()
+
+
+# Decides, for a file about to be planned, whether to leave it for a later pass
+# (the daemon's "still being written" check). Held files are listed in ``held``.
+HoldFn = Callable[[Path, FileStat], bool]
+
+
 @dataclass(slots=True)
 class PassResult:
     outcome: str  # complete | partial (some failed) | quota | auth | stopped
     progress: Progress
     error: BackupdError | None = None
+    # Files left for later: still being written, or changed while read. The daemon
+    # looks at them again when they settle.
+    held: list[Path] = field(default_factory=list)
 
 
 class BackupPass:
@@ -71,6 +88,9 @@ class BackupPass:
         reporter: Reporter | None = None,
         hasher: Hasher | None = None,
         clock: Callable[[], float] = time.time,
+        targets: ScanTargets | None = None,
+        hold: HoldFn | None = None,
+        kinds: frozenset[str] | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -80,6 +100,10 @@ class BackupPass:
         self.hasher = hasher or Hasher(workers=2)
         self._own_hasher = hasher is None
         self.clock = clock
+        self.targets = targets
+        self.hold = hold
+        self.kinds = kinds  # None: images and videos; else only these (metered network)
+        self.held: list[Path] = []
         self.rules = AlbumRules(settings.albums.include, settings.albums.exclude)
         backup = settings.backup
         self.policy = RetryPolicy(backup.retry.max_attempts, backup.retry.initial,
@@ -147,7 +171,8 @@ class BackupPass:
             self.reporter.pass_done(self.progress, outcome)
         except Exception:
             log.exception("pass reporter failed")
-        return PassResult(outcome=outcome, progress=self.progress, error=error)
+        return PassResult(outcome=outcome, progress=self.progress, error=error,
+                          held=self.held)
 
     async def _pipeline(self) -> None:
         hash_q: asyncio.Queue[object] = asyncio.Queue(maxsize=256)
@@ -181,6 +206,9 @@ class BackupPass:
         def on_error(path: Path, exc: OSError) -> None:
             log.warning("cannot read folder %s: %s", path, exc.strerror or exc)
 
+        if self.targets is not None:
+            return walk_targets(self.rules, self.server.media, self.targets.folders,
+                                self.targets.trees, on_error=on_error)
         return walk(self.rules, self.server.media,
                     follow_symlinks=self.settings.backup.follow_symlinks, on_error=on_error)
 
@@ -197,7 +225,23 @@ class BackupPass:
             for _ in range(n_workers):
                 await hash_q.put(_END)
 
+    def _held_back(self, listing: DirListing) -> list[FileStat]:
+        """The files of a listing this pass works on; the rest wait (kind, or settling)."""
+        keep: list[FileStat] = []
+        for st in listing.files:
+            if self.kinds is not None and listing.kinds.get(st.name) not in self.kinds:
+                self.progress.skipped += 1  # waiting for the network to allow its kind
+                continue
+            if self.hold is not None and self.hold(listing.path / st.name, st):
+                self.held.append(listing.path / st.name)
+                self.progress.skipped += 1
+                continue
+            keep.append(st)
+        return keep
+
     async def _plan_listing(self, listing: DirListing, hash_q: asyncio.Queue[object]) -> None:
+        if self.kinds is not None or self.hold is not None:
+            listing.files = self._held_back(listing)
         records = await self.store.records_in_dir(listing.path)
         album = self.rules.album_name_for(listing.path / "_")
         plan = plan_dir(listing.path, listing.files, listing.kinds, listing.sidecars, records,
@@ -255,6 +299,7 @@ class BackupPass:
             # Still being written: not an error, it is picked up when it settles.
             log.info("%s changed while hashing; it will be picked up when it settles",
                      cand.path)
+            self.held.append(cand.path)
             self.progress.done += 1
             self.progress.skipped += 1
             return False
@@ -385,6 +430,7 @@ class BackupPass:
             return
         except FileChangedDuringUploadError as exc:
             log.info("%s; it will be uploaded when it settles", exc)
+            self.held.append(cand.path)
             self.progress.done += 1
             self.progress.skipped += 1
             return
