@@ -60,10 +60,11 @@ __all__ = [
 APP_NAME: Final = "immich-backupd"
 CONFIG_ENV: Final = "IMMICH_BACKUPD_CONFIG"
 API_KEY_ENV: Final = "IMMICH_API_KEY"
+CREDENTIAL_NAME: Final = "immich-api-key"  # systemd credential (LoadCredential=)
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 
 LogLevel = Literal["debug", "info", "warning", "error"]
-KeySource = Literal["api_key", "api_key_file", "env"]
+KeySource = Literal["api_key", "api_key_file", "credential", "env"]
 
 
 # --------------------------------------------------------------------------- settings
@@ -941,6 +942,19 @@ def _api_key(
         if warning:
             p.warnings.append(warning)
         return Secret(key), "api_key_file", key_file
+    # systemd's LoadCredential=immich-api-key:/path puts the key where only this service
+    # can read it, without the config naming a file the service user could not open.
+    cred_dir = ctx.env.get("CREDENTIALS_DIRECTORY", "")
+    if cred_dir:
+        cred = Path(cred_dir) / CREDENTIAL_NAME
+        try:
+            key = ctx.fs.read_text(cred).strip()
+        except (OSError, UnicodeDecodeError):
+            key = ""
+        if key:
+            if not _key_ok(p, ("server", "api_key"), key, f"the credential {cred}"):
+                return None
+            return Secret(key), "credential", cred
     env_key = ctx.env.get(API_KEY_ENV, "").strip()
     if env_key:
         if not _key_ok(p, ("server", "api_key"), env_key, f"${API_KEY_ENV}"):
@@ -948,7 +962,8 @@ def _api_key(
         return Secret(env_key), "env", None
     p.error(
         ("server", "api_key"),
-        f"no API key: set server.api_key or server.api_key_file, or ${API_KEY_ENV}",
+        f"no API key: set server.api_key or server.api_key_file, or ${API_KEY_ENV} "
+        f"(or systemd's LoadCredential={CREDENTIAL_NAME}:PATH)",
     )
     return None
 

@@ -14,21 +14,22 @@ from types import TracebackType
 
 from .errors import LockHeldError
 
-LOCK_NAME = "lock"
+LOCK_NAME = "lock"  # held for the length of a pass (daemon or once)
+DAEMON_LOCK_NAME = "daemon.lock"  # held for the life of a daemon: one daemon per state dir
 
 
-def read_holder(state_dir: Path) -> int | None:
+def read_holder(state_dir: Path, name: str = LOCK_NAME) -> int | None:
     """The pid written by the current holder, if any can be read."""
     try:
-        text = (state_dir / LOCK_NAME).read_text().strip()
+        text = (state_dir / name).read_text().strip()
     except OSError:
         return None
     return int(text) if text.isdigit() else None
 
 
-def is_locked(state_dir: Path) -> bool:
+def is_locked(state_dir: Path, name: str = LOCK_NAME) -> bool:
     """True when another process holds the lock now (a probe, not an acquisition)."""
-    path = state_dir / LOCK_NAME
+    path = state_dir / name
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -45,21 +46,23 @@ def is_locked(state_dir: Path) -> bool:
 class RunLock:
     """``with RunLock(state_dir):`` — raise LockHeldError if another run holds it."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, name: str = LOCK_NAME, what: str = "backup run") -> None:
         self.state_dir = state_dir
+        self.name = name
+        self.what = what
         self._fd: int | None = None
 
     def acquire(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(self.state_dir / self.name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            holder = read_holder(self.state_dir)
+            holder = read_holder(self.state_dir, self.name)
             who = f"pid {holder}" if holder else "another process"
             raise LockHeldError(
-                f"another backup run ({who}) holds the lock on {self.state_dir}; "
+                f"another {self.what} ({who}) holds the lock on {self.state_dir}; "
                 "try again when it has finished"
             ) from None
         os.ftruncate(fd, 0)

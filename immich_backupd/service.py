@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from .config import CREDENTIAL_NAME
 from .errors import BackupdError, ExitCode
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ SYSTEM_CONFIG: Final = Path("/etc/immich-backupd/config.yaml")
 SYSTEM_STATE_DIR: Final = Path("/var/lib/immich-backupd")
 # The name of the systemd credential (LoadCredential=) the API key may come from:
 # the daemon reads it as $CREDENTIALS_DIRECTORY/immich-api-key.
-API_KEY_CREDENTIAL: Final = "immich-api-key"
+API_KEY_CREDENTIAL: Final = CREDENTIAL_NAME
 LAUNCHD_LABEL: Final = "org.immich-backupd"
 
 # The paths a command line of the shipped units assumes (install-service fills in real ones).

@@ -680,3 +680,20 @@ def test_env_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch, home: Path)
     text = "server: {url: 'https://x'}\nalbums: {include: [~/Pictures]}\n"
     assert parse_settings(text).server.key() == KEY
     assert os.environ[API_KEY_ENV] == KEY
+
+
+def test_api_key_from_a_systemd_credential(tmp_path):
+    from immich_backupd.config import parse_settings
+
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "immich-api-key").write_text("cred-key\n")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    text = (f"server:\n  url: http://127.0.0.1:2283\nstate_dir: {tmp_path / 's'}\n"
+            f"albums:\n  include: [{photos}]\n")
+    settings = parse_settings(text, env={"CREDENTIALS_DIRECTORY": str(creds),
+                                         "HOME": str(tmp_path)})
+    assert settings.server.key() == "cred-key"
+    assert settings.server.key_source == "credential"
+    assert "cred-key" not in repr(settings)
