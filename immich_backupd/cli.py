@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -23,7 +24,7 @@ from . import __version__
 from .backup import exit_code_for, make_client, run_pass
 from .config import Settings, default_config_path, load_settings
 from .errors import BackupdError, ExitCode
-from .lock import is_locked, read_holder
+from .lock import DAEMON_LOCK_NAME, RunLock, is_locked, read_holder
 from .pipeline.connect import connect
 from .pipeline.runner import BackupPass
 from .report.live import read_live
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "$IMMICH_BACKUPD_CONFIG or ~/.config/immich-backupd/config.yaml)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="the daemon: back up, then watch and back up until SIGTERM")
     sub.add_parser("once", help="one full backup pass, then exit")
     p = sub.add_parser("status", help="what is backed up, last backup, quota, current upload")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -54,13 +56,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("paths", nargs="*", type=Path, default=[], metavar="PATH",
                    help="files or folders to retry")
     sub.add_parser("check", help="validate the config and reach the server")
+    p = sub.add_parser("install-service",
+                       help="write the systemd unit (or launchd agent) for this config")
+    p.add_argument("--user", action="store_true",
+                   help="a user service (systemctl --user) rather than a system one")
+    p.add_argument("--dir", type=Path, help="where to write it (default: the standard folder)")
+    p.add_argument("--force", action="store_true", help="replace a different existing file")
+    p.add_argument("--run-as", help="system service: the user it runs as")
+    p.add_argument("--credential", type=Path, metavar="KEY_FILE",
+                   help="system service: pass this API key file with LoadCredential=")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = _load(args.config)
+        args.config_path = args.config if args.config is not None else default_config_path()
+        settings = load_settings(args.config_path)
         setup_logging(settings.log_level)
         for warning in settings.warnings:
             log.warning("%s", warning)
@@ -75,8 +87,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _load(path: Path | None) -> Settings:
-    return load_settings(path if path is not None else default_config_path())
+# -- run -----------------------------------------------------------------------------
+def _exit_now(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    # A stop request while starting up ends the daemon cleanly (nothing has begun yet);
+    # the event loop installs its own handlers as soon as it runs.
+    signal.signal(signal.SIGTERM, _exit_now)
+    from .daemon.core import Daemon  # the daemon's imports (watchdog, D-Bus) only here
+
+    with RunLock(settings.state_dir, DAEMON_LOCK_NAME, "daemon"):
+        return asyncio.run(Daemon(args.config_path, settings).run())
 
 
 # -- once ----------------------------------------------------------------------------
@@ -143,13 +166,29 @@ def status_data(settings: Settings) -> dict[str, Any]:
             "include": [str(p) for p in settings.albums.include],
             "exclude": list(settings.albums.exclude),
             "live": None,
+            "daemon": False,
         }
     finally:
         reader.close()
+    live = read_live(settings.state_dir)
+    if live is not None and _alive(live.get("pid")) and live.get("state") != "stopped":
+        data["live"] = live
+        data["daemon"] = bool(live.get("daemon"))
     if data["running"]:
         data["pid"] = read_holder(settings.state_dir)
-        data["live"] = read_live(settings.state_dir)
     return data
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
@@ -157,9 +196,14 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    live = data["live"]
-    if data["running"] and live:
-        headline = (f"Uploading… {live['done']} of {live['planned']}"
+    live = data["live"] or {}
+    state = live.get("state")
+    if state == "waiting" and live.get("waiting_for"):
+        headline = f"⏸ {live['waiting_for']}"
+    elif state == "error" and live.get("error"):
+        headline = f"✗ {live['error']}"
+    elif state in ("scanning", "backing-up") or (data["running"] and live):
+        headline = (f"Uploading… {live.get('done', 0)} of {live['planned']}"
                     if live.get("planned") else "Scanning…")
     elif data["failed"]:
         headline = f"✗ {data['failed']} upload{'s' if data['failed'] != 1 else ''} failed"
@@ -179,7 +223,11 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         used = human_bytes(quota.get("usage") or 0)
         print(f"Server: {server['url']} (Immich {server['version']}) · "
               f"{used} of {human_bytes(size) if size is not None else 'unlimited'} used")
-    for upload in (live or {}).get("uploads", []):
+    if data["daemon"]:
+        watching = live.get("watching") or {}
+        print(f"Daemon: running (pid {live['pid']}) · watching {len(watching)} folder"
+              f"{'s' if len(watching) != 1 else ''} · {live.get('queued', 0)} changes queued")
+    for upload in live.get("uploads", []):
         print(f"Now: {Path(upload['path']).name} {upload['percent']:.0f}% · "
               f"{human_bytes(upload['sent'])} / {human_bytes(upload['size'])}")
     print("Folders:")
@@ -260,10 +308,28 @@ async def _check(settings: Settings) -> int:
     return int(ExitCode.OK)
 
 
+# -- install-service -------------------------------------------------------------------
+def cmd_install_service(settings: Settings, args: argparse.Namespace) -> int:
+    from .service import install
+
+    result = install(settings, user=args.user, target_dir=args.dir, force=args.force,
+                     run_as=args.run_as, api_key_credential=args.credential)
+    print(f"{'wrote' if result.changed else 'unchanged'}: {result.path}")
+    for note in result.notes:
+        print(f"note: {note}")
+    if result.commands:
+        print("To enable it:")
+        for command in result.commands:
+            print(f"  {command}")
+    return 0
+
+
 COMMANDS = {
+    "run": cmd_run,
     "once": cmd_once,
     "status": cmd_status,
     "failed": cmd_failed,
     "retry": cmd_retry,
     "check": cmd_check,
+    "install-service": cmd_install_service,
 }

@@ -1,0 +1,567 @@
+"""The daemon: one event loop that watches, debounces, waits for conditions and backs up.
+
+Everything it does is a pass of the engine (``backup.run_pass``), never a fork of it:
+a full pass at start, on SIGUSR1, after an inotify overflow, on a config reload that
+adds folders, and every ``rescan_interval``; a partial pass over the folders the watcher
+saw change, ``trigger_delay`` after the last change but no later than ``max_delay``
+after the first. Files still being written are held back and looked at again when
+they settle.
+
+It never gives up for reasons that pass: a server that is down, a held lock, a full
+quota or a rejected key put it in a waiting state (shown in ``status``, the service's
+STATUS= line and a notification) and it tries again later, or at once on SIGHUP/SIGUSR1.
+Only SIGTERM/SIGINT end it: no new work, the uploads in flight get ``STOP_GRACE``
+seconds to finish, then they are aborted (the server keeps nothing of a cut upload), and
+it exits 0 with everything finished recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..backup import run_pass
+from ..conditions import (
+    ConditionMonitor,
+    Decision,
+    Requirements,
+    default_network_source,
+    default_power_source,
+)
+from ..conditions.power import LinuxSysfsPower
+from ..config import Settings, load_settings
+from ..errors import (
+    AuthError,
+    BackupdError,
+    ConfigError,
+    ExitCode,
+    LockHeldError,
+    QuotaExceededError,
+    ServerUnavailableError,
+    UnsupportedServerError,
+)
+from ..pipeline.runner import BackupPass, PassResult, ScanTargets
+from ..report.live import LIVE_NAME, Fanout
+from ..report.notify import DesktopNotifier, NotifyingReporter, NullNotifier
+from ..report.progress import Progress, Reporter
+from ..rules import AlbumRules
+from ..state import ON_SERVER, StateReader
+from ..watch import Batch, Debouncer, FolderWatcher, SettleTracker
+from ..watch.settle import DEFAULT_QUIET
+from .sdnotify import SdNotify
+from .statusline import status_line
+
+log = logging.getLogger("immich_backupd.daemon")
+
+STOP_GRACE = 30.0  # seconds the uploads in flight get to finish after SIGTERM
+LOCK_RETRY = 30.0  # another run (a manual `once`) holds the lock
+SERVER_RETRY_FIRST = 15.0  # server unreachable: first wait, doubling ...
+SERVER_RETRY_MAX = 900.0  # ... up to 15 minutes
+AUTH_RETRY = 600.0  # key rejected: try again every 10 minutes (or at once on SIGHUP)
+QUOTA_RETRY = 3600.0  # quota full: try again hourly (or on SIGUSR1)
+PUBLISH_INTERVAL = 1.0  # live.json and STATUS= at most once a second
+
+# POWER_SUPPLY_ROOT lets a test (or an unusual system) point the power source at another
+# sysfs tree; the reading code is the real one.
+POWER_ROOT_ENV = "IMMICH_BACKUPD_POWER_SUPPLY_ROOT"
+
+
+@dataclass
+class Trigger:
+    """Why the next pass runs."""
+
+    full: bool = False
+    reason: str = ""
+
+
+@dataclass
+class DaemonState:
+    """What ``status`` shows of the daemon, published in live.json."""
+
+    state: str = "starting"  # starting, scanning, backing-up, waiting, idle, error
+    waiting_for: str | None = None
+    error: str | None = None
+    next_try_at: float | None = None
+    last_pass_outcome: str | None = None
+    progress: Progress | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _DaemonReporter(Reporter):
+    """Feeds pass progress to the daemon's status publishing (throttled there)."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def progress(self, progress: Progress) -> None:
+        self.daemon._on_progress(progress)
+
+    def pass_done(self, progress: Progress, outcome: str) -> None:
+        self.daemon._on_progress(progress, force=True)
+
+
+class Daemon:
+    def __init__(
+        self,
+        config_path: Path,
+        settings: Settings,
+        *,
+        sd: SdNotify | None = None,
+        monitor: ConditionMonitor | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config_path = config_path
+        self.settings = settings
+        self.sd = sd or SdNotify()
+        self.clock = clock
+        self.monitor = monitor or _make_monitor(settings)
+        self.debouncer = Debouncer(settings.backup.trigger_delay, settings.backup.max_delay)
+        self.settle = SettleTracker()
+        self.status = DaemonState()
+        self.notifier = NotifyingReporter(
+            DesktopNotifier() if settings.notifications.desktop else NullNotifier())
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._full_requested = True  # the full pass at start
+        self._reload_requested = False
+        self._pass: BackupPass | None = None
+        self._pass_task: asyncio.Task[PassResult] | None = None
+        self._watcher: FolderWatcher | None = None
+        self._ready = False
+        self._last_publish = 0.0
+        self._next_rescan = self.clock() + settings.backup.rescan_interval
+        self._retry_at: float | None = None  # a failed pass waits until then
+        self._server_wait = SERVER_RETRY_FIRST
+        self._held: set[Path] = set()
+
+    # -- entry -----------------------------------------------------------------------
+    async def run(self) -> int:
+        self._loop = asyncio.get_running_loop()
+        for sig, handler in ((signal.SIGTERM, self.stop), (signal.SIGINT, self.stop),
+                             (signal.SIGHUP, self.request_reload),
+                             (signal.SIGUSR1, self.backup_now)):
+            self._loop.add_signal_handler(sig, handler)
+        watchdog = asyncio.create_task(self._watchdog()) if self.sd.watchdog_interval else None
+        self._start_watcher()
+        self._publish(force=True)
+        try:
+            await self._main_loop()
+        finally:
+            self.sd.stopping()
+            self.status.state = "stopped"
+            self._publish(force=True)
+            if watchdog is not None:
+                watchdog.cancel()
+            if self._watcher is not None:
+                await asyncio.to_thread(self._watcher.stop)
+            await self.notifier.close()
+            await self.monitor.close()
+            self.sd.close()
+        log.info("stopped")
+        return int(ExitCode.OK)
+
+    # -- signals and events (on the loop) --------------------------------------------
+    def stop(self) -> None:
+        if self._stop.is_set():
+            return
+        log.info("stopping: finishing the uploads in flight (at most %.0f s)", STOP_GRACE)
+        self._stop.set()
+        if self._pass is not None:
+            self._pass.request_stop()
+        self._wake.set()
+
+    def backup_now(self) -> None:
+        log.info("SIGUSR1: backing up now")
+        self._full_requested = True
+        self._retry_at = None
+        self.monitor.notify_change()  # and look at the conditions again, if waiting
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+        self._retry_at = None
+        self._wake.set()
+
+    def _on_change(self, path: Path, kind: str) -> None:
+        now = self.clock()
+        self.settle.on_event(path, kind, now)
+        if kind == "opened":
+            return
+        self.debouncer.add(path, now)
+        self._wake.set()
+
+    def _on_overflow(self) -> None:
+        log.warning("file events were lost (inotify queue overflow); rescanning everything")
+        self.debouncer.request_full_rescan(self.clock())
+        self._wake.set()
+
+    def _start_watcher(self) -> None:
+        rules = AlbumRules(self.settings.albums.include, self.settings.albums.exclude)
+        loop = self._loop
+        assert loop is not None
+
+        def on_change(path: Path, kind: str) -> None:
+            loop.call_soon_threadsafe(self._on_change, path, kind)
+
+        def on_overflow() -> None:
+            loop.call_soon_threadsafe(self._on_overflow)
+
+        self._watcher = FolderWatcher(rules, on_change, on_overflow=on_overflow)
+        self._watcher.start()
+        modes = self._watcher.watched_roots()
+        log.info("watching %d folder%s (%s)", len(modes), "s" if len(modes) != 1 else "",
+                 ", ".join(f"{p}: {m}" for p, m in modes.items()))
+
+    # -- the loop ----------------------------------------------------------------------
+    async def _main_loop(self) -> None:
+        while not self._stop.is_set():
+            if self._reload_requested:
+                self._reload_requested = False
+                await self._reload()
+            trigger = self._due_trigger()
+            if trigger is None:
+                await self._sleep_until(self._next_wake())
+                continue
+            await self._run_trigger(trigger)
+
+    def _due_trigger(self) -> Trigger | None:
+        now = self.clock()
+        if self._retry_at is not None and now < self._retry_at:
+            return None
+        if self._full_requested:
+            return Trigger(full=True, reason="start" if not self._ready else "requested")
+        if now >= self._next_rescan:
+            return Trigger(full=True, reason="periodic rescan")
+        if self.debouncer.due(now):
+            return Trigger(full=False, reason="changes")
+        return None
+
+    def _next_wake(self) -> float:
+        candidates = [self._next_rescan]
+        deadline = self.debouncer.next_deadline()
+        if deadline is not None:
+            candidates.append(deadline)
+        if self._retry_at is not None:
+            candidates = [max(c, self._retry_at) for c in candidates]
+        return min(candidates)
+
+    async def _sleep_until(self, when: float) -> None:
+        self._wake.clear()
+        if self.status.state not in ("waiting", "error"):
+            self.status.state = "idle"
+        self._publish()
+        timeout = max(0.0, when - self.clock())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+
+    async def _run_trigger(self, trigger: Trigger) -> None:
+        targets: ScanTargets | None = None
+        batch: Batch | None = None
+        if trigger.full:
+            self._full_requested = False
+            self._next_rescan = self.clock() + self.settings.backup.rescan_interval
+            batch = self.debouncer.take(self.clock())  # covered by the full walk
+        else:
+            batch = self.debouncer.take(self.clock())
+            if batch.full_rescan:
+                trigger = Trigger(full=True, reason="too many changes")
+            else:
+                targets = _targets_for(batch, self._held)
+        self._held.clear()
+        decision = await self._wait_for_conditions()
+        if decision is None:  # stopped while waiting
+            return
+        kinds = _kinds_for(decision)
+        log.info("backup pass (%s)%s", trigger.reason if trigger.full else
+                 f"{len(targets.folders) + len(targets.trees) if targets else 0} folders "
+                 "changed", "" if kinds is None else f", only {', '.join(sorted(kinds))}")
+        self.status.state = "scanning"
+        self.status.waiting_for = None
+        self.status.error = None
+        try:
+            result = await self._run_pass(targets, kinds)
+        except (BackupdError, _Stopped) as exc:
+            self._pass_failed(exc, trigger)
+            return
+        finally:
+            self._pass = None
+            self._pass_task = None
+            if not self._ready:
+                self._send_ready()
+        self._pass_finished(result, trigger)
+        if kinds is not None:
+            # Some kind was held back: look again when the conditions change.
+            self._full_requested = True
+            self._retry_at = self.clock() + self.monitor.recheck_interval
+
+    async def _wait_for_conditions(self) -> Decision | None:
+        decision = await self.monitor.current()
+        if decision.allows("any"):
+            return decision
+
+        def on_wait(text: str) -> None:
+            self.status.state = "waiting"
+            self.status.waiting_for = text
+            self._publish(force=True)
+            if not self._ready:
+                self._send_ready()
+
+        waiter = asyncio.create_task(self.monitor.wait_until_allowed("any", on_wait))
+        stopper = asyncio.create_task(self._stop.wait())
+        done, _ = await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (waiter, stopper):
+            if task not in done:
+                task.cancel()
+        if waiter in done:
+            return waiter.result()
+        return None
+
+    async def _run_pass(self, targets: ScanTargets | None,
+                        kinds: frozenset[str] | None) -> PassResult:
+        def on_start(backup: BackupPass) -> None:
+            self._pass = backup
+            if self._stop.is_set():
+                backup.request_stop()
+
+        reporter = Fanout(_DaemonReporter(self), self.notifier)
+        task = asyncio.create_task(run_pass(
+            self.settings, reporter=reporter, on_start=on_start, targets=targets,
+            hold=self._hold, kinds=kinds, live=False))
+        self._pass_task = task
+        stopper = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():  # stopping: give the uploads in flight their grace
+                done, _ = await asyncio.wait({task}, timeout=STOP_GRACE)
+                if not done:
+                    log.warning("uploads still running after %.0f s: aborting them "
+                                "(the server keeps nothing of a cut upload)", STOP_GRACE)
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                    raise _Stopped
+            return task.result()
+        finally:
+            stopper.cancel()
+
+    def _hold(self, path: Path, st: Any) -> bool:
+        """Hold back a file still being written (event-tracked, or touched just now)."""
+        now = self.clock()
+        self.settle.observe(path, st.size, st.mtime_ns, now)
+        recent = time.time() - st.mtime_ns / 1e9 < DEFAULT_QUIET
+        if path in self.settle and not self.settle.is_settled(path, now):
+            self._held.add(path)
+            return True
+        if recent:
+            self._held.add(path)
+            return True
+        self.settle.forget(path)
+        return False
+
+    def _pass_finished(self, result: PassResult, trigger: Trigger) -> None:
+        self.status.last_pass_outcome = result.outcome
+        self._server_wait = SERVER_RETRY_FIRST
+        self._retry_at = None
+        p = result.progress
+        log.info("pass %s: %d uploaded, %d already on the server, %d failed, %d of %d "
+                 "files seen backed up", result.outcome, p.uploaded, p.duplicates, p.failed,
+                 p.backed_up, p.seen)
+        held = set(result.held) | self._held
+        self._held = held
+        if held:
+            log.info("%d file%s still being written; looking again when they settle",
+                     len(held), "s" if len(held) != 1 else "")
+            now = self.clock()
+            for path in held:  # back into the debouncer: a pass comes after they settle
+                self.debouncer.add(path, now)
+        if isinstance(result.error, QuotaExceededError):
+            self._wait_error(str(result.error), QUOTA_RETRY)
+        elif isinstance(result.error, AuthError):
+            self._wait_error(str(result.error), AUTH_RETRY)
+        else:
+            self.status.state = "idle"
+            self.status.error = None
+        self._publish(force=True)
+
+    def _pass_failed(self, exc: BaseException, trigger: Trigger) -> None:
+        if isinstance(exc, _Stopped):
+            return
+        if trigger.full:
+            self._full_requested = True  # the full pass still has to happen
+        if isinstance(exc, LockHeldError):
+            log.info("%s; retrying in %.0f s", exc, LOCK_RETRY)
+            self._retry_at = self.clock() + LOCK_RETRY
+            self.status.state = "waiting"
+            self.status.waiting_for = "Waiting for another backup run to finish"
+        elif isinstance(exc, (ServerUnavailableError, UnsupportedServerError)):
+            wait = self._server_wait
+            self._server_wait = min(SERVER_RETRY_MAX, wait * 2)
+            log.warning("%s; trying again in %.0f s", exc, wait)
+            self._retry_at = self.clock() + wait
+            self.status.state = "waiting"
+            self.status.waiting_for = "Waiting for the server"
+            self.status.error = str(exc)
+        else:
+            self._wait_error(str(exc), AUTH_RETRY)
+        self._publish(force=True)
+
+    def _wait_error(self, message: str, retry: float) -> None:
+        log.error("%s", message)
+        self.status.state = "error"
+        self.status.error = message
+        self._retry_at = self.clock() + retry
+        self._full_requested = True
+
+    # -- reload --------------------------------------------------------------------
+    async def _reload(self) -> None:
+        self.sd.reloading()
+        log.info("SIGHUP: reloading %s", self.config_path)
+        try:
+            settings = await asyncio.to_thread(load_settings, self.config_path)
+        except ConfigError as exc:
+            for line in exc.problems:
+                log.error("%s", line)
+            log.error("configuration not reloaded: keeping the previous one")
+            self.sd.ready(self._status_text())
+            return
+        old = self.settings
+        self.settings = settings
+        self.debouncer.trigger_delay = settings.backup.trigger_delay
+        self.debouncer.max_delay = settings.backup.max_delay
+        if self._watcher is not None:
+            rules = AlbumRules(settings.albums.include, settings.albums.exclude)
+            await asyncio.to_thread(self._watcher.reconfigure, rules)
+        if (old.albums != settings.albums or old.server != settings.server
+                or old.backup != settings.backup):
+            self._full_requested = True
+        self.monitor = await _replace_monitor(self.monitor, settings)
+        log.info("configuration reloaded: watching %s",
+                 ", ".join(str(p) for p in settings.albums.include))
+        self.sd.ready(self._status_text())
+
+    # -- reporting -------------------------------------------------------------------
+    def _send_ready(self) -> None:
+        self._ready = True
+        self.sd.ready(self._status_text())
+        log.info("ready")
+
+    def _on_progress(self, progress: Progress, force: bool = False) -> None:
+        self.status.progress = progress
+        if progress.uploads:
+            self.status.state = "backing-up"
+        if not self._ready and not progress.scanning:
+            self._send_ready()  # the first scan is done and the watchers run
+        self._publish(force=force)
+
+    def _status_text(self) -> str:
+        s = self.status
+        counts = _counts(self.settings)
+        return status_line(state=s.state, progress=s.progress, waiting_for=s.waiting_for,
+                           error=s.error, **counts)
+
+    def _publish(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_publish < PUBLISH_INTERVAL:
+            return
+        self._last_publish = now
+        text = self._status_text()
+        self.sd.status(text)
+        s = self.status
+        data: dict[str, Any] = {
+            "pid": os.getpid(),
+            "daemon": True,
+            "state": s.state,
+            "status_line": text,
+            "waiting_for": s.waiting_for,
+            "error": s.error,
+            "queued": self.debouncer.pending,
+            "held": len(self._held),
+            "watching": {str(k): v for k, v in
+                         (self._watcher.watched_roots() if self._watcher else {}).items()},
+            "updated_at": time.time(),
+        }
+        if s.progress is not None and s.state in ("scanning", "backing-up"):
+            data |= s.progress.to_json()
+            data["state"] = s.state
+        try:
+            path = self.settings.state_dir / LIVE_NAME
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.debug("cannot publish live state: %s", exc)
+
+    async def _watchdog(self) -> None:
+        """WATCHDOG=1 from the event loop itself: if the loop hangs, systemd restarts us."""
+        interval = self.sd.watchdog_interval or 0
+        while True:
+            self.sd.watchdog()
+            await asyncio.sleep(interval)
+
+
+class _Stopped(Exception):
+    """The pass was aborted at shutdown after the grace period."""
+
+
+def _targets_for(batch: Batch, held: set[Path]) -> ScanTargets:
+    folders: set[Path] = set()
+    trees: set[Path] = set(batch.dirs_to_rescan)
+    for path in set(batch.paths) | held:
+        if path.is_dir():
+            trees.add(path)
+        else:
+            folders.add(path.parent)
+    return ScanTargets(frozenset(folders), frozenset(trees))
+
+
+def _kinds_for(decision: Decision) -> frozenset[str] | None:
+    if decision.photos and decision.videos:
+        return None
+    return frozenset(k for k, ok in (("image", decision.photos), ("video", decision.videos))
+                     if ok)
+
+
+def _counts(settings: Settings) -> dict[str, Any]:
+    reader = StateReader(settings.state_dir)
+    try:
+        counts = reader.counts()
+        last = reader.meta("last_backup_at")
+    except Exception:  # status is best-effort
+        return {}
+    finally:
+        reader.close()
+    return {
+        "backed_up": sum(counts.get(s, 0) for s in ON_SERVER),
+        "total": sum(counts.values()),
+        "failed": counts.get("failed", 0) + counts.get("unsupported", 0),
+        "last_backup": float(last) if last else None,
+    }
+
+
+def _make_monitor(settings: Settings) -> ConditionMonitor:
+    root = os.environ.get(POWER_ROOT_ENV)
+    power = LinuxSysfsPower(Path(root)) if root else default_power_source()
+    return ConditionMonitor(power, default_network_source(),
+                            Requirements.from_settings(settings.backup))
+
+
+async def _replace_monitor(old: ConditionMonitor, settings: Settings) -> ConditionMonitor:
+    requirements = Requirements.from_settings(settings.backup)
+    if requirements == old.requirements:
+        return old
+    await old.close()
+    return ConditionMonitor(old.power, old.network, requirements,
+                            recheck_interval=old.recheck_interval)
+

@@ -1,0 +1,60 @@
+"""The daemon's small parts: the status line and the sd_notify protocol on a real socket."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from immich_backupd.daemon.sdnotify import SdNotify
+from immich_backupd.daemon.statusline import status_line
+from immich_backupd.report.progress import Progress
+
+
+def test_status_lines():
+    p = Progress(planned=50, done=11, scanning=False)
+    up = p.start_upload("/x/IMG_1234.jpg", 5_100_000)
+    up.sent = 2_400_000
+    assert status_line(state="backing-up", progress=p) == (
+        "Uploading 12/50 · IMG_1234.jpg 47% · 2.4 MB/5.1 MB")
+    assert status_line(state="waiting", waiting_for="Waiting for Wi-Fi") == "Waiting for Wi-Fi"
+    line = status_line(state="idle", backed_up=1234, total=1234, last_backup=1_700_000_000)
+    assert line.startswith("Backup complete · 1,234 of 1,234 · last backup ")
+    assert "3 failed" in status_line(state="idle", backed_up=1, total=4, failed=3)
+    scanning = Progress(seen=1500)
+    assert status_line(state="scanning", progress=scanning) == "Scanning… 1,500 files"
+
+
+def test_sd_notify_on_a_real_socket(tmp_path: Path):
+    path = tmp_path / "notify"
+    sink = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sink.bind(str(path))
+    sink.settimeout(2)
+    try:
+        n = SdNotify({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "4000000",
+                      "WATCHDOG_PID": str(os.getpid())})
+        assert n.enabled and n.watchdog_interval == 2.0
+        n.ready("Starting")
+        assert sink.recv(4096).decode().splitlines()[:1] == ["READY=1"]
+        n.status("A")
+        n.status("A")  # not repeated
+        n.status("B")
+        assert sink.recv(4096) == b"STATUS=A"
+        assert sink.recv(4096) == b"STATUS=B"
+        n.watchdog()
+        assert sink.recv(4096) == b"WATCHDOG=1"
+        n.reloading()
+        assert sink.recv(4096).startswith(b"RELOADING=1\nMONOTONIC_USEC=")
+        n.stopping()
+        assert sink.recv(4096) == b"STOPPING=1"
+        n.close()
+    finally:
+        sink.close()
+
+
+def test_sd_notify_is_a_no_op_outside_systemd():
+    n = SdNotify({})
+    assert not n.enabled and n.watchdog_interval is None
+    assert n.send(READY="1") is False
+    other = SdNotify({"WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"})
+    assert other.watchdog_interval is None  # meant for another process
