@@ -31,6 +31,7 @@ OUTCOME_EXIT = {
     "partial": ExitCode.FILES_FAILED,
     "quota": ExitCode.QUOTA,
     "auth": ExitCode.NOPERM,
+    "offline": ExitCode.UNAVAILABLE,
 }
 
 

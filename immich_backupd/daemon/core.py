@@ -385,6 +385,9 @@ class Daemon:
             now = self.clock()
             for path in held:  # back into the debouncer: a pass comes after they settle
                 self.debouncer.add(path, now)
+        if isinstance(result.error, ServerUnavailableError):
+            self._pass_failed(result.error, trigger)
+            return
         if isinstance(result.error, QuotaExceededError):
             self._wait_error(str(result.error), QUOTA_RETRY)
         elif isinstance(result.error, AuthError):

@@ -181,6 +181,14 @@ class ImmichClient:
         self.version = ServerVersion(data["major"], data["minor"], data["patch"])
         return self.version
 
+    async def ping(self) -> bool:
+        """True when the server answers ``/server/ping`` (no key needed): it is online."""
+        try:
+            _, data = await self._request("GET", "/server/ping")
+        except (ApiError, TransportError):
+            return False
+        return isinstance(data, dict) and data.get("res") == "pong"
+
     async def media_types(self) -> dict[str, list[str]]:
         data = await self._get("/server/media-types")
         _shape(isinstance(data, dict) and isinstance(data.get("image"), list)

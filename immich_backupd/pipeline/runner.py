@@ -17,18 +17,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from ..changes import FileStat
 from ..config import Settings
-from ..errors import BackupdError, QuotaExceededError
+from ..errors import BackupdError, QuotaExceededError, ServerUnavailableError
 from ..hashing import FileChangedError, Hasher
 from ..immich.client import ImmichClient, UploadRequest
 from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..immich.multipart import FileChangedDuringUploadError
-from ..immich.retry import RetryPolicy, call_with_retry
+from ..immich.retry import RetryPolicy, backoff_delay, call_with_retry
 from ..report.progress import Progress, Reporter
 from ..rules import AlbumRules
 from ..scan import DirListing, walk, walk_targets
@@ -50,6 +51,8 @@ from .plan import Candidate, Unit, created_ns, iso_time, plan_dir, retry_due
 log = logging.getLogger("immich_backupd.pipeline")
 
 _END = object()
+T = TypeVar("T")
+OFFLINE_LIMIT = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,10 @@ class BackupPass:
         self.progress = Progress()
         self.stats = PassStats()
         self._stop = asyncio.Event()
+        self._offline_lock = asyncio.Lock()
+        # How long a pass waits for a server that went away before it gives up (the
+        # files are not marked failed: they are simply backed up next time).
+        self.offline_limit = OFFLINE_LIMIT
         self._quota = server.quota
 
     # -- control -------------------------------------------------------------------
@@ -147,6 +154,8 @@ class BackupPass:
                 await sync_albums(self.client, self.store, self.policy)
         except* QuotaExceededError as group:
             outcome, error = "quota", group.exceptions[0]
+        except* ServerUnavailableError as group:
+            outcome, error = "offline", group.exceptions[0]
         except* BackupdError as group:
             outcome, error = "auth", group.exceptions[0]
         finally:
@@ -200,6 +209,47 @@ class BackupPass:
         await asyncio.gather(*tasks)
         for _ in range(n):
             await q.put(_END)
+
+    # -- the server going away ----------------------------------------------------
+    async def _call(self, fn: Callable[[], Awaitable[T]], what: str) -> T:
+        """Call with retries; when they run out because the server is gone, wait for it
+        to come back and go on ("retry when online") rather than failing every file."""
+        while True:
+            try:
+                return await call_with_retry(self.policy, fn, what=what)
+            except (TransportError, ApiError) as exc:
+                if not exc.retryable or self.stopping or await self.client.ping():
+                    raise
+            await self._wait_for_server()
+            if self.stopping:
+                raise TransportError(f"{what}: stopped while the server was offline")
+
+    async def _wait_for_server(self) -> None:
+        """Wait (one waiter for all workers) until the server answers its ping again."""
+        async with self._offline_lock:
+            if await self.client.ping():
+                return
+            since = self.clock()
+            log.warning("the server is not answering; waiting for it to come back")
+            self.progress.waiting_for = "Waiting for the server"
+            self._notify()
+            attempt = 0
+            while not self.stopping:
+                attempt += 1
+                delay = backoff_delay(self.policy, min(attempt, 30))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._stop.wait()
+                if await self.client.ping():
+                    log.info("the server is back after %.0f s", self.clock() - since)
+                    break
+                if self.clock() - since > self.offline_limit:
+                    raise ServerUnavailableError(
+                        f"the server at {self.client.api_url} has not answered for "
+                        f"{self.offline_limit / 60:.0f} minutes; the rest is backed up "
+                        "next time")
+            self.progress.waiting_for = None
+            self._notify()
 
     # -- stage 1: scan and plan ----------------------------------------------------
     def _listings(self) -> Iterator[DirListing]:
@@ -280,9 +330,15 @@ class BackupPass:
 
     async def _digest(self, cand: Candidate) -> bool:
         """Fill in the digests. False when the file is gone or unreadable (recorded)."""
+        st = cand.stat
+        if st.size == 0:
+            # The server refuses it ("File is empty") after keeping an orphan on its disk:
+            # say so here instead, once, until the file changes.
+            await self._record(cand, UNSUPPORTED, error="empty file (0 bytes): nothing to "
+                               "back up")
+            return False
         if not cand.needs_digest:
             return True
-        st = cand.stat
         moved = await self.store.find_by_inode(st.ino, st.size, st.mtime_ns)
         if moved is not None and moved.path != cand.path and not moved.path.exists():
             cand.sha1, cand.blake3 = moved.sha1, moved.blake3  # moved on this disk: no read
@@ -341,9 +397,8 @@ class BackupPass:
         ids = {str(i): c for i, c in enumerate(pending)}
         items = [(i, c.sha1) for i, c in ids.items() if c.sha1 is not None]
         try:
-            results = await call_with_retry(
-                self.policy, lambda: self.client.bulk_upload_check(items),
-                what="bulk-upload-check")
+            results = await self._call(lambda: self.client.bulk_upload_check(items),
+                                       "bulk-upload-check")
         except (ApiError, TransportError) as exc:
             raise_if_fatal(exc)
             # The check is an optimisation: without it, the checksum header still
@@ -420,8 +475,7 @@ class BackupPass:
         self.progress.phase = "uploading"
         self._notify()
         try:
-            result = await call_with_retry(self.policy, lambda: self.client.upload(req),
-                                           what=f"upload of {cand.path}")
+            result = await self._call(lambda: self.client.upload(req), f"upload of {cand.path}")
         except FileNotFoundError:
             await self._vanished(cand)
             return
@@ -438,6 +492,8 @@ class BackupPass:
             await self._upload_error(cand, exc)
             return
         except TransportError as exc:
+            if self.stopping:
+                return  # not a failure of the file: the pass is ending
             await self._fail(cand, f"network: {exc}", retry=True)
             return
         finally:

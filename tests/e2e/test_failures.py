@@ -291,3 +291,39 @@ def test_check_reports_the_server(server, make_setup):
     proc = setup.run("check")
     assert proc.returncode == 0, proc.stderr
     assert "Immich 3.1.0" in proc.stdout
+
+
+def test_server_down_mid_pass_waits_and_resumes(server, make_setup):
+    """Retries run out in well under a second here; the pass must wait, not fail all."""
+    import threading
+
+    setup = make_setup(server, photos=20)
+    server.faults.latency("POST", "/api/assets", seconds=0.15)
+    down = threading.Timer(0.8, server.faults.set_down, args=("close",))
+    up = threading.Timer(4.0, server.faults.set_down, args=(None,))
+    down.start()
+    up.start()
+    try:
+        proc = setup.run("once")
+    finally:
+        down.cancel()
+        up.cancel()
+    assert proc.returncode == 0, proc.stderr
+    assert "waiting for it to come back" in proc.stderr
+    assert "the server is back" in proc.stderr
+    assert setup.json("failed") == []
+    all_uploaded_once(server, setup)
+    assert server.state.counters.created == len(setup.lib.expected)
+
+
+def test_empty_file_is_reported_not_sent(server, make_setup):
+    setup = make_setup(server)
+    empty = setup.lib.include[0] / "2024" / "Holiday" / "empty.jpg"
+    empty.write_bytes(b"")
+    proc = setup.run("once")
+    assert proc.returncode == 1
+    (failed,) = setup.json("failed")
+    assert failed["path"] == str(empty) and "empty file" in failed["reason"]
+    all_uploaded_once(server, setup)
+    assert server.state.counters.upload_errors == 0  # nothing was sent to be refused
+    assert setup.run("once").returncode == 0  # reported once, not every pass
