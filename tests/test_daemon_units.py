@@ -58,3 +58,32 @@ def test_sd_notify_is_a_no_op_outside_systemd():
     assert n.send(READY="1") is False
     other = SdNotify({"WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"})
     assert other.watchdog_interval is None  # meant for another process
+
+
+def test_log_lines_carry_syslog_priorities_when_stderr_is_the_journal(tmp_path: Path):
+    """journald strips <N> and stores it, so `journalctl -p warning` filters correctly."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "stream"
+    code = (
+        "import logging, os, sys\n"
+        "from immich_backupd.report.log import setup_logging\n"
+        "setup_logging('debug')\n"
+        "log = logging.getLogger('immich_backupd')\n"
+        "log.debug('d'); log.info('uploaded x'); log.warning('w\\nsecond line'); "
+        "log.error('e')\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    with out.open("w") as fh:
+        st = os.fstat(fh.fileno())
+        env = {**os.environ, "PYTHONPATH": str(repo),
+               "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+        subprocess.run([sys.executable, "-c", code], stderr=fh, env=env, check=True)
+    assert out.read_text().splitlines() == [
+        "<7>d", "<6>uploaded x", "<4>w", "<4>second line", "<3>e"]
+    with out.open("w") as fh:  # another stream: readable, timestamped lines
+        env = {**os.environ, "PYTHONPATH": str(repo), "JOURNAL_STREAM": "1:2"}
+        subprocess.run([sys.executable, "-c", code], stderr=fh, env=env, check=True)
+    lines = out.read_text().splitlines()
+    assert lines[1].endswith("INFO    uploaded x") and lines[1][:4].isdigit()
