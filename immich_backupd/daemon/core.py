@@ -69,6 +69,7 @@ SERVER_RETRY_MAX = 900.0  # ... up to 15 minutes
 AUTH_RETRY = 600.0  # key rejected: try again every 10 minutes (or at once on SIGHUP)
 QUOTA_RETRY = 3600.0  # quota full: try again hourly (or on SIGUSR1)
 PUBLISH_INTERVAL = 1.0  # live.json and STATUS= at most once a second
+START_EXTEND = 60.0  # seconds of start-up time asked for at a time until READY=1
 
 # POWER_SUPPLY_ROOT lets a test (or an unusual system) point the power source at another
 # sysfs tree; the reading code is the real one.
@@ -152,6 +153,7 @@ class Daemon:
                              (signal.SIGUSR1, self.backup_now)):
             self._loop.add_signal_handler(sig, handler)
         watchdog = asyncio.create_task(self._watchdog()) if self.sd.watchdog_interval else None
+        starting = asyncio.create_task(self._extend_start_timeout())
         self._start_watcher()
         self._publish(force=True)
         try:
@@ -160,6 +162,7 @@ class Daemon:
             self.sd.stopping()
             self.status.state = "stopped"
             self._publish(force=True)
+            starting.cancel()
             if watchdog is not None:
                 watchdog.cancel()
             if self._watcher is not None:
@@ -505,6 +508,14 @@ class Daemon:
             os.replace(tmp, path)
         except OSError as exc:
             log.debug("cannot publish live state: %s", exc)
+
+    async def _extend_start_timeout(self) -> None:
+        """READY=1 waits for the first scan, which on a first import of a big library
+        can outlast systemd's start timeout (the scan waits on the uploads it feeds):
+        ask for more time, a minute at a time, for as long as the scan makes progress."""
+        while not self._ready:
+            self.sd.send(EXTEND_TIMEOUT_USEC=str(int(START_EXTEND * 1_000_000)))
+            await asyncio.sleep(START_EXTEND / 3)
 
     async def _watchdog(self) -> None:
         """WATCHDOG=1 from the event loop itself: if the loop hangs, systemd restarts us."""

@@ -155,8 +155,9 @@ def test_daemon_watches_debounces_and_reports(server, daemon_setup, tmp_path):
             time.sleep(TRIGGER / 3)  # always sooner than trigger_delay: never quiet
         assert i > 3  # changes kept coming while the pass started
 
-        # STATUS= lines, watchdog pings.
+        # STATUS= lines, watchdog pings, more start-up time asked for until ready.
         assert any(m.startswith("STATUS=") for m in d.lines())
+        assert d.lines().index("EXTEND_TIMEOUT_USEC=60000000") < d.lines().index("READY=1")
         assert sum(m == "WATCHDOG=1" for m in d.lines()) >= 2
         status = setup.json("status")
         assert status["daemon"] and status["live"]["pid"] == d.proc.pid
