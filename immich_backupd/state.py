@@ -311,9 +311,14 @@ class StateStore:
             )
 
     async def forget(self, path: Path) -> None:
-        dir_key, name = split_path(path)
+        await self.forget_many([path])
+
+    async def forget_many(self, paths: Iterable[Path]) -> None:
+        keys = [split_path(p) for p in paths]
+        if not keys:
+            return
         async with self._transaction() as db:
-            await db.execute("DELETE FROM files WHERE dir=? AND name=?", (dir_key, name))
+            await db.executemany("DELETE FROM files WHERE dir=? AND name=?", keys)
 
     async def pending_album_adds(self) -> list[FileRecord]:
         """Files on the server that are not yet confirmed in their album."""

@@ -57,6 +57,7 @@ class Candidate:
     sha1: bytes | None = None
     blake3: bytes | None = None
     remote_id: str | None = None  # set when known to be on the server
+    moved_from: Path | None = None  # its record's old path, when it was moved on this disk
     outcome: str | None = None  # uploaded | duplicate | failed | trashed | ...
 
     @property

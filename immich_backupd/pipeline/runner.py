@@ -107,6 +107,7 @@ class BackupPass:
         self.hold = hold
         self.kinds = kinds  # None: images and videos; else only these (metered network)
         self.held: list[Path] = []
+        self._gone: list[Path] = []
         self.rules = AlbumRules(settings.albums.include, settings.albums.exclude)
         backup = settings.backup
         self.policy = RetryPolicy(backup.retry.max_attempts, backup.retry.initial,
@@ -148,6 +149,8 @@ class BackupPass:
         error: BackupdError | None = None
         try:
             await self._pipeline()
+            if not self.stopping:
+                await self.store.forget_many(p for p in self._gone if not p.exists())
             if not self.stopping and self.settings.backup.album_sync:
                 self.progress.phase = "albums"
                 self._notify()
@@ -290,9 +293,15 @@ class BackupPass:
         return keep
 
     async def _plan_listing(self, listing: DirListing, hash_q: asyncio.Queue[object]) -> None:
+        present = {st.name for st in listing.files}
         if self.kinds is not None or self.hold is not None:
             listing.files = self._held_back(listing)
         records = await self.store.records_in_dir(listing.path)
+        # Records of files no longer here (deleted, moved, no longer candidates) are
+        # dropped at the end of the pass (a moved file found later in this pass still
+        # needs its old record), so counts stay true. The server keeps its copy: this is
+        # a backup, not a sync.
+        self._gone.extend(r.path for name, r in records.items() if name not in present)
         album = self.rules.album_name_for(listing.path / "_")
         plan = plan_dir(listing.path, listing.files, listing.kinds, listing.sidecars, records,
                         album, self.clock(),
@@ -325,6 +334,8 @@ class BackupPass:
                 if known is not None:
                     cand.remote_id = known[0]
                     await self._record(cand, DUPLICATE, remote_id=known[0])
+                if cand.moved_from is not None:  # its old record now lives at the new path
+                    await self.store.forget(cand.moved_from)
             if any(c.outcome is None for c in item.members):
                 await check_q.put(item)
 
@@ -342,6 +353,7 @@ class BackupPass:
         moved = await self.store.find_by_inode(st.ino, st.size, st.mtime_ns)
         if moved is not None and moved.path != cand.path and not moved.path.exists():
             cand.sha1, cand.blake3 = moved.sha1, moved.blake3  # moved on this disk: no read
+            cand.moved_from = moved.path
             return True
         try:
             digest = await self.hasher.hash(cand.path, expected=st)

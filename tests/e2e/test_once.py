@@ -120,3 +120,17 @@ def test_second_runner_is_refused_while_the_lock_is_held(server, make_setup):
     assert proc.returncode == 75
     assert "holds the lock" in proc.stderr
     assert server.state.counters.upload_requests == 0
+
+
+def test_deleted_files_leave_the_counts_but_stay_on_the_server(server, make_setup):
+    setup = make_setup(server)
+    assert setup.run("once").returncode == 0
+    n = len(setup.lib.expected)
+    holiday = setup.lib.include[0] / "2024" / "Holiday"
+    (holiday / "IMG_1000.jpg").unlink()
+    (holiday / "IMG_1001.jpg").rename(holiday / "renamed.jpg")
+    assert setup.run("once").returncode == 0
+    status = setup.json("status")
+    assert status["total"] == status["backed_up"] == n - 1
+    assert status["albums"]["Holiday"] == len(setup.lib.albums["Holiday"]) - 1
+    assert set(server_assets(server)) == set(setup.lib.expected.values())  # nothing deleted
