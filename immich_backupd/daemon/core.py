@@ -362,7 +362,11 @@ class Daemon:
         """Hold back a file still being written (event-tracked, or touched just now)."""
         now = self.clock()
         self.settle.observe(path, st.size, st.mtime_ns, now)
-        recent = time.time() - st.mtime_ns / 1e9 < DEFAULT_QUIET
+        # Touched within the quiet period (a write the watcher did not report, e.g. before
+        # it started). A modification time in the future (a camera's wrong clock) is not
+        # "recent": such a file would otherwise be held forever.
+        age = time.time() - st.mtime_ns / 1e9
+        recent = 0 <= age < DEFAULT_QUIET
         if path in self.settle and not self.settle.is_settled(path, now):
             self._held.add(path)
             return True
