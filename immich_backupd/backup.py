@@ -6,8 +6,11 @@ built here and nowhere else, so tests can build the same parts against the stand
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import asdict
 
@@ -18,10 +21,10 @@ from .immich.client import ImmichClient, Quota, make_ssl_context
 from .immich.versions import ServerVersion
 from .lock import RunLock
 from .pipeline.connect import connect
-from .pipeline.runner import BackupPass, HoldFn, PassResult, ScanTargets
+from .pipeline.runner import BackupPass, HoldFn, PassResult, ScanTargets, state_error
 from .report.live import Fanout, LiveFile
 from .report.progress import Reporter
-from .state import StateStore
+from .state import DB_NAME, StateStore
 
 log = logging.getLogger("immich_backupd")
 
@@ -32,6 +35,7 @@ OUTCOME_EXIT = {
     "quota": ExitCode.QUOTA,
     "auth": ExitCode.NOPERM,
     "offline": ExitCode.UNAVAILABLE,
+    "state": ExitCode.IOERR,
 }
 
 
@@ -58,11 +62,33 @@ async def run_pass(
     """Run one full pass under the state directory's lock.
 
     Raises BackupdError (with its exit code) when the pass cannot start: lock held,
-    server unreachable or unsupported, key rejected. ``on_start`` receives the pass
+    server unreachable or unsupported, key rejected, state directory not writable
+    (StateError, exit 74: disk full, read-only). ``on_start`` receives the pass
     before it runs, so a caller can wire signals to ``request_stop``. ``targets``,
     ``hold`` and ``kinds`` narrow the pass (see BackupPass); ``live`` writes live.json
     (the daemon publishes its own).
     """
+    try:
+        return await _run_pass(settings, reporter=reporter, on_start=on_start,
+                               targets=targets, hold=hold, kinds=kinds, live=live)
+    except sqlite3.Error as exc:  # opening the state, or a write outside the pipeline
+        raise state_error(settings.state_dir / DB_NAME, exc) from exc
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):  # the lock file
+            raise state_error(settings.state_dir, exc) from exc
+        raise
+
+
+async def _run_pass(
+    settings: Settings,
+    *,
+    reporter: Reporter | None,
+    on_start: Callable[[BackupPass], None] | None,
+    targets: ScanTargets | None,
+    hold: HoldFn | None,
+    kinds: frozenset[str] | None,
+    live: bool,
+) -> PassResult:
     with RunLock(settings.state_dir):
         store = await StateStore.open(settings.state_dir)
         try:
@@ -92,7 +118,8 @@ async def run_pass(
                         await _save_server(store, settings, info.version, quota)
                 return result
         finally:
-            await store.close()
+            with contextlib.suppress(sqlite3.Error):  # a full disk must not hide the error
+                await store.close()
 
 
 async def _save_server(store: StateStore, settings: Settings, version: ServerVersion,

@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     UNAVAILABLE = 69  # EX_UNAVAILABLE: server unreachable or unsupported version
     QUOTA = 73  # EX_CANTCREAT: quota exceeded on the server
+    IOERR = 74  # EX_IOERR: the state directory cannot be written (disk full, read-only)
     TEMPFAIL = 75  # EX_TEMPFAIL: lock held by another run, or conditions not met
     NOPERM = 77  # EX_NOPERM: API key rejected or lacking a permission
     CONFIG = 78  # EX_CONFIG: bad configuration
@@ -57,3 +58,13 @@ class AuthError(BackupdError):
 
 class QuotaExceededError(BackupdError):
     exit_code = ExitCode.QUOTA
+
+
+class StateError(BackupdError):
+    """The state database cannot be read or written (disk full, read-only, damaged).
+
+    Nothing is lost: what the server confirmed but the state could not record is found
+    again by checksum on the next pass, and not uploaded twice.
+    """
+
+    exit_code = ExitCode.IOERR

@@ -142,6 +142,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
 async def _handle(ctx: RequestContext) -> web.StreamResponse:
     request = ctx.request
     path = request.path
+    for hook in ctx.plan.hooks:
+        if hook.at_arrival:
+            _run_hook(hook)
     if ctx.plan.latency:
         await asyncio.sleep(ctx.plan.latency)
     if not (path == "/api" or path.startswith("/api/")):
@@ -157,7 +160,7 @@ async def _handle(ctx: RequestContext) -> web.StreamResponse:
         if issues:
             ctx.validation_error(issues)  # records the violations
     terminal = ctx.plan.terminal
-    if terminal is not None:
+    if terminal is not None and terminal.kind != "lost_answer":
         ctx.state.bump("faults_injected")
         return await _apply_fault(ctx, terminal)
     if match is None:
@@ -171,7 +174,25 @@ async def _handle(ctx: RequestContext) -> web.StreamResponse:
         _authenticate(ctx)
     if issues:
         raise ctx.validation_error(issues, record=False)
-    return await handler(ctx)
+    resp = await handler(ctx)
+    for hook in ctx.plan.hooks:
+        if not hook.at_arrival:
+            _run_hook(hook)
+    if terminal is not None:  # lost_answer: done for real, but the answer never leaves
+        ctx.state.bump("faults_injected")
+        await ctx.body().drain()
+        raise ConnectionDropped(f"fault #{terminal.id}: answer {resp.status} lost")
+    return resp
+
+
+def _run_hook(rule: FaultRule) -> None:
+    """A test's callback: now (before the answer) or just after the answer went out."""
+    if rule.callback is None:
+        return
+    if rule.after_answer:
+        asyncio.get_running_loop().call_later(rule.seconds, rule.callback)
+    else:
+        rule.callback()
 
 
 def _authenticate(ctx: RequestContext) -> None:

@@ -12,6 +12,12 @@ Kinds of rule:
                  ``read_body`` says whether the body is read (a server error) or not
                  (a proxy refusing at once; the connection is then closed).
 * ``drop``     - read ``after_bytes`` of the body, then abort the TCP connection.
+* ``lost_answer`` - handle the request for real (an upload is stored), then abort the
+                 connection instead of answering: the client never hears the outcome.
+* ``hook``     - call ``callback`` (in the server's thread) as the request arrives, or once
+                 it was handled: before the answer is sent, or ``seconds`` after it went
+                 out. Tests use
+                 it to act at an exact point, e.g. to kill the client right then.
 * ``latency``  - wait ``seconds`` before handling (combines with other rules).
 * ``throttle`` - read the body at ``bytes_per_second`` (combines with other rules).
 
@@ -40,9 +46,12 @@ PROXY_PAGES = {
 }
 
 
+TERMINAL = ("status", "drop", "lost_answer")
+
+
 @dataclass
 class FaultRule:
-    kind: str  # "status" | "drop" | "latency" | "throttle"
+    kind: str  # "status" | "drop" | "lost_answer" | "hook" | "latency" | "throttle"
     method: str | None = None  # None matches any method
     path: str = "*"
     times: int | None = 1  # None = every matching request (subject to ``rate``)
@@ -55,6 +64,10 @@ class FaultRule:
     after_bytes: int = 0
     seconds: float = 0.0
     bytes_per_second: int = 0
+    skip: int = 0  # let this many matching requests through first
+    callback: Callable[[], None] | None = None  # hook
+    after_answer: bool = False  # hook: call ``seconds`` after the answer, not before
+    at_arrival: bool = False  # hook: call as the request arrives, before handling it
     hits: int = 0
     id: int = 0
     extra_headers: dict[str, str] = field(default_factory=dict)
@@ -76,10 +89,12 @@ class FaultPlan:
     latency: float = 0.0
     bytes_per_second: int = 0
     terminal: FaultRule | None = None
+    hooks: list[FaultRule] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not self.latency and not self.bytes_per_second and self.terminal is None
+        return (not self.latency and not self.bytes_per_second and self.terminal is None
+                and not self.hooks)
 
 
 class Faults:
@@ -154,6 +169,36 @@ class Faults:
             rate=rate,
         ))
 
+    def lose_answer(
+        self, method: str | None, path: str, *, times: int | None = 1,
+        rate: float | None = None,
+    ) -> FaultRule:
+        """Handle the request (an upload is stored), then abort without answering."""
+        return self.add(FaultRule(
+            kind="lost_answer", method=method, path=path, times=times, rate=rate,
+        ))
+
+    def on_handled(
+        self, method: str | None, path: str, callback: Callable[[], None], *,
+        after_answer: float | None = None, skip: int = 0, times: int | None = 1,
+    ) -> FaultRule:
+        """Call ``callback`` when a matching request has been handled: before its answer
+        is sent (``after_answer=None``), or that many seconds after it was sent."""
+        return self.add(FaultRule(
+            kind="hook", method=method, path=path, callback=callback, skip=skip, times=times,
+            after_answer=after_answer is not None, seconds=after_answer or 0.0,
+        ))
+
+    def on_request(
+        self, method: str | None, path: str, callback: Callable[[], None], *,
+        skip: int = 0, times: int | None = 1,
+    ) -> FaultRule:
+        """Call ``callback`` as a matching request arrives, before its body is read."""
+        return self.add(FaultRule(
+            kind="hook", method=method, path=path, callback=callback, skip=skip, times=times,
+            at_arrival=True,
+        ))
+
     def latency(
         self, method: str | None, path: str, seconds: float, *,
         times: int | None = None, rate: float | None = None,
@@ -213,12 +258,17 @@ class Faults:
             for rule in self._rules:
                 if rule.exhausted or not rule.matches(method, path):
                     continue
-                if rule.kind in ("status", "drop") and plan.terminal is not None:
+                if rule.kind in TERMINAL and plan.terminal is not None:
                     continue
                 if rule.rate is not None and self._rng.random() >= rule.rate:
                     continue
+                if rule.skip > 0:
+                    rule.skip -= 1
+                    continue
                 rule.hits += 1
-                if rule.kind == "latency":
+                if rule.kind == "hook":
+                    plan.hooks.append(rule)
+                elif rule.kind == "latency":
                     plan.latency += rule.seconds
                 elif rule.kind == "throttle":
                     plan.bytes_per_second = rule.bytes_per_second

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import ssl
 import threading
 from collections.abc import Iterable
 from types import TracebackType
@@ -48,8 +49,10 @@ class StandinCore:
         keepalive_timeout: float = KEEPALIVE_TIMEOUT,
         close_linger: float = 0.5,
         state: StandinState | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.version = version
+        self.ssl_context = ssl_context
         self.host = host
         self.port = port
         self.keepalive_timeout = keepalive_timeout
@@ -68,7 +71,8 @@ class StandinCore:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -83,7 +87,8 @@ class StandinCore:
 
     async def _listen(self) -> None:
         assert self._runner is not None
-        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True,
+                                 ssl_context=self.ssl_context)
         await self._site.start()
         server = self._site._server
         assert server is not None
@@ -151,13 +156,15 @@ class StandinServer:
         seed: int = 0,
         keepalive_timeout: float = KEEPALIVE_TIMEOUT,
         close_linger: float = 0.5,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         """``close_linger``: seconds an early duplicate answer keeps discarding the body
-        before the socket is closed (0 closes at once, so the client may see a reset)."""
+        before the socket is closed (0 closes at once, so the client may see a reset).
+        ``ssl_context``: serve HTTPS with it (the url then starts with ``https``)."""
         self.core = StandinCore(
             version=version, host=host, port=port, api_key=api_key, quota=quota,
             permissions=permissions, seed=seed, keepalive_timeout=keepalive_timeout,
-            close_linger=close_linger,
+            close_linger=close_linger, ssl_context=ssl_context,
         )
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -170,7 +177,7 @@ class StandinServer:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT`` (the API is under ``/api``)."""
+        """``http://127.0.0.1:PORT`` or ``https://...`` (the API is under ``/api``)."""
         return self.core.url
 
     @property

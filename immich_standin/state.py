@@ -17,6 +17,7 @@ import binascii
 import hashlib
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -152,6 +153,7 @@ class RequestRecord:
     correlation_id: str
     headers: dict[str, str]
     note: str = ""
+    at: float = field(default_factory=time.monotonic)  # when it arrived (monotonic)
 
 
 class StandinState:

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from .errors import ApiError, ErrorKind, TransportError, parse_retry_after
+from .errors import ApiError, ErrorKind, TransportError, as_data, parse_retry_after
 from .multipart import FilePart, MultipartBody
 from .versions import ServerVersion, format_duration_v2
 
@@ -260,6 +260,11 @@ class ImmichClient:
             status, data = await self._request("POST", "/assets", data=body.stream(),
                                                headers=headers)
         except TransportError:
+            if body.error is not None:
+                # Reading the file failed (changed since hashed, deleted, unreadable): the
+                # HTTP library calls that a failure to send; it is the file's, not the
+                # network's, and retrying would not help.
+                raise body.error from None
             # The server may have answered "duplicate" from the checksum header and
             # closed the connection while we were still sending: ask it.
             early = await self._duplicate_of(req.sha1)
@@ -307,7 +312,8 @@ class ImmichClient:
         _, data = await self._request("PUT", path, json_body={"ids": list(asset_ids)})
         _shape(isinstance(data, list), "PUT", "/albums/{id}/assets", "not a list")
         return [AlbumAddResult(asset_id=str(r.get("id")), success=bool(r.get("success")),
-                               error=r.get("error")) for r in data if isinstance(r, dict)]
+                               error=None if r.get("error") is None else as_data(str(r["error"])))
+                for r in data if isinstance(r, dict)]
 
 
 def _message(payload: Any, body: bytes) -> str:

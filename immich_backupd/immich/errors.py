@@ -53,6 +53,18 @@ def classify(status: int, message: str) -> ErrorKind:
     return ErrorKind.BAD_REQUEST
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), *range(127, 160))}
+MESSAGE_LIMIT = 500
+
+
+def as_data(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """A server-supplied string made safe to print: control characters (newlines, ANSI
+    escapes) shown escaped, so a message cannot forge log lines or drive a terminal;
+    and cut to ``limit`` characters. The one place server text is cleaned."""
+    cleaned = text.translate(_CONTROL)
+    return cleaned if len(cleaned) <= limit else cleaned[:limit] + "…"
+
+
 def missing_permission(message: str) -> str | None:
     """The permission a 403 names, e.g. ``asset.upload``."""
     match = _PERMISSION_RE.search(message)
@@ -85,12 +97,12 @@ class ApiError(Exception):
         kind: ErrorKind | None = None,
     ) -> None:
         self.status = status
-        self.message = message
+        self.message = as_data(message)
         self.method = method
         self.path = path
         self.correlation_id = correlation_id
         self.retry_after = retry_after
-        self.kind = kind or classify(status, message)
+        self.kind = kind or classify(status, self.message)
         super().__init__(self.describe())
 
     def describe(self) -> str:
@@ -112,6 +124,9 @@ class ApiError(Exception):
 
 class TransportError(Exception):
     """No usable answer: connection refused or dropped, timeout, TLS failure."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(as_data(message))
 
     kind = ErrorKind.TRANSIENT
     retryable = True

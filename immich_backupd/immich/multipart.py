@@ -62,6 +62,9 @@ class MultipartBody:
         self.fields = list(fields)
         self.bytes_sent = 0
         self.on_progress = on_progress  # called with bytes_sent after each chunk
+        # What stopped the body while reading a file (changed, gone, unreadable). The
+        # HTTP library reports it as a failure to send; the caller asks here.
+        self.error: OSError | None = None
         self._heads = [self._file_head(f) for f in self.files]
         self._tail = self._fields_bytes()
 
@@ -92,13 +95,18 @@ class MultipartBody:
 
     async def stream(self, chunk: int = CHUNK) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
+        self.error = None
         for head, part in zip(self._heads, self.files, strict=True):
             yield head
-            async for data in _read_verified(loop, part, chunk):
-                self.bytes_sent += len(data)
-                yield data
-                if self.on_progress is not None:
-                    self.on_progress(self.bytes_sent)
+            try:
+                async for data in _read_verified(loop, part, chunk):
+                    self.bytes_sent += len(data)
+                    yield data
+                    if self.on_progress is not None:
+                        self.on_progress(self.bytes_sent)
+            except OSError as exc:  # the file, not the network
+                self.error = exc
+                raise
             yield b"\r\n"
         yield self._tail
 

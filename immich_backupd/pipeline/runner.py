@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import TypeVar
 
 from ..changes import FileStat
 from ..config import Settings
-from ..errors import BackupdError, QuotaExceededError, ServerUnavailableError
+from ..errors import BackupdError, QuotaExceededError, ServerUnavailableError, StateError
 from ..hashing import FileChangedError, Hasher
 from ..immich.client import ImmichClient, UploadRequest
 from ..immich.errors import ApiError, ErrorKind, TransportError
@@ -55,6 +56,14 @@ T = TypeVar("T")
 OFFLINE_LIMIT = 3600.0
 
 
+def state_error(path: Path, exc: BaseException) -> StateError:
+    """The one-line error for a state database that cannot be written."""
+    return StateError(
+        f"cannot write the state database {path}: {exc}; make room (or fix the "
+        "permissions) there and run again: the next pass goes on where this one stopped, "
+        "and uploads nothing twice")
+
+
 @dataclass(frozen=True, slots=True)
 class ScanTargets:
     """Where a partial pass looks: folders alone, and trees with everything below."""
@@ -70,7 +79,7 @@ HoldFn = Callable[[Path, FileStat], bool]
 
 @dataclass(slots=True)
 class PassResult:
-    outcome: str  # complete | partial (some failed) | quota | auth | stopped
+    outcome: str  # complete | partial (some failed) | quota | auth | offline | state | stopped
     progress: Progress
     error: BackupdError | None = None
     # Files left for later: still being written, or changed while read. The daemon
@@ -161,6 +170,8 @@ class BackupPass:
             outcome, error = "offline", group.exceptions[0]
         except* BackupdError as group:
             outcome, error = "auth", group.exceptions[0]
+        except* sqlite3.Error as group:
+            outcome, error = "state", state_error(self.store.path, group.exceptions[0])
         finally:
             if self._own_hasher:
                 self.hasher.close()
@@ -275,8 +286,11 @@ class BackupPass:
                 await self._plan_listing(listing, hash_q)
         finally:
             self.progress.scanning = False
-            for _ in range(n_workers):
-                await hash_q.put(_END)
+        # Only on a normal end: when the pass is torn down (another stage failed and the
+        # task group cancels us), the consumers are gone, and a full queue would block
+        # this put, and with it the whole pass, for ever.
+        for _ in range(n_workers):
+            await hash_q.put(_END)
 
     def _held_back(self, listing: DirListing) -> list[FileStat]:
         """The files of a listing this pass works on; the rest wait (kind, or settling)."""
@@ -381,28 +395,27 @@ class BackupPass:
     # -- stage 3: ask the server in batches ----------------------------------------
     async def _checker(self, check_q: asyncio.Queue[object], upload_q: asyncio.Queue[object],
                        n_uploaders: int) -> None:
-        try:
-            ended = False
-            while not ended:
-                batch: list[Unit] = []
-                item = await check_q.get()
-                while True:
-                    if item is _END:
-                        ended = True
-                        break
-                    assert isinstance(item, Unit)
-                    batch.append(item)
-                    if sum(len(u.members) for u in batch) >= self._batch_size:
-                        break
-                    try:
-                        item = await asyncio.wait_for(check_q.get(), timeout=0.2)
-                    except TimeoutError:
-                        break
-                if batch and not self.stopping:
-                    await self._check_batch(batch, upload_q)
-        finally:
-            for _ in range(n_uploaders):
-                await upload_q.put(_END)
+        ended = False
+        while not ended:
+            batch: list[Unit] = []
+            item = await check_q.get()
+            while True:
+                if item is _END:
+                    ended = True
+                    break
+                assert isinstance(item, Unit)
+                batch.append(item)
+                if sum(len(u.members) for u in batch) >= self._batch_size:
+                    break
+                try:
+                    item = await asyncio.wait_for(check_q.get(), timeout=0.2)
+                except TimeoutError:
+                    break
+            if batch and not self.stopping:
+                await self._check_batch(batch, upload_q)
+        # End markers only on a normal end (see _scan).
+        for _ in range(n_uploaders):
+            await upload_q.put(_END)
 
     async def _check_batch(self, batch: list[Unit], upload_q: asyncio.Queue[object]) -> None:
         pending = [c for u in batch for c in u.members if c.outcome is None]
@@ -499,6 +512,9 @@ class BackupPass:
             self.held.append(cand.path)
             self.progress.done += 1
             self.progress.skipped += 1
+            return
+        except OSError as exc:  # reading the file failed while sending it
+            await self._fail(cand, f"cannot read: {exc.strerror or exc}", retry=True)
             return
         except ApiError as exc:
             await self._upload_error(cand, exc)

@@ -31,12 +31,21 @@ class LiveFile(Reporter):
         self.path = state_dir / LIVE_NAME
         self.interval = interval
         self._last = 0.0
+        self._failed = False
 
     def _write(self, progress: Progress, **extra: Any) -> None:
         data = progress.to_json() | {"pid": os.getpid(), "updated_at": time.time()} | extra
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, self.path)
+        try:
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, self.path)
+        except OSError as exc:  # a full or read-only state disk: say so once, go on
+            if not self._failed:
+                logging.getLogger("immich_backupd.report").warning(
+                    "cannot update %s: %s", self.path, exc.strerror or exc)
+            self._failed = True
+        else:
+            self._failed = False
 
     def progress(self, progress: Progress) -> None:
         now = time.monotonic()

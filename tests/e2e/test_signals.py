@@ -34,7 +34,7 @@ def wait_for_upload(setup, name: str, timeout: float = 30) -> dict:
 
 def test_status_while_running_then_sigterm_keeps_everything(server, make_setup):
     setup = make_setup(server, big_file_mb=24, concurrency=1)
-    server.faults.throttle("POST", "/api/assets", bytes_per_second=8 << 20)
+    server.faults.throttle("POST", "/api/assets", bytes_per_second=3 << 20)
     proc = start_once(setup)
     try:
         data = wait_for_upload(setup, "BIG_0001.mov")
