@@ -1,7 +1,9 @@
 """The one line the service manager shows (sd_notify STATUS=), from plain data.
 
 Pure, so the wording is tested without a daemon. The same words appear in
-``immich-backupd status`` and the desktop notification.
+``immich-backupd status`` and the desktop notification, translated the same way (the
+daemon's log lines stay English; this line is for the person running ``systemctl
+status``).
 """
 
 from __future__ import annotations
@@ -9,15 +11,20 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from ..i18n import N_, _
 from ..report.progress import Progress
-from ..report.text import human_bytes
+from ..report.text import count, human_bytes
 
 
 def uploading_line(p: Progress) -> str:
     total = p.planned
     done = p.done
     current = next(iter(p.uploads.values()), None)
-    head = f"Uploading {min(done + 1, total):,}/{total:,}" if total else "Uploading"
+    if total:
+        head = _("Uploading {n}/{total}").format(n=count(min(done + 1, total)),
+                                                 total=count(total))
+    else:
+        head = _("Uploading")
     if current is None:
         return head
     return (f"{head} · {Path(current.path).name} {current.percent:.0f}% · "
@@ -25,11 +32,13 @@ def uploading_line(p: Progress) -> str:
 
 
 def idle_line(backed_up: int, total: int, failed: int, last_backup: float | None) -> str:
-    parts = ["Backup complete", f"{backed_up:,} of {total:,}"]
+    parts = [_("Backup complete"),
+             _("{n} of {total}").format(n=count(backed_up), total=count(total))]
     if failed:
-        parts.append(f"{failed:,} failed")
+        parts.append(_("{n} failed").format(n=count(failed)))
     if last_backup:
-        parts.append("last backup " + datetime.fromtimestamp(last_backup).strftime("%H:%M"))
+        parts.append(_("last backup {time}").format(
+            time=datetime.fromtimestamp(last_backup).strftime("%H:%M")))
     return " · ".join(parts)
 
 
@@ -46,13 +55,25 @@ def status_line(
 ) -> str:
     """``state``: starting, scanning, backing-up, waiting, idle, error."""
     if state == "waiting" and waiting_for:
-        return waiting_for
+        return _(waiting_for)  # the engine's few waiting sentences are in the catalogue
     if state == "error" and error:
         return error
     if state in ("scanning", "backing-up") and progress is not None:
         if progress.uploads or (progress.planned and not progress.scanning):
             return uploading_line(progress)
-        return f"Scanning… {progress.seen:,} files"
+        return _("Scanning… {n} files").format(n=count(progress.seen))
     if state == "starting":
-        return "Starting"
+        return _("Starting")
     return idle_line(backed_up, total, failed, last_backup)
+
+
+# The sentences the engine (conditions.policy, the daemon) puts in ``waiting_for``: marked
+# here so the catalogue holds them, and translated by lookup where they are shown.
+ENGINE_WAITING = (
+    N_("Waiting for power (running on battery)"),
+    N_("Waiting for Wi-Fi (videos held on a metered network)"),
+    N_("Waiting for Wi-Fi (photos held on a metered network)"),
+    N_("Waiting for Wi-Fi (photos and videos held on a metered network)"),
+    N_("Waiting for another backup run to finish"),
+    N_("Waiting for the server"),
+)

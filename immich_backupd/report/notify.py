@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Literal, NamedTuple, Protocol
 
+from ..i18n import _, ngettext
 from .progress import Progress, Reporter
+from .text import count
 
 __all__ = [
     "DesktopNotifier",
@@ -271,16 +273,17 @@ def progress_text(progress: Progress) -> NotificationText | None:
     not worth a notification.
     """
     if progress.waiting_for:
-        return NotificationText("Backup paused", progress.waiting_for, "low")
+        return NotificationText(_("Backup paused"), _(progress.waiting_for), "low")
     if not progress.uploads:
         return None
     planned = max(progress.planned, 1)
     more = "+" if progress.scanning else ""  # the scan is still finding files
-    title = f"Uploading {min(progress.done + 1, planned):,} of {planned:,}{more}"
+    title = _("Uploading {n} of {total}").format(
+        n=count(min(progress.done + 1, planned)), total=count(planned)) + more
     first = next(iter(progress.uploads.values()))
     body = f"{PurePath(first.path).name} {first.percent:.0f}%"
     if len(progress.uploads) > 1:
-        body += f" (+{len(progress.uploads) - 1} more)"
+        body += " " + _("(+{n} more)").format(n=count(len(progress.uploads) - 1))
     return NotificationText(title, body, "low")
 
 
@@ -290,33 +293,37 @@ def final_text(progress: Progress, outcome: str, *, shown: bool) -> Notification
     ``shown`` says whether this pass showed a status notification; a quiet pass that
     uploaded nothing ends quietly, since a daemon runs many of those.
     """
-    tally = f"{progress.backed_up:,} of {progress.seen:,} backed up"
+    tally = _("{n} of {total} backed up").format(n=count(progress.backed_up),
+                                                   total=count(progress.seen))
     if outcome == "quota":
         return NotificationText(
-            "Immich storage quota exceeded",
-            "Backup stopped. Free space in Immich, or ask the admin for a larger quota.",
+            _("Immich storage quota exceeded"),
+            _("Backup stopped. Free space in Immich, or ask the admin for a larger quota."),
             "critical",
         )
     if outcome == "auth":
         return NotificationText(
-            "Immich backup stopped",
-            "The server rejected the API key or it lacks a permission. "
-            "Run: immich-backupd check",
+            _("Immich backup stopped"),
+            _("The server rejected the API key or it lacks a permission. "
+              "Run: immich-backupd check"),
             "critical",
         )
     if outcome == "partial":
-        failed = f"{progress.failed:,} failed" if progress.failed else "some failed"
+        failed = (_("{n} failed").format(n=count(progress.failed)) if progress.failed
+                  else _("some failed"))
         return NotificationText(
-            "Backup finished with failures",
-            f"{tally} · {failed}. See: immich-backupd failed",
+            _("Backup finished with failures"),
+            _("{tally} · {failed}. See: immich-backupd failed").format(tally=tally,
+                                                                       failed=failed),
             "normal",
         )
     if not (shown or progress.uploaded):
         return None
     if outcome == "complete":
-        return NotificationText(f"Backup complete · {tally}", "", "low")
+        return NotificationText(_("Backup complete · {tally}").format(tally=tally), "", "low")
     if outcome == "stopped":
-        return NotificationText("Backup stopped", f"{tally}; the rest follows later", "low")
+        return NotificationText(_("Backup stopped"),
+                                _("{tally}; the rest follows later").format(tally=tally), "low")
     return None
 
 
@@ -386,7 +393,8 @@ class NotifyingReporter(Reporter):
         if self._failures <= self.failure_limit:
             name = PurePath(path).name
             body = detail or outcome
-            self._post(None, NotificationText(f"Upload failed: {name}", body, "normal"))
+            self._post(None, NotificationText(_("Upload failed: {name}").format(name=name),
+                                              body, "normal"))
             return
         self._failures_dirty = True
         now = self.clock()
@@ -445,8 +453,9 @@ class NotifyingReporter(Reporter):
         self._post(
             FAILURES,
             NotificationText(
-                f"{self._failures:,} uploads failed",
-                "They are retried later. See: immich-backupd failed",
+                ngettext("{n} upload failed", "{n} uploads failed", self._failures).format(
+                    n=count(self._failures)),
+                _("They are retried later. See: immich-backupd failed"),
                 "normal",
             ),
         )

@@ -1,0 +1,138 @@
+"""``failed`` (the failed uploads, as a table) and ``retry`` (make them due now)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings
+from ..i18n import _, ngettext
+from ..lock import DAEMON_LOCK_NAME, is_locked, read_holder
+from ..report.live import read_live
+from ..report.text import count, local_time
+from ..state import UNSUPPORTED, StateReader
+from .common import clip, show_path, term_width
+
+
+def failed_items(settings: Settings) -> list[dict[str, Any]]:
+    reader = StateReader(settings.state_dir)
+    try:
+        rows = reader.failed()
+    finally:
+        reader.close()
+    return [{
+        "path": str(r.path),
+        "status": r.status,
+        "reason": r.error or r.status,
+        "attempts": r.attempts,
+        "next_attempt_at": r.next_attempt_at,
+    } for r in rows]
+
+
+def next_try(item: dict[str, Any], now: float) -> str:
+    if item["status"] == UNSUPPORTED:
+        return _("when the file changes")
+    when = item["next_attempt_at"]
+    if when is None or when <= now:
+        return _("next pass")
+    return local_time(when)
+
+
+_REQUEST = re.compile(r"^[A-Z]+ /\S*: ")
+_CORRELATION = re.compile(r"\s*\[correlation id [^\]]*\]")
+
+
+def short_reason(reason: str) -> str:
+    """The reason without the request line and the correlation id (``--wide`` keeps them)."""
+    return _CORRELATION.sub("", _REQUEST.sub("", reason, count=1)).strip()
+
+
+def cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def table(items: list[dict[str, Any]], width: int, now: float, *,
+          wide: bool = False) -> list[str]:
+    """Columns file, reason, attempts, next try; the file and reason columns share what is
+    left of ``width``, the file keeping its name (the middle of the path is cut)."""
+    heads = (_("FILE"), _("REASON"), _("ATTEMPTS"), _("NEXT TRY"))
+    rows = [(show_path(i["path"]), i["reason"] if wide else short_reason(i["reason"]),
+             str(i["attempts"]), next_try(i, now)) for i in items]
+    w_att = max(len(heads[2]), *(len(r[2]) for r in rows))
+    w_next = max(len(heads[3]), *(len(r[3]) for r in rows))
+    room = max(30, width - w_att - w_next - 6)
+    w_file = min(max(len(heads[0]), *(len(r[0]) for r in rows)), max(16, room * 3 // 5))
+    w_reason = max(len(heads[1]), room - w_file)
+    out = [f"{heads[0]:<{w_file}}  {heads[1]:<{w_reason}}  {heads[2]:>{w_att}}  {heads[3]}"]
+    for path, reason, attempts, nxt in rows:
+        out.append(f"{clip(path, w_file):<{w_file}}  {cut(reason, w_reason):<{w_reason}}  "
+                   f"{attempts:>{w_att}}  {nxt}")
+    return out
+
+
+def cmd_failed(settings: Settings, args: argparse.Namespace) -> int:
+    items = failed_items(settings)
+    if args.json:
+        print(json.dumps(items, indent=2))
+        return 0
+    if not items:
+        print(_("✓ No failed uploads."))
+        return 0
+    width = term_width() if not args.wide else 10_000
+    print("\n".join(table(items, width, time.time(), wide=args.wide)))
+    print()
+    print(ngettext("{n} upload failed.", "{n} uploads failed.", len(items)).format(
+        n=count(len(items))))
+    print(_("They are retried on their own (NEXT TRY). To retry now: `immich-backupd retry "
+            "--all` or `immich-backupd retry PATH`; `--wide` shows the whole reasons."))
+    return 0
+
+
+def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
+    paths = None if args.all else [
+        Path(os.path.normpath(os.path.abspath(p.expanduser()))) for p in args.paths]
+    reader = StateReader(settings.state_dir)
+    try:
+        changed = reader.retry(paths)
+    finally:
+        reader.close()
+    for path in changed:
+        print(_("will retry: {path}").format(path=path))
+    if not changed:
+        if args.all:
+            print(_("Nothing to retry: no upload has failed."))
+        else:
+            print(_("Nothing to retry among the given paths: none of them is a failed file "
+                    "or a folder holding one (see `immich-backupd failed`)."))
+        return 0
+    print(ngettext("{n} file will be retried on the next pass.",
+                   "{n} files will be retried on the next pass.", len(changed))
+          .format(n=count(len(changed))))
+    if _wake_daemon(settings):
+        print(_("The running daemon was told to back up now."))
+    else:
+        print(_("Run `immich-backupd once` to back them up now."))
+    return 0
+
+
+def _wake_daemon(settings: Settings) -> bool:
+    """SIGUSR1 (back up now) to this state folder's daemon, if one runs."""
+    if not is_locked(settings.state_dir, DAEMON_LOCK_NAME):
+        return False
+    pid = read_holder(settings.state_dir, DAEMON_LOCK_NAME)
+    live = read_live(settings.state_dir) or {}
+    if not pid or live.get("pid") != pid or not live.get("daemon"):
+        return False
+    try:
+        os.kill(pid, signal.SIGUSR1)
+    except OSError:
+        return False
+    return True
+
+

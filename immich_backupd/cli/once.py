@@ -1,0 +1,109 @@
+"""``once``: one full backup pass, with live progress on a terminal, then a summary."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ..backup import exit_code_for, run_pass
+from ..config import Settings
+from ..i18n import _
+from ..pipeline.runner import BackupPass
+from ..report.progress import Reporter
+from ..report.text import count, human_bytes, human_duration
+from .common import err, is_tty
+from .terminal import LineAwareStream, PlainProgress, TerminalProgress
+
+
+def cmd_once(settings: Settings, args: argparse.Namespace) -> int:
+    stream = sys.stderr
+    if is_tty(stream):
+        live = TerminalProgress(stream)
+        with _live_stderr(live, settings.log_level):
+            return asyncio.run(_once(settings, live))
+    return asyncio.run(_once(settings, PlainProgress(stream)))
+
+
+@contextmanager
+def _live_stderr(live: TerminalProgress, level: str) -> Iterator[None]:
+    """Route stderr (and the log) around the live line; on a terminal, log warnings only
+    (the line shows the progress; `log_level: debug` still shows everything)."""
+    wrapper = LineAwareStream(sys.stderr, live)
+    saved_stderr = sys.stderr
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+    saved = [(h, h.stream, h.level) for h in handlers]
+    sys.stderr = wrapper  # type: ignore[assignment]
+    for h in handlers:
+        h.setStream(wrapper)  # type: ignore[arg-type]
+        if level == "info":
+            h.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        live.clear()
+        sys.stderr = saved_stderr
+        for h, stream, lvl in saved:
+            h.setStream(stream)
+            h.setLevel(lvl)
+
+
+async def _once(settings: Settings, reporter: Reporter) -> int:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    signals = 0
+
+    def on_start(backup: BackupPass) -> None:
+        def stop() -> None:
+            nonlocal signals
+            signals += 1
+            if signals == 1:
+                err(_("stopping: the uploads in flight finish and are kept; press Ctrl-C "
+                      "again to abort them"))
+                backup.request_stop()
+            elif task is not None:
+                task.cancel()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop)
+
+    try:
+        result = await run_pass(settings, on_start=on_start, reporter=reporter)
+    except asyncio.CancelledError:
+        err(_("aborted: the uploads in flight were cut off (the server keeps nothing of "
+              "them); every file finished before is recorded and is not sent again"))
+        return 130
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    p = result.progress
+    if isinstance(reporter, TerminalProgress):
+        reporter.clear()
+    summary = _("{uploaded} uploaded, {duplicates} already on the server, {failed} failed; "
+                "{backed_up} of {seen} files backed up ({sent} sent in {time})").format(
+        uploaded=count(p.uploaded), duplicates=count(p.duplicates), failed=count(p.failed),
+        backed_up=count(p.backed_up), seen=count(p.seen), sent=human_bytes(p.bytes_uploaded),
+        time=human_duration(_elapsed(p.started_at)))
+    if result.error is not None:
+        err(str(result.error))
+    if result.outcome == "stopped":
+        print(_("Backup stopped: {summary}. Everything finished is recorded; the rest is "
+                "backed up next time.").format(summary=summary))
+    elif result.outcome == "complete":
+        print(_("✓ Backup complete: {summary}").format(summary=summary))
+    else:
+        print(summary)
+    if p.failed:
+        print(_("See the failures with `immich-backupd failed`; they are retried on the next "
+                "pass, or at once after `immich-backupd retry --all`."))
+    return int(exit_code_for(result))
+
+
+def _elapsed(started_at: float) -> float:
+    import time
+
+    return max(0.0, time.time() - started_at)
