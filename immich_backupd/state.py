@@ -406,6 +406,12 @@ class StateReader:
                 "duplicates", "failed", "bytes", "duration")
         return dict(zip(keys, rows[0], strict=True))
 
+    def counts_by_folder(self) -> list[tuple[Path, str, int]]:
+        """(folder, status, number of files) for every folder the state knows."""
+        return [(Path(os.fsdecode(d)), status, n) for d, status, n in self._rows(
+            "SELECT dir, status, count(*) FROM files GROUP BY dir, status"
+        )]
+
     def album_counts(self) -> dict[str, int]:
         return {album: n for album, n in self._rows(
             "SELECT album, count(*) FROM files WHERE status IN (?, ?) AND album IS NOT NULL "

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from ..lock import is_locked, read_holder
 from ..report.live import read_live
 from ..report.text import bar, count, human_ago, human_bytes, local_time
 from ..rules import AlbumRules
-from ..state import DB_NAME, FAILED, ON_SERVER, TRASHED, UNSUPPORTED, StateReader
+from ..state import FAILED, ON_SERVER, TRASHED, UNSUPPORTED, StateReader
 from .common import clip, show_path, term_width
 
 ALBUMS_SHOWN = 10
@@ -35,25 +34,17 @@ def folder_counts(state_dir: Path, include: tuple[Path, ...]) -> dict[str, dict[
     """
     out: dict[str, dict[str, int]] = {str(p): {"backed_up": 0, "total": 0, "failed": 0}
                                       for p in include}
-    db = state_dir / DB_NAME
-    if not db.exists():
-        return out
     rules = AlbumRules(list(include))
-    conn = sqlite3.connect(db, isolation_level=None)
+    reader = StateReader(state_dir)
     try:
-        conn.execute("PRAGMA busy_timeout=10000")
-        try:
-            rows = conn.execute("SELECT dir, status, count(*) FROM files GROUP BY dir, status")
-            data = rows.fetchall()
-        except sqlite3.OperationalError:  # a state from before the first pass
-            return out
+        data = reader.counts_by_folder()
     finally:
-        conn.close()
-    roots: dict[bytes, str] = {}
+        reader.close()
+    roots: dict[Path, str] = {}
     for dir_, status, n in data:
         root = roots.get(dir_)
         if root is None:
-            found = rules.root_of(os.fsdecode(dir_))
+            found = rules.root_of(dir_)
             root = roots[dir_] = str(found) if found is not None else ""
         entry = out.setdefault(root, {"backed_up": 0, "total": 0, "failed": 0})
         entry["total"] += n

@@ -49,7 +49,9 @@ class Setup:
 
     def run(self, *args: str, env: dict[str, str] | None = None,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+        # English messages whatever the developer's desktop language: tests read them.
+        full_env = {**os.environ, "PYTHONPATH": str(REPO), "LC_ALL": "C", "LANGUAGE": "",
+                    **(env or {})}
         full_env.pop("IMMICH_API_KEY", None)
         return subprocess.run(
             [sys.executable, "-m", "immich_backupd", "--config", str(self.config), *args],
