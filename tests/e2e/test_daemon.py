@@ -42,6 +42,7 @@ class Daemon:
         self._reader.start()
         self.log = tmp / f"daemon-{time.monotonic_ns()}.log"
         full_env = {**os.environ, "PYTHONPATH": str(REPO), "NOTIFY_SOCKET": str(self.sock_path),
+                    "LC_ALL": "C", "LANGUAGE": "",
                     "WATCHDOG_USEC": "1000000", **(env or {})}
         full_env.pop("DBUS_SESSION_BUS_ADDRESS", None)
         self.proc = subprocess.Popen(

@@ -16,7 +16,7 @@ def start_once(setup) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "immich_backupd", "--config", str(setup.config), "once"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=setup.tmp,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), "LC_ALL": "C", "LANGUAGE": ""},
     )
 
 
