@@ -35,7 +35,6 @@ OUTCOME_EXIT = {
     "quota": ExitCode.QUOTA,
     "auth": ExitCode.NOPERM,
     "offline": ExitCode.UNAVAILABLE,
-    "state": ExitCode.IOERR,
 }
 
 

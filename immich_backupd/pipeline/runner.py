@@ -79,7 +79,7 @@ HoldFn = Callable[[Path, FileStat], bool]
 
 @dataclass(slots=True)
 class PassResult:
-    outcome: str  # complete | partial (some failed) | quota | auth | offline | state | stopped
+    outcome: str  # complete | partial (some failed) | quota | auth | offline | stopped
     progress: Progress
     error: BackupdError | None = None
     # Files left for later: still being written, or changed while read. The daemon
@@ -194,6 +194,10 @@ class BackupPass:
             self.reporter.pass_done(self.progress, outcome)
         except Exception:
             log.exception("pass reporter failed")
+        if isinstance(error, StateError):
+            # Not an outcome of the files but of the machine, like a held lock: raised,
+            # so that every caller (once, the daemon) reports it and tries again later.
+            raise error
         return PassResult(outcome=outcome, progress=self.progress, error=error,
                           held=self.held)
 
