@@ -73,6 +73,7 @@ def test_log_lines_carry_syslog_priorities_when_stderr_is_the_journal(tmp_path: 
         "log = logging.getLogger('immich_backupd')\n"
         "log.debug('d'); log.info('uploaded x'); log.warning('w\\nsecond line'); "
         "log.error('e')\n"
+        "try:\n    1/0\nexcept ZeroDivisionError:\n    log.exception('boom')\n"
     )
     repo = Path(__file__).resolve().parents[1]
     with out.open("w") as fh:
@@ -80,10 +81,41 @@ def test_log_lines_carry_syslog_priorities_when_stderr_is_the_journal(tmp_path: 
         env = {**os.environ, "PYTHONPATH": str(repo),
                "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
         subprocess.run([sys.executable, "-c", code], stderr=fh, env=env, check=True)
-    assert out.read_text().splitlines() == [
-        "<7>d", "<6>uploaded x", "<4>w", "<4>second line", "<3>e"]
+    lines = out.read_text().splitlines()
+    assert lines[:5] == ["<7>d", "<6>uploaded x", "<4>w\\x0asecond line", "<3>e", "<3>boom"]
+    assert "<3>Traceback (most recent call last):" in lines  # every traceback line prefixed
+    assert all(line.startswith("<3>") for line in lines[4:])
     with out.open("w") as fh:  # another stream: readable, timestamped lines
         env = {**os.environ, "PYTHONPATH": str(repo), "JOURNAL_STREAM": "1:2"}
         subprocess.run([sys.executable, "-c", code], stderr=fh, env=env, check=True)
     lines = out.read_text().splitlines()
     assert lines[1].endswith("INFO    uploaded x") and lines[1][:4].isdigit()
+
+
+def test_a_message_is_one_log_line_whatever_the_file_name(tmp_path: Path):
+    import io
+    import logging
+
+    from immich_backupd.report.log import setup_logging
+
+    stream = io.StringIO()
+    setup_logging("info", stream)
+    logging.getLogger("immich_backupd").warning("upload failed: %s", "/p/evil\nFAKE line\x1b[2J")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and "evil\\x0aFAKE" in lines[0] and "\x1b" not in lines[0]
+
+
+async def test_live_file_flushes_the_last_throttled_update(tmp_path: Path):
+    import asyncio
+    import json
+
+    from immich_backupd.report.live import LiveFile
+
+    live = LiveFile(tmp_path, interval=0.2)
+    p = Progress(seen=1)
+    live.progress(p)
+    p.seen = 2
+    live.progress(p)  # throttled: written when the interval is up
+    assert json.loads((tmp_path / "live.json").read_text())["seen"] == 1
+    await asyncio.sleep(0.4)
+    assert json.loads((tmp_path / "live.json").read_text())["seen"] == 2

@@ -7,6 +7,7 @@ without touching the database the pass is writing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ class LiveFile(Reporter):
         self.interval = interval
         self._last = 0.0
         self._failed = False
+        self._pending: asyncio.TimerHandle | None = None
 
     def _write(self, progress: Progress, **extra: Any) -> None:
         data = progress.to_json() | {"pid": os.getpid(), "updated_at": time.time()} | extra
@@ -52,8 +54,25 @@ class LiveFile(Reporter):
         if now - self._last >= self.interval:
             self._last = now
             self._write(progress)
+        elif self._pending is None:
+            # Throttled: write the latest state when the interval is up, so the last
+            # update before a quiet spell (a long upload's tail) is not lost.
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._pending = loop.call_later(self._last + self.interval - now,
+                                            self._flush, progress)
+
+    def _flush(self, progress: Progress) -> None:
+        self._pending = None
+        self._last = time.monotonic()
+        self._write(progress)
 
     def pass_done(self, progress: Progress, outcome: str) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
         self._write(progress, outcome=outcome)
 
 

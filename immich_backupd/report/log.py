@@ -14,6 +14,8 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
+from ..immich.errors import as_data
+
 # syslog priorities (sd-daemon.h)
 _PRIORITY = {
     logging.DEBUG: 7,
@@ -44,8 +46,18 @@ def stderr_is_journal(stream: TextIO, env: Mapping[str, str] | None = None) -> b
     return st.st_dev == int(dev) and st.st_ino == int(ino)
 
 
-class JournalFormatter(logging.Formatter):
-    """``<priority>message``; multi-line messages keep the priority on every line."""
+class SafeFormatter(logging.Formatter):
+    """Escapes control characters in the message itself (a file named with a newline,
+    an ANSI escape), so one event is one line; a traceback keeps its own lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = as_data(record.message, limit=1 << 16)
+        return super().formatMessage(record)
+
+
+class JournalFormatter(SafeFormatter):
+    """``<priority>message``; multi-line output (a traceback) keeps the priority on every
+    line."""
 
     def format(self, record: logging.LogRecord) -> str:
         prefix = f"<{syslog_priority(record.levelno)}>"
@@ -59,8 +71,8 @@ def setup_logging(level: str = "info", stream: TextIO | None = None) -> None:
     if stderr_is_journal(stream):
         handler.setFormatter(JournalFormatter("%(message)s"))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s",
-                                               datefmt="%Y-%m-%d %H:%M:%S"))
+        handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)-7s %(message)s",
+                                           datefmt="%Y-%m-%d %H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
