@@ -27,3 +27,21 @@ demo: venv
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .ruff_cache
+
+# Benchmarks (issue #5): figures and ratios against a bare walk, a bare upload and the
+# official @immich/cli, written to bench/results/latest.json. See docs/performance.md.
+.PHONY: bench bench-full
+bench: venv
+	bash bench/setup_cli.sh
+	$(PY) -m bench --no-cli-setup
+
+bench-full: venv
+	bash bench/setup_cli.sh
+	$(PY) -m bench --no-cli-setup --full
+
+# Reliability soak (issue #4): long fault, outage, kill -9, disk-full, re-learn and
+# 100,000-file runs, bounded by SOAK_MINUTES (default 20). Figures in docs/reliability.md.
+SOAK_MINUTES ?= 20
+.PHONY: soak
+soak: venv
+	$(PY) -m tests.reliability.soak --minutes $(SOAK_MINUTES) --out soak-results.json
