@@ -17,7 +17,7 @@ import hashlib
 import os
 import stat as stat_mod
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +122,18 @@ def _changed(before: os.stat_result, after: os.stat_result) -> str | None:
     return None
 
 
+_local = threading.local()
+
+
+def _buffer(chunk: int) -> memoryview:
+    """A read buffer per thread, reused: allocating (and zeroing) 1 MiB for every file
+    cost three times the hashing of a small photo."""
+    buf: memoryview | None = getattr(_local, "buf", None)
+    if buf is None or len(buf) != chunk:
+        buf = _local.buf = memoryview(bytearray(chunk))
+    return buf
+
+
 def hash_file(
     path: Path | str,
     expected: FileStat | None = None,
@@ -153,7 +165,7 @@ def hash_file(
 
         sha1 = hashlib.sha1(usedforsecurity=False)
         b3 = blake3.blake3()
-        view = memoryview(bytearray(chunk))
+        view = _buffer(chunk)
         total = 0
         with open(fd, "rb", buffering=0, closefd=False) as f:
             while n := f.readinto(view):
@@ -244,6 +256,44 @@ class Hasher:
         self.files_hashed += 1
         self.bytes_hashed += digest.size
         return digest
+
+    async def hash_many(
+        self, jobs: Sequence[tuple[Path, FileStat | None]]
+    ) -> list[FileDigest | OSError]:
+        """Hash several files in one pool job, in order: a digest or the OSError each
+        raised. For a folder of small photos, one hop to a thread instead of one each.
+        """
+        if self._closed:
+            raise HasherClosedError("Hasher is closed")
+        stop = self._stop
+        chunk = self.chunk
+
+        def check(total: int) -> None:
+            if stop.is_set():
+                raise _Cancelled
+
+        def run() -> list[FileDigest | OSError]:
+            out: list[FileDigest | OSError] = []
+            for path, expected in jobs:
+                try:
+                    out.append(hash_file(path, expected, chunk, check))
+                except OSError as exc:
+                    out.append(exc)
+            return out
+
+        loop = asyncio.get_running_loop()
+        self.in_flight += len(jobs)
+        try:
+            results = await loop.run_in_executor(self._pool, run)
+        except _Cancelled:
+            raise HasherClosedError("Hasher closed while hashing") from None
+        finally:
+            self.in_flight -= len(jobs)
+        for r in results:
+            if isinstance(r, FileDigest):
+                self.files_hashed += 1
+                self.bytes_hashed += r.size
+        return results
 
     def close(self) -> None:
         """Stop: queued and running hashes end with :class:`HasherClosedError` (running

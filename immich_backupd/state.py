@@ -21,7 +21,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -263,6 +263,43 @@ class StateStore:
             row = await cur.fetchone()
         return _row_to_record(row) if row else None
 
+    async def find_by_inodes(
+        self, keys: Sequence[tuple[int, int, int]]
+    ) -> dict[tuple[int, int, int], FileRecord]:
+        """``find_by_inode`` for many (ino, size, mtime_ns) at once: a query per 500."""
+        out: dict[tuple[int, int, int], FileRecord] = {}
+        for part in _chunks(list(keys), 500):
+            want = set(part)
+            marks = ",".join("?" * len(part))
+            async with self._db.execute(
+                f"SELECT {_FILE_COLS} FROM files INDEXED BY files_ino WHERE ino IN ({marks}) "
+                "AND blake3 IS NOT NULL", [k[0] for k in part]
+            ) as cur:
+                rows = await cur.fetchall()
+            for row in rows:
+                key = (row[4], row[2], row[3])
+                if key in want:
+                    out.setdefault(key, _row_to_record(row))
+        return out
+
+    async def remotes_for_contents(self, blake3s: Sequence[bytes]) -> dict[bytes, str]:
+        """BLAKE3 → remote id, for the contents some path already has on the server.
+
+        INDEXED BY: with the status filter, SQLite would otherwise pick the status index
+        and scan every backed-up row, once per query.
+        """
+        out: dict[bytes, str] = {}
+        for part in _chunks(list(dict.fromkeys(blake3s)), 500):
+            marks = ",".join("?" * len(part))
+            async with self._db.execute(
+                f"SELECT blake3, remote_id FROM files INDEXED BY files_blake3 "
+                f"WHERE blake3 IN ({marks}) AND status IN (?, ?) AND remote_id IS NOT NULL",
+                (*part, *ON_SERVER),
+            ) as cur:
+                for b, remote_id in await cur.fetchall():
+                    out.setdefault(b, remote_id)
+        return out
+
     async def remote_for_content(self, blake3: bytes) -> tuple[str, str] | None:
         """(remote_id, status) when some path with this content is already on the server."""
         async with self._db.execute(
@@ -356,6 +393,11 @@ class StateStore:
             )
         if outcome in ("complete", "partial"):
             await self.set_meta("last_backup_at", str(now))
+
+
+def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
 
 
 class StateReader:

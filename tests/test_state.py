@@ -106,3 +106,25 @@ async def test_passes_and_reader_while_open(tmp_path: Path):
 def test_reader_without_database(tmp_path: Path):
     reader = StateReader(tmp_path)
     assert reader.counts() == {} and reader.failed() == [] and reader.retry(None) == []
+
+
+async def test_batched_lookups(tmp_path: Path):
+    store = await StateStore.open(tmp_path)
+    try:
+        d = tmp_path / "p"
+
+        def b3(i: int) -> bytes:
+            return i.to_bytes(2, "big")
+
+        await store.put_many([
+            rec(d / f"{i}.jpg", UPLOADED if i % 2 else FAILED, ino=100 + i, size=i,
+                mtime_ns=i, blake3=b3(i), remote_id=f"r{i}") for i in range(1, 1200)
+        ])
+        keys = [(100 + i, i, i) for i in range(1, 1200)] + [(5, 5, 5), (101, 99, 1)]
+        found = await store.find_by_inodes(keys)
+        assert len(found) == 1199 and found[(150, 50, 50)].path == d / "50.jpg"
+        remotes = await store.remotes_for_contents([b3(i) for i in range(1, 1200)])
+        # only contents on the server (odd i: uploaded) count
+        assert remotes[b3(3)] == "r3" and b3(2) not in remotes and len(remotes) == 600
+    finally:
+        await store.close()

@@ -26,7 +26,7 @@ from typing import TypeVar
 from ..changes import FileStat
 from ..config import Settings
 from ..errors import BackupdError, QuotaExceededError, ServerUnavailableError, StateError
-from ..hashing import FileChangedError, Hasher
+from ..hashing import FileChangedError, FileDigest, Hasher
 from ..immich.client import ImmichClient, UploadRequest
 from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..immich.multipart import FileChangedDuringUploadError
@@ -52,6 +52,9 @@ from .plan import Candidate, Unit, created_ns, iso_time, plan_dir, retry_due
 log = logging.getLogger("immich_backupd.pipeline")
 
 _END = object()
+CHECK_WAIT = 0.05  # seconds a bulk-check batch waits for more units before it goes
+GROUP_FILES = 256  # units of one folder handed to a hash worker at once ...
+GROUP_BYTES = 64 << 20  # ... or this many bytes, so large files still stream through
 T = TypeVar("T")
 OFFLINE_LIMIT = 3600.0
 
@@ -332,87 +335,122 @@ class BackupPass:
             p.planned += len(unit.members)
             p.bytes_planned += sum(c.stat.size for c in unit.members)
         self._notify()
-        for unit in plan.units:
+        for group in _groups(plan.units):
             if self.stopping:
                 return
-            await hash_q.put(unit)
+            await hash_q.put(group)
 
     # -- stage 2: hash and dedupe locally ------------------------------------------
     async def _hash_worker(self, hash_q: asyncio.Queue[object],
                            check_q: asyncio.Queue[object]) -> None:
+        """Take a group of one folder's units: digests, then what the state knows.
+
+        A group costs a few hops to other threads (one inode query, one hashing job,
+        one content query, one write), not a few per file: adopting a library of small
+        photos is bound by those hops, not by hashing.
+        """
         while (item := await hash_q.get()) is not _END:
-            assert isinstance(item, Unit)
+            assert isinstance(item, list)
             if self.stopping:
                 continue
-            for cand in list(item.members):
-                if not await self._digest(cand):
-                    item.members.remove(cand)
-                    continue
-                known = await self.store.remote_for_content(cand.blake3)  # type: ignore[arg-type]
-                if known is not None:
-                    cand.remote_id = known[0]
-                    await self._record(cand, DUPLICATE, remote_id=known[0])
-                if cand.moved_from is not None:  # its old record now lives at the new path
-                    await self.store.forget(cand.moved_from)
-            if any(c.outcome is None for c in item.members):
-                await check_q.put(item)
+            await self._digest_group(item)
+            for unit in item:
+                if any(c.outcome is None for c in unit.members):
+                    await check_q.put(unit)
 
-    async def _digest(self, cand: Candidate) -> bool:
-        """Fill in the digests. False when the file is gone or unreadable (recorded)."""
-        st = cand.stat
-        if st.size == 0:
-            # The server refuses it ("File is empty") after keeping an orphan on its disk:
-            # say so here instead, once, until the file changes.
-            await self._record(cand, UNSUPPORTED, error="empty file (0 bytes): nothing to "
-                               "back up")
-            return False
-        if not cand.needs_digest:
-            return True
-        moved = await self.store.find_by_inode(st.ino, st.size, st.mtime_ns)
-        if moved is not None and moved.path != cand.path and not moved.path.exists():
-            cand.sha1, cand.blake3 = moved.sha1, moved.blake3  # moved on this disk: no read
-            cand.moved_from = moved.path
-            return True
-        try:
-            digest = await self.hasher.hash(cand.path, expected=st)
-        except FileNotFoundError:
+    async def _digest_group(self, units: list[Unit]) -> None:
+        """Fill in the digests of a group; record what needs no server: empty files, gone
+        or unreadable ones, and content some other path already has on the server."""
+        dropped: set[int] = set()
+        new: list[Candidate] = []
+        for cand in (c for u in units for c in u.members):
+            if cand.stat.size == 0:
+                # The server refuses it ("File is empty") after keeping an orphan on its
+                # disk: say so here instead, once, until the file changes.
+                await self._record(cand, UNSUPPORTED,
+                                   error="empty file (0 bytes): nothing to back up")
+                dropped.add(id(cand))
+            elif cand.needs_digest:
+                new.append(cand)
+        to_hash = await self._reuse_moved(new)
+        digests = await self.hasher.hash_many([(c.path, c.stat) for c in to_hash])
+        for cand, digest in zip(to_hash, digests, strict=True):
+            if isinstance(digest, FileDigest):
+                cand.sha1, cand.blake3 = digest.sha1, digest.blake3
+                self.progress.hashed += 1
+            else:
+                await self._unreadable(cand, digest)
+                dropped.add(id(cand))
+        for unit in units:
+            unit.members[:] = [c for c in unit.members if id(c) not in dropped]
+        ready = [c for u in units for c in u.members if c.blake3 and c.outcome is None]
+        known = await self.store.remotes_for_contents([c.blake3 for c in ready if c.blake3])
+        await self._record_many([(c, DUPLICATE, known[c.blake3], None) for c in ready
+                                 if c.blake3 in known])
+        moved = [c.moved_from for c in ready if c.moved_from is not None]
+        await self.store.forget_many(moved)  # their old records now live at the new paths
+
+    async def _reuse_moved(self, cands: list[Candidate]) -> list[Candidate]:
+        """Take the digests of files moved on this disk (same inode, size and mtime as a
+        record whose path is gone) without reading them; return the rest, to hash."""
+        if not cands:
+            return []
+        records = await self.store.find_by_inodes(
+            [(c.stat.ino, c.stat.size, c.stat.mtime_ns) for c in cands])
+        rest: list[Candidate] = []
+        for cand in cands:
+            st = cand.stat
+            old = records.get((st.ino, st.size, st.mtime_ns))
+            if old is not None and old.path != cand.path and not old.path.exists():
+                cand.sha1, cand.blake3 = old.sha1, old.blake3
+                cand.moved_from = old.path
+            else:
+                rest.append(cand)
+        return rest
+
+    async def _unreadable(self, cand: Candidate, exc: OSError) -> None:
+        if isinstance(exc, FileNotFoundError):
             await self._vanished(cand)
-            return False
-        except PermissionError:
+        elif isinstance(exc, PermissionError):
             await self._fail(cand, "permission denied", retry=True)
-            return False
-        except FileChangedError:
+        elif isinstance(exc, FileChangedError):
             # Still being written: not an error, it is picked up when it settles.
             log.info("%s changed while hashing; it will be picked up when it settles",
                      cand.path)
             self.held.append(cand.path)
             self.progress.done += 1
             self.progress.skipped += 1
-            return False
-        except OSError as exc:
+        else:
             await self._fail(cand, f"cannot read: {exc.strerror or exc}", retry=True)
-            return False
-        cand.sha1, cand.blake3 = digest.sha1, digest.blake3
-        self.progress.hashed += 1
-        return True
 
     # -- stage 3: ask the server in batches ----------------------------------------
     async def _checker(self, check_q: asyncio.Queue[object], upload_q: asyncio.Queue[object],
                        n_uploaders: int) -> None:
+        """Send batches of up to check_batch_size, or whatever came within CHECK_WAIT of
+        a batch's first unit: uploads start while hashing goes on."""
+        loop = asyncio.get_running_loop()
         ended = False
         while not ended:
             batch: list[Unit] = []
+            count = 0
             item = await check_q.get()
+            deadline = loop.time() + CHECK_WAIT
             while True:
                 if item is _END:
                     ended = True
                     break
                 assert isinstance(item, Unit)
                 batch.append(item)
-                if sum(len(u.members) for u in batch) >= self._batch_size:
+                count += len(item.members)
+                if count >= self._batch_size:
                     break
                 try:
-                    item = await asyncio.wait_for(check_q.get(), timeout=0.2)
+                    item = check_q.get_nowait()
+                    continue
+                except asyncio.QueueEmpty:
+                    pass
+                try:
+                    item = await asyncio.wait_for(check_q.get(), max(0.0, deadline - loop.time()))
                 except TimeoutError:
                     break
             if batch and not self.stopping:
@@ -434,6 +472,7 @@ class BackupPass:
             # makes the server answer "duplicate" instead of storing a second copy.
             log.warning("bulk-upload-check failed (%s); uploading with checksum only", exc)
             results = []
+        outcomes: list[tuple[Candidate, str, str | None, str | None]] = []
         for r in results:
             cand = ids.get(r.id)
             if cand is None or r.accept:
@@ -441,13 +480,14 @@ class BackupPass:
             if r.reason == "duplicate" and r.asset_id:
                 cand.remote_id = r.asset_id
                 if r.is_trashed:
-                    await self._record(cand, TRASHED, remote_id=r.asset_id,
-                                       error="in the server's trash; restore it there, or "
-                                       "delete it from the trash to upload it again")
+                    outcomes.append((cand, TRASHED, r.asset_id, "in the server's trash; "
+                                     "restore it there, or delete it from the trash to "
+                                     "upload it again"))
                 else:
-                    await self._record(cand, DUPLICATE, remote_id=r.asset_id)
+                    outcomes.append((cand, DUPLICATE, r.asset_id, None))
             elif r.reason == "unsupported-format":
-                await self._record(cand, UNSUPPORTED, error="unsupported file type")
+                outcomes.append((cand, UNSUPPORTED, None, "unsupported file type"))
+        await self._record_many(outcomes)
         for unit in batch:
             if any(c.outcome is None for c in unit.members):
                 await upload_q.put(unit)
@@ -556,8 +596,8 @@ class BackupPass:
                 "admin for a larger quota")
 
     # -- stage 5: record -----------------------------------------------------------
-    async def _record(self, cand: Candidate, status: str, *, remote_id: str | None = None,
-                      error: str | None = None) -> None:
+    def _build_record(self, cand: Candidate, status: str, remote_id: str | None,
+                      error: str | None) -> FileRecord:
         st = cand.stat
         record = FileRecord(
             path=cand.path, size=st.size, mtime_ns=st.mtime_ns, ino=st.ino, status=status,
@@ -567,28 +607,50 @@ class BackupPass:
         prev = cand.record
         if prev is not None and prev.remote_id == remote_id and prev.album == cand.album:
             record.album_done = prev.album_done
-        await self.store.put(record)
+        return record
+
+    async def _record(self, cand: Candidate, status: str, *, remote_id: str | None = None,
+                      error: str | None = None) -> None:
+        await self._record_many([(cand, status, remote_id, error)])
+
+    async def _record_many(
+        self, outcomes: list[tuple[Candidate, str, str | None, str | None]]
+    ) -> None:
+        """Commit outcomes (one transaction for all), then count and report them."""
+        if not outcomes:
+            return
+        await self.store.put_many([self._build_record(*o) for o in outcomes])
+        quiet = len(outcomes) > 1  # a batch of duplicates gets one summary line
+        duplicates = sum(self._recorded(*o, quiet=quiet) for o in outcomes)
+        if quiet and duplicates:
+            log.info("%d file%s already on the server", duplicates,
+                     "s" if duplicates != 1 else "")
+        self._notify()
+
+    def _recorded(self, cand: Candidate, status: str, remote_id: str | None,
+                  error: str | None, *, quiet: bool) -> bool:
+        """Count one recorded outcome; True for a duplicate."""
         cand.outcome = status
         p = self.progress
         p.done += 1
+        path = str(cand.path)
         if status == UPLOADED:
             p.uploaded += 1
             p.backed_up += 1
-            log.info("uploaded %s", cand.path, extra={"path": str(cand.path),
-                                                      "asset_id": remote_id})
+            log.info("uploaded %s", cand.path, extra={"path": path, "asset_id": remote_id})
         elif status == DUPLICATE:
             p.duplicates += 1
             p.backed_up += 1
-            log.info("already on the server: %s", cand.path,
-                     extra={"path": str(cand.path), "asset_id": remote_id})
+            (log.debug if quiet else log.info)("already on the server: %s", cand.path,
+                                               extra={"path": path, "asset_id": remote_id})
         elif status == UNSUPPORTED:  # not on the server: a failure the user must see
             p.failed += 1
-            log.warning("%s: %s", cand.path, error or status, extra={"path": str(cand.path)})
+            log.warning("%s: %s", cand.path, error or status, extra={"path": path})
         else:
             p.skipped += 1
-            log.warning("%s: %s", cand.path, error or status, extra={"path": str(cand.path)})
+            log.warning("%s: %s", cand.path, error or status, extra={"path": path})
         self._file_done(cand.path, status, error or "")
-        self._notify()
+        return status == DUPLICATE
 
     async def _fail(self, cand: Candidate, reason: str, *, retry: bool) -> None:
         prev = cand.record
@@ -617,3 +679,16 @@ class BackupPass:
         log.info("%s vanished before it was backed up", cand.path)
         self._file_done(cand.path, "vanished")
 
+
+def _groups(units: list[Unit]) -> Iterator[list[Unit]]:
+    """Split a folder's units into groups of at most GROUP_FILES units or GROUP_BYTES."""
+    group: list[Unit] = []
+    size = 0
+    for unit in units:
+        group.append(unit)
+        size += sum(c.stat.size for c in unit.members)
+        if len(group) >= GROUP_FILES or size >= GROUP_BYTES:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
