@@ -31,7 +31,7 @@ from ..immich.client import ImmichClient, UploadRequest
 from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..immich.multipart import FileChangedDuringUploadError
 from ..immich.retry import RetryPolicy, backoff_delay, call_with_retry
-from ..report.progress import Progress, Reporter
+from ..report.progress import Progress, Reporter, Upload
 from ..rules import AlbumRules
 from ..scan import DirListing, walk, walk_targets
 from ..state import (
@@ -373,7 +373,13 @@ class BackupPass:
             elif cand.needs_digest:
                 new.append(cand)
         to_hash = await self._reuse_moved(new)
-        digests = await self.hasher.hash_many([(c.path, c.stat) for c in to_hash])
+        cloud = [c for c in to_hash if c.stat.is_placeholder]
+        if cloud:
+            to_hash = [c for c in to_hash if not c.stat.is_placeholder] + cloud
+        digests: list[FileDigest | OSError] = await self.hasher.hash_many(
+            [(c.path, c.stat) for c in to_hash[:len(to_hash) - len(cloud)]])
+        for cand in cloud:
+            digests.append(await self._read_placeholder(cand))
         for cand, digest in zip(to_hash, digests, strict=True):
             if isinstance(digest, FileDigest):
                 cand.sha1, cand.blake3 = digest.sha1, digest.blake3
@@ -389,6 +395,30 @@ class BackupPass:
                                  if c.blake3 in known])
         moved = [c.moved_from for c in ready if c.moved_from is not None]
         await self.store.forget_many(moved)  # their old records now live at the new paths
+
+    async def _read_placeholder(self, cand: Candidate) -> FileDigest | OSError:
+        """Hash a cloud placeholder (ignore_cloud_placeholders: false): reading it makes
+        the sync client download it, which takes a while; show it as it goes."""
+        loop = asyncio.get_running_loop()
+        path = str(cand.path)
+        entry = self.progress.downloads[path] = Upload(path, cand.stat.size)
+        log.info("reading %s from the cloud (it is not on this disk yet)", cand.path)
+
+        def on_read(total: int) -> None:  # in the hashing thread
+            loop.call_soon_threadsafe(_advance, total)
+
+        def _advance(total: int) -> None:
+            entry.sent = min(total, entry.size)
+            self._notify()
+
+        self._notify()
+        try:
+            return await self.hasher.hash(cand.path, expected=cand.stat, progress=on_read)
+        except OSError as exc:
+            return exc
+        finally:
+            self.progress.downloads.pop(path, None)
+            self._notify()
 
     async def _reuse_moved(self, cands: list[Candidate]) -> list[Candidate]:
         """Take the digests of files moved on this disk (same inode, size and mtime as a

@@ -44,6 +44,9 @@ class Progress:
     waiting_for: str | None = None
     started_at: float = field(default_factory=time.time)
     uploads: dict[str, Upload] = field(default_factory=dict)
+    # Cloud placeholders being read (which downloads them) when they are not skipped;
+    # ``sent`` counts bytes read so far.
+    downloads: dict[str, Upload] = field(default_factory=dict)
 
     def start_upload(self, path: str, size: int) -> Upload:
         upload = Upload(path, size)
@@ -55,10 +58,12 @@ class Progress:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["uploads"] = [
-            {"path": u.path, "size": u.size, "sent": u.sent, "percent": round(u.percent, 1)}
-            for u in self.uploads.values()
-        ]
+        for key in ("uploads", "downloads"):
+            data[key] = [
+                {"path": u.path, "size": u.size, "sent": u.sent,
+                 "percent": round(u.percent, 1)}
+                for u in getattr(self, key).values()
+            ]
         return data
 
 
