@@ -21,6 +21,7 @@ import pytest
 
 from immich_standin import StandinServer
 from immich_standin.library import Library, make_library
+from immich_standin.view import server_albums, server_assets  # noqa: F401 (re-exported)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -102,25 +103,3 @@ def make_setup(tmp_path: Path):
 
     return make
 
-
-def server_assets(srv: StandinServer) -> dict[str, Any]:
-    """checksum hex → asset, asserting no checksum is stored twice."""
-    with srv.state.lock:
-        assets = list(srv.state.assets.values())
-    by_sum: dict[str, Any] = {}
-    for asset in assets:
-        assert asset.checksum_hex not in by_sum, f"{asset.original_file_name} stored twice"
-        by_sum[asset.checksum_hex] = asset
-    return by_sum
-
-
-def server_albums(srv: StandinServer) -> dict[str, set[str]]:
-    """album name → checksums of its assets, asserting names are unique."""
-    with srv.state.lock:
-        albums = list(srv.state.albums.values())
-        assets = dict(srv.state.assets)
-    out: dict[str, set[str]] = {}
-    for album in albums:
-        assert album.name not in out, f"album {album.name!r} created twice"
-        out[album.name] = {assets[i].checksum_hex for i in album.asset_ids}
-    return out
