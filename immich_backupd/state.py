@@ -253,20 +253,11 @@ class StateStore:
             row = await cur.fetchone()
         return _row_to_record(row) if row else None
 
-    async def find_by_inode(self, ino: int, size: int, mtime_ns: int) -> FileRecord | None:
-        """A hashed record of the same inode, size and mtime: a file moved on the same disk."""
-        async with self._db.execute(
-            f"SELECT {_FILE_COLS} FROM files WHERE ino=? AND size=? AND mtime_ns=? "
-            "AND blake3 IS NOT NULL LIMIT 1",
-            (ino, size, mtime_ns),
-        ) as cur:
-            row = await cur.fetchone()
-        return _row_to_record(row) if row else None
-
     async def find_by_inodes(
         self, keys: Sequence[tuple[int, int, int]]
     ) -> dict[tuple[int, int, int], FileRecord]:
-        """``find_by_inode`` for many (ino, size, mtime_ns) at once: a query per 500."""
+        """Hashed records with the same (ino, size, mtime_ns) as the keys: files moved on
+        the same disk. A query per 500 keys."""
         out: dict[tuple[int, int, int], FileRecord] = {}
         for part in _chunks(list(keys), 500):
             want = set(part)
@@ -299,16 +290,6 @@ class StateStore:
                 for b, remote_id in await cur.fetchall():
                     out.setdefault(b, remote_id)
         return out
-
-    async def remote_for_content(self, blake3: bytes) -> tuple[str, str] | None:
-        """(remote_id, status) when some path with this content is already on the server."""
-        async with self._db.execute(
-            "SELECT remote_id, status FROM files WHERE blake3=? AND status IN (?, ?) "
-            "AND remote_id IS NOT NULL LIMIT 1",
-            (blake3, *ON_SERVER),
-        ) as cur:
-            row = await cur.fetchone()
-        return (row[0], row[1]) if row else None
 
     async def put(self, record: FileRecord) -> None:
         """Insert or replace one record, committed at once (autocommit)."""
@@ -453,6 +434,16 @@ class StateReader:
         return [(Path(os.fsdecode(d)), status, n) for d, status, n in self._rows(
             "SELECT dir, status, count(*) FROM files GROUP BY dir, status"
         )]
+
+    def summary(self) -> dict[str, int]:
+        """The counts every screen shows: backed up, total, failed, trashed."""
+        counts = self.counts()
+        return {
+            "backed_up": sum(counts.get(s, 0) for s in ON_SERVER),
+            "total": sum(counts.values()),
+            "failed": counts.get(FAILED, 0) + counts.get(UNSUPPORTED, 0),
+            "trashed": counts.get(TRASHED, 0),
+        }
 
     def album_counts(self) -> dict[str, int]:
         return {album: n for album, n in self._rows(

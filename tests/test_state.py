@@ -64,9 +64,9 @@ async def test_records_by_folder_content_and_inode(tmp_path: Path):
     assert set(in_dir) == {"a.jpg", "b.jpg"}
     assert in_dir["a.jpg"].remote_id == "r1"
     assert (await store.get(weird)).remote_id == "r3"
-    assert await store.remote_for_content(b"b1") == ("r1", UPLOADED)
-    assert await store.remote_for_content(b"b2") is None  # failed: not on the server
-    assert (await store.find_by_inode(7, 3, 9)).path == d / "b.jpg"
+    # failed content (b2) is not on the server
+    assert await store.remotes_for_contents([b"b1", b"b2"]) == {b"b1": "r1"}
+    assert (await store.find_by_inodes([(7, 3, 9)]))[(7, 3, 9)].path == d / "b.jpg"
     pending = await store.pending_album_adds()
     assert [r.path for r in pending] == [d / "a.jpg"]
     await store.mark_album_done([d / "a.jpg"])

@@ -19,7 +19,7 @@ from ..lock import is_locked, read_holder
 from ..report.live import read_live
 from ..report.text import bar, count, human_ago, human_bytes, local_time
 from ..rules import AlbumRules
-from ..state import FAILED, ON_SERVER, TRASHED, UNSUPPORTED, StateReader
+from ..state import FAILED, ON_SERVER, UNSUPPORTED, StateReader
 from .common import clip, show_path, term_width
 
 ALBUMS_SHOWN = 10
@@ -65,11 +65,8 @@ def status_data(settings: Settings) -> dict[str, Any]:
         data: dict[str, Any] = {
             "running": is_locked(settings.state_dir),
             "pid": None,
-            "backed_up": sum(counts.get(s, 0) for s in ON_SERVER),
-            "total": sum(counts.values()),
+            **reader.summary(),
             "counts": counts,
-            "failed": counts.get(FAILED, 0) + counts.get(UNSUPPORTED, 0),
-            "trashed": counts.get(TRASHED, 0),
             "last_backup_at": float(last_backup) if last_backup else None,
             "last_pass": reader.last_pass(),
             "server": server,

@@ -54,7 +54,7 @@ from ..report.live import LIVE_NAME, Fanout
 from ..report.notify import DesktopNotifier, NotifyingReporter, NullNotifier
 from ..report.progress import Progress, Reporter
 from ..rules import AlbumRules
-from ..state import ON_SERVER, StateReader
+from ..state import StateReader
 from ..watch import Batch, Debouncer, FolderWatcher, SettleTracker
 from ..watch.settle import DEFAULT_QUIET
 from .sdnotify import SdNotify
@@ -554,18 +554,14 @@ def _kinds_for(decision: Decision) -> frozenset[str] | None:
 def _counts(settings: Settings) -> dict[str, Any]:
     reader = StateReader(settings.state_dir)
     try:
-        counts = reader.counts()
+        summary = reader.summary()
         last = reader.meta("last_backup_at")
     except Exception:  # status is best-effort
         return {}
     finally:
         reader.close()
-    return {
-        "backed_up": sum(counts.get(s, 0) for s in ON_SERVER),
-        "total": sum(counts.values()),
-        "failed": counts.get("failed", 0) + counts.get("unsupported", 0),
-        "last_backup": float(last) if last else None,
-    }
+    return {"backed_up": summary["backed_up"], "total": summary["total"],
+            "failed": summary["failed"], "last_backup": float(last) if last else None}
 
 
 def _make_monitor(settings: Settings) -> ConditionMonitor:
