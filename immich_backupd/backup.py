@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 from .config import Settings
-from .errors import AuthError, BackupdError, ExitCode, QuotaExceededError
+from .errors import BackupdError, ExitCode
 from .hashing import Hasher
 from .immich.client import ImmichClient, Quota, make_ssl_context
 from .immich.versions import ServerVersion
@@ -129,10 +129,7 @@ async def _save_server(store: StateStore, settings: Settings, version: ServerVer
 
 
 def exit_code_for(result: PassResult) -> ExitCode:
-    if isinstance(result.error, QuotaExceededError):
-        return ExitCode.QUOTA
-    if isinstance(result.error, AuthError):
-        return ExitCode.NOPERM
+    """The error's own code (quota 73, key 77, offline 69, state 74), else the outcome's."""
     if isinstance(result.error, BackupdError):
         return result.error.exit_code
     return OUTCOME_EXIT.get(result.outcome, ExitCode.FILES_FAILED)
