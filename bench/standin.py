@@ -5,6 +5,12 @@ optionally seeded with assets the server "already has".
 ``python -m immich_standin``, plus ``--seed-file``, a file of raw 20-byte SHA-1s that are
 put on the server as assets of the default user before it listens. ``Server`` below
 starts it and stops it from the bench.
+
+While it runs, a probe port (a thread of its own, on 127.0.0.1) answers cheap questions
+without going through the API (so without the request log, the spec validation or the
+event loop): how many assets it holds and when the last one was stored, and the requests
+it has seen. Times are ``time.monotonic()``, which is one clock for every process of the
+machine (Linux ``CLOCK_MONOTONIC``), so the bench can compare them with its own.
 """
 
 from __future__ import annotations
@@ -14,10 +20,14 @@ import asyncio
 import json
 import os
 import signal
+import socket
+import socketserver
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,18 +50,62 @@ def _seed(core: object, seed_file: Path) -> int:
     return n
 
 
+class _Probe(socketserver.StreamRequestHandler):
+    """One line per question: ``assets`` -> ``COUNT LAST_STORED_AT``; ``requests N`` -> a
+    JSON list of ``[method, path, status, arrived_at]`` of the requests from the N-th on."""
+
+    core: object
+    stored_at: list[float]
+
+    def handle(self) -> None:
+        state = self.core.state  # type: ignore[attr-defined]
+        for line in self.rfile:
+            cmd, _, arg = line.decode().strip().partition(" ")
+            if cmd == "assets":
+                out = f"{len(state.assets)} {self.stored_at[0]!r}"
+            elif cmd == "requests":
+                with state.lock:
+                    reqs = state.requests[int(arg or 0):]
+                out = json.dumps([[r.method, r.path, r.status, r.at] for r in reqs])
+            else:
+                out = "?"
+            self.wfile.write(out.encode() + b"\n")
+
+
+def _start_probe(core: object) -> socketserver.ThreadingTCPServer:
+    """Serve :class:`_Probe` on a free port; track when each new asset is stored."""
+    state = core.state  # type: ignore[attr-defined]
+    stored_at = [0.0]
+    insert = state.insert_asset_unless_duplicate
+
+    def tracked(asset: object) -> tuple[object, bool]:
+        out = insert(asset)
+        if out[1]:
+            stored_at[0] = time.monotonic()
+        return out
+
+    state.insert_asset_unless_duplicate = tracked
+    handler = type("Probe", (_Probe,), {"core": core, "stored_at": stored_at})
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, name="probe", daemon=True).start()
+    return srv
+
+
 async def _serve(args: argparse.Namespace) -> None:
     from immich_standin.server import StandinCore
 
     core = StandinCore(version=args.version, host="127.0.0.1", port=0)
     if args.seed_file is not None:
         _seed(core, args.seed_file)
+    probe = _start_probe(core)
     await core.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    line = json.dumps({"url": core.url, "api_key": core.api_key, "version": core.version})
+    line = json.dumps({"url": core.url, "api_key": core.api_key, "version": core.version,
+                       "probe_port": probe.server_address[1]})
     tmp = args.ready_file.with_name(args.ready_file.name + ".tmp")
     tmp.write_text(line + "\n")
     os.replace(tmp, args.ready_file)
@@ -71,6 +125,7 @@ async def _serve(args: argparse.Namespace) -> None:
                     "requests": len(st.requests),
                 }
             args.stats_file.write_text(json.dumps(stats))
+        probe.shutdown()
         await core.stop()
 
 
@@ -89,7 +144,8 @@ class Server:
 
     ``profiler`` is an argv prefix (e.g. ``py-spy record -o OUT --pid``) that is run
     with the server's pid once it listens, and ends when the server ends.
-    ``stats`` holds its counters and violations after ``stop()``.
+    ``stats`` holds its counters and violations after ``stop()``. While it runs,
+    ``assets()`` and ``requests()`` ask it what it holds (see the module's docstring).
     """
 
     def __init__(self, workdir: Path, seed_file: Path | None = None,
@@ -102,6 +158,9 @@ class Server:
         self.url = ""
         self.api_key = ""
         self.stats: dict[str, object] = {}
+        self._probe_port = 0
+        self._probe_conn: socket.socket | None = None
+        self._probe_file: BinaryIO | None = None
 
     def start(self) -> Server:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -124,6 +183,7 @@ class Server:
             time.sleep(0.02)
         info = json.loads(ready.read_text())
         self.url, self.api_key = info["url"], info["api_key"]
+        self._probe_port = info["probe_port"]
         if self.profiler:
             self._prof = subprocess.Popen([*self.profiler, str(self.proc.pid)],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -141,6 +201,9 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        if self._probe_conn is not None:
+            self._probe_conn.close()
+            self._probe_conn = self._probe_file = None
         if self._prof is not None:
             try:
                 self._prof.wait(timeout=60)
@@ -153,6 +216,24 @@ class Server:
             self.stats = json.loads(self._stats_file.read_text())
         except (OSError, ValueError):
             self.stats = {}
+
+    def _ask(self, question: str) -> str:
+        if self._probe_conn is None:
+            self._probe_conn = socket.create_connection(("127.0.0.1", self._probe_port))
+            self._probe_conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._probe_file = self._probe_conn.makefile("rb")
+        self._probe_conn.sendall(question.encode() + b"\n")
+        assert self._probe_file is not None
+        return self._probe_file.readline().decode()
+
+    def assets(self) -> tuple[int, float]:
+        """(assets held now, monotonic time the last new one was stored; 0.0: none yet)."""
+        count, at = self._ask("assets").split()
+        return int(count), float(at)
+
+    def requests(self, since: int = 0) -> list[tuple[str, str, int | None, float]]:
+        """The requests seen from the ``since``-th on: (method, path, status, arrived at)."""
+        return [tuple(r) for r in json.loads(self._ask(f"requests {since}"))]  # type: ignore[misc]
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the server process has used so far."""
