@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import blake3
 
@@ -50,6 +51,7 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NONBLOCK", 0)
 )
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
+T = TypeVar("T")
 
 
 class FileChangedError(OSError):
@@ -208,6 +210,7 @@ class Hasher:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="immich-hash")
         self._stop = threading.Event()
         self._closed = False
+        self._count_lock = threading.Lock()  # counts kept by jobs in the pool threads
 
     def __repr__(self) -> str:
         return (
@@ -237,7 +240,8 @@ class Hasher:
                 progress(total)
 
         loop = asyncio.get_running_loop()
-        self.in_flight += 1
+        with self._count_lock:
+            self.in_flight += 1
         try:
             digest = await loop.run_in_executor(
                 self._pool, hash_file, path, expected, self.chunk, check
@@ -252,9 +256,11 @@ class Hasher:
         except _Cancelled:
             raise HasherClosedError("Hasher closed while hashing") from None
         finally:
-            self.in_flight -= 1
-        self.files_hashed += 1
-        self.bytes_hashed += digest.size
+            with self._count_lock:
+                self.in_flight -= 1
+        with self._count_lock:
+            self.files_hashed += 1
+            self.bytes_hashed += digest.size
         return digest
 
     async def hash_many(
@@ -263,37 +269,53 @@ class Hasher:
         """Hash several files in one pool job, in order: a digest or the OSError each
         raised. For a folder of small photos, one hop to a thread instead of one each.
         """
-        if self._closed:
-            raise HasherClosedError("Hasher is closed")
+        return await self.call(self.hash_batch, jobs)
+
+    def hash_batch(
+        self, jobs: Sequence[tuple[Path, FileStat | None]]
+    ) -> list[FileDigest | OSError]:
+        """The body of :meth:`hash_many`, for a job already running in the pool (see
+        :meth:`call`): hash in order, a digest or the OSError of each; counted."""
         stop = self._stop
-        chunk = self.chunk
 
         def check(total: int) -> None:
             if stop.is_set():
                 raise _Cancelled
 
-        def run() -> list[FileDigest | OSError]:
-            out: list[FileDigest | OSError] = []
+        out: list[FileDigest | OSError] = []
+        hashed = nbytes = 0
+        with self._count_lock:
+            self.in_flight += len(jobs)
+        try:
             for path, expected in jobs:
+                if stop.is_set():
+                    raise _Cancelled
                 try:
-                    out.append(hash_file(path, expected, chunk, check))
+                    digest = hash_file(path, expected, self.chunk, check)
                 except OSError as exc:
                     out.append(exc)
-            return out
+                    continue
+                out.append(digest)
+                hashed += 1
+                nbytes += digest.size
+        finally:
+            with self._count_lock:
+                self.in_flight -= len(jobs)
+                self.files_hashed += hashed
+                self.bytes_hashed += nbytes
+        return out
 
+    async def call(self, fn: Callable[..., T], *args: object) -> T:
+        """Run ``fn(*args)`` in the hashing pool: a job that hashes (:meth:`hash_batch`)
+        together with the reads that decide what to hash, in one hop off the loop.
+        A job stopped by :meth:`close` raises :class:`HasherClosedError`."""
+        if self._closed:
+            raise HasherClosedError("Hasher is closed")
         loop = asyncio.get_running_loop()
-        self.in_flight += len(jobs)
         try:
-            results = await loop.run_in_executor(self._pool, run)
+            return await loop.run_in_executor(self._pool, fn, *args)
         except _Cancelled:
             raise HasherClosedError("Hasher closed while hashing") from None
-        finally:
-            self.in_flight -= len(jobs)
-        for r in results:
-            if isinstance(r, FileDigest):
-                self.files_hashed += 1
-                self.bytes_hashed += r.size
-        return results
 
     def close(self) -> None:
         """Stop: queued and running hashes end with :class:`HasherClosedError` (running

@@ -14,7 +14,7 @@ import errno
 import logging
 import os
 import stat as stat_mod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,9 @@ __all__ = ["DirListing", "ErrorHandler", "FileStat", "stat_one", "walk", "walk_t
 log = logging.getLogger(__name__)
 
 ErrorHandler = Callable[[Path, OSError], None]
+# Given a folder, the (size, mtime_ns, ino) of its files that need nothing as long as
+# their stat stays exactly that (from the state): the walk lists them as ``unchanged``.
+KnownFn = Callable[[str], Mapping[str, tuple[int, int, int]]]
 
 
 @dataclass(slots=True)
@@ -43,7 +46,9 @@ class DirListing:
     ``files`` are the image and video files (sorted by name); ``kinds`` maps each of
     their names to ``"image"`` or ``"video"``; ``sidecars`` maps a media name to the
     ``.xmp`` beside it. ``root`` is the include folder the folder belongs to (the
-    deepest one when includes are nested).
+    deepest one when includes are nested). ``unchanged`` names the files whose stat
+    matched the caller's ``known`` one exactly: they are in ``kinds`` but not in
+    ``files`` (no :class:`FileStat` is built for them: most of a rescan).
     """
 
     path: Path
@@ -51,6 +56,7 @@ class DirListing:
     files: list[FileStat]
     sidecars: dict[str, str] = field(default_factory=dict)
     kinds: dict[str, Kind] = field(default_factory=dict)
+    unchanged: list[str] = field(default_factory=list)
 
     def live_pairs(self) -> dict[str, str]:
         """Return still name -> motion video name for the live photos of this folder."""
@@ -67,6 +73,7 @@ def walk(
     *,
     follow_symlinks: bool = False,
     on_error: ErrorHandler | None = None,
+    known: KnownFn | None = None,
 ) -> Iterator[DirListing]:
     """Yield a :class:`DirListing` for every folder under the include roots with candidates.
 
@@ -81,6 +88,7 @@ def walk(
     Errors reading a folder (permission, a folder that vanished or became a file) go to
     ``on_error`` (default: a logged warning) and the walk goes on. A file that vanishes
     between listing and ``stat`` is skipped silently: it is gone, not failed.
+    ``known`` (see :data:`KnownFn`) is asked once per folder, just before it is listed.
     """
     report = on_error or _log_error
     roots: list[tuple[Path, os.stat_result]] = []
@@ -113,7 +121,8 @@ def walk(
         while stack:
             dir_s = stack.pop()
             subdirs: list[str] = []
-            listing = _scan_dir(dir_s, root, rules, media, follow_symlinks, subdirs, report)
+            listing = _scan_dir(dir_s, root, rules, media, follow_symlinks, subdirs, report,
+                                known)
             if listing is not None:
                 yield listing
             subdirs.sort(reverse=True)  # pop() then visits them in name order
@@ -139,6 +148,7 @@ def walk_targets(
     trees: Iterable[Path] = (),
     *,
     on_error: ErrorHandler | None = None,
+    known: KnownFn | None = None,
 ) -> Iterator[DirListing]:
     """Yield listings of some folders only: each of ``folders`` alone, each of ``trees``
     with everything below it. For the daemon, which knows from file events where things
@@ -164,7 +174,7 @@ def walk_targets(
             seen.add(dir_s)
             subdirs: list[str] = []
             listing = _scan_dir(dir_s, rules.root_of(Path(dir_s)) or root, rules, media, False,
-                                subdirs, report)
+                                subdirs, report, known)
             if listing is not None:
                 yield listing
             if recursive:
@@ -190,6 +200,7 @@ def _scan_dir(
     follow_symlinks: bool,
     subdirs: list[str],
     report: ErrorHandler,
+    known_fn: KnownFn | None = None,
 ) -> DirListing | None:
     """List one folder: append the folders to enter to ``subdirs``, return its candidates."""
     try:
@@ -197,6 +208,8 @@ def _scan_dir(
     except OSError as err:
         report(Path(dir_s), err)
         return None
+    known = known_fn(dir_s) if known_fn is not None else {}
+    unchanged: list[str] = []
 
     candidate = media.candidate
     excluded = rules.is_excluded_entry
@@ -245,8 +258,11 @@ def _scan_dir(
                         continue
                     if st is None:
                         st = entry.stat(follow_symlinks=False)
-                    files.append(from_stat(name, st))
                     kinds[name] = kind
+                    if known and known.get(name) == (st.st_size, st.st_mtime_ns, st.st_ino):
+                        unchanged.append(name)
+                        continue
+                    files.append(from_stat(name, st))
                 except FileNotFoundError:
                     continue  # vanished between listing and stat
                 except OSError as err:
@@ -254,11 +270,11 @@ def _scan_dir(
         except OSError as err:  # reading the folder failed part-way (it went away)
             report(Path(dir_s), err)
 
-    if not files:
+    if not files and not unchanged:
         return None
     files.sort(key=lambda f: f.name)
     sidecars = match_sidecars(kinds, sidecar_names) if sidecar_names else {}
-    return DirListing(Path(dir_s), root, files, sidecars, kinds)
+    return DirListing(Path(dir_s), root, files, sidecars, kinds, unchanged)
 
 
 def stat_one(

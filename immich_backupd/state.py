@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -131,7 +132,8 @@ _FILE_COLS = (
 )
 
 
-def _row_to_record(row: Sequence[Any]) -> FileRecord:
+def row_to_record(row: Sequence[Any]) -> FileRecord:
+    """A :class:`FileRecord` from a raw row of ``_FILE_COLS``."""
     return FileRecord(
         path=join_path(row[0], row[1]),
         size=row[2],
@@ -148,6 +150,12 @@ def _row_to_record(row: Sequence[Any]) -> FileRecord:
         next_attempt_at=row[13],
         updated_at=row[14],
     )
+
+
+def unchanged_keys(rows: dict[str, tuple[Any, ...]]) -> dict[str, tuple[int, int, int]]:
+    """(size, mtime_ns, ino) by name, of the rows (from :meth:`WorkerReads.dir_rows`) whose
+    file needs nothing as long as its stat stays exactly that: it is on the server."""
+    return {name: (r[2], r[3], r[4]) for name, r in rows.items() if r[7] in ON_SERVER}
 
 
 def migration_scripts(current: int) -> list[str]:
@@ -236,60 +244,13 @@ class StateStore:
         return value
 
     # -- files ---------------------------------------------------------------------
-    async def records_in_dir(self, directory: Path) -> dict[str, FileRecord]:
-        """All records of one folder, keyed by file name (str): one query per folder."""
-        dir_key = os.fsencode(directory)
-        async with self._db.execute(
-            f"SELECT {_FILE_COLS} FROM files WHERE dir=?", (dir_key,)
-        ) as cur:
-            rows = await cur.fetchall()
-        return {os.fsdecode(row[1]): _row_to_record(row) for row in rows}
-
     async def get(self, path: Path) -> FileRecord | None:
         dir_key, name = split_path(path)
         async with self._db.execute(
             f"SELECT {_FILE_COLS} FROM files WHERE dir=? AND name=?", (dir_key, name)
         ) as cur:
             row = await cur.fetchone()
-        return _row_to_record(row) if row else None
-
-    async def find_by_inodes(
-        self, keys: Sequence[tuple[int, int, int]]
-    ) -> dict[tuple[int, int, int], FileRecord]:
-        """Hashed records with the same (ino, size, mtime_ns) as the keys: files moved on
-        the same disk. A query per 500 keys."""
-        out: dict[tuple[int, int, int], FileRecord] = {}
-        for part in _chunks(list(keys), 500):
-            want = set(part)
-            marks = ",".join("?" * len(part))
-            async with self._db.execute(
-                f"SELECT {_FILE_COLS} FROM files INDEXED BY files_ino WHERE ino IN ({marks}) "
-                "AND blake3 IS NOT NULL", [k[0] for k in part]
-            ) as cur:
-                rows = await cur.fetchall()
-            for row in rows:
-                key = (row[4], row[2], row[3])
-                if key in want:
-                    out.setdefault(key, _row_to_record(row))
-        return out
-
-    async def remotes_for_contents(self, blake3s: Sequence[bytes]) -> dict[bytes, str]:
-        """BLAKE3 → remote id, for the contents some path already has on the server.
-
-        INDEXED BY: with the status filter, SQLite would otherwise pick the status index
-        and scan every backed-up row, once per query.
-        """
-        out: dict[bytes, str] = {}
-        for part in _chunks(list(dict.fromkeys(blake3s)), 500):
-            marks = ",".join("?" * len(part))
-            async with self._db.execute(
-                f"SELECT blake3, remote_id FROM files INDEXED BY files_blake3 "
-                f"WHERE blake3 IN ({marks}) AND status IN (?, ?) AND remote_id IS NOT NULL",
-                (*part, *ON_SERVER),
-            ) as cur:
-                for b, remote_id in await cur.fetchall():
-                    out.setdefault(b, remote_id)
-        return out
+        return row_to_record(row) if row else None
 
     async def put(self, record: FileRecord) -> None:
         """Insert or replace one record, committed at once (autocommit)."""
@@ -346,7 +307,7 @@ class StateStore:
             ON_SERVER,
         ) as cur:
             rows = await cur.fetchall()
-        return [_row_to_record(r) for r in rows]
+        return [row_to_record(r) for r in rows]
 
     async def mark_album_done(self, paths: Iterable[Path]) -> None:
         keys = [split_path(p) for p in paths]
@@ -379,6 +340,85 @@ class StateStore:
 def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), n):
         yield items[i:i + n]
+
+
+class WorkerReads:
+    """Read-only connections for the pipeline's worker threads, one per thread.
+
+    The scanner and the hash workers ask the state in the thread where they already
+    run, instead of a hop to the writer's thread and back for every folder or group:
+    adopting or rescanning a large library is bound by those hops, not by SQLite. WAL
+    lets them read committed data while the writer (:class:`StateStore`) goes on.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every thread's connection (after the workers are done)."""
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+
+    def dir_rows(self, directory: str) -> dict[str, tuple[Any, ...]]:
+        """The raw rows (``_FILE_COLS``) of one folder, keyed by file name (str)."""
+        rows = self._conn().execute(
+            f"SELECT {_FILE_COLS} FROM files WHERE dir=?", (os.fsencode(directory),)
+        ).fetchall()
+        return {os.fsdecode(row[1]): row for row in rows}
+
+    def find_by_inodes(
+        self, keys: Sequence[tuple[int, int, int]]
+    ) -> dict[tuple[int, int, int], FileRecord]:
+        """Hashed records with the same (ino, size, mtime_ns) as the keys: files moved on
+        the same disk. A query per 500 keys."""
+        out: dict[tuple[int, int, int], FileRecord] = {}
+        conn = self._conn()
+        for part in _chunks(list(keys), 500):
+            want = set(part)
+            marks = ",".join("?" * len(part))
+            rows = conn.execute(
+                f"SELECT {_FILE_COLS} FROM files INDEXED BY files_ino WHERE ino IN ({marks}) "
+                "AND blake3 IS NOT NULL", [k[0] for k in part]
+            ).fetchall()
+            for row in rows:
+                key = (row[4], row[2], row[3])
+                if key in want:
+                    out.setdefault(key, row_to_record(row))
+        return out
+
+    def remotes_for_contents(self, blake3s: Sequence[bytes]) -> dict[bytes, str]:
+        """BLAKE3 → remote id, for the contents some path already has on the server.
+
+        INDEXED BY: with the status filter, SQLite would otherwise pick the status index
+        and scan every backed-up row, once per query.
+        """
+        out: dict[bytes, str] = {}
+        conn = self._conn()
+        for part in _chunks(list(dict.fromkeys(blake3s)), 500):
+            marks = ",".join("?" * len(part))
+            for b, remote_id in conn.execute(
+                f"SELECT blake3, remote_id FROM files INDEXED BY files_blake3 "
+                f"WHERE blake3 IN ({marks}) AND status IN (?, ?) AND remote_id IS NOT NULL",
+                (*part, *ON_SERVER),
+            ):
+                out.setdefault(b, remote_id)
+        return out
 
 
 class StateReader:
@@ -453,7 +493,7 @@ class StateReader:
         )}
 
     def failed(self) -> list[FileRecord]:
-        return [_row_to_record(r) for r in self._rows(
+        return [row_to_record(r) for r in self._rows(
             f"SELECT {_FILE_COLS} FROM files WHERE status IN (?, ?) ORDER BY dir, name",
             (FAILED, UNSUPPORTED),
         )]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from pathlib import Path
@@ -19,7 +20,10 @@ from immich_backupd.state import (
     PassStats,
     StateReader,
     StateStore,
+    WorkerReads,
     migration_scripts,
+    row_to_record,
+    unchanged_keys,
 )
 
 
@@ -60,13 +64,19 @@ async def test_records_by_folder_content_and_inode(tmp_path: Path):
         rec(d / "sub" / "c.jpg", UPLOADED),
         rec(weird, DUPLICATE, remote_id="r3"),
     ])
-    in_dir = await store.records_in_dir(d)
+    reads = WorkerReads(store.path)
+    in_dir = reads.dir_rows(str(d))
     assert set(in_dir) == {"a.jpg", "b.jpg"}
-    assert in_dir["a.jpg"].remote_id == "r1"
+    assert row_to_record(in_dir["a.jpg"]).remote_id == "r1"
+    assert row_to_record(in_dir["a.jpg"]).path == d / "a.jpg"
+    # only what is on the server counts as done while unchanged
+    assert unchanged_keys(in_dir) == {"a.jpg": (10, 5, 1)}
+    assert set(reads.dir_rows(os.fsdecode(b"/photos"))) == {os.fsdecode(b"caf\xe9.jpg")}
     assert (await store.get(weird)).remote_id == "r3"
     # failed content (b2) is not on the server
-    assert await store.remotes_for_contents([b"b1", b"b2"]) == {b"b1": "r1"}
-    assert (await store.find_by_inodes([(7, 3, 9)]))[(7, 3, 9)].path == d / "b.jpg"
+    assert reads.remotes_for_contents([b"b1", b"b2"]) == {b"b1": "r1"}
+    assert reads.find_by_inodes([(7, 3, 9)])[(7, 3, 9)].path == d / "b.jpg"
+    reads.close()
     pending = await store.pending_album_adds()
     assert [r.path for r in pending] == [d / "a.jpg"]
     await store.mark_album_done([d / "a.jpg"])
@@ -121,9 +131,12 @@ async def test_batched_lookups(tmp_path: Path):
                 mtime_ns=i, blake3=b3(i), remote_id=f"r{i}") for i in range(1, 1200)
         ])
         keys = [(100 + i, i, i) for i in range(1, 1200)] + [(5, 5, 5), (101, 99, 1)]
-        found = await store.find_by_inodes(keys)
+        reads = WorkerReads(store.path)
+        found = await asyncio.to_thread(reads.find_by_inodes, keys)
         assert len(found) == 1199 and found[(150, 50, 50)].path == d / "50.jpg"
-        remotes = await store.remotes_for_contents([b3(i) for i in range(1, 1200)])
+        remotes = await asyncio.to_thread(reads.remotes_for_contents,
+                                          [b3(i) for i in range(1, 1200)])
+        reads.close()
         # only contents on the server (odd i: uploaded) count
         assert remotes[b3(3)] == "r3" and b3(2) not in remotes and len(remotes) == 600
     finally:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -31,9 +32,10 @@ from ..immich.client import ImmichClient, UploadRequest
 from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..immich.multipart import FileChangedDuringUploadError
 from ..immich.retry import RetryPolicy, backoff_delay, call_with_retry
+from ..media import live_photo_pairs
 from ..report.progress import Progress, Reporter, Upload
 from ..rules import AlbumRules
-from ..scan import DirListing, walk, walk_targets
+from ..scan import DirListing, KnownFn, walk, walk_targets
 from ..state import (
     DUPLICATE,
     FAILED,
@@ -43,6 +45,9 @@ from ..state import (
     FileRecord,
     PassStats,
     StateStore,
+    WorkerReads,
+    row_to_record,
+    unchanged_keys,
 )
 from ..videoinfo import duration_ms
 from .albums import sync_albums
@@ -53,8 +58,9 @@ log = logging.getLogger("immich_backupd.pipeline")
 
 _END = object()
 CHECK_WAIT = 0.05  # seconds a bulk-check batch waits for more units before it goes
-GROUP_FILES = 256  # units of one folder handed to a hash worker at once ...
+GROUP_FILES = 512  # units handed to a hash worker at once ...
 GROUP_BYTES = 64 << 20  # ... or this many bytes, so large files still stream through
+SCAN_BATCH_FILES = 4096  # files the scanning thread walks before it hands them over
 T = TypeVar("T")
 OFFLINE_LIMIT = 3600.0
 
@@ -78,6 +84,17 @@ class ScanTargets:
 # Decides, for a file about to be planned, whether to leave it for a later pass
 # (the daemon's "still being written" check). Held files are listed in ``held``.
 HoldFn = Callable[[Path, FileStat], bool]
+
+
+@dataclass(slots=True)
+class Scanned:
+    """One folder as the scanning thread hands it over: its listing, the records of the
+    files in ``listing.files`` that have one, and the paths of records whose file is no
+    longer there."""
+
+    listing: DirListing
+    records: dict[str, FileRecord]
+    gone: list[Path]
 
 
 @dataclass(slots=True)
@@ -132,6 +149,7 @@ class BackupPass:
         # files are not marked failed: they are simply backed up next time).
         self.offline_limit = OFFLINE_LIMIT
         self._quota = server.quota
+        self._reads = WorkerReads(store.path)
 
     # -- control -------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -178,6 +196,7 @@ class BackupPass:
         finally:
             if self._own_hasher:
                 self.hasher.close()
+            self._reads.close()
         if outcome == "complete":
             if self.stopping:
                 outcome = "stopped"
@@ -206,7 +225,7 @@ class BackupPass:
 
     async def _pipeline(self) -> None:
         hash_q: asyncio.Queue[object] = asyncio.Queue(maxsize=256)
-        check_q: asyncio.Queue[object] = asyncio.Queue(maxsize=2 * self._batch_size)
+        check_q: asyncio.Queue[object] = asyncio.Queue(maxsize=8)  # groups
         upload_q: asyncio.Queue[object] = asyncio.Queue(maxsize=64)
         hash_workers = max(1, self.hasher.workers)
         upload_workers = self.settings.backup.concurrency
@@ -273,24 +292,75 @@ class BackupPass:
             self._notify()
 
     # -- stage 1: scan and plan ----------------------------------------------------
-    def _listings(self) -> Iterator[DirListing]:
+    def _listings(self, known: KnownFn) -> Iterator[DirListing]:
         def on_error(path: Path, exc: OSError) -> None:
             log.warning("cannot read folder %s: %s", path, exc.strerror or exc)
 
         if self.targets is not None:
             return walk_targets(self.rules, self.server.media, self.targets.folders,
-                                self.targets.trees, on_error=on_error)
-        return walk(self.rules, self.server.media,
+                                self.targets.trees, on_error=on_error, known=known)
+        return walk(self.rules, self.server.media, known=known,
                     follow_symlinks=self.settings.backup.follow_symlinks, on_error=on_error)
+
+    def _scanned(self) -> Iterator[Scanned]:
+        """Walk and read the state together, in the scanning thread: a file whose stat
+        matches its backed-up record exactly is only counted (most of a rescan); the
+        rest come with their records."""
+        rows: dict[str, tuple[object, ...]] = {}
+
+        def known(directory: str) -> dict[str, tuple[int, int, int]]:
+            nonlocal rows
+            rows = self._reads.dir_rows(directory)
+            return unchanged_keys(rows)
+
+        for listing in self._listings(known):
+            present = set(listing.unchanged)
+            present.update(st.name for st in listing.files)
+            # Records of files no longer here (deleted, moved, no longer candidates) are
+            # dropped at the end of the pass (a moved file found later in this pass still
+            # needs its old record), so counts stay true. The server keeps its copy: this
+            # is a backup, not a sync.
+            gone = [listing.path / name for name in rows if name not in present]
+            if listing.files and listing.unchanged:
+                self._restat_partners(listing)
+            records = {st.name: row_to_record(rows[st.name]) for st in listing.files
+                       if st.name in rows}
+            yield Scanned(listing, records, gone)
+
+    def _restat_partners(self, listing: DirListing) -> None:
+        """A live photo is planned as a pair: when one half changed and the other did
+        not, list the unchanged half too (it is planned as done, and links the pair)."""
+        changed = {st.name for st in listing.files}
+        again = {other for still, video in live_photo_pairs(listing.kinds).items()
+                 if (still in changed) != (video in changed)
+                 for other in (still, video) if other not in changed}
+        if not again:
+            return
+        follow = self.settings.backup.follow_symlinks
+        for name in sorted(again):
+            try:
+                st = os.stat(listing.path / name, follow_symlinks=follow)
+            except OSError:
+                continue  # gone since: planned without its partner
+            listing.files.append(FileStat.from_stat_result(name, st))
+            listing.unchanged.remove(name)
+        listing.files.sort(key=lambda f: f.name)
 
     async def _scan(self, hash_q: asyncio.Queue[object], n_workers: int) -> None:
         try:
-            it = self._listings()
+            it = self._scanned()
             while not self.stopping:
-                listing = await asyncio.to_thread(next, it, None)
-                if listing is None:
+                batch = await asyncio.to_thread(_take, it, SCAN_BATCH_FILES)
+                if not batch:
                     break
-                await self._plan_listing(listing, hash_q)
+                units: list[Unit] = []
+                for scanned in batch:
+                    units += self._plan_listing(scanned)
+                self._notify()
+                for group in _groups(units):
+                    if self.stopping:
+                        break
+                    await hash_q.put(group)
         finally:
             self.progress.scanning = False
         # Only on a normal end: when the pass is torn down (another stage failed and the
@@ -313,74 +383,66 @@ class BackupPass:
             keep.append(st)
         return keep
 
-    async def _plan_listing(self, listing: DirListing, hash_q: asyncio.Queue[object]) -> None:
-        present = {st.name for st in listing.files}
+    def _plan_listing(self, scanned: Scanned) -> list[Unit]:
+        listing = scanned.listing
+        self._gone += scanned.gone
+        p = self.progress
+        p.seen += len(listing.files) + len(listing.unchanged)
+        p.backed_up += len(listing.unchanged)
+        if not listing.files:
+            return []
         if self.kinds is not None or self.hold is not None:
             listing.files = self._held_back(listing)
-        records = await self.store.records_in_dir(listing.path)
-        # Records of files no longer here (deleted, moved, no longer candidates) are
-        # dropped at the end of the pass (a moved file found later in this pass still
-        # needs its old record), so counts stay true. The server keeps its copy: this is
-        # a backup, not a sync.
-        self._gone.extend(r.path for name, r in records.items() if name not in present)
         album = self.rules.album_name_for(listing.path / "_")
-        plan = plan_dir(listing.path, listing.files, listing.kinds, listing.sidecars, records,
-                        album, self.clock(),
+        plan = plan_dir(listing.path, listing.files, listing.kinds, listing.sidecars,
+                        scanned.records, album, self.clock(),
                         ignore_placeholders=self.settings.backup.ignore_cloud_placeholders)
-        p = self.progress
-        p.seen += len(listing.files)
         p.backed_up += plan.done
         p.skipped += plan.skipped + plan.waiting + plan.placeholders
         for unit in plan.units:
             p.planned += len(unit.members)
             p.bytes_planned += sum(c.stat.size for c in unit.members)
-        self._notify()
-        for group in _groups(plan.units):
-            if self.stopping:
-                return
-            await hash_q.put(group)
+        return plan.units
 
     # -- stage 2: hash and dedupe locally ------------------------------------------
     async def _hash_worker(self, hash_q: asyncio.Queue[object],
                            check_q: asyncio.Queue[object]) -> None:
-        """Take a group of one folder's units: digests, then what the state knows.
+        """Take a group of units: digests, then what the state knows.
 
-        A group costs a few hops to other threads (one inode query, one hashing job,
-        one content query, one write), not a few per file: adopting a library of small
-        photos is bound by those hops, not by hashing.
+        A group costs one hop to a hashing thread (the moved-file lookup, the hashing
+        and the content lookup run there together) and one write, not a few per file:
+        adopting a library of small photos is bound by those hops, not by hashing.
         """
         while (item := await hash_q.get()) is not _END:
             assert isinstance(item, list)
             if self.stopping:
                 continue
             await self._digest_group(item)
-            for unit in item:
-                if any(c.outcome is None for c in unit.members):
-                    await check_q.put(unit)
+            left = [u for u in item if any(c.outcome is None for c in u.members)]
+            if left:
+                await check_q.put(left)
 
     async def _digest_group(self, units: list[Unit]) -> None:
         """Fill in the digests of a group; record what needs no server: empty files, gone
         or unreadable ones, and content some other path already has on the server."""
         dropped: set[int] = set()
         new: list[Candidate] = []
+        empty: list[tuple[Candidate, str, str | None, str | None]] = []
         for cand in (c for u in units for c in u.members):
             if cand.stat.size == 0:
                 # The server refuses it ("File is empty") after keeping an orphan on its
                 # disk: say so here instead, once, until the file changes.
-                await self._record(cand, UNSUPPORTED,
-                                   error="empty file (0 bytes): nothing to back up")
+                empty.append((cand, UNSUPPORTED, None,
+                              "empty file (0 bytes): nothing to back up"))
                 dropped.add(id(cand))
             elif cand.needs_digest:
                 new.append(cand)
-        to_hash = await self._reuse_moved(new)
-        cloud = [c for c in to_hash if c.stat.is_placeholder]
-        if cloud:
-            to_hash = [c for c in to_hash if not c.stat.is_placeholder] + cloud
-        digests: list[FileDigest | OSError] = await self.hasher.hash_many(
-            [(c.path, c.stat) for c in to_hash[:len(to_hash) - len(cloud)]])
+        await self._record_many(empty)
+        ready = [c for u in units for c in u.members if id(c) not in dropped]
+        digests, cloud, known = await self.hasher.call(self._digest_job, new, ready)
         for cand in cloud:
-            digests.append(await self._read_placeholder(cand))
-        for cand, digest in zip(to_hash, digests, strict=True):
+            digests.append((cand, await self._read_placeholder(cand)))
+        for cand, digest in digests:
             if isinstance(digest, FileDigest):
                 cand.sha1, cand.blake3 = digest.sha1, digest.blake3
                 self.progress.hashed += 1
@@ -390,11 +452,49 @@ class BackupPass:
         for unit in units:
             unit.members[:] = [c for c in unit.members if id(c) not in dropped]
         ready = [c for u in units for c in u.members if c.blake3 and c.outcome is None]
-        known = await self.store.remotes_for_contents([c.blake3 for c in ready if c.blake3])
+        if cloud:  # read here, after the job's content lookup
+            known.update(await self.hasher.call(
+                self._reads.remotes_for_contents, [c.blake3 for c in cloud if c.blake3]))
         await self._record_many([(c, DUPLICATE, known[c.blake3], None) for c in ready
                                  if c.blake3 in known])
         moved = [c.moved_from for c in ready if c.moved_from is not None]
         await self.store.forget_many(moved)  # their old records now live at the new paths
+
+    def _digest_job(
+        self, new: list[Candidate], ready: list[Candidate]
+    ) -> tuple[list[tuple[Candidate, FileDigest | OSError]], list[Candidate], dict[bytes, str]]:
+        """In a hashing thread, for a group: take the digests of moved files from their
+        records, hash the other new files, and look up which of the group's contents
+        some path has on the server. Returns (candidate, digest or error) for those
+        hashed, the cloud placeholders left to read (on the loop, with progress), and
+        that lookup."""
+        to_hash = self._reuse_moved(new)
+        cloud = [c for c in to_hash if c.stat.is_placeholder]
+        if cloud:
+            to_hash = [c for c in to_hash if not c.stat.is_placeholder]
+        results = self.hasher.hash_batch([(c.path, c.stat) for c in to_hash])
+        digests = list(zip(to_hash, results, strict=True))
+        blake3s = [d.blake3 for _, d in digests if isinstance(d, FileDigest)]
+        blake3s += [c.blake3 for c in ready if c.blake3 is not None]
+        return digests, cloud, self._reads.remotes_for_contents(blake3s)
+
+    def _reuse_moved(self, cands: list[Candidate]) -> list[Candidate]:
+        """Take the digests of files moved on this disk (same inode, size and mtime as a
+        record whose path is gone) without reading them; return the rest, to hash."""
+        if not cands:
+            return []
+        records = self._reads.find_by_inodes(
+            [(c.stat.ino, c.stat.size, c.stat.mtime_ns) for c in cands])
+        rest: list[Candidate] = []
+        for cand in cands:
+            st = cand.stat
+            old = records.get((st.ino, st.size, st.mtime_ns))
+            if old is not None and old.path != cand.path and not old.path.exists():
+                cand.sha1, cand.blake3 = old.sha1, old.blake3
+                cand.moved_from = old.path
+            else:
+                rest.append(cand)
+        return rest
 
     async def _read_placeholder(self, cand: Candidate) -> FileDigest | OSError:
         """Hash a cloud placeholder (ignore_cloud_placeholders: false): reading it makes
@@ -420,24 +520,6 @@ class BackupPass:
             self.progress.downloads.pop(path, None)
             self._notify()
 
-    async def _reuse_moved(self, cands: list[Candidate]) -> list[Candidate]:
-        """Take the digests of files moved on this disk (same inode, size and mtime as a
-        record whose path is gone) without reading them; return the rest, to hash."""
-        if not cands:
-            return []
-        records = await self.store.find_by_inodes(
-            [(c.stat.ino, c.stat.size, c.stat.mtime_ns) for c in cands])
-        rest: list[Candidate] = []
-        for cand in cands:
-            st = cand.stat
-            old = records.get((st.ino, st.size, st.mtime_ns))
-            if old is not None and old.path != cand.path and not old.path.exists():
-                cand.sha1, cand.blake3 = old.sha1, old.blake3
-                cand.moved_from = old.path
-            else:
-                rest.append(cand)
-        return rest
-
     async def _unreadable(self, cand: Candidate, exc: OSError) -> None:
         if isinstance(exc, FileNotFoundError):
             await self._vanished(cand)
@@ -457,7 +539,7 @@ class BackupPass:
     async def _checker(self, check_q: asyncio.Queue[object], upload_q: asyncio.Queue[object],
                        n_uploaders: int) -> None:
         """Send batches of up to check_batch_size, or whatever came within CHECK_WAIT of
-        a batch's first unit: uploads start while hashing goes on."""
+        a batch's first group: uploads start while hashing goes on."""
         loop = asyncio.get_running_loop()
         ended = False
         while not ended:
@@ -469,9 +551,9 @@ class BackupPass:
                 if item is _END:
                     ended = True
                     break
-                assert isinstance(item, Unit)
-                batch.append(item)
-                count += len(item.members)
+                assert isinstance(item, list)
+                batch += item
+                count += sum(len(u.members) for u in item)
                 if count >= self._batch_size:
                     break
                 try:
@@ -480,7 +562,8 @@ class BackupPass:
                 except asyncio.QueueEmpty:
                     pass
                 try:
-                    item = await asyncio.wait_for(check_q.get(), max(0.0, deadline - loop.time()))
+                    async with asyncio.timeout_at(deadline):
+                        item = await check_q.get()
                 except TimeoutError:
                     break
             if batch and not self.stopping:
@@ -493,15 +576,19 @@ class BackupPass:
         pending = [c for u in batch for c in u.members if c.outcome is None]
         ids = {str(i): c for i, c in enumerate(pending)}
         items = [(i, c.sha1) for i, c in ids.items() if c.sha1 is not None]
-        try:
-            results = await self._call(lambda: self.client.bulk_upload_check(items),
-                                       "bulk-upload-check")
-        except (ApiError, TransportError) as exc:
-            raise_if_fatal(exc)
-            # The check is an optimisation: without it, the checksum header still
-            # makes the server answer "duplicate" instead of storing a second copy.
-            log.warning("bulk-upload-check failed (%s); uploading with checksum only", exc)
-            results = []
+        results = []
+        size = self._batch_size
+        for part in (items[i:i + size] for i in range(0, len(items), size)):
+            try:
+                results += await self._call(
+                    lambda part=part: self.client.bulk_upload_check(part),  # type: ignore[misc]
+                    "bulk-upload-check")
+            except (ApiError, TransportError) as exc:
+                raise_if_fatal(exc)
+                # The check is an optimisation: without it, the checksum header still
+                # makes the server answer "duplicate" instead of storing a second copy.
+                log.warning("bulk-upload-check failed (%s); uploading with checksum only",
+                            exc)
         outcomes: list[tuple[Candidate, str, str | None, str | None]] = []
         for r in results:
             cand = ids.get(r.id)
@@ -710,8 +797,20 @@ class BackupPass:
         self._file_done(cand.path, "vanished")
 
 
+def _take(it: Iterator[Scanned], files: int) -> list[Scanned]:
+    """The next folders of ``it``, until they hold ``files`` files (or it ends)."""
+    out: list[Scanned] = []
+    n = 0
+    for scanned in it:
+        out.append(scanned)
+        n += len(scanned.listing.files) + len(scanned.listing.unchanged)
+        if n >= files:
+            break
+    return out
+
+
 def _groups(units: list[Unit]) -> Iterator[list[Unit]]:
-    """Split a folder's units into groups of at most GROUP_FILES units or GROUP_BYTES."""
+    """Split units into groups of at most GROUP_FILES units or GROUP_BYTES."""
     group: list[Unit] = []
     size = 0
     for unit in units:

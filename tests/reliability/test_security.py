@@ -53,7 +53,8 @@ def test_the_api_key_appears_nowhere(server, tmp_path):
     server.faults.drop("POST", "/api/assets", after_bytes=100, times=1)
 
     # A run, seen from outside while it runs: its arguments and environment.
-    server.faults.latency("POST", "/api/assets", 0.3, times=3)
+    # (Slow uploads keep it running while it is looked at: the pass itself is quick.)
+    server.faults.latency("POST", "/api/assets", 2.0, times=3)
     proc = start_cli(config, "once", stderr_path=tmp_path / "once.log")
     time.sleep(1.0)
     cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
