@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins
 import errno
 import hashlib
 import os
@@ -12,6 +13,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import ClassVar
 
 import blake3
 import pytest
@@ -186,6 +188,397 @@ def test_eacces_is_not_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         hash_file(write(tmp_path / "a.jpg", b"x"))
 
 
+# --- small files: one read --------------------------------------------------------------------
+
+
+def reference(data: bytes) -> FileDigest:
+    return FileDigest(hashlib.sha1(data).digest(), blake3.blake3(data).digest(), len(data))
+
+
+@pytest.mark.parametrize("keep_max", [0, 8 * CHUNK])
+@pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 5])
+def test_single_read_and_chunked_paths_match_reference(
+    tmp_path: Path, size: int, keep_max: int
+) -> None:
+    data = random.Random(size).randbytes(size)
+    assert hash_file(write(tmp_path / "r.bin", data), chunk=CHUNK, keep_max=keep_max) == (
+        reference(data)
+    )
+
+
+def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The counts asked of os.read while hashing (the one-read path uses it, the chunked
+    path reads through a FileIO)."""
+    real_read = os.read
+    asked: list[int] = []
+
+    def read(fd: int, n: int) -> bytes:
+        asked.append(n)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(hashing.os, "read", read)
+    return asked
+
+
+def test_small_file_is_read_with_one_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = write(tmp_path / "s.jpg", b"x" * 100)
+    asked = count_reads(monkeypatch)
+    seen: list[int] = []
+    assert hash_file(p, chunk=CHUNK, progress=seen.append) == reference(b"x" * 100)
+    assert asked == [101]  # one byte more than the size: nothing follows
+    assert seen == [100]
+
+
+def test_empty_file_reports_no_progress(tmp_path: Path) -> None:
+    seen: list[int] = []
+    assert hash_file(write(tmp_path / "e.jpg", b""), progress=seen.append).size == 0
+    assert seen == []
+
+
+# --- keeping the bytes -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [1, 100, CHUNK, CHUNK + 1, 5 * CHUNK + 3])
+def test_kept_bytes_are_exactly_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    data = random.Random(size).randbytes(size)
+    p = write(tmp_path / "k.jpg", data)
+    asked = count_reads(monkeypatch)
+    seen: list[int] = []
+    d = hash_file(p, chunk=CHUNK, progress=seen.append, keep_max=size)
+    assert d.data == data
+    assert type(d.data) is bytes
+    assert d == reference(data)
+    assert asked == [size + 1]  # read once, even beyond the chunk
+    assert seen == [size]
+    assert "data" not in repr(d)
+
+
+def test_bytes_are_not_kept_above_keep_max_or_by_default(tmp_path: Path) -> None:
+    small = write(tmp_path / "small.jpg", b"abc")
+    big = write(tmp_path / "big.jpg", bytes(3 * CHUNK))
+    empty = write(tmp_path / "empty.jpg", b"")
+    assert hash_file(small).data is None
+    assert hash_file(small, keep_max=2).data is None
+    assert hash_file(small, keep_max=3).data == b"abc"
+    assert hash_file(big, chunk=CHUNK, keep_max=3 * CHUNK - 1).data is None
+    assert hash_file(big, chunk=CHUNK, keep_max=3 * CHUNK).data == bytes(3 * CHUNK)
+    assert hash_file(empty, keep_max=100).data is None
+    assert hash_file(empty).data is None
+
+
+# --- one read: changed between fstat and read ------------------------------------------------
+
+
+@pytest.mark.parametrize("keep_max", [0, 1 << 20])
+def test_appended_before_the_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep_max: int
+) -> None:
+    p = write(tmp_path / "grow.jpg", b"a" * 100)
+    real_read = os.read
+
+    def append_then_read(fd: int, n: int) -> bytes:
+        with open(p, "ab") as f:
+            f.write(b"more")
+        return real_read(fd, n)
+
+    monkeypatch.setattr(hashing.os, "read", append_then_read)
+    with pytest.raises(FileChangedError, match="changed while hashing"):
+        hash_file(p, keep_max=keep_max)
+
+
+def test_truncated_before_the_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = write(tmp_path / "shrink.jpg", b"a" * 100)
+    real_read = os.read
+
+    def truncate_then_read(fd: int, n: int) -> bytes:
+        os.truncate(p, 40)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(hashing.os, "read", truncate_then_read)
+    with pytest.raises(FileChangedError, match="changed while hashing"):
+        hash_file(p)
+
+
+@pytest.mark.parametrize(
+    ("returned", "reason"),
+    [(b"a" * 101, "read 101 bytes of 100"), (b"a" * 60, "read 60 bytes of 100")],
+    ids=["more", "fewer"],
+)
+def test_read_length_differs_from_the_stat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, returned: bytes, reason: str
+) -> None:
+    """The bytes, not only the stat after, must match the size: a read that returns more
+    (or less, then the end) than fstat said is a change even if the stat does not move."""
+    p = write(tmp_path / "odd.jpg", b"a" * 100)
+    replies = [returned, b""]
+    monkeypatch.setattr(hashing.os, "read", lambda fd, n: replies.pop(0))
+    with pytest.raises(FileChangedError) as info:
+        hash_file(p, keep_max=1000)
+    assert info.value.reason == reason
+
+
+def test_short_reads_before_the_end_are_read_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some network file systems return less than asked before the end: not a change."""
+    data = random.Random(7).randbytes(1000)
+    p = write(tmp_path / "nfs.jpg", data)
+    real_read = os.read
+    asked: list[int] = []
+
+    def dribble(fd: int, n: int) -> bytes:
+        asked.append(n)
+        return real_read(fd, min(n, 300))
+
+    monkeypatch.setattr(hashing.os, "read", dribble)
+    d = hash_file(p, keep_max=1000)
+    assert d == reference(data)
+    assert d.data == data
+    # on until the end: past the size or a read of 0 (the short 100 is no proof here)
+    assert asked == [1001, 701, 401, 101, 1]
+
+
+# --- parallel BLAKE3 -------------------------------------------------------------------------
+
+
+class RecordingBlake3:
+    """A blake3 hasher that notes which thread each update ran on, optionally slowly."""
+
+    delay: ClassVar[float] = 0.0
+    calls: ClassVar[list[tuple[str, int]]] = []
+    running: ClassVar[int] = 0
+
+    def __init__(self, data: bytes | None = None) -> None:
+        self._h = REAL_BLAKE3()
+        if data is not None:
+            self.update(data)
+
+    def update(self, data: bytes | memoryview) -> RecordingBlake3:
+        cls = type(self)
+        cls.running += 1
+        try:
+            cls.calls.append((threading.current_thread().name, len(data)))
+            time.sleep(cls.delay)
+            self._h.update(data)
+        finally:
+            cls.running -= 1
+        return self
+
+    def digest(self) -> bytes:
+        return self._h.digest()
+
+
+REAL_BLAKE3 = blake3.blake3
+
+
+@pytest.fixture
+def recording(monkeypatch: pytest.MonkeyPatch) -> type[RecordingBlake3]:
+    class Rec(RecordingBlake3):
+        calls: ClassVar[list[tuple[str, int]]] = []
+
+    monkeypatch.setattr(hashing, "blake3", type("m", (), {"blake3": Rec}))
+    monkeypatch.setattr(hashing, "_CPUS", 8)  # cores to spare, whatever the machine
+    return Rec
+
+
+BIG = hashing.DEFAULT_CHUNK
+
+
+@pytest.mark.parametrize("size", [2 * BIG, 3 * BIG + 5, 4 * BIG - 1])
+def test_parallel_digests_match_reference(
+    tmp_path: Path, size: int, recording: type[RecordingBlake3]
+) -> None:
+    files = []
+    for i in range(3):  # one after the other: the buffers are reused
+        data = random.Random(size + i).randbytes(size)
+        files.append((write(tmp_path / f"{i}.mov", data), data))
+    for p, data in files:
+        assert hash_file(p) == reference(data)
+    helper = [n for name, n in recording.calls if name.startswith("immich-b3")]
+    here = [n for name, n in recording.calls if not name.startswith("immich-b3")]
+    assert helper and all(n >= hashing._PARALLEL_MIN for n in helper)
+    assert all(n < hashing._PARALLEL_MIN for n in here)  # a short last piece, or none
+
+
+def test_small_inputs_stay_on_this_thread(tmp_path: Path, recording: type[RecordingBlake3]) -> None:
+    data = os.urandom(hashing._PARALLEL_MIN - 1)
+    assert hash_file(write(tmp_path / "a.jpg", data)) == reference(data)
+    assert hash_file(write(tmp_path / "b.jpg", data), chunk=CHUNK) == reference(data)
+    assert {name for name, _ in recording.calls} == {threading.current_thread().name}
+
+
+def test_large_kept_buffer_uses_the_helper(
+    tmp_path: Path, recording: type[RecordingBlake3]
+) -> None:
+    data = os.urandom(3 * BIG + 1)
+    d = hash_file(write(tmp_path / "k.mov", data), keep_max=len(data))
+    assert d == reference(data) and d.data == data
+    assert [(name.startswith("immich-b3"), n) for name, n in recording.calls] == [(True, len(data))]
+
+
+@pytest.mark.parametrize("chunk", [CHUNK, BIG])
+def test_parallel_with_small_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Every piece through the helper, the last one short: same digests."""
+    monkeypatch.setattr(hashing, "_PARALLEL_MIN", 1)
+    monkeypatch.setattr(hashing, "_CPUS", 8)
+    for size in (0, 1, chunk + 1, 7 * chunk + 3, 8 * chunk):
+        data = random.Random(size).randbytes(size)
+        assert hash_file(write(tmp_path / "r.bin", data), chunk=chunk) == reference(data)
+
+
+def test_abort_waits_for_the_helper_and_the_next_file_is_right(
+    tmp_path: Path, recording: type[RecordingBlake3]
+) -> None:
+    """Progress raising mid-file (a cancelled hash) returns only once BLAKE3 is done with
+    the buffer, so the next file cannot be read into bytes it still hashes."""
+    recording.delay = 0.05
+    p = write(tmp_path / "a.mov", os.urandom(4 * BIG))
+    running_at_abort: list[int] = []
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_second(total: int) -> None:
+        if total == 2 * BIG:
+            raise Stop
+
+    for _ in range(3):
+        with pytest.raises(Stop):
+            try:
+                hash_file(p, progress=stop_at_second)
+            finally:
+                running_at_abort.append(recording.running)
+    assert running_at_abort == [0, 0, 0]
+    assert hashing._busy == 0
+    assert [name.startswith("immich-b3") for name, _ in recording.calls] == [True, True] * 3
+
+    recording.delay = 0.0
+    data = random.Random(1).randbytes(3 * BIG + 7)
+    assert hash_file(write(tmp_path / "b.mov", data)) == reference(data)
+
+
+def test_read_error_waits_for_the_helper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recording: type[RecordingBlake3]
+) -> None:
+    recording.delay = 0.05
+    p = write(tmp_path / "a.mov", os.urandom(3 * BIG))
+    real_open = builtins.open
+    reads = 0
+
+    class FailingFile:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            self._f = real_open(*args, **kwargs)  # type: ignore[call-overload]
+
+        def __enter__(self) -> FailingFile:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self._f.close()
+
+        def readinto(self, view: memoryview) -> int:
+            nonlocal reads
+            reads += 1
+            if reads == 2:
+                raise OSError(errno.EIO, "Input/output error")
+            return self._f.readinto(view)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(hashing, "open", FailingFile, raising=False)
+    with pytest.raises(OSError, match="Input/output"):
+        try:
+            hash_file(p)
+        finally:
+            assert recording.running == 0
+    assert len(recording.calls) == 1
+    assert hashing._busy == 0
+
+
+def test_no_helper_without_a_spare_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recording: type[RecordingBlake3]
+) -> None:
+    monkeypatch.setattr(hashing, "_CPUS", 1)
+    data = os.urandom(3 * BIG + 1)
+    p = write(tmp_path / "a.mov", data)
+    assert hash_file(p) == reference(data)
+    assert hash_file(p, keep_max=len(data)) == reference(data)
+    assert {name for name, _ in recording.calls} == {threading.current_thread().name}
+    assert hashing._busy == 0
+
+
+def test_helper_only_while_cores_are_spare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recording: type[RecordingBlake3]
+) -> None:
+    """Two cores: a file hashed alone gets the helper; while another thread is in the
+    middle of a large file, this one hashes both here (helpers would only take turns)."""
+    monkeypatch.setattr(hashing, "_CPUS", 2)
+    a = write(tmp_path / "a.mov", os.urandom(3 * BIG))
+    b_data = os.urandom(3 * BIG)
+    b = write(tmp_path / "b.mov", b_data)
+    a_inside, b_done = threading.Event(), threading.Event()
+
+    def hold(total: int) -> None:
+        a_inside.set()
+        assert b_done.wait(5)
+
+    def hash_a() -> None:
+        hash_file(a, progress=hold)
+
+    t = threading.Thread(target=hash_a, name="hash-a")
+    t.start()
+    try:
+        assert a_inside.wait(5)
+        start = len(recording.calls)
+        assert hash_file(b) == reference(b_data)
+        during = recording.calls[start:]
+    finally:
+        b_done.set()
+        t.join()
+    assert during and {name for name, _ in during} == {threading.current_thread().name}
+    assert hashing._busy == 0
+    recording.calls.clear()
+    assert hash_file(b) == reference(b_data)  # alone again: the helper
+    assert all(name.startswith("immich-b3") for name, _ in recording.calls)
+
+
+def test_no_helper_thread_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recording: type[RecordingBlake3]
+) -> None:
+    """At interpreter exit, submit raises RuntimeError: hash here instead."""
+
+    class Refusing:
+        def submit(self, *args: object) -> None:
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    monkeypatch.setattr(hashing, "_helper", Refusing)
+    data = os.urandom(3 * BIG + 1)
+    p = write(tmp_path / "a.mov", data)
+    assert hash_file(p) == reference(data)
+    assert hash_file(p, keep_max=len(data)) == reference(data)
+    assert {name for name, _ in recording.calls} == {threading.current_thread().name}
+
+
+def test_helper_ends_with_its_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hashing, "_CPUS", 8)
+    p = write(tmp_path / "a.mov", os.urandom(2 * BIG))
+
+    def helpers() -> int:
+        return sum(t.name.startswith("immich-b3") for t in threading.enumerate())
+
+    before = helpers()
+    results: list[FileDigest] = []
+    t = threading.Thread(target=lambda: results.append(hash_file(p)))
+    t.start()
+    t.join()
+    assert results
+    deadline = time.monotonic() + 5
+    while helpers() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert helpers() == before
+
+
 # --- Hasher ----------------------------------------------------------------------------------
 
 
@@ -310,3 +703,19 @@ async def test_close_ends_running_and_queued_hashes(tmp_path: Path) -> None:
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(r, HasherClosedError) for r in results), results
     assert h.files_hashed == 0
+
+
+async def test_hash_many_keeps_small_files(tmp_path: Path) -> None:
+    small = write(tmp_path / "a.jpg", b"hello")
+    big = write(tmp_path / "b.mov", bytes(3 * CHUNK))
+    async with Hasher(chunk=CHUNK) as h:
+        da, db, missing = await h.hash_many(
+            [(small, stat_of(small)), (big, None), (tmp_path / "gone.jpg", None)], keep_max=100
+        )
+        assert isinstance(da, FileDigest) and isinstance(db, FileDigest)
+        assert (da.data, db.data) == (b"hello", None)
+        assert da == reference(b"hello")
+        assert isinstance(missing, FileNotFoundError)
+        (plain,) = await h.hash_many([(small, None)])
+        assert isinstance(plain, FileDigest) and plain.data is None
+        assert (h.files_hashed, h.bytes_hashed) == (3, 5 + 3 * CHUNK + 5)
