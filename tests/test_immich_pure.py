@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import random
 from pathlib import Path
 
@@ -164,3 +165,35 @@ def test_multipart_length_order_and_verification(tmp_path: Path):
     media.write_bytes(b"x" * 101)  # grew
     with pytest.raises(FileChangedDuringUploadError):
         asyncio.run(_collect(MultipartBody([FilePart("assetData", media, 100, "a", sha1)], [])))
+
+
+def test_multipart_sends_kept_bytes_without_reading_the_file(tmp_path: Path):
+    """Bytes kept by the hasher are sent as they are (the file is not read again); the
+    file's stat is checked before the part ends, so a file rewritten since is aborted."""
+    media = tmp_path / "a.jpg"
+    media.write_bytes(b"x" * 3000)
+    st = media.stat()
+    kept = b"k" * 3000  # not the file's content: proves the file is not what is sent
+    part = FilePart("assetData", media, 3000, "a.jpg", hashlib.sha1(kept).digest(),
+                    data=kept, mtime_ns=st.st_mtime_ns)
+    body = MultipartBody([part], [("filename", "a.jpg")])
+    data = asyncio.run(_collect_chunked(body, 1024))
+    assert len(data) == len(body) and kept in data and b"x" * 100 not in data
+    assert body.bytes_sent == 3000
+
+    os.utime(media, ns=(st.st_atime_ns, st.st_mtime_ns + 1))  # rewritten since: same size
+    with pytest.raises(FileChangedDuringUploadError, match="size or mtime moved"):
+        asyncio.run(_collect(MultipartBody([part], [])))
+    os.utime(media, ns=(st.st_atime_ns, st.st_mtime_ns))
+    media.write_bytes(b"x" * 3001)  # grew
+    os.utime(media, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(FileChangedDuringUploadError, match="size or mtime moved"):
+        asyncio.run(_collect(MultipartBody([part], [])))
+    media.unlink()  # gone: the file's error, as when streaming it
+    with pytest.raises(FileNotFoundError):
+        asyncio.run(_collect(MultipartBody([part], [])))
+
+
+async def _collect_chunked(body: MultipartBody, chunk: int) -> bytes:
+    return b"".join([bytes(c) async for c in body.stream(chunk)])
+

@@ -12,7 +12,7 @@ import base64
 import json
 import ssl
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,10 @@ class UploadRequest:
     duration_ms: int | None = None
     device_asset_id: str | None = None  # v2 only
     on_progress: Callable[[int], None] | None = None  # bytes of the file sent so far
+    # The file's bytes as hashed (sent instead of reading it again), and the mtime they
+    # were read under (see multipart.py).
+    data: bytes | None = field(default=None, repr=False)
+    mtime_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +250,8 @@ class ImmichClient:
 
     async def upload(self, req: UploadRequest) -> UploadResult:
         """Stream one file up. A duplicate answer (even an early one) is a result."""
-        files = [FilePart("assetData", req.path, req.size, req.filename, req.sha1)]
+        files = [FilePart("assetData", req.path, req.size, req.filename, req.sha1,
+                          data=req.data, mtime_ns=req.mtime_ns)]
         if req.sidecar is not None:
             files.append(FilePart("sidecarData", req.sidecar, req.sidecar_size,
                                   req.sidecar.name))

@@ -51,6 +51,7 @@ from ..state import (
 )
 from ..videoinfo import duration_ms
 from .albums import sync_albums
+from .budget import ByteBudget
 from .connect import ServerInfo, raise_if_fatal
 from .plan import Candidate, Unit, created_ns, iso_time, plan_dir, retry_due
 
@@ -59,7 +60,14 @@ log = logging.getLogger("immich_backupd.pipeline")
 _END = object()
 CHECK_WAIT = 0.05  # seconds a bulk-check batch waits for more units before it goes
 GROUP_FILES = 512  # units handed to a hash worker at once ...
-GROUP_BYTES = 64 << 20  # ... or this many bytes, so large files still stream through
+GROUP_BYTES = 8 << 20  # ... or this many bytes, so large files still stream through
+# A group whose files average at most this size is hashed by the scanning task itself,
+# not by the hash workers: for small files the cost is the syscalls, each of which gives
+# up the GIL and waits to get it back; two threads doing that at once wait for each
+# other. Larger files hash with the GIL released and gain from the parallel workers.
+SMALL_FILE = 64 << 10
+KEEP_MAX = 16 << 20  # new files up to this size are read once: hashed, kept, sent ...
+KEEP_BUDGET = 32 << 20  # ... as long as what is kept at once stays within this
 SCAN_BATCH_FILES = 4096  # files the scanning thread walks before it hands them over
 T = TypeVar("T")
 OFFLINE_LIMIT = 3600.0
@@ -150,6 +158,8 @@ class BackupPass:
         self.offline_limit = OFFLINE_LIMIT
         self._quota = server.quota
         self._reads = WorkerReads(store.path)
+        self._budget = ByteBudget(KEEP_BUDGET)
+        self._freed = asyncio.Event()  # set when kept bytes are given back
 
     # -- control -------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -231,7 +241,7 @@ class BackupPass:
         upload_workers = self.settings.backup.concurrency
         self.progress.phase = "scanning"
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._scan(hash_q, hash_workers))
+            tg.create_task(self._scan(hash_q, check_q, hash_workers))
             hashers = [tg.create_task(self._hash_worker(hash_q, check_q))
                        for _ in range(hash_workers)]
             tg.create_task(self._close_after(hashers, check_q, 1))
@@ -346,7 +356,8 @@ class BackupPass:
             listing.unchanged.remove(name)
         listing.files.sort(key=lambda f: f.name)
 
-    async def _scan(self, hash_q: asyncio.Queue[object], n_workers: int) -> None:
+    async def _scan(self, hash_q: asyncio.Queue[object], check_q: asyncio.Queue[object],
+                    n_workers: int) -> None:
         try:
             it = self._scanned()
             while not self.stopping:
@@ -360,7 +371,11 @@ class BackupPass:
                 for group in _groups(units):
                     if self.stopping:
                         break
-                    await hash_q.put(group)
+                    members = [c for u in group for c in u.members]
+                    if sum(c.stat.size for c in members) <= SMALL_FILE * len(members):
+                        await self._digest_and_pass(group, check_q)
+                    else:
+                        await hash_q.put(group)
         finally:
             self.progress.scanning = False
         # Only on a normal end: when the pass is torn down (another stage failed and the
@@ -417,10 +432,13 @@ class BackupPass:
             assert isinstance(item, list)
             if self.stopping:
                 continue
-            await self._digest_group(item)
-            left = [u for u in item if any(c.outcome is None for c in u.members)]
-            if left:
-                await check_q.put(left)
+            await self._digest_and_pass(item, check_q)
+
+    async def _digest_and_pass(self, group: list[Unit], check_q: asyncio.Queue[object]) -> None:
+        await self._digest_group(group)
+        left = [u for u in group if any(c.outcome is None for c in u.members)]
+        if left:
+            await check_q.put(left)
 
     async def _digest_group(self, units: list[Unit]) -> None:
         """Fill in the digests of a group; record what needs no server: empty files, gone
@@ -439,7 +457,14 @@ class BackupPass:
                 new.append(cand)
         await self._record_many(empty)
         ready = [c for u in units for c in u.members if id(c) not in dropped]
-        digests, cloud, known = await self.hasher.call(self._digest_job, new, ready)
+        keep = [c for c in new if c.stat.size <= KEEP_MAX and not c.stat.is_placeholder]
+        reserved = await self._reserve(sum(c.stat.size for c in keep))
+        kept = {id(c) for c in keep} if reserved else set()
+        try:
+            digests, cloud, known = await self.hasher.call(self._digest_job, new, ready, kept)
+        finally:
+            # What was reserved and not kept (moved files, errors) goes back at once.
+            self._give_back(reserved - sum(len(c.data) for c in keep if c.data is not None))
         for cand in cloud:
             digests.append((cand, await self._read_placeholder(cand)))
         for cand, digest in digests:
@@ -461,22 +486,53 @@ class BackupPass:
         await self.store.forget_many(moved)  # their old records now live at the new paths
 
     def _digest_job(
-        self, new: list[Candidate], ready: list[Candidate]
+        self, new: list[Candidate], ready: list[Candidate], keep: set[int]
     ) -> tuple[list[tuple[Candidate, FileDigest | OSError]], list[Candidate], dict[bytes, str]]:
         """In a hashing thread, for a group: take the digests of moved files from their
         records, hash the other new files, and look up which of the group's contents
         some path has on the server. Returns (candidate, digest or error) for those
         hashed, the cloud placeholders left to read (on the loop, with progress), and
-        that lookup."""
+        that lookup. The candidates in ``keep`` (ids) get the bytes read (``data``)."""
         to_hash = self._reuse_moved(new)
         cloud = [c for c in to_hash if c.stat.is_placeholder]
         if cloud:
             to_hash = [c for c in to_hash if not c.stat.is_placeholder]
-        results = self.hasher.hash_batch([(c.path, c.stat) for c in to_hash])
-        digests = list(zip(to_hash, results, strict=True))
+        kept = [c for c in to_hash if id(c) in keep]
+        rest = [c for c in to_hash if id(c) not in keep]
+        results = self.hasher.hash_batch([(c.path, c.stat) for c in kept], keep_max=KEEP_MAX)
+        results += self.hasher.hash_batch([(c.path, c.stat) for c in rest])
+        digests = list(zip(kept + rest, results, strict=True))
+        for cand, digest in digests[:len(kept)]:
+            if isinstance(digest, FileDigest):
+                cand.data = digest.data
         blake3s = [d.blake3 for _, d in digests if isinstance(d, FileDigest)]
         blake3s += [c.blake3 for c in ready if c.blake3 is not None]
         return digests, cloud, self._reads.remotes_for_contents(blake3s)
+
+    def _drop_data(self, cand: Candidate) -> None:
+        """Give the kept bytes of a file back to the budget (its upload is over)."""
+        if cand.data is not None:
+            self._give_back(len(cand.data))
+            cand.data = None
+
+    def _give_back(self, n: int) -> None:
+        self._budget.give_back(n)
+        self._freed.set()
+
+    async def _reserve(self, n: int) -> int:
+        """Take ``n`` bytes of the keep budget for a group, waiting until they are free
+        (0 when they never can be, or the pass stops: the group is then read twice).
+        Hashing thus stays no further ahead of uploading than the budget."""
+        if n == 0 or n > KEEP_BUDGET:
+            return 0
+        while not self.stopping:
+            if self._budget.try_take(n):
+                return n
+            self._freed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.05):  # also notices a stop
+                    await self._freed.wait()
+        return 0
 
     def _reuse_moved(self, cands: list[Candidate]) -> list[Candidate]:
         """Take the digests of files moved on this disk (same inode, size and mtime as a
@@ -657,6 +713,8 @@ class BackupPass:
             duration_ms=duration,
             device_asset_id=f"{cand.path.name}-{st.size}".replace(" ", ""),
             on_progress=on_progress,
+            data=cand.data,
+            mtime_ns=st.mtime_ns,
         )
         self.progress.phase = "uploading"
         self._notify()
@@ -687,6 +745,7 @@ class BackupPass:
             return
         finally:
             self.progress.end_upload(str(cand.path))
+            self._drop_data(cand)
         upload.sent = st.size
         cand.remote_id = result.asset_id
         if result.duplicate:
@@ -748,6 +807,7 @@ class BackupPass:
                   error: str | None, *, quiet: bool) -> bool:
         """Count one recorded outcome; True for a duplicate."""
         cand.outcome = status
+        self._drop_data(cand)
         p = self.progress
         p.done += 1
         path = str(cand.path)
@@ -781,6 +841,7 @@ class BackupPass:
             attempts=attempts, next_attempt_at=due,
         ))
         cand.outcome = FAILED
+        self._drop_data(cand)
         self.progress.done += 1
         self.progress.failed += 1
         log.warning("upload failed: %s: %s", cand.path, reason, extra={"path": str(cand.path)})
@@ -791,6 +852,7 @@ class BackupPass:
         """A file deleted between scan and read: not a failure, just gone."""
         await self.store.forget(cand.path)
         cand.outcome = "vanished"
+        self._drop_data(cand)
         self.progress.done += 1
         self.progress.skipped += 1
         log.info("%s vanished before it was backed up", cand.path)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from immich_backupd.pipeline.runner import KEEP_MAX
 from immich_standin.library import JPEG
 
 from .harness import REPO, cli_env, make_tree, run_cli, server_assets, verify_backup, write_config
@@ -71,19 +72,27 @@ def test_every_broken_config_exits_78_with_file_and_line_and_starts_nothing(tmp_
 
 
 # -- files --------------------------------------------------------------------------
-@pytest.mark.parametrize("change", ["append", "overwrite"])
-def test_file_changed_during_a_throttled_upload_is_never_stored_torn(server, tmp_path, change):
-    """The multipart body checks the SHA-1 of what it sent before the closing boundary:
-    a file appended to (or rewritten at its end) while it goes up is aborted, not stored
-    and not marked done; the next pass uploads what the file now holds."""
+@pytest.mark.parametrize(("change", "size", "reason"), [
+    # Streamed from the disk: the SHA-1 of what was sent is checked before the end.
+    ("append", KEEP_MAX + (2 << 20), "grew while uploading"),
+    ("overwrite", KEEP_MAX + (2 << 20), "checksum differs"),
+    # Sent from the bytes kept when it was hashed: its stat is checked before the end.
+    ("append", 12 << 20, "size or mtime moved"),
+    ("overwrite", 12 << 20, "size or mtime moved"),
+])
+def test_file_changed_during_a_throttled_upload_is_never_stored_torn(server, tmp_path, change,
+                                                                     size, reason):
+    """The multipart body checks what it sent before the closing boundary: a file
+    appended to (or rewritten at its end) while it goes up is aborted, not stored and
+    not marked done; the next pass uploads what the file now holds."""
+    assert (size <= KEEP_MAX) == (reason == "size or mtime moved")
     folder = tmp_path / "lib" / "Growing"
     folder.mkdir(parents=True)
     path = folder / "clip.jpg"
-    size = 12 << 20
     path.write_bytes(JPEG + os.urandom(size - len(JPEG)))
     config = write_config(tmp_path, server.url, server.api_key, [tmp_path / "lib"],
                           concurrency=1)
-    server.faults.throttle("POST", "/api/assets", bytes_per_second=6 << 20)  # ~2 s
+    server.faults.throttle("POST", "/api/assets", bytes_per_second=size // 2)  # ~2 s
 
     def change_it() -> None:
         with path.open("r+b") as fh:
@@ -99,8 +108,7 @@ def test_file_changed_during_a_throttled_upload_is_never_stored_torn(server, tmp
                              lambda: threading.Timer(0.5, change_it).start())
     proc = run_cli(config, "once")
     assert proc.returncode == 0, proc.stderr
-    assert ("grew while uploading" if change == "append" else "checksum differs") \
-        in proc.stderr, proc.stderr
+    assert reason in proc.stderr, proc.stderr
     assert server.state.counters.created == 0  # the torn body was refused
     # The throttled server is still reading what was sent before the abort: wait for it.
     deadline = time.monotonic() + 15
