@@ -361,15 +361,19 @@ class Daemon:
     def _hold(self, path: Path, st: Any) -> bool:
         """Hold back a file still being written (event-tracked, or touched just now)."""
         now = self.clock()
-        self.settle.observe(path, st.size, st.mtime_ns, now)
+        # Files with events are judged by them; a file the watcher said nothing about
+        # (it came before the daemon, or in a full scan) only by its modification time:
+        # a first stat without events would count as "changed now" and hold it back.
+        if path in self.settle:
+            self.settle.observe(path, st.size, st.mtime_ns, now)
+            if not self.settle.is_settled(path, now):
+                self._held.add(path)
+                return True
         # Touched within the quiet period (a write the watcher did not report, e.g. before
         # it started). A modification time in the future (a camera's wrong clock) is not
         # "recent": such a file would otherwise be held forever.
         age = time.time() - st.mtime_ns / 1e9
         recent = 0 <= age < DEFAULT_QUIET
-        if path in self.settle and not self.settle.is_settled(path, now):
-            self._held.add(path)
-            return True
         if recent:
             self._held.add(path)
             return True

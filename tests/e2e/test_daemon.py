@@ -270,3 +270,27 @@ def test_waits_for_power_and_says_so(server, make_setup, tmp_path):
                    30, "the backup once charging")
     finally:
         assert d.stop() == 0, d.stderr()
+
+
+def test_files_older_than_the_daemon_go_up_in_one_pass_and_idle_stays_idle(
+        server, daemon_setup, tmp_path):
+    """Files the watcher never saw being written are judged by their age alone: the
+    first pass takes them all (nothing is 'still being written'), and a daemon with
+    nothing to do runs no further passes."""
+    setup = daemon_setup
+    past = time.time() - 3600
+    for path in setup.lib.root.rglob("*"):
+        os.utime(path, (past, past), follow_symlinks=False)
+    d = Daemon(setup, tmp_path)
+    try:
+        d.wait_notify(lambda m: m == "READY=1")
+        wait_until(lambda: set(server_assets(server)) == set(setup.lib.expected.values()),
+                   30, "the initial backup")
+        wait_until(lambda: "pass complete" in d.stderr(), 10, "the first pass's summary")
+        time.sleep(TRIGGER * 6)  # several debounce periods with nothing happening
+        log = d.stderr()
+    finally:
+        code = d.stop()
+    assert code == 0, d.stderr()
+    assert "still being written" not in log, log
+    assert log.count("pass complete") == 1, log
