@@ -152,12 +152,6 @@ def row_to_record(row: Sequence[Any]) -> FileRecord:
     )
 
 
-def unchanged_keys(rows: dict[str, tuple[Any, ...]]) -> dict[str, tuple[int, int, int]]:
-    """(size, mtime_ns, ino) by name, of the rows (from :meth:`WorkerReads.dir_rows`) whose
-    file needs nothing as long as its stat stays exactly that: it is on the server."""
-    return {name: (r[2], r[3], r[4]) for name, r in rows.items() if r[7] in ON_SERVER}
-
-
 def migration_scripts(current: int) -> list[str]:
     """The scripts that bring a database at schema ``current`` to SCHEMA_VERSION.
 
@@ -374,6 +368,20 @@ class WorkerReads:
             conns, self._all = self._all, []
         for conn in conns:
             conn.close()
+
+    def dir_known(self, directory: str) -> tuple[dict[str, tuple[int, int, int]], int]:
+        """For the scan of one folder: (size, mtime_ns, ino) by name of the files that
+        need nothing as long as their stat stays exactly that (they are on the server),
+        and how many records the folder has in all. Only what a rescan compares is
+        read: full rows (:meth:`dir_rows`) are needed only for a folder where something
+        changed."""
+        conn = self._conn()
+        key = os.fsencode(directory)
+        known = {os.fsdecode(name): (size, mtime_ns, ino) for name, size, mtime_ns, ino in
+                 conn.execute("SELECT name, size, mtime_ns, ino FROM files WHERE dir=? "
+                              "AND status IN (?, ?)", (key, *ON_SERVER))}
+        (count,) = conn.execute("SELECT count(*) FROM files WHERE dir=?", (key,)).fetchone()
+        return known, count
 
     def dir_rows(self, directory: str) -> dict[str, tuple[Any, ...]]:
         """The raw rows (``_FILE_COLS``) of one folder, keyed by file name (str)."""

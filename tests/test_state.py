@@ -23,7 +23,6 @@ from immich_backupd.state import (
     WorkerReads,
     migration_scripts,
     row_to_record,
-    unchanged_keys,
 )
 
 
@@ -69,8 +68,9 @@ async def test_records_by_folder_content_and_inode(tmp_path: Path):
     assert set(in_dir) == {"a.jpg", "b.jpg"}
     assert row_to_record(in_dir["a.jpg"]).remote_id == "r1"
     assert row_to_record(in_dir["a.jpg"]).path == d / "a.jpg"
-    # only what is on the server counts as done while unchanged
-    assert unchanged_keys(in_dir) == {"a.jpg": (10, 5, 1)}
+    # only what is on the server counts as done while unchanged; both records count
+    assert reads.dir_known(str(d)) == ({"a.jpg": (10, 5, 1)}, 2)
+    assert reads.dir_known(str(d / "none")) == ({}, 0)
     assert set(reads.dir_rows(os.fsdecode(b"/photos"))) == {os.fsdecode(b"caf\xe9.jpg")}
     assert (await store.get(weird)).remote_id == "r3"
     # failed content (b2) is not on the server

@@ -47,7 +47,6 @@ from ..state import (
     StateStore,
     WorkerReads,
     row_to_record,
-    unchanged_keys,
 )
 from ..videoinfo import duration_ms
 from .albums import sync_albums
@@ -316,14 +315,20 @@ class BackupPass:
         """Walk and read the state together, in the scanning thread: a file whose stat
         matches its backed-up record exactly is only counted (most of a rescan); the
         rest come with their records."""
-        rows: dict[str, tuple[object, ...]] = {}
+        records_in_dir = 0
 
         def known(directory: str) -> dict[str, tuple[int, int, int]]:
-            nonlocal rows
-            rows = self._reads.dir_rows(directory)
-            return unchanged_keys(rows)
+            nonlocal records_in_dir
+            found, records_in_dir = self._reads.dir_known(directory)
+            return found
 
         for listing in self._listings(known):
+            # Every unchanged file has a record: when they are all the folder has, and
+            # nothing else changed, its full rows are not needed.
+            if not listing.files and records_in_dir == len(listing.unchanged):
+                yield Scanned(listing, {}, [])
+                continue
+            rows = self._reads.dir_rows(str(listing.path))
             present = set(listing.unchanged)
             present.update(st.name for st in listing.files)
             # Records of files no longer here (deleted, moved, no longer candidates) are
@@ -414,9 +419,9 @@ class BackupPass:
                         ignore_placeholders=self.settings.backup.ignore_cloud_placeholders)
         p.backed_up += plan.done
         p.skipped += plan.skipped + plan.waiting + plan.placeholders
-        for unit in plan.units:
-            p.planned += len(unit.members)
-            p.bytes_planned += sum(c.stat.size for c in unit.members)
+        members = [c for u in plan.units for c in u.members]
+        p.planned += len(members)
+        p.bytes_planned += sum(c.stat.size for c in members)
         return plan.units
 
     # -- stage 2: hash and dedupe locally ------------------------------------------
@@ -877,7 +882,8 @@ def _groups(units: list[Unit]) -> Iterator[list[Unit]]:
     size = 0
     for unit in units:
         group.append(unit)
-        size += sum(c.stat.size for c in unit.members)
+        m = unit.members
+        size += m[0].stat.size if len(m) == 1 else sum(c.stat.size for c in m)
         if len(group) >= GROUP_FILES or size >= GROUP_BYTES:
             yield group
             group, size = [], 0
