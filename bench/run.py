@@ -310,8 +310,9 @@ class Bench:
                         self.res.values["first.once.pass"] = state_pass(state)
                         shutil.rmtree(state)
                     elif who == "bare":
-                        m = run_measured([PY, "-m", "bench.bare_upload", srv.url, srv.api_key,
-                                          str(root), "--concurrency", "2"], cwd=REPO)
+                        # "--": a key that starts with "-" is not an option.
+                        m = run_measured([PY, "-m", "bench.bare_upload", "--concurrency", "2",
+                                          "--", srv.url, srv.api_key, str(root)], cwd=REPO)
                         if m.returncode != 0:
                             raise RuntimeError(f"bare upload failed: {m.stdout} "
                                                f"{m.stderr_tail}")
