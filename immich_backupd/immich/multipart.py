@@ -27,8 +27,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CHUNK = 1 << 20  # what each yield of the body hands the HTTP library
-READ_CHUNK = 4 << 20  # what each read of a streamed file takes: fewer hops to a thread
+CHUNK = 1 << 20
 
 
 class FileChangedDuringUploadError(OSError):
@@ -109,7 +108,7 @@ class MultipartBody:
         for head, part in zip(self._heads, self.files, strict=True):
             yield head
             source = _kept(loop, part, chunk) if part.data is not None else \
-                _read_verified(loop, part, max(chunk, READ_CHUNK))
+                _read_verified(loop, part, chunk)
             try:
                 async for data in source:
                     self.bytes_sent += len(data)
