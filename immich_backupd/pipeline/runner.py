@@ -67,6 +67,8 @@ GROUP_BYTES = 8 << 20  # ... or this many bytes, so large files still stream thr
 SMALL_FILE = 64 << 10
 KEEP_MAX = 16 << 20  # new files up to this size are read once: hashed, kept, sent ...
 KEEP_BUDGET = 32 << 20  # ... as long as what is kept at once stays within this
+RECORD_BATCH = 32  # upload outcomes committed together ...
+RECORD_WAIT = 0.1  # ... or after this many seconds
 SCAN_BATCH_FILES = 4096  # files the scanning thread walks before it hands them over
 T = TypeVar("T")
 OFFLINE_LIMIT = 3600.0
@@ -159,6 +161,8 @@ class BackupPass:
         self._reads = WorkerReads(store.path)
         self._budget = ByteBudget(KEEP_BUDGET)
         self._freed = asyncio.Event()  # set when kept bytes are given back
+        # Upload outcomes waiting for their batch's commit (see _recorder).
+        self._pending: list[tuple[Candidate, str, str | None, str | None]] = []
 
     # -- control -------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -187,7 +191,12 @@ class BackupPass:
         outcome = "complete"
         error: BackupdError | None = None
         try:
-            await self._pipeline()
+            try:
+                await self._pipeline()
+            finally:
+                if self._pending:  # the pipeline ended early (quota, offline): keep them
+                    with contextlib.suppress(sqlite3.Error):
+                        await self._flush_pending()
             if not self.stopping:
                 await self.store.forget_many(p for p in self._gone if not p.exists())
             if not self.stopping and self.settings.backup.album_sync:
@@ -245,8 +254,9 @@ class BackupPass:
                        for _ in range(hash_workers)]
             tg.create_task(self._close_after(hashers, check_q, 1))
             tg.create_task(self._checker(check_q, upload_q, upload_workers))
-            for _ in range(upload_workers):
-                tg.create_task(self._upload_worker(upload_q))
+            uploaders = [tg.create_task(self._upload_worker(upload_q))
+                         for _ in range(upload_workers)]
+            tg.create_task(self._recorder(uploaders))
 
     @property
     def _batch_size(self) -> int:
@@ -754,11 +764,11 @@ class BackupPass:
         upload.sent = st.size
         cand.remote_id = result.asset_id
         if result.duplicate:
-            await self._record(cand, DUPLICATE, remote_id=result.asset_id)
+            await self._record_soon(cand, DUPLICATE, result.asset_id)
         else:
             self._quota = type(self._quota)(self._quota.size, self._quota.usage + st.size)
             self.progress.bytes_uploaded += st.size
-            await self._record(cand, UPLOADED, remote_id=result.asset_id)
+            await self._record_soon(cand, UPLOADED, result.asset_id)
 
     async def _upload_error(self, cand: Candidate, exc: ApiError) -> None:
         if exc.kind is ErrorKind.QUOTA:
@@ -789,6 +799,37 @@ class BackupPass:
         if prev is not None and prev.remote_id == remote_id and prev.album == cand.album:
             record.album_done = prev.album_done
         return record
+
+    async def _record_soon(self, cand: Candidate, status: str, remote_id: str) -> None:
+        """Record an upload's outcome with the next batch (see :meth:`_recorder`).
+
+        The outcome is known at once (a live photo's still is linked to its video by
+        it); committing it waits for up to RECORD_WAIT or RECORD_BATCH outcomes. An
+        upload whose record a crash loses is found on the server by the next pass's
+        bulk check and recorded then, never uploaded again."""
+        cand.outcome = status
+        self._pending.append((cand, status, remote_id, None))
+        if len(self._pending) >= RECORD_BATCH:
+            await self._flush_pending()
+
+    async def _flush_pending(self) -> None:
+        outcomes, self._pending = self._pending, []
+        await self._record_many(outcomes)
+
+    async def _recorder(self, uploaders: list[asyncio.Task[None]]) -> None:
+        """Stage 5: commit the outcomes of uploads in small batches, one transaction
+        each (three hops to the SQLite thread and a commit per file cost as much as a
+        tenth of a first backup), at least every RECORD_WAIT; the rest when the
+        uploaders are done."""
+        done = asyncio.ensure_future(asyncio.gather(*uploaders, return_exceptions=True))
+        try:
+            while not done.done():
+                await asyncio.wait({done}, timeout=RECORD_WAIT)
+                if self._pending:
+                    await self._flush_pending()
+        finally:
+            if not done.done():
+                done.cancel()
 
     async def _record(self, cand: Candidate, status: str, *, remote_id: str | None = None,
                       error: str | None = None) -> None:

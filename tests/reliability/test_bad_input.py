@@ -74,11 +74,11 @@ def test_every_broken_config_exits_78_with_file_and_line_and_starts_nothing(tmp_
 # -- files --------------------------------------------------------------------------
 @pytest.mark.parametrize(("change", "size", "reason"), [
     # Streamed from the disk: the SHA-1 of what was sent is checked before the end.
-    ("append", KEEP_MAX + (2 << 20), "grew while uploading"),
-    ("overwrite", KEEP_MAX + (2 << 20), "checksum differs"),
+    ("append", KEEP_MAX + (8 << 20), "grew while uploading"),
+    ("overwrite", KEEP_MAX + (8 << 20), "checksum differs"),
     # Sent from the bytes kept when it was hashed: its stat is checked before the end.
-    ("append", 12 << 20, "size or mtime moved"),
-    ("overwrite", 12 << 20, "size or mtime moved"),
+    ("append", KEEP_MAX - (1 << 20), "size or mtime moved"),
+    ("overwrite", KEEP_MAX - (1 << 20), "size or mtime moved"),
 ])
 def test_file_changed_during_a_throttled_upload_is_never_stored_torn(server, tmp_path, change,
                                                                      size, reason):
@@ -103,9 +103,10 @@ def test_file_changed_during_a_throttled_upload_is_never_stored_torn(server, tmp
                 fh.seek(size - 100)
                 fh.write(os.urandom(100))
 
-    # Half a second into the upload (a quarter of the body sent), the file changes.
+    # A tenth of a second into the upload (a twentieth of the body read by the server,
+    # and less than the socket buffers can hold ahead of it), the file changes.
     server.faults.on_request("POST", "/api/assets",
-                             lambda: threading.Timer(0.5, change_it).start())
+                             lambda: threading.Timer(0.1, change_it).start())
     proc = run_cli(config, "once")
     assert proc.returncode == 0, proc.stderr
     assert reason in proc.stderr, proc.stderr
