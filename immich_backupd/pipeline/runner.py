@@ -69,6 +69,7 @@ KEEP_MAX = 16 << 20  # new files up to this size are read once: hashed, kept, se
 KEEP_BUDGET = 32 << 20  # ... as long as what is kept at once stays within this
 RECORD_BATCH = 32  # upload outcomes committed together ...
 RECORD_WAIT = 0.1  # ... or after this many seconds
+PENDING_CHECKS = 4  # check batches waiting for their commit before the checker waits too
 SCAN_BATCH_FILES = 4096  # files the scanning thread walks before it hands them over
 T = TypeVar("T")
 OFFLINE_LIMIT = 3600.0
@@ -161,8 +162,10 @@ class BackupPass:
         self._reads = WorkerReads(store.path)
         self._budget = ByteBudget(KEEP_BUDGET)
         self._freed = asyncio.Event()  # set when kept bytes are given back
-        # Upload outcomes waiting for their batch's commit (see _recorder).
+        # Outcomes waiting for their commit (see _recorder): uploads, and check batches.
         self._pending: list[tuple[Candidate, str, str | None, str | None]] = []
+        self._pending_checks: list[list[tuple[Candidate, str, str | None, str | None]]] = []
+        self._more = asyncio.Event()  # set when a batch is ready to commit
 
     # -- control -------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -194,7 +197,7 @@ class BackupPass:
             try:
                 await self._pipeline()
             finally:
-                if self._pending:  # the pipeline ended early (quota, offline): keep them
+                if self._pending or self._pending_checks:  # ended early (quota, offline)
                     with contextlib.suppress(sqlite3.Error):
                         await self._flush_pending()
             if not self.stopping:
@@ -253,10 +256,10 @@ class BackupPass:
             hashers = [tg.create_task(self._hash_worker(hash_q, check_q))
                        for _ in range(hash_workers)]
             tg.create_task(self._close_after(hashers, check_q, 1))
-            tg.create_task(self._checker(check_q, upload_q, upload_workers))
+            checker = tg.create_task(self._checker(check_q, upload_q, upload_workers))
             uploaders = [tg.create_task(self._upload_worker(upload_q))
                          for _ in range(upload_workers)]
-            tg.create_task(self._recorder(uploaders))
+            tg.create_task(self._recorder([checker, *uploaders]))
 
     @property
     def _batch_size(self) -> int:
@@ -675,7 +678,7 @@ class BackupPass:
                     outcomes.append((cand, DUPLICATE, r.asset_id, None))
             elif r.reason == "unsupported-format":
                 outcomes.append((cand, UNSUPPORTED, None, "unsupported file type"))
-        await self._record_many(outcomes)
+        await self._record_later(outcomes)
         for unit in batch:
             if any(c.outcome is None for c in unit.members):
                 await upload_q.put(unit)
@@ -810,26 +813,48 @@ class BackupPass:
         cand.outcome = status
         self._pending.append((cand, status, remote_id, None))
         if len(self._pending) >= RECORD_BATCH:
+            self._more.set()
+
+    async def _record_later(
+        self, outcomes: list[tuple[Candidate, str, str | None, str | None]]
+    ) -> None:
+        """Record a bulk check's outcomes in the recorder (one transaction, as before),
+        so that the checker sends the next check instead of waiting for the commit.
+        Their outcome is known at once; a crash before the commit only means the next
+        pass asks the server again."""
+        if not outcomes:
+            return
+        for cand, status, _, _ in outcomes:
+            cand.outcome = status
+        self._pending_checks.append(outcomes)
+        self._more.set()
+        if len(self._pending_checks) > PENDING_CHECKS:  # the disk is behind: wait for it
             await self._flush_pending()
 
     async def _flush_pending(self) -> None:
+        while self._pending_checks:
+            await self._record_many(self._pending_checks.pop(0))
         outcomes, self._pending = self._pending, []
         await self._record_many(outcomes)
 
-    async def _recorder(self, uploaders: list[asyncio.Task[None]]) -> None:
-        """Stage 5: commit the outcomes of uploads in small batches, one transaction
-        each (three hops to the SQLite thread and a commit per file cost as much as a
-        tenth of a first backup), at least every RECORD_WAIT; the rest when the
-        uploaders are done."""
-        done = asyncio.ensure_future(asyncio.gather(*uploaders, return_exceptions=True))
-        try:
-            while not done.done():
-                await asyncio.wait({done}, timeout=RECORD_WAIT)
-                if self._pending:
-                    await self._flush_pending()
-        finally:
-            if not done.done():
-                done.cancel()
+    async def _recorder(self, producers: list[asyncio.Task[None]]) -> None:
+        """Stage 5: commit outcomes in batches, one transaction each, off the path of
+        the stages that find them: a check batch's as it came, the uploads' RECORD_BATCH
+        at a time (three hops to the SQLite thread and a commit per file cost as much as
+        a tenth of a first backup), at least every RECORD_WAIT; the rest when the
+        checker and the uploaders are done."""
+        running = set(producers)
+        while running:
+            more = asyncio.ensure_future(self._more.wait())
+            try:
+                await asyncio.wait({*running, more}, timeout=RECORD_WAIT,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                more.cancel()
+            running = {t for t in running if not t.done()}
+            self._more.clear()
+            await self._flush_pending()
+        await self._flush_pending()
 
     async def _record(self, cand: Candidate, status: str, *, remote_id: str | None = None,
                       error: str | None = None) -> None:
