@@ -411,21 +411,13 @@ class Hasher:
             self.bytes_hashed += digest.size
         return digest
 
-    async def hash_many(
-        self, jobs: Sequence[tuple[Path, FileStat | None]], keep_max: int = 0
-    ) -> list[FileDigest | OSError]:
-        """Hash several files in one pool job, in order: a digest or the OSError each
-        raised. For a folder of small photos, one hop to a thread instead of one each.
-        Files of at most ``keep_max`` bytes come back with their bytes (``data``).
-        """
-        return await self.call(self.hash_batch, jobs, keep_max)
-
     def hash_batch(
         self, jobs: Sequence[tuple[Path, FileStat | None]], keep_max: int = 0
     ) -> list[FileDigest | OSError]:
-        """The body of :meth:`hash_many`, for a job already running in the pool (see
-        :meth:`call`): hash in order, a digest or the OSError of each; counted. Files of
-        at most ``keep_max`` bytes keep their bytes in ``data``."""
+        """Hash several files in order, in a job already running in the pool (see
+        :meth:`call`): one hop to a thread for a folder of small photos, not one each.
+        Returns a digest or the OSError of each; counted. Files of at most ``keep_max``
+        bytes keep their bytes in ``data``."""
         stop = self._stop
 
         def check(total: int) -> None:

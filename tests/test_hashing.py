@@ -705,17 +705,18 @@ async def test_close_ends_running_and_queued_hashes(tmp_path: Path) -> None:
     assert h.files_hashed == 0
 
 
-async def test_hash_many_keeps_small_files(tmp_path: Path) -> None:
+async def test_hash_batch_keeps_small_files(tmp_path: Path) -> None:
     small = write(tmp_path / "a.jpg", b"hello")
     big = write(tmp_path / "b.mov", bytes(3 * CHUNK))
     async with Hasher(chunk=CHUNK) as h:
-        da, db, missing = await h.hash_many(
-            [(small, stat_of(small)), (big, None), (tmp_path / "gone.jpg", None)], keep_max=100
+        da, db, missing = await h.call(
+            h.hash_batch,
+            [(small, stat_of(small)), (big, None), (tmp_path / "gone.jpg", None)], 100
         )
         assert isinstance(da, FileDigest) and isinstance(db, FileDigest)
         assert (da.data, db.data) == (b"hello", None)
         assert da == reference(b"hello")
         assert isinstance(missing, FileNotFoundError)
-        (plain,) = await h.hash_many([(small, None)])
+        (plain,) = await h.call(h.hash_batch, [(small, None)])
         assert isinstance(plain, FileDigest) and plain.data is None
         assert (h.files_hashed, h.bytes_hashed) == (3, 5 + 3 * CHUNK + 5)
