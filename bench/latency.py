@@ -29,7 +29,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -40,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .procs import python_env
+from .procs import python_env, terminate
 from .standin import Server
 from .trees import JPEG, tiny_tree, write_seed
 
@@ -241,15 +240,9 @@ class _Daemon:
         if self._db is not None:
             self._db.close()
             self._db = None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = terminate(self.proc, 60)
         self._err.close()
-        return self.proc.returncode
+        return code
 
 
 def _photo(block: bytes, tag: str, rng: random.Random) -> bytes:

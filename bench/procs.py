@@ -11,6 +11,7 @@ had before ``exec``), so every child of a bench holding a million-entry list wou
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import tempfile
 import threading
@@ -88,6 +89,19 @@ def _read_hwm(pid: int, hwm: list[int]) -> None:
 def _poll_hwm(pid: int, hwm: list[int], done: threading.Event) -> None:
     while not done.wait(0.01):
         _read_hwm(pid, hwm)
+
+
+def terminate(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """SIGTERM a child that still runs, wait up to ``timeout`` for it (then SIGKILL),
+    and return its exit code: how the bench ends a stand-in or a daemon."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
 
 def python_env() -> dict[str, str]:

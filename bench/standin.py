@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
+from .procs import terminate
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -193,13 +195,7 @@ class Server:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, 120)
         self.proc = None
         if self._probe_conn is not None:
             self._probe_conn.close()

@@ -32,7 +32,6 @@ from ..immich.client import ImmichClient, UploadRequest
 from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..immich.multipart import FileChangedDuringUploadError
 from ..immich.retry import RetryPolicy, backoff_delay, call_with_retry
-from ..media import live_photo_pairs
 from ..report.progress import Progress, Reporter, Upload
 from ..rules import AlbumRules
 from ..scan import DirListing, KnownFn, walk, walk_targets
@@ -359,7 +358,7 @@ class BackupPass:
         """A live photo is planned as a pair: when one half changed and the other did
         not, list the unchanged half too (it is planned as done, and links the pair)."""
         changed = {st.name for st in listing.files}
-        again = {other for still, video in live_photo_pairs(listing.kinds).items()
+        again = {other for still, video in listing.live_pairs().items()
                  if (still in changed) != (video in changed)
                  for other in (still, video) if other not in changed}
         if not again:
@@ -767,11 +766,11 @@ class BackupPass:
         upload.sent = st.size
         cand.remote_id = result.asset_id
         if result.duplicate:
-            await self._record_soon(cand, DUPLICATE, result.asset_id)
+            self._record_soon(cand, DUPLICATE, result.asset_id)
         else:
             self._quota = type(self._quota)(self._quota.size, self._quota.usage + st.size)
             self.progress.bytes_uploaded += st.size
-            await self._record_soon(cand, UPLOADED, result.asset_id)
+            self._record_soon(cand, UPLOADED, result.asset_id)
 
     async def _upload_error(self, cand: Candidate, exc: ApiError) -> None:
         if exc.kind is ErrorKind.QUOTA:
@@ -803,7 +802,7 @@ class BackupPass:
             record.album_done = prev.album_done
         return record
 
-    async def _record_soon(self, cand: Candidate, status: str, remote_id: str) -> None:
+    def _record_soon(self, cand: Candidate, status: str, remote_id: str) -> None:
         """Record an upload's outcome with the next batch (see :meth:`_recorder`).
 
         The outcome is known at once (a live photo's still is linked to its video by
