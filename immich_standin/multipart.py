@@ -27,7 +27,7 @@ class PartStart:
 
 @dataclass
 class PartData:
-    data: bytes
+    data: bytes | memoryview  # a view of the chunk fed in, valid as long as it is
 
 
 @dataclass
@@ -79,14 +79,44 @@ class MultipartParser:
         self.done = False
 
     def feed(self, data: bytes) -> list[Event]:
-        self._buf += data
         events: list[Event] = []
+        if self._state == "body":
+            data = self._body_direct(data, events)
+        self._buf += data
         while True:
             before = (self._state, len(self._buf))
             self._step(events)
             if self._state == "done" or (self._state, len(self._buf)) == before:
                 break
         return events
+
+    def _body_direct(self, data: bytes, events: list[Event]) -> bytes:
+        """Inside a part, pass the chunk's bytes on as views instead of through the
+        buffer (three copies of every byte of an upload, a third of the stand-in's time
+        when receiving large files). Return what is left for the buffer: at most a
+        possible start of the delimiter, or the whole chunk when the buffer already holds
+        more than that (the general path then runs)."""
+        delim = self._body_delim
+        n = len(delim)
+        if len(self._buf) >= n or len(data) < 2 * n:
+            return data
+        if self._buf:
+            # A delimiter that starts in the buffer ends within the first n bytes of data.
+            if (bytes(self._buf) + data[:n]).find(delim) >= 0:
+                return data
+            events.append(PartData(bytes(self._buf)))
+            self._buf.clear()
+        view = memoryview(data)
+        idx = data.find(delim)
+        if idx >= 0:
+            if idx:
+                events.append(PartData(view[:idx]))
+            events.append(PartEnd())
+            self._state = "after_delim"
+            return data[idx + n:]
+        safe = len(data) - n + 1
+        events.append(PartData(view[:safe]))
+        return data[safe:]
 
     def close(self) -> None:
         if self._state != "done":

@@ -65,3 +65,43 @@ def test_multipart_parser_detects_truncation():
     except MultipartError:
         return
     raise AssertionError("truncation not detected")
+
+
+def _parts_of(events: list) -> list[tuple[str | None, bytes]]:
+    out: list[tuple[str | None, bytes]] = []
+    for e in events:
+        if isinstance(e, PartStart):
+            out.append((e.name, b""))
+        elif isinstance(e, PartData):
+            name, data = out[-1]
+            out[-1] = (name, data + bytes(e.data))
+    return out
+
+
+def test_multipart_parser_same_parts_at_any_chunking():
+    """Large parts go through without the buffer (views of each chunk); near-delimiters
+    split across chunks must still be told from the real one, at every chunk size."""
+    import random
+
+    rng = random.Random(5)
+    boundary = "b0undary"
+    tricky = b"\r\n--b0undar" + b"\r\n--" + b"\r" + b"--b0undary"  # no CRLF before it
+    parts = [("a", b"text"), ("f", rng.randbytes(3000) + tricky + rng.randbytes(700)),
+             ("g", tricky * 40), ("e", b""), ("h", rng.randbytes(257))]
+    body = b"".join(
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"{n}\"; filename=\"{n}.jpg\""
+        f"\r\n\r\n".encode() + data + b"\r\n" for n, data in parts) + f"--{boundary}--\r\n".encode()
+    def parse(chunks: list[bytes]) -> list[tuple[str | None, bytes]]:
+        parser = MultipartParser(boundary)
+        events: list = []
+        for chunk in chunks:
+            events += parser.feed(chunk)
+        parser.close()
+        return _parts_of(events)
+
+    # Every chunk size up to 120 puts a chunk's end at every place in some delimiter.
+    for size in [*range(1, 121), 999, len(body)]:
+        assert parse([body[i:i + size] for i in range(0, len(body), size)]) == parts, size
+    for _ in range(50):
+        cuts = sorted(rng.sample(range(1, len(body)), 40))
+        assert parse([body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)])]) == parts
