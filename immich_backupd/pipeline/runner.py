@@ -634,6 +634,8 @@ class BackupPass:
                     continue
                 except asyncio.QueueEmpty:
                     pass
+                if upload_q.qsize() < n_uploaders:
+                    break  # the uploaders are about to idle: waiting would stall them
                 try:
                     async with asyncio.timeout_at(deadline):
                         item = await check_q.get()
