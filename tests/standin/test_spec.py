@@ -104,4 +104,5 @@ def test_multipart_parser_same_parts_at_any_chunking():
         assert parse([body[i:i + size] for i in range(0, len(body), size)]) == parts, size
     for _ in range(50):
         cuts = sorted(rng.sample(range(1, len(body)), 40))
-        assert parse([body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)])]) == parts
+        pieces = zip([0, *cuts], [*cuts, len(body)], strict=True)
+        assert parse([body[a:b] for a, b in pieces]) == parts
