@@ -206,6 +206,7 @@ class StateStore:
         conn = await aiosqlite.connect(path, isolation_level=None)
         for pragma in PRAGMAS:
             await conn.execute(pragma)
+        await conn.execute("PRAGMA cache_size=-16384")
         async with conn.execute("PRAGMA user_version") as cur:
             row = await cur.fetchone()
         for script in migration_scripts(row[0] if row else 0):

@@ -68,7 +68,12 @@ KEEP_MAX = 16 << 20  # new files up to this size are read once: hashed, kept, se
 KEEP_BUDGET = 32 << 20  # ... as long as what is kept at once stays within this
 RECORD_BATCH = 32  # upload outcomes committed together ...
 RECORD_WAIT = 0.1  # ... or after this many seconds
-PENDING_CHECKS = 4  # check batches waiting for their commit before the checker waits too
+# Bulk-check outcomes (nothing to lose in a crash: the next pass asks again) wait for
+# more: the content index takes random inserts, which cost per transaction nearly as
+# much as per row, so adopting a library goes faster in few large commits.
+CHECK_RECORD_BATCH = 4096  # check outcomes committed together ...
+CHECK_RECORD_WAIT = 1.0  # ... or after this many seconds
+CHECK_RECORD_MAX = 4 * CHECK_RECORD_BATCH  # waiting, before the checker waits for the disk
 SCAN_BATCH_FILES = 4096  # files the scanning thread walks before it hands them over
 T = TypeVar("T")
 OFFLINE_LIMIT = 3600.0
@@ -165,6 +170,7 @@ class BackupPass:
         self._pending: list[tuple[Candidate, str, str | None, str | None]] = []
         self._pending_checks: list[list[tuple[Candidate, str, str | None, str | None]]] = []
         self._more = asyncio.Event()  # set when a batch is ready to commit
+        self._checks_since = 0.0  # when the oldest check batch waiting came (monotonic)
 
     # -- control -------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -827,22 +833,39 @@ class BackupPass:
             return
         for cand, status, _, _ in outcomes:
             cand.outcome = status
+            self._drop_data(cand)  # not uploaded: its kept bytes go back at once
+        if not self._pending_checks:
+            self._checks_since = time.monotonic()
         self._pending_checks.append(outcomes)
-        self._more.set()
-        if len(self._pending_checks) > PENDING_CHECKS:  # the disk is behind: wait for it
+        waiting = sum(map(len, self._pending_checks))
+        if waiting >= CHECK_RECORD_BATCH:
+            self._more.set()
+        if waiting > CHECK_RECORD_MAX:  # the disk is behind: wait for it
             await self._flush_pending()
 
-    async def _flush_pending(self) -> None:
-        while self._pending_checks:
-            await self._record_many(self._pending_checks.pop(0))
-        outcomes, self._pending = self._pending, []
+    def _checks_due(self) -> bool:
+        """Whether the waiting check outcomes are many enough, or old enough, to commit."""
+        return bool(self._pending_checks) and (
+            sum(map(len, self._pending_checks)) >= CHECK_RECORD_BATCH
+            or time.monotonic() - self._checks_since >= CHECK_RECORD_WAIT)
+
+    async def _flush_pending(self, *, checks: bool = True) -> None:
+        """Commit the upload outcomes waiting and (``checks``) the check outcomes, in
+        one transaction."""
+        outcomes: list[tuple[Candidate, str, str | None, str | None]] = []
+        if checks:
+            outcomes = [o for batch in self._pending_checks for o in batch]
+            self._pending_checks.clear()
+        outcomes += self._pending
+        self._pending = []
         await self._record_many(outcomes)
 
     async def _recorder(self, producers: list[asyncio.Task[None]]) -> None:
         """Stage 5: commit outcomes in batches, one transaction each, off the path of
-        the stages that find them: a check batch's as it came, the uploads' RECORD_BATCH
-        at a time (three hops to the SQLite thread and a commit per file cost as much as
-        a tenth of a first backup), at least every RECORD_WAIT; the rest when the
+        the stages that find them: the uploads' RECORD_BATCH at a time (three hops to
+        the SQLite thread and a commit per file cost as much as a tenth of a first
+        backup), at least every RECORD_WAIT; check outcomes CHECK_RECORD_BATCH at a time
+        or every CHECK_RECORD_WAIT; all that waits in one transaction; the rest when the
         checker and the uploaders are done."""
         running = set(producers)
         while running:
@@ -854,7 +877,7 @@ class BackupPass:
                 more.cancel()
             running = {t for t in running if not t.done()}
             self._more.clear()
-            await self._flush_pending()
+            await self._flush_pending(checks=self._checks_due())
         await self._flush_pending()
 
     async def _record(self, cand: Candidate, status: str, *, remote_id: str | None = None,
