@@ -141,3 +141,47 @@ async def test_batched_lookups(tmp_path: Path):
         assert remotes[b3(3)] == "r3" and b3(2) not in remotes and len(remotes) == 600
     finally:
         await store.close()
+
+
+async def test_migration_2_moves_folders_to_their_own_table(tmp_path: Path):
+    """A state written by schema 1 (folder paths in every row) keeps every record, its
+    lookups and its counts after the move to a ``dirs`` table."""
+    from immich_backupd.state import MIGRATIONS, split_path
+
+    path = tmp_path / DB_NAME
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(f"BEGIN;{MIGRATIONS[0]}PRAGMA user_version=1;COMMIT;")
+    photos = tmp_path / "photos"
+    weird = Path(os.fsdecode(os.fsencode(photos) + b"/caf\xe9/x.jpg"))
+    old = [(photos / "a.jpg", UPLOADED, b"b1", "r1", 3), (photos / "b.jpg", FAILED, b"b2", None, 4),
+           (weird, DUPLICATE, b"b3", "r3", 5)]
+    for p, status, b3, rid, ino in old:
+        d, n = split_path(p)
+        conn.execute("INSERT INTO files(dir, name, size, mtime_ns, ino, blake3, status, "
+                     "remote_id, updated_at) VALUES (?,?,10,5,?,?,?,?,0)",
+                     (d, n, ino, b3, status, rid))
+    conn.close()
+
+    store = await StateStore.open(tmp_path)
+    assert (await store.get(photos / "a.jpg")).remote_id == "r1"
+    assert (await store.get(weird)).status == DUPLICATE
+    reads = WorkerReads(store.path)
+    assert reads.dir_known(str(photos)) == ({"a.jpg": (10, 5, 3)}, 2)
+    assert reads.remotes_for_contents([b"b1", b"b2", b"b3"]) == {b"b1": "r1", b"b3": "r3"}
+    assert reads.find_by_inodes([(4, 10, 5)])[(4, 10, 5)].path == photos / "b.jpg"
+    reads.close()
+    # new records in a known folder and in a new one
+    await store.put_many([rec(photos / "c.jpg", UPLOADED), rec(tmp_path / "new" / "d.jpg",
+                                                                   UPLOADED)])
+    await store.forget_many([photos / "b.jpg"])
+    await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("SELECT count(*) FROM dirs").fetchone()[0] == 3
+    conn.close()
+    reader = StateReader(tmp_path)
+    assert reader.counts() == {UPLOADED: 3, DUPLICATE: 1}
+    assert {(p, s) for p, s, _ in reader.counts_by_folder()} == {
+        (photos, UPLOADED), (weird.parent, DUPLICATE), (tmp_path / "new", UPLOADED)}
+    reader.close()

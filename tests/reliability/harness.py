@@ -148,7 +148,8 @@ def state_rows(state_dir: Path) -> list[tuple[str, str, bytes | None, str | None
     conn = sqlite3.connect(state_dir / "state.sqlite3")
     try:
         return [(os.fsdecode(d.rstrip(b"/") + b"/" + n), s, sha, rid) for d, n, s, sha, rid in
-                conn.execute("SELECT dir, name, status, sha1, remote_id FROM files")]
+                conn.execute("SELECT d.path, f.name, f.status, f.sha1, f.remote_id "
+                             "FROM files f JOIN dirs d ON d.id = f.dir")]
     finally:
         conn.close()
 

@@ -236,8 +236,9 @@ def test_retry_wakes_a_running_daemon(tmp_path, capsys):
 
     migrate(conn)
     d, n = split_path(tmp_path / "photos" / "2024" / "a.jpg")
+    conn.execute("INSERT INTO dirs(id, path) VALUES (1, ?)", (d,))
     conn.execute("INSERT INTO files(dir, name, size, mtime_ns, ino, status, attempts, "
-                 "updated_at) VALUES (?, ?, 1, 1, 1, ?, 3, 0)", (d, n, FAILED))
+                 "updated_at) VALUES (1, ?, 1, 1, 1, ?, 3, 0)", (n, FAILED))
     conn.commit()
     conn.close()
     woken = []
