@@ -231,6 +231,9 @@ def live_photo_pairs(files: Mapping[str, str]) -> dict[str, str]:
     ``IMG_1.MOV`` we cannot tell which still the motion belongs to, and a wrong link
     would hide the video on the server, so such groups stay separate assets.
     """
+    kinds = set(files.values())
+    if "image" not in kinds or "video" not in kinds:
+        return {}  # most folders: nothing to pair, and no stem to take of each name
     groups: dict[str, tuple[list[str], list[str]]] = {}
     for name, kind in files.items():
         if kind == "image" or kind == "video":

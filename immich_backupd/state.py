@@ -126,6 +126,20 @@ def split_path(path: Path | str) -> tuple[bytes, bytes]:
     return head or b"/", tail
 
 
+def split_paths(paths: Iterable[Path]) -> list[tuple[bytes, bytes]]:
+    """:func:`split_path` of many paths, encoding each folder once (a batch of records
+    is mostly a few folders)."""
+    dirs: dict[str, bytes] = {}
+    out = []
+    for path in paths:
+        head, _, tail = os.fspath(path).rpartition("/")
+        key = dirs.get(head)
+        if key is None:
+            key = dirs[head] = os.fsencode(head) or b"/"
+        out.append((key, os.fsencode(tail)))
+    return out
+
+
 def join_path(dir_: bytes, name: bytes) -> Path:
     return Path(os.fsdecode(dir_.rstrip(b"/") + b"/" + name))
 
@@ -298,9 +312,10 @@ class StateStore:
 
     async def put_many(self, records: Iterable[FileRecord]) -> None:
         now = time.time()
+        records = list(records)
         rows = []
-        for r in records:
-            dir_key, name = split_path(r.path)
+        for r, (dir_key, name) in zip(records, split_paths(r.path for r in records),
+                                      strict=True):
             rows.append(
                 (
                     dir_key,
@@ -335,7 +350,7 @@ class StateStore:
         await self.forget_many([path])
 
     async def forget_many(self, paths: Iterable[Path]) -> None:
-        keys = [split_path(p) for p in paths]
+        keys = split_paths(paths)
         if not keys:
             return
         async with self._transaction() as db:
@@ -352,7 +367,7 @@ class StateStore:
         return [row_to_record(r) for r in rows]
 
     async def mark_album_done(self, paths: Iterable[Path]) -> None:
-        keys = [split_path(p) for p in paths]
+        keys = split_paths(paths)
         if not keys:
             return
         async with self._transaction() as db:

@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 
@@ -34,9 +34,9 @@ class Quota:
         return self.size is None or self.usage + nbytes <= self.size
 
 
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """One answer of bulk-upload-check: accept (upload it) or reject (duplicate...)."""
+class CheckResult(NamedTuple):
+    """One answer of bulk-upload-check: accept (upload it) or reject (duplicate...).
+    A tuple: one is made per file checked, 100,000 when a library is adopted."""
 
     id: str
     accept: bool
@@ -223,11 +223,11 @@ class ImmichClient:
                "POST", "/assets/bulk-upload-check", "no results")
         out = []
         for r in data["results"]:
-            _shape(isinstance(r, dict) and "id" in r and r.get("action") in ("accept", "reject"),
-                   "POST", "/assets/bulk-upload-check", "bad result")
-            out.append(CheckResult(id=str(r["id"]), accept=r["action"] == "accept",
-                                   reason=r.get("reason"), asset_id=r.get("assetId"),
-                                   is_trashed=bool(r.get("isTrashed"))))
+            if not (isinstance(r, dict) and "id" in r
+                    and (action := r.get("action")) in ("accept", "reject")):
+                _shape(False, "POST", "/assets/bulk-upload-check", "bad result")
+            out.append(CheckResult(str(r["id"]), action == "accept", r.get("reason"),
+                                   r.get("assetId"), bool(r.get("isTrashed"))))
         return out
 
     def _upload_fields(self, req: UploadRequest) -> list[tuple[str, str]]:

@@ -833,7 +833,8 @@ class BackupPass:
             return
         for cand, status, _, _ in outcomes:
             cand.outcome = status
-            self._drop_data(cand)  # not uploaded: its kept bytes go back at once
+            if cand.data is not None:  # not uploaded: its kept bytes go back at once
+                self._drop_data(cand)
         if not self._pending_checks:
             self._checks_since = time.monotonic()
         self._pending_checks.append(outcomes)
@@ -892,17 +893,22 @@ class BackupPass:
             return
         await self.store.put_many([self._build_record(*o) for o in outcomes])
         quiet = len(outcomes) > 1  # a batch of duplicates gets one summary line
-        duplicates = sum(self._recorded(*o, quiet=quiet) for o in outcomes)
+        debug = quiet and log.isEnabledFor(logging.DEBUG)
+        duplicates = 0
+        for o in outcomes:
+            duplicates += self._recorded(*o, quiet=quiet, debug=debug)
         if quiet and duplicates:
             log.info("%d file%s already on the server", duplicates,
                      "s" if duplicates != 1 else "")
         self._notify()
 
     def _recorded(self, cand: Candidate, status: str, remote_id: str | None,
-                  error: str | None, *, quiet: bool) -> bool:
-        """Count one recorded outcome; True for a duplicate."""
+                  error: str | None, *, quiet: bool, debug: bool = False) -> bool:
+        """Count one recorded outcome; True for a duplicate. ``quiet``: one of a batch,
+        whose duplicates are logged only at debug level (``debug``: it is enabled)."""
         cand.outcome = status
-        self._drop_data(cand)
+        if cand.data is not None:
+            self._drop_data(cand)
         p = self.progress
         p.done += 1
         path = str(cand.path)
@@ -913,8 +919,9 @@ class BackupPass:
         elif status == DUPLICATE:
             p.duplicates += 1
             p.backed_up += 1
-            (log.debug if quiet else log.info)("already on the server: %s", cand.path,
-                                               extra={"path": path, "asset_id": remote_id})
+            if not quiet or debug:
+                (log.debug if quiet else log.info)("already on the server: %s", cand.path,
+                                                   extra={"path": path, "asset_id": remote_id})
         elif status == UNSUPPORTED:  # not on the server: a failure the user must see
             p.failed += 1
             log.warning("%s: %s", cand.path, error or status, extra={"path": path})
