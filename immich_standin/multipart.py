@@ -27,7 +27,7 @@ class PartStart:
 
 @dataclass
 class PartData:
-    data: bytes | memoryview  # a view of the chunk fed in, valid as long as it is
+    data: bytes | bytearray | memoryview  # may be a view of the chunk fed in
 
 
 @dataclass
@@ -173,11 +173,11 @@ class MultipartParser:
             if idx < 0:
                 safe = len(self._buf) - len(self._body_delim) + 1
                 if safe > 0:
-                    events.append(PartData(bytes(self._buf[:safe])))
+                    events.append(PartData(self._buf[:safe]))  # a copy, not a view
                     del self._buf[:safe]
                 return
             if idx:
-                events.append(PartData(bytes(self._buf[:idx])))
+                events.append(PartData(self._buf[:idx]))
             events.append(PartEnd())
             del self._buf[: idx + len(self._body_delim)]
             self._state = "after_delim"
