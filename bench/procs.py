@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,3 +110,15 @@ def python_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
+
+
+def byte_compile(repo: Path, packages: Sequence[str]) -> None:
+    """Compile the project's modules to ``__pycache__`` once, as ``pip install`` does for
+    an installed package. Without it, every run where bytecode is not written
+    (PYTHONDONTWRITEBYTECODE, set here and in some environments) compiles them all
+    from source again: ~70 ms of each ``once``, which no installed copy pays. Python
+    checks each file's mtime against its bytecode, so a stale one is never used."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], cwd=repo, env=env,
+                   check=True, stdout=subprocess.DEVNULL)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from . import hashbench, latency, official_cli
-from .procs import Measured, python_env, run_measured
+from .procs import Measured, byte_compile, python_env, run_measured
 from .standin import Server
 from .trees import Tree, mb_tree, sparse_video, tiny_tree, write_seed
 
@@ -590,6 +590,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     if not args.no_cli_setup:
         official_cli.setup()
+    byte_compile(REPO, ("immich_backupd", "immich_standin", "bench"))
     base = args.workdir or Path(tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="immich-backupd-bench-", dir=base))
