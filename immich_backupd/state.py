@@ -80,9 +80,10 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: folders in their own table, files keyed by its integer id. The folder's path
     # was repeated in the key of every row and of every index entry (a WITHOUT ROWID
-    # table's indexes carry its key): 605 bytes a file, and the content index, which
-    # takes random inserts, was twice the size it needs, which is what adopting a
-    # library costs most.
+    # table's indexes carry its key): 605 bytes a file. The content and inode indexes
+    # take random inserts when a library is adopted (the pass's largest cost after
+    # hashing), so they hold only what finds the candidates: the first 8 bytes of the
+    # BLAKE3 (its full value is compared on the rows found) and the inode.
     """
     CREATE TABLE dirs (id INTEGER PRIMARY KEY, path BLOB NOT NULL UNIQUE);
     INSERT INTO dirs(path) SELECT DISTINCT dir FROM files ORDER BY dir;
@@ -111,9 +112,9 @@ MIGRATIONS: tuple[str, ...] = (
         FROM files f JOIN dirs d ON d.path = f.dir ORDER BY d.id, f.name;
     DROP TABLE files;
     ALTER TABLE files_v2 RENAME TO files;
-    CREATE INDEX files_blake3 ON files (blake3);
+    CREATE INDEX files_content ON files (substr(blake3, 1, 8));
     CREATE INDEX files_status ON files (status);
-    CREATE INDEX files_ino ON files (ino, size, mtime_ns);
+    CREATE INDEX files_ino ON files (ino);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -189,6 +190,21 @@ _INSERT_COLS = (
 )
 _DIR_ID = "(SELECT id FROM dirs WHERE path=?)"
 """A folder's id from its path, in a WHERE clause (NULL, matching nothing, if unknown)."""
+_FILE_ROW = f"({_DIR_ID},?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_FILE_PARAMS = 15
+
+
+def _rows_per_statement() -> int:
+    """How many records one INSERT carries: as many as SQLite's limit on parameters
+    allows, up to 1,000. executemany steps each row with the GIL released and must get
+    it back after every row; while other threads run Python, that wait made writing a
+    batch 3.5 times slower than one multi-row statement, which gives it up once."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    finally:
+        conn.close()
+    return max(1, min(1000, limit // _FILE_PARAMS))
 
 
 def row_to_record(row: Sequence[Any]) -> FileRecord:
@@ -243,6 +259,7 @@ class StateStore:
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._db = conn
         self.path = path
+        self._per_statement = _rows_per_statement()
         # Many pipeline tasks write through one connection: a transaction must not
         # interleave with another task's statements.
         self._write_lock = asyncio.Lock()
@@ -338,13 +355,16 @@ class StateStore:
         if not rows:
             return
         dirs = [(d,) for d in dict.fromkeys(row[0] for row in rows)]
+        per = self._per_statement
         async with self._transaction() as db:
             await db.executemany("INSERT OR IGNORE INTO dirs(path) VALUES (?)", dirs)
-            await db.executemany(
-                f"INSERT OR REPLACE INTO files({_INSERT_COLS}) VALUES "
-                f"({_DIR_ID},?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+            for i in range(0, len(rows), per):
+                part = rows[i:i + per]
+                await db.execute(
+                    f"INSERT OR REPLACE INTO files({_INSERT_COLS}) VALUES "
+                    + ",".join([_FILE_ROW] * len(part)),
+                    [value for row in part for value in row],
+                )
 
     async def forget(self, path: Path) -> None:
         await self.forget_many([path])
@@ -481,19 +501,23 @@ class WorkerReads:
     def remotes_for_contents(self, blake3s: Sequence[bytes]) -> dict[bytes, str]:
         """BLAKE3 → remote id, for the contents some path already has on the server.
 
-        INDEXED BY: with the status filter, SQLite would otherwise pick the status index
-        and scan every backed-up row, once per query.
+        The index holds the first 8 bytes of each BLAKE3; the rows it finds are kept
+        only when the whole value matches. INDEXED BY: with the status filter, SQLite
+        would otherwise pick the status index and scan every backed-up row.
         """
         out: dict[bytes, str] = {}
         conn = self._conn()
-        for part in _chunks(list(dict.fromkeys(blake3s)), 500):
+        wanted = set(blake3s)
+        for part in _chunks(list({b[:8]: None for b in wanted}), 500):
             marks = ",".join("?" * len(part))
             for b, remote_id in conn.execute(
-                f"SELECT blake3, remote_id FROM files INDEXED BY files_blake3 "
-                f"WHERE blake3 IN ({marks}) AND status IN (?, ?) AND remote_id IS NOT NULL",
+                f"SELECT blake3, remote_id FROM files INDEXED BY files_content "
+                f"WHERE substr(blake3, 1, 8) IN ({marks}) AND status IN (?, ?) "
+                "AND remote_id IS NOT NULL",
                 (*part, *ON_SERVER),
             ):
-                out.setdefault(b, remote_id)
+                if b in wanted:
+                    out.setdefault(b, remote_id)
         return out
 
 

@@ -185,3 +185,35 @@ async def test_migration_2_moves_folders_to_their_own_table(tmp_path: Path):
     assert {(p, s) for p, s, _ in reader.counts_by_folder()} == {
         (photos, UPLOADED), (weird.parent, DUPLICATE), (tmp_path / "new", UPLOADED)}
     reader.close()
+
+
+async def test_content_lookup_compares_the_whole_blake3(tmp_path: Path):
+    """The content index holds 8 bytes of each BLAKE3: a content that shares them with
+    one on the server is not taken for it."""
+    store = await StateStore.open(tmp_path)
+    on_server = bytes(8) + b"\x01" * 24
+    same_prefix = bytes(8) + b"\x02" * 24
+    await store.put_many([rec(tmp_path / "a.jpg", UPLOADED, blake3=on_server, sha1=b"s",
+                              remote_id="r1")])
+    reads = WorkerReads(store.path)
+    assert reads.remotes_for_contents([same_prefix]) == {}
+    assert reads.remotes_for_contents([same_prefix, on_server]) == {on_server: "r1"}
+    reads.close()
+    await store.close()
+
+
+async def test_put_many_in_several_statements(tmp_path: Path):
+    """A batch larger than one INSERT carries goes in several, in one transaction; a path
+    given twice keeps its last record, as one row after another would."""
+    store = await StateStore.open(tmp_path)
+    store._per_statement = 3
+    records = [rec(tmp_path / f"d{i % 2}" / f"{i}.jpg", UPLOADED, size=i) for i in range(10)]
+    records.append(rec(tmp_path / "d0" / "0.jpg", FAILED, size=99))
+    await store.put_many(records)
+    reads = WorkerReads(store.path)
+    assert {n: row[2] for n, row in reads.dir_rows(str(tmp_path / "d1")).items()} == {
+        f"{i}.jpg": i for i in range(1, 10, 2)}
+    reads.close()
+    again = await store.get(tmp_path / "d0" / "0.jpg")
+    assert (again.status, again.size) == (FAILED, 99)
+    await store.close()
