@@ -328,32 +328,21 @@ class StateStore:
         await self.put_many([record])
 
     async def put_many(self, records: Iterable[FileRecord]) -> None:
-        now = time.time()
         records = list(records)
-        rows = []
-        for r, (dir_key, name) in zip(records, split_paths(r.path for r in records),
-                                      strict=True):
-            rows.append(
-                (
-                    dir_key,
-                    name,
-                    r.size,
-                    r.mtime_ns,
-                    r.ino,
-                    r.blake3,
-                    r.sha1,
-                    r.status,
-                    r.remote_id,
-                    r.album,
-                    int(r.album_done),
-                    r.error,
-                    r.attempts,
-                    r.next_attempt_at,
-                    now,
-                )
-            )
-        if not rows:
+        await self.put_rows([
+            (dir_key, name, r.size, r.mtime_ns, r.ino, r.blake3, r.sha1, r.status, r.remote_id,
+             r.album, r.album_done, r.error, r.attempts, r.next_attempt_at)
+            for r, (dir_key, name) in zip(records, split_paths(r.path for r in records),
+                                          strict=True)])
+
+    async def put_rows(self, records: Sequence[tuple[Any, ...]]) -> None:
+        """:meth:`put_many` for records given as tuples, in the order of ``_INSERT_COLS``
+        without ``updated_at`` (folder and name as bytes, see :func:`split_path`): the
+        pipeline records a batch of outcomes without building a FileRecord for each."""
+        if not records:
             return
+        now = time.time()
+        rows = [(*r, now) for r in records]
         dirs = [(d,) for d in dict.fromkeys(row[0] for row in rows)]
         per = self._per_statement
         async with self._transaction() as db:

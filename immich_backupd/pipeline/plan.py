@@ -5,6 +5,7 @@ Pure (no I/O, no asyncio): the runner asks, these answer. Tests call them direct
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,6 +59,7 @@ class Candidate:
     blake3: bytes | None = None
     remote_id: str | None = None  # set when known to be on the server
     moved_from: Path | None = None  # its record's old path, when it was moved on this disk
+    dir_key: bytes = b""  # its folder as the state keys it (os.fsencode), shared per folder
     outcome: str | None = None  # uploaded | duplicate | failed | trashed | ...
     # The bytes the hasher read, kept for the upload (small files, within a budget).
     data: bytes | None = field(default=None, repr=False)
@@ -116,6 +118,8 @@ def plan_dir(
         elif action is Action.WAIT:
             plan.waiting += 1
 
+    dir_key = os.fsencode(directory)
+
     def candidate(st: FileStat, *, hidden: bool = False) -> Candidate:
         record = records.get(st.name)
         cand = Candidate(
@@ -125,6 +129,7 @@ def plan_dir(
             album=None if hidden else album,
             sidecar=directory / sidecars[st.name] if st.name in sidecars else None,
             record=record,
+            dir_key=dir_key,
         )
         if actions[st.name] is Action.RETRY and record is not None:
             cand.sha1, cand.blake3 = record.sha1, record.blake3

@@ -46,6 +46,7 @@ from ..state import (
     StateStore,
     WorkerReads,
     row_to_record,
+    split_path,
 )
 from ..videoinfo import duration_ms
 from .albums import sync_albums
@@ -797,18 +798,19 @@ class BackupPass:
                 "admin for a larger quota")
 
     # -- stage 5: record -----------------------------------------------------------
-    def _build_record(self, cand: Candidate, status: str, remote_id: str | None,
-                      error: str | None) -> FileRecord:
+    @staticmethod
+    def _row(cand: Candidate, status: str, remote_id: str | None,
+             error: str | None) -> tuple[object, ...]:
+        """The state's record of an outcome (see StateStore.put_rows): no FileRecord is
+        built, a library adopted is 100,000 of them."""
         st = cand.stat
-        record = FileRecord(
-            path=cand.path, size=st.size, mtime_ns=st.mtime_ns, ino=st.ino, status=status,
-            blake3=cand.blake3, sha1=cand.sha1, remote_id=remote_id, album=cand.album,
-            album_done=False, error=error,
-        )
         prev = cand.record
-        if prev is not None and prev.remote_id == remote_id and prev.album == cand.album:
-            record.album_done = prev.album_done
-        return record
+        album_done = (prev is not None and prev.remote_id == remote_id
+                      and prev.album == cand.album and prev.album_done)
+        dir_key, name = (cand.dir_key, os.fsencode(st.name)) if cand.dir_key else \
+            split_path(cand.path)
+        return (dir_key, name, st.size, st.mtime_ns, st.ino, cand.blake3, cand.sha1, status,
+                remote_id, cand.album, album_done, error, 0, None)
 
     def _record_soon(self, cand: Candidate, status: str, remote_id: str) -> None:
         """Record an upload's outcome with the next batch (see :meth:`_recorder`).
@@ -831,10 +833,14 @@ class BackupPass:
         pass asks the server again."""
         if not outcomes:
             return
+        freed = 0
         for cand, status, _, _ in outcomes:
             cand.outcome = status
             if cand.data is not None:  # not uploaded: its kept bytes go back at once
-                self._drop_data(cand)
+                freed += len(cand.data)
+                cand.data = None
+        if freed:
+            self._give_back(freed)
         if not self._pending_checks:
             self._checks_since = time.monotonic()
         self._pending_checks.append(outcomes)
@@ -891,7 +897,7 @@ class BackupPass:
         """Commit outcomes (one transaction for all), then count and report them."""
         if not outcomes:
             return
-        await self.store.put_many([self._build_record(*o) for o in outcomes])
+        await self.store.put_rows([self._row(*o) for o in outcomes])
         quiet = len(outcomes) > 1  # a batch of duplicates gets one summary line
         debug = quiet and log.isEnabledFor(logging.DEBUG)
         duplicates = 0
