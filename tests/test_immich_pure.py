@@ -197,3 +197,28 @@ def test_multipart_sends_kept_bytes_without_reading_the_file(tmp_path: Path):
 async def _collect_chunked(body: MultipartBody, chunk: int) -> bytes:
     return b"".join([bytes(c) async for c in body.stream(chunk)])
 
+
+
+async def test_retry_numbers_attempts_and_delays_from_the_first_failure():
+    """The first attempt is a plain call; the retries after it count and wait as if it
+    were one of them: attempt 1's failure waits ~initial, attempt 2's twice that."""
+    seen: list[tuple[int, float]] = []
+    sleeps: list[float] = []
+
+    async def sleep(d: float) -> None:
+        sleeps.append(d)
+
+    async def down():
+        raise TransportError("refused")
+
+    policy = RetryPolicy(max_attempts=4, initial=1, max=100)
+    with pytest.raises(TransportError):
+        await call_with_retry(policy, down, what="x", sleep=sleep, rng=random.Random(3),
+                              on_retry=lambda n, d, exc: seen.append((n, d)))
+    assert [n for n, _ in seen] == [1, 2, 3]
+    assert [d for _, d in seen] == sleeps
+    assert all(2 ** (n - 1) / 2 <= d <= 2 ** (n - 1) for n, d in seen)
+    one = RetryPolicy(max_attempts=1)
+    with pytest.raises(TransportError):
+        await call_with_retry(one, down, what="x", sleep=sleep)
+    assert len(sleeps) == 3  # one attempt: no wait
