@@ -29,6 +29,9 @@ from typing import Any
 
 import aiosqlite
 
+from .errors import StateError
+from .lock import DAEMON_LOCK_NAME, LOCK_NAME, is_locked
+
 DB_NAME = "state.sqlite3"
 
 # Outcomes of a file, as stored in files.status.
@@ -527,6 +530,15 @@ class StateReader:
         self._conn.execute("PRAGMA busy_timeout=10000")
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]
         if version < SCHEMA_VERSION:
+            if is_locked(state_dir, LOCK_NAME) or is_locked(state_dir, DAEMON_LOCK_NAME):
+                # An older immich-backupd has it open: changing the schema under it
+                # would make it write rows that this release cannot read.
+                self._conn.close()
+                self._conn = None
+                raise StateError(
+                    f"the state database {self.path} is from an older release and an "
+                    "immich-backupd that is still running uses it; restart that one (the "
+                    "service) to upgrade the database, then run this again")
             migrate(self._conn)
 
     def close(self) -> None:

@@ -217,3 +217,27 @@ async def test_put_many_in_several_statements(tmp_path: Path):
     again = await store.get(tmp_path / "d0" / "0.jpg")
     assert (again.status, again.size) == (FAILED, 99)
     await store.close()
+
+
+def test_an_older_schema_in_use_is_not_migrated_under_its_user(tmp_path: Path):
+    """status/failed/retry upgrade an old state only when no (older) immich-backupd holds
+    it: one still running would go on writing rows of the old schema."""
+    from immich_backupd.errors import StateError
+    from immich_backupd.lock import DAEMON_LOCK_NAME, RunLock
+    from immich_backupd.state import MIGRATIONS
+
+    conn = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    conn.executescript(f"BEGIN;{MIGRATIONS[0]}PRAGMA user_version=1;COMMIT;")
+    conn.close()
+    with RunLock(tmp_path, DAEMON_LOCK_NAME, "daemon"), \
+            pytest.raises(StateError, match=r"older release.*restart"):
+        StateReader(tmp_path)
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1  # untouched
+    conn.close()
+    reader = StateReader(tmp_path)  # nobody holds it now: upgraded
+    assert reader.counts() == {}
+    reader.close()
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
