@@ -572,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--full", action="store_true", help="add the 1M-file runs (bench-full)")
     p.add_argument("--repeat", type=int, default=3, help="runs of each quick figure")
-    p.add_argument("--slow-repeat", type=int, default=2,
+    p.add_argument("--slow-repeat", type=int, default=3,
                    help="runs of each slow figure (adopting 100k files)")
     p.add_argument("--only", default=",".join(SCENARIOS),
                    help=f"comma-separated subset of {','.join(SCENARIOS)}")
