@@ -92,7 +92,7 @@ class MultipartParser:
 
     def _body_direct(self, data: bytes, events: list[Event]) -> bytes:
         """Inside a part, pass the chunk's bytes on as views instead of through the
-        buffer (three copies of every byte of an upload, a third of the stand-in's time
+        buffer (three copies of every byte of an upload, a sixth of the stand-in's time
         when receiving large files). Return what is left for the buffer: at most a
         possible start of the delimiter, or the whole chunk when the buffer already holds
         more than that (the general path then runs)."""
