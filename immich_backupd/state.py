@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
@@ -125,12 +126,10 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def split_path(path: Path | str) -> tuple[bytes, bytes]:
     """Return (folder, name) as bytes: the key of a file in the state."""
-    raw = os.fsencode(path)
-    head, _, tail = raw.rpartition(b"/")
-    return head or b"/", tail
+    return split_paths([path])[0]
 
 
-def split_paths(paths: Iterable[Path]) -> list[tuple[bytes, bytes]]:
+def split_paths(paths: Iterable[Path | str]) -> list[tuple[bytes, bytes]]:
     """:func:`split_path` of many paths, encoding each folder once (a batch of records
     is mostly a few folders)."""
     dirs: dict[str, bytes] = {}
@@ -193,10 +192,21 @@ _INSERT_COLS = (
 )
 _DIR_ID = "(SELECT id FROM dirs WHERE path=?)"
 """A folder's id from its path, in a WHERE clause (NULL, matching nothing, if unknown)."""
-_FILE_ROW = f"({_DIR_ID},?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-_FILE_PARAMS = 15
+_FILE_PARAMS = len(_INSERT_COLS.split(","))
+_FILE_ROW = f"({_DIR_ID}{',?' * (_FILE_PARAMS - 1)})"
 
 
+def file_row(dir_key: bytes, name: bytes, size: int, mtime_ns: int, ino: int,
+             blake3: bytes | None, sha1: bytes | None, status: str, remote_id: str | None,
+             album: str | None, album_done: bool, error: str | None, attempts: int = 0,
+             next_attempt_at: float | None = None) -> tuple[Any, ...]:
+    """One record for :meth:`StateStore.put_rows`, in the order of ``_INSERT_COLS``
+    (without ``updated_at``, which the write adds)."""
+    return (dir_key, name, size, mtime_ns, ino, blake3, sha1, status, remote_id, album,
+            album_done, error, attempts, next_attempt_at)
+
+
+@functools.cache
 def _rows_per_statement() -> int:
     """How many records one INSERT carries: as many as SQLite's limit on parameters
     allows, up to 1,000. executemany steps each row with the GIL released and must get
@@ -333,15 +343,15 @@ class StateStore:
     async def put_many(self, records: Iterable[FileRecord]) -> None:
         records = list(records)
         await self.put_rows([
-            (dir_key, name, r.size, r.mtime_ns, r.ino, r.blake3, r.sha1, r.status, r.remote_id,
-             r.album, r.album_done, r.error, r.attempts, r.next_attempt_at)
+            file_row(dir_key, name, r.size, r.mtime_ns, r.ino, r.blake3, r.sha1, r.status,
+                     r.remote_id, r.album, r.album_done, r.error, r.attempts, r.next_attempt_at)
             for r, (dir_key, name) in zip(records, split_paths(r.path for r in records),
                                           strict=True)])
 
     async def put_rows(self, records: Sequence[tuple[Any, ...]]) -> None:
-        """:meth:`put_many` for records given as tuples, in the order of ``_INSERT_COLS``
-        without ``updated_at`` (folder and name as bytes, see :func:`split_path`): the
-        pipeline records a batch of outcomes without building a FileRecord for each."""
+        """:meth:`put_many` for records made by :func:`file_row` (folder and name as
+        bytes, see :func:`split_path`): the pipeline records a batch of outcomes without
+        building a FileRecord for each."""
         if not records:
             return
         now = time.time()

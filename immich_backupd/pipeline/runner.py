@@ -45,6 +45,7 @@ from ..state import (
     PassStats,
     StateStore,
     WorkerReads,
+    file_row,
     row_to_record,
     split_path,
 )
@@ -809,8 +810,8 @@ class BackupPass:
                       and prev.album == cand.album and prev.album_done)
         dir_key, name = (cand.dir_key, os.fsencode(st.name)) if cand.dir_key else \
             split_path(cand.path)
-        return (dir_key, name, st.size, st.mtime_ns, st.ino, cand.blake3, cand.sha1, status,
-                remote_id, cand.album, album_done, error, 0, None)
+        return file_row(dir_key, name, st.size, st.mtime_ns, st.ino, cand.blake3, cand.sha1,
+                        status, remote_id, cand.album, album_done, error)
 
     def _record_soon(self, cand: Candidate, status: str, remote_id: str) -> None:
         """Record an upload's outcome with the next batch (see :meth:`_recorder`).
