@@ -461,15 +461,15 @@ class WorkerReads:
         and how many records the folder has in all. Only what a rescan compares is
         read: full rows (:meth:`dir_rows`) are needed only for a folder where something
         changed."""
-        conn = self._conn()
-        row = conn.execute("SELECT id FROM dirs WHERE path=?",
-                           (os.fsencode(directory),)).fetchone()
-        if row is None:
-            return {}, 0
-        known = {os.fsdecode(name): (size, mtime_ns, ino) for name, size, mtime_ns, ino in
-                 conn.execute("SELECT name, size, mtime_ns, ino FROM files WHERE dir=? "
-                              "AND status IN (?, ?)", (row[0], *ON_SERVER))}
-        (count,) = conn.execute("SELECT count(*) FROM files WHERE dir=?", row).fetchone()
+        known: dict[str, tuple[int, int, int]] = {}
+        count = 0
+        for name, size, mtime_ns, ino, on_server in self._conn().execute(
+            f"SELECT name, size, mtime_ns, ino, status IN (?, ?) FROM files WHERE dir={_DIR_ID}",
+            (*ON_SERVER, os.fsencode(directory)),
+        ):
+            count += 1
+            if on_server:
+                known[os.fsdecode(name)] = (size, mtime_ns, ino)
         return known, count
 
     def dir_rows(self, directory: str) -> dict[str, tuple[Any, ...]]:
