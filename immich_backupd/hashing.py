@@ -412,7 +412,7 @@ class Hasher:
         return digest
 
     def hash_batch(
-        self, jobs: Sequence[tuple[Path, FileStat | None]], keep_max: int = 0
+        self, jobs: Sequence[tuple[Path | str, FileStat | None]], keep_max: int = 0
     ) -> list[FileDigest | OSError]:
         """Hash several files in order, in a job already running in the pool (see
         :meth:`call`): one hop to a thread for a folder of small photos, not one each.

@@ -11,7 +11,6 @@ import os
 import random
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -126,7 +125,7 @@ def test_changed_since_the_scan_is_refused_before_reading(
     tmp_path: Path, change: dict[str, int]
 ) -> None:
     p = write(tmp_path / "a.jpg", b"abc")
-    expected = replace(stat_of(p), **change)
+    expected = stat_of(p)._replace(**change)
     seen: list[int] = []
     with pytest.raises(FileChangedError):
         hash_file(p, expected=expected, progress=seen.append)
@@ -599,7 +598,7 @@ async def test_hasher_propagates_errors_and_does_not_count_them(tmp_path: Path) 
         with pytest.raises(FileNotFoundError):
             await h.hash(tmp_path / "missing.jpg")
         with pytest.raises(FileChangedError):
-            await h.hash(p, expected=replace(stat_of(p), size=1))
+            await h.hash(p, expected=stat_of(p)._replace(size=1))
         assert (h.files_hashed, h.bytes_hashed) == (0, 0)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import replace
 from pathlib import Path
 
 from immich_backupd.changes import FileStat
@@ -49,7 +48,7 @@ async def test_a_placeholder_is_read_with_progress(tmp_path: Path):
         info = ServerInfo(ServerVersion(3, 1, 0), DEFAULT_MEDIA_TYPES, Quota(None, 0), ())
         bp = BackupPass(settings, ImmichClient("http://127.0.0.1:9/api", "k"), store, info,
                         reporter=seen, hasher=hasher)
-        st = replace(FileStat.from_stat_result(cloud.name, cloud.stat()), is_placeholder=True)
+        st = FileStat.from_stat_result(cloud.name, cloud.stat())._replace(is_placeholder=True)
         cand = Candidate(path=cloud, stat=st, kind="image", album="photos")
         await bp._digest_group([Unit([cand])])
     finally:

@@ -60,9 +60,16 @@ class Candidate:
     remote_id: str | None = None  # set when known to be on the server
     moved_from: Path | None = None  # its record's old path, when it was moved on this disk
     dir_key: bytes = b""  # its folder as the state keys it (os.fsencode), shared per folder
+    # ``str(path)``, made from the folder's string and the name by the planner: a Path's
+    # string is joined from its parts on first use, a microsecond a file.
+    path_str: str = ""
     outcome: str | None = None  # uploaded | duplicate | failed | trashed | ...
     # The bytes the hasher read, kept for the upload (small files, within a budget).
     data: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.path_str:
+            self.path_str = str(self.path)
 
     @property
     def needs_digest(self) -> bool:
@@ -119,6 +126,8 @@ def plan_dir(
             plan.waiting += 1
 
     dir_key = os.fsencode(directory)
+    dir_str = str(directory)
+    prefix = dir_str if dir_str.endswith(os.sep) else dir_str + os.sep
 
     def candidate(st: FileStat, *, hidden: bool = False) -> Candidate:
         record = records.get(st.name)
@@ -130,6 +139,7 @@ def plan_dir(
             sidecar=directory / sidecars[st.name] if st.name in sidecars else None,
             record=record,
             dir_key=dir_key,
+            path_str=prefix + st.name,
         )
         if actions[st.name] is Action.RETRY and record is not None:
             cand.sha1, cand.blake3 = record.sha1, record.blake3

@@ -189,9 +189,10 @@ class BackupPass:
         except Exception:  # a reporter never fails a backup
             log.exception("progress reporter failed")
 
-    def _file_done(self, path: Path, outcome: str, detail: str = "") -> None:
+    def _file_done(self, path: Path | str, outcome: str, detail: str = "") -> None:
         try:
-            self.reporter.file_done(str(path), outcome, detail)
+            self.reporter.file_done(path if isinstance(path, str) else str(path), outcome,
+                                    detail)
         except Exception:
             log.exception("file reporter failed")
 
@@ -524,8 +525,9 @@ class BackupPass:
             to_hash = [c for c in to_hash if not c.stat.is_placeholder]
         kept = [c for c in to_hash if id(c) in keep]
         rest = [c for c in to_hash if id(c) not in keep]
-        results = self.hasher.hash_batch([(c.path, c.stat) for c in kept], keep_max=KEEP_MAX)
-        results += self.hasher.hash_batch([(c.path, c.stat) for c in rest])
+        results = self.hasher.hash_batch([(c.path_str, c.stat) for c in kept],
+                                         keep_max=KEEP_MAX)
+        results += self.hasher.hash_batch([(c.path_str, c.stat) for c in rest])
         digests = list(zip(kept + rest, results, strict=True))
         for cand, digest in digests[:len(kept)]:
             if isinstance(digest, FileDigest):
@@ -718,7 +720,7 @@ class BackupPass:
             except OSError:
                 sidecar = None
         st = cand.stat
-        upload = self.progress.start_upload(str(cand.path), st.size)
+        upload = self.progress.start_upload(cand.path_str, st.size)
 
         def on_progress(sent: int) -> None:
             upload.sent = min(sent, st.size)
@@ -771,7 +773,7 @@ class BackupPass:
             await self._fail(cand, f"network: {exc}", retry=True)
             return
         finally:
-            self.progress.end_upload(str(cand.path))
+            self.progress.end_upload(cand.path_str)
             self._drop_data(cand)
         upload.sent = st.size
         cand.remote_id = result.asset_id
@@ -918,24 +920,24 @@ class BackupPass:
             self._drop_data(cand)
         p = self.progress
         p.done += 1
-        path = str(cand.path)
+        path = cand.path_str
         if status == UPLOADED:
             p.uploaded += 1
             p.backed_up += 1
-            log.info("uploaded %s", cand.path, extra={"path": path, "asset_id": remote_id})
+            log.info("uploaded %s", path, extra={"path": path, "asset_id": remote_id})
         elif status == DUPLICATE:
             p.duplicates += 1
             p.backed_up += 1
             if not quiet or debug:
-                (log.debug if quiet else log.info)("already on the server: %s", cand.path,
+                (log.debug if quiet else log.info)("already on the server: %s", path,
                                                    extra={"path": path, "asset_id": remote_id})
         elif status == UNSUPPORTED:  # not on the server: a failure the user must see
             p.failed += 1
-            log.warning("%s: %s", cand.path, error or status, extra={"path": path})
+            log.warning("%s: %s", path, error or status, extra={"path": path})
         else:
             p.skipped += 1
-            log.warning("%s: %s", cand.path, error or status, extra={"path": path})
-        self._file_done(cand.path, status, error or "")
+            log.warning("%s: %s", path, error or status, extra={"path": path})
+        self._file_done(path, status, error or "")
         return status == DUPLICATE
 
     async def _fail(self, cand: Candidate, reason: str, *, retry: bool) -> None:
