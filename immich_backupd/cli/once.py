@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 from ..backup import exit_code_for, run_pass
 from ..config import Settings
+from ..gctune import tune_gc
 from ..i18n import _
 from ..pipeline.runner import BackupPass
 from ..report.progress import Reporter
@@ -21,6 +22,7 @@ from .terminal import LineAwareStream, PlainProgress, TerminalProgress
 
 
 def cmd_once(settings: Settings, args: argparse.Namespace) -> int:
+    tune_gc()
     stream = sys.stderr
     if is_tty(stream):
         live = TerminalProgress(stream)

@@ -19,6 +19,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     # the event loop installs its own handlers as soon as it runs.
     signal.signal(signal.SIGTERM, _exit_now)
     from ..daemon.core import Daemon  # the daemon's imports (watchdog, D-Bus) only here
+    from ..gctune import tune_gc
 
+    tune_gc()
     with RunLock(settings.state_dir, DAEMON_LOCK_NAME, "daemon"):
         return asyncio.run(Daemon(args.config_path, settings).run())
