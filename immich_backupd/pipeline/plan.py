@@ -30,6 +30,11 @@ class Action(Enum):
     SKIP = "skip"  # unchanged and known bad (trashed on the server, unsupported type)
 
 
+# What a pass hashes or checks again. A tuple: ``in`` compares identity first, where a
+# set would call Enum.__hash__ (Python code) for every file.
+_WORK = (Action.HASH, Action.RETRY)
+
+
 def decide(stat: FileStat, record: FileRecord | None, now: float) -> Action:
     """Given a file's stat and its record (if any), say what this pass does with it."""
     if record is None or needs_hash(stat, record):
@@ -109,61 +114,82 @@ def plan_dir(
     *,
     ignore_placeholders: bool = True,
 ) -> DirPlan:
-    """Group one folder's candidates into units, live photos paired, video first."""
+    """Group one folder's candidates into units, live photos paired, video first.
+
+    Called for every folder with new or changed files, on the event loop: a library
+    adopted is 100,000 candidates, so the common case (no records, no live photos) takes
+    no per-file step it does not need."""
     plan = DirPlan()
     actions: dict[str, Action] = {}
+    by_name: dict[str, FileStat] = {}
     for st in files:
         if st.is_placeholder and ignore_placeholders:
             plan.placeholders += 1
             continue
-        action = decide(st, records.get(st.name), now)
-        actions[st.name] = action
-        if action is Action.DONE:
-            plan.done += 1
-        elif action is Action.SKIP:
-            plan.skipped += 1
-        elif action is Action.WAIT:
-            plan.waiting += 1
+        name = st.name
+        record = records.get(name) if records else None
+        if record is None:
+            action = Action.HASH  # what decide() says of a file without a record
+        else:
+            action = decide(st, record, now)
+            if action is Action.DONE:
+                plan.done += 1
+            elif action is Action.SKIP:
+                plan.skipped += 1
+            elif action is Action.WAIT:
+                plan.waiting += 1
+        actions[name] = action
+        by_name[name] = st
 
     dir_key = os.fsencode(directory)
     dir_str = str(directory)
     prefix = dir_str if dir_str.endswith(os.sep) else dir_str + os.sep
+    # ``directory / name`` without parsing the name again (a fifth of the cost), where
+    # pathlib has it (CPython 3.11+); a listing's names are plain names.
+    make = getattr(directory, "_make_child_relpath", None)
 
     def candidate(st: FileStat, *, hidden: bool = False) -> Candidate:
-        record = records.get(st.name)
+        name = st.name
+        record = records.get(name) if records else None
         cand = Candidate(
-            path=child(directory, st.name),
+            path=make(name) if make is not None else directory / name,
             stat=st,
-            kind=kinds[st.name],
+            kind=kinds[name],
             album=None if hidden else album,
-            sidecar=directory / sidecars[st.name] if st.name in sidecars else None,
+            sidecar=directory / sidecars[name] if sidecars and name in sidecars else None,
             record=record,
             dir_key=dir_key,
-            path_str=prefix + st.name,
+            path_str=prefix + name,
         )
-        if actions[st.name] is Action.RETRY and record is not None:
+        if record is not None and actions[name] is Action.RETRY:
             cand.sha1, cand.blake3 = record.sha1, record.blake3
         return cand
 
-    by_name = {st.name: st for st in files if st.name in actions}
-    pairs = {
-        still: video
-        for still, video in live_photo_pairs({n: kinds[n] for n in by_name}).items()
-        if by_name[video].size <= LIVE_VIDEO_MAX_BYTES
-    }
+    pairs: dict[str, str] = {}
+    if len(by_name) > 1:
+        here = kinds if len(kinds) == len(by_name) else {n: kinds[n] for n in by_name}
+        pairs = {
+            still: video
+            for still, video in live_photo_pairs(here).items()
+            if by_name[video].size <= LIVE_VIDEO_MAX_BYTES
+        }
+    if not pairs:
+        plan.units = [Unit([candidate(st)]) for name, st in by_name.items()
+                      if actions[name] in _WORK]
+        return plan
     paired_videos = set(pairs.values())
     for st in by_name.values():
         name = st.name
         if name in paired_videos:
             continue  # handled with its still
-        work = actions[name] in (Action.HASH, Action.RETRY)
+        work = actions[name] in _WORK
         video_name = pairs.get(name)
         if video_name is None:
             if work:
                 plan.units.append(Unit([candidate(st)]))
             continue
         video_st = by_name[video_name]
-        video_work = actions[video_name] in (Action.HASH, Action.RETRY)
+        video_work = actions[video_name] in _WORK
         video_record = records.get(video_name)
         if video_work:
             members = [candidate(video_st, hidden=True)] + ([candidate(st)] if work else [])
@@ -176,13 +202,6 @@ def plan_dir(
             )
             plan.units.append(Unit([candidate(st)], live_video_id=live_id, is_live_pair=True))
     return plan
-
-
-def child(directory: Path, name: str) -> Path:
-    """``directory / name`` for a plain file name from a listing, without parsing it
-    again: a fifth of the cost, which counts at a path per file of a large library."""
-    make = getattr(directory, "_make_child_relpath", None)  # CPython's pathlib, 3.11+
-    return make(name) if make is not None else directory / name
 
 
 def iso_time(ns: int) -> str:
