@@ -462,7 +462,7 @@ class BackupPass:
 
     async def _digest_and_pass(self, group: list[Unit], check_q: asyncio.Queue[object]) -> None:
         await self._digest_group(group)
-        left = [u for u in group if any(c.outcome is None for c in u.members)]
+        left = _unfinished(group)
         if left:
             await check_q.put(left)
 
@@ -493,15 +493,18 @@ class BackupPass:
             self._give_back(reserved - sum(len(c.data) for c in keep if c.data is not None))
         for cand in cloud:
             digests.append((cand, await self._read_placeholder(cand)))
+        hashed = 0
         for cand, digest in digests:
             if isinstance(digest, FileDigest):
                 cand.sha1, cand.blake3 = digest.sha1, digest.blake3
-                self.progress.hashed += 1
+                hashed += 1
             else:
                 await self._unreadable(cand, digest)
                 dropped.add(id(cand))
-        for unit in units:
-            unit.members[:] = [c for c in unit.members if id(c) not in dropped]
+        self.progress.hashed += hashed
+        if dropped:
+            for unit in units:
+                unit.members[:] = [c for c in unit.members if id(c) not in dropped]
         ready = [c for u in units for c in u.members if c.blake3 and c.outcome is None]
         if cloud:  # read here, after the job's content lookup
             known.update(await self.hasher.call(
@@ -690,9 +693,8 @@ class BackupPass:
             elif r.reason == "unsupported-format":
                 outcomes.append((cand, UNSUPPORTED, None, "unsupported file type"))
         await self._record_later(outcomes)
-        for unit in batch:
-            if any(c.outcome is None for c in unit.members):
-                await upload_q.put(unit)
+        for unit in _unfinished(batch):
+            await upload_q.put(unit)
 
     # -- stage 4: upload -----------------------------------------------------------
     async def _upload_worker(self, upload_q: asyncio.Queue[object]) -> None:
@@ -980,6 +982,14 @@ def _take(it: Iterator[Scanned], files: int) -> list[Scanned]:
         if n >= files:
             break
     return out
+
+
+def _unfinished(units: list[Unit]) -> list[Unit]:
+    """The units with a member still without an outcome (most have one member: no
+    generator is made for those, this runs for every file of a library)."""
+    return [u for u in units
+            if (u.members[0].outcome is None if len(u.members) == 1
+                else any(c.outcome is None for c in u.members))]
 
 
 def _groups(units: list[Unit]) -> Iterator[list[Unit]]:
