@@ -20,6 +20,7 @@ import pytest
 from immich_backupd import hashing
 from immich_backupd.changes import FileStat, KnownRecord, needs_hash
 from immich_backupd.hashing import (
+    CHECK_FIRST_MIN,
     FileChangedError,
     FileDigest,
     Hasher,
@@ -124,12 +125,56 @@ def test_truncated_while_hashing(tmp_path: Path) -> None:
 def test_changed_since_the_scan_is_refused_before_reading(
     tmp_path: Path, change: dict[str, int]
 ) -> None:
+    p = write(tmp_path / "a.mov", bytes(CHECK_FIRST_MIN + 1))
+    expected = stat_of(p)._replace(**change)
+    seen: list[int] = []
+    with pytest.raises(FileChangedError, match=r"size|since the scan"):
+        hash_file(p, expected=expected, chunk=CHUNK, progress=seen.append)
+    assert seen == []  # not a byte read
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"size": 99}, {"size": 2}, {"mtime_ns": 1}, {"ino": 123456789}],
+    ids=["size-larger", "size-smaller", "mtime", "inode"],
+)
+def test_small_file_changed_since_the_scan_is_refused(
+    tmp_path: Path, change: dict[str, int]
+) -> None:
+    """A small file is read first and its stat checked after: refused all the same,
+    with no digest and no progress."""
     p = write(tmp_path / "a.jpg", b"abc")
     expected = stat_of(p)._replace(**change)
     seen: list[int] = []
-    with pytest.raises(FileChangedError):
-        hash_file(p, expected=expected, progress=seen.append)
-    assert seen == []  # not a byte read
+    with pytest.raises(FileChangedError, match=r"size|since the scan") as info:
+        hash_file(p, expected=expected, progress=seen.append, keep_max=1 << 20)
+    assert info.value.filename == str(p)
+    assert seen == []
+
+
+def test_small_file_replaced_by_a_folder_or_fifo_since_the_scan(tmp_path: Path) -> None:
+    p = write(tmp_path / "a.jpg", b"abc")
+    expected = stat_of(p)
+    p.unlink()
+    p.mkdir()
+    with pytest.raises(IsADirectoryError) as folder:
+        hash_file(p, expected=expected)
+    assert folder.value.filename == str(p)
+    p.rmdir()
+    os.mkfifo(p)  # no writer: O_NONBLOCK keeps open() and read() from hanging
+    with pytest.raises(OSError) as fifo:
+        hash_file(p, expected=expected)
+    assert fifo.value.errno == errno.EINVAL
+
+
+def test_small_file_with_the_scans_stat_is_hashed_in_one_read(tmp_path: Path) -> None:
+    data = b"\xff\xd8\xff" + bytes(range(256)) * 10
+    p = write(tmp_path / "a.jpg", data)
+    seen: list[int] = []
+    d = hash_file(p, expected=stat_of(p), progress=seen.append, keep_max=1 << 20)
+    assert d.sha1 == hashlib.sha1(data).digest()
+    assert d.blake3 == blake3.blake3(data).digest()
+    assert (d.size, d.data, seen) == (len(data), data, [len(data)])
 
 
 # --- other errors ----------------------------------------------------------------------------
