@@ -272,6 +272,14 @@ class AlbumRules:
         A file directly in an include folder goes to an album named after that folder;
         one in ``Trips/2024/Rome`` to ``Rome``. For a file at a drive or file-system
         root, whose folder has no name, the root itself (``/``) is returned.
+
+        An album name is text shown on the server, not a path: bytes of a folder name
+        that are not UTF-8 (an old Latin-1 share: ``caf\\xe9``) become ``?``, as they do
+        in the file names sent with uploads, instead of surrogates no database or JSON
+        takes.
         """
         parent = Path(path).parent
-        return parent.name or str(parent)
+        name = parent.name or str(parent)
+        if name.isascii():
+            return name
+        return name.encode("utf-8", "replace").decode("utf-8")

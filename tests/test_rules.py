@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from pathlib import Path
 
@@ -203,6 +204,9 @@ def test_album_name() -> None:
     assert r.album_name_for(Path("/photos/Trips/Rome/a.jpg")) == "Rome"
     assert r.album_name_for(Path("/photos/a.jpg")) == "photos"
     assert r.album_name_for(Path("/a.jpg")) == "/"
+    # an album name is text: bytes that are not UTF-8 become "?", UTF-8 stays as it is
+    assert r.album_name_for(Path(os.fsdecode(b"/photos/caf\xe9/a.jpg"))) == "caf?"
+    assert r.album_name_for(Path("/photos/Café/a.jpg")) == "Café"
 
 
 # --- glob translation ------------------------------------------------------------------------

@@ -226,6 +226,31 @@ def test_awkward_names_trees_links_and_special_files(server, tmp_path):
     assert len(server_assets(server)) == len(expected) + 1
 
 
+def test_folders_whose_names_are_not_utf8_become_albums(server, tmp_path):
+    """Album sync with folders named in an old encoding (Latin-1 from a Windows share):
+    the album name is text, so the bytes that are not UTF-8 become "?", as in the file
+    names sent; the pass completes and records everything (it used to stop with a
+    UnicodeEncodeError when storing the album name, on every run)."""
+    lib = tmp_path / "lib"
+    latin = [Path(os.fsdecode(os.fsencode(lib) + b"/caf\xe9")),
+             Path(os.fsdecode(os.fsencode(lib) + b"/caf\xe8"))]
+    files = {latin[0] / "a.jpg": 1, latin[1] / "b.jpg": 2, lib / "Café" / "c.jpg": 3}
+    for path, seed in files.items():
+        _write(path, seed)
+    config = write_config(tmp_path, server.url, server.api_key, [lib])
+    proc = run_cli(config, "once", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert len(server_assets(server)) == 3
+    [odd] = server.state.albums_named("caf?")
+    [cafe] = server.state.albums_named("Café")
+    assert (len(odd.asset_ids), len(cafe.asset_ids)) == (2, 1)
+    again = run_cli(config, "once", timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert server.state.counters.upload_requests == 3
+    status = run_cli(config, "status", timeout=60)
+    assert status.returncode == 0 and "caf?: 2" in status.stdout, status.stdout
+
+
 def test_a_folder_with_five_thousand_files(server, tmp_path):
     """Fast variant of the 100,000-file folder (the soak has the big one): 5,000 empty
     files (reported, not sent) and 300 tiny ones in one folder; the second pass opens
