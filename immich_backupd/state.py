@@ -207,17 +207,39 @@ def file_row(dir_key: bytes, name: bytes, size: int, mtime_ns: int, ino: int,
 
 
 @functools.cache
+def _param_limit() -> int:
+    """SQLite's limit on the parameters of one statement (999 before 3.32, 32,766 since)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        return int(conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    finally:
+        conn.close()
+
+
 def _rows_per_statement() -> int:
     """How many records one INSERT carries: as many as SQLite's limit on parameters
     allows, up to 1,000. executemany steps each row with the GIL released and must get
     it back after every row; while other threads run Python, that wait made writing a
     batch 3.5 times slower than one multi-row statement, which gives it up once."""
-    conn = sqlite3.connect(":memory:")
-    try:
-        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    finally:
-        conn.close()
-    return max(1, min(1000, limit // _FILE_PARAMS))
+    return max(1, min(1000, _param_limit() // _FILE_PARAMS))
+
+
+def _names_per_statement() -> int:
+    """How many names of one folder an ``IN (...)`` list carries (see _by_folder)."""
+    return max(1, min(1000, _param_limit() - 1))
+
+
+def _by_folder(keys: Iterable[tuple[bytes, bytes]], per: int
+               ) -> Iterator[tuple[bytes, list[bytes]]]:
+    """(folder, names) in groups of at most ``per`` names of one folder: a statement a
+    group, not a row each, for the updates and deletes of many files (a library's
+    albums, a deleted folder); see _rows_per_statement for why."""
+    folders: dict[bytes, list[bytes]] = {}
+    for dir_key, name in keys:
+        folders.setdefault(dir_key, []).append(name)
+    for dir_key, names in folders.items():
+        for i in range(0, len(names), per):
+            yield dir_key, names[i:i + per]
 
 
 def row_to_record(row: Sequence[Any]) -> FileRecord:
@@ -273,6 +295,7 @@ class StateStore:
         self._db = conn
         self.path = path
         self._per_statement = _rows_per_statement()
+        self._names_per_statement = _names_per_statement()
         # Many pipeline tasks write through one connection: a transaction must not
         # interleave with another task's statements.
         self._write_lock = asyncio.Lock()
@@ -376,7 +399,9 @@ class StateStore:
         if not keys:
             return
         async with self._transaction() as db:
-            await db.executemany(f"DELETE FROM files WHERE dir={_DIR_ID} AND name=?", keys)
+            for dir_key, names in _by_folder(keys, self._names_per_statement):
+                await db.execute(f"DELETE FROM files WHERE dir={_DIR_ID} AND name IN "
+                                 f"({','.join('?' * len(names))})", [dir_key, *names])
 
     async def pending_album_adds(self) -> list[FileRecord]:
         """Files on the server that are not yet confirmed in their album."""
@@ -393,8 +418,9 @@ class StateStore:
         if not keys:
             return
         async with self._transaction() as db:
-            await db.executemany(
-                f"UPDATE files SET album_done=1 WHERE dir={_DIR_ID} AND name=?", keys)
+            for dir_key, names in _by_folder(keys, self._names_per_statement):
+                await db.execute(f"UPDATE files SET album_done=1 WHERE dir={_DIR_ID} AND "
+                                 f"name IN ({','.join('?' * len(names))})", [dir_key, *names])
 
     # -- passes --------------------------------------------------------------------
     async def start_pass(self) -> int:

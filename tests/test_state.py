@@ -241,3 +241,25 @@ def test_an_older_schema_in_use_is_not_migrated_under_its_user(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / DB_NAME)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
+
+
+async def test_album_marks_and_forgets_go_by_folder_in_chunks(tmp_path: Path):
+    """mark_album_done and forget_many write a statement per folder and chunk of names,
+    not a row each: every name is still hit, in every folder, across chunk edges, and
+    nothing else is (a name that is also in another folder, a name never recorded)."""
+    store = await StateStore.open(tmp_path)
+    store._names_per_statement = 3
+    folders = [tmp_path / "a", tmp_path / "b", tmp_path / os.fsdecode(b"caf\xe9")]
+    records = [rec(f / f"{i}.jpg", UPLOADED, remote_id=f"r{i}", album="album")
+               for f in folders for i in range(7)]
+    await store.put_many(records)
+    marked = [f / f"{i}.jpg" for f in folders[:2] for i in range(7)] + [
+        folders[2] / "0.jpg", folders[2] / "missing.jpg"]
+    await store.mark_album_done(marked)
+    assert {r.path for r in await store.pending_album_adds()} == {
+        folders[2] / f"{i}.jpg" for i in range(1, 7)}
+    gone = [folders[0] / f"{i}.jpg" for i in range(5)] + [folders[1] / "6.jpg"]
+    await store.forget_many(gone)
+    for r in records:
+        assert (await store.get(r.path) is None) == (r.path in gone), r.path
+    await store.close()

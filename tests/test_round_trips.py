@@ -1,0 +1,88 @@
+"""Target 7 of issue #5 as a regression guard, counted, never timed: a pass makes no
+state query and no server request per file. Adopting a library the server already has
+is run at two sizes with the same folders, five times the files each; what grows with
+the files (SQL statements, requests) must grow far slower than they do.
+
+SQL statements are counted in the real process: a probe replaces ``sqlite3.connect``
+with one that installs a trace callback on every connection (the state store's, through
+aiosqlite, and the hashing threads' readers), then runs ``once``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from immich_standin import StandinServer
+
+FOLDERS = 8
+
+PROBE = """
+import sqlite3, sys, threading
+count = [0]
+lock = threading.Lock()
+real = sqlite3.connect
+
+def counted(*args, **kwargs):
+    conn = real(*args, **kwargs)
+    def trace(statement):
+        with lock:
+            count[0] += 1
+    conn.set_trace_callback(trace)
+    return conn
+
+sqlite3.connect = counted
+from immich_backupd.cli import main
+rc = main(["--config", sys.argv[1], "once"])
+print("RESULT", rc, count[0])
+"""
+
+
+def _library(root: Path, per_folder: int, srv: StandinServer) -> int:
+    n = 0
+    for f in range(FOLDERS):
+        folder = root / f"album-{f}"
+        folder.mkdir(parents=True)
+        for i in range(per_folder):
+            data = b"\xff\xd8\xff" + f"{f}-{i}".encode() + bytes(64)
+            (folder / f"IMG_{i:04d}.jpg").write_bytes(data)
+            srv.state.seed_asset(srv.user.id, data, f"IMG_{i:04d}.jpg")
+            n += 1
+    return n
+
+
+def _adopt(tmp: Path, per_folder: int) -> tuple[int, int, int, int]:
+    """(files, SQL statements, bulk checks, other requests) of adopting a library."""
+    with StandinServer(version="3.1.0") as srv:
+        files = _library(tmp / "photos", per_folder, srv)
+        config = tmp / "config.yaml"
+        config.write_text(json.dumps({
+            "server": {"url": srv.url, "api_key": srv.api_key},
+            "state_dir": str(tmp / "state"), "albums": {"include": [str(tmp / "photos")]}}))
+        config.chmod(0o600)
+        out = subprocess.run([sys.executable, "-c", PROBE, str(config)], capture_output=True,
+                             text=True, timeout=300, check=True)
+        line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")][-1]
+        _, rc, statements = line.split()
+        assert rc == "0", out.stderr[-2000:]
+        assert srv.state.counters.upload_requests == 0  # all of it was on the server
+        assert srv.state.counters.bulk_items_checked == files
+        checks = srv.state.counters.bulk_checks
+        requests = len(srv.state.requests) - checks
+        return files, int(statements), checks, requests
+
+
+def test_adopting_makes_no_query_or_request_per_file(tmp_path: Path) -> None:
+    small = _adopt(tmp_path / "small", 40)  # 320 files
+    large = _adopt(tmp_path / "large", 200)  # 1,600 files, same folders
+    extra_files = large[0] - small[0]
+    extra_statements = large[1] - small[1]
+    # Per folder and per batch, never per file: five times the files in the same folders
+    # adds a handful of statements (more hashing groups, one more check batch), not 1,280.
+    assert extra_statements < extra_files / 20, (small, large)
+    assert large[1] < large[0] / 4, (small, large)
+    # The bulk checks carry the files in batches; the other requests are the handshake
+    # and the end of the pass, the same at both sizes.
+    assert large[2] <= small[2] + 4, (small, large)
+    assert large[3] == small[3], (small, large)
