@@ -311,7 +311,7 @@ def hash_file(
         _regular(before, path)
         size = before.st_size
         if expected is not None:
-            reason = _differs(expected, before, "since the scan")
+            reason = _differs(expected, before)
             if reason is not None:
                 raise FileChangedError(path, reason)
 
@@ -356,7 +356,7 @@ def _hash_small(
     finally:
         os.close(fd)
     _regular(after, path)
-    reason = _differs(expected, after, "since the scan")
+    reason = _differs(expected, after)
     if reason is None and len(data) != expected.size:
         reason = f"read {len(data)} bytes of {expected.size}"
     if reason is not None:
@@ -377,15 +377,15 @@ def _regular(st: os.stat_result, path: Path | str) -> None:
         raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
 
 
-def _differs(expected: FileStat, st: os.stat_result, when: str) -> str | None:
+def _differs(expected: FileStat, st: os.stat_result) -> str | None:
     """Why ``st`` is not the file the scan saw (size, mtime, or inode when both are
     known), or None."""
     if st.st_size != expected.size:
         return f"size {expected.size} -> {st.st_size}"
     if st.st_mtime_ns != expected.mtime_ns:
-        return f"mtime moved {when}"
+        return "mtime moved since the scan"
     if expected.ino and st.st_ino and st.st_ino != expected.ino:
-        return f"replaced {when}"
+        return "replaced since the scan"
     return None
 
 
