@@ -399,9 +399,7 @@ class StateStore:
         if not keys:
             return
         async with self._transaction() as db:
-            for dir_key, names in _by_folder(keys, self._names_per_statement):
-                await db.execute(f"DELETE FROM files WHERE dir={_DIR_ID} AND name IN "
-                                 f"({','.join('?' * len(names))})", [dir_key, *names])
+            await self._each_folder(db, "DELETE FROM files", keys)
 
     async def pending_album_adds(self) -> list[FileRecord]:
         """Files on the server that are not yet confirmed in their album."""
@@ -413,14 +411,20 @@ class StateStore:
             rows = await cur.fetchall()
         return [row_to_record(r) for r in rows]
 
+    async def _each_folder(self, db: aiosqlite.Connection, head: str,
+                           keys: list[tuple[bytes, bytes]]) -> None:
+        """``head`` (an UPDATE or DELETE of ``files``) for the records ``keys`` name, one
+        statement per folder and chunk of names (see _by_folder)."""
+        for dir_key, names in _by_folder(keys, self._names_per_statement):
+            await db.execute(f"{head} WHERE dir={_DIR_ID} AND name IN "
+                             f"({','.join('?' * len(names))})", [dir_key, *names])
+
     async def mark_album_done(self, paths: Iterable[Path]) -> None:
         keys = split_paths(paths)
         if not keys:
             return
         async with self._transaction() as db:
-            for dir_key, names in _by_folder(keys, self._names_per_statement):
-                await db.execute(f"UPDATE files SET album_done=1 WHERE dir={_DIR_ID} AND "
-                                 f"name IN ({','.join('?' * len(names))})", [dir_key, *names])
+            await self._each_folder(db, "UPDATE files SET album_done=1", keys)
 
     # -- passes --------------------------------------------------------------------
     async def start_pass(self) -> int:
