@@ -5,7 +5,8 @@ strong local identity that survives SHA-1's weakness. Reading a file is the expe
 part, so both are fed from the same buffer in a single pass. The file is stat'ed before
 and after (Syncthing's rule): a file that moved under us is reported, never uploaded
 with a checksum of bytes that no longer exist. :class:`Hasher` runs this in a small
-thread pool so the event loop never blocks on disk reads.
+thread pool so the event loop never blocks on disk reads, a few nice steps below the loop
+(:data:`HASH_NICE`) so that it never slows the uploads down either.
 
 A file no larger than a chunk is read with one ``read`` (open, fstat, read, fstat,
 close: every syscall gives up the GIL and waits to get it back, so they are what a
@@ -22,6 +23,7 @@ import errno
 import hashlib
 import os
 import stat as stat_mod
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -164,6 +166,37 @@ def _buffers(chunk: int) -> tuple[memoryview, memoryview]:
     if bufs is None or len(bufs[0]) != chunk:
         bufs = _local.bufs = (memoryview(bytearray(chunk)), memoryview(bytearray(chunk)))
     return bufs
+
+
+HASH_NICE = 5
+"""How much lower the hashing threads run than the rest of the process (nice steps).
+
+Hashing is read-ahead: it only has to stay a little ahead of uploading, and it is
+CPU-bound. The event loop carries the uploads, the watchdog pings and the answer to
+SIGTERM. At equal priority a hashing thread (and its BLAKE3 helper) takes a core from
+the loop whenever the machine is busy, and every upload waits for it; a few nice steps
+lower, it takes what the loop leaves. Measured on 2 cores, the first backup of 1,000
+photos against a stand-in on the same machine: ~7 % shorter (see docs/performance.md).
+"""
+
+
+def lower_priority() -> None:
+    """Make the calling thread :data:`HASH_NICE` steps nicer than the process's main
+    thread (not than its creator, so it is the same however the thread was started).
+
+    Linux only: there the nice value is a thread's own (setpriority(2) with a thread
+    id); elsewhere the call takes a process id and would renice another process.
+    Threads this one starts inherit it (the BLAKE3 helper). A refusal is ignored: it
+    only costs speed.
+    """
+    if sys.platform != "linux":
+        return
+    tid = threading.get_native_id()
+    try:
+        base = os.getpriority(os.PRIO_PROCESS, os.getpid())
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, base + HASH_NICE))
+    except OSError:
+        pass
 
 
 def _helper() -> ThreadPoolExecutor:
@@ -407,7 +440,8 @@ class Hasher:
         self.files_hashed = 0
         self.bytes_hashed = 0
         self.in_flight = 0
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="immich-hash")
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="immich-hash",
+                                        initializer=lower_priority)
         self._stop = threading.Event()
         self._closed = False
         self._count_lock = threading.Lock()  # counts kept by jobs in the pool threads

@@ -623,6 +623,34 @@ def test_helper_ends_with_its_thread(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert helpers() == before
 
 
+def _nice_of(tid: int) -> int:
+    """A thread's nice value, as the kernel reports it (/proc, not getpriority)."""
+    with open(f"/proc/self/task/{tid}/stat") as f:
+        return int(f.read().rpartition(")")[2].split()[16])
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="per-thread nice: Linux")
+async def test_hashing_threads_run_nicer_than_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool's threads and their BLAKE3 helpers yield to the event loop's thread."""
+    monkeypatch.setattr(hashing, "_CPUS", 8)  # a core to spare: the helper is used
+    p = write(tmp_path / "a.mov", os.urandom(2 * BIG))
+    main = _nice_of(threading.main_thread().native_id)  # type: ignore[arg-type]
+    want = min(19, main + hashing.HASH_NICE)
+    assert want > main  # otherwise this test could not tell
+    before = {t.native_id for t in threading.enumerate()}  # other threads' helpers
+    async with Hasher(workers=2) as h:
+        tids = await asyncio.gather(*(h.call(lambda: (hash_file(p), threading.get_native_id())[1])
+                                      for _ in range(4)))
+        helpers = [t.native_id for t in threading.enumerate()
+                   if t.name.startswith("immich-b3") and t.native_id not in before]
+        assert helpers
+        assert {_nice_of(t) for t in [*tids, *helpers]} == {want}
+        assert _nice_of(threading.get_native_id()) == main
+        assert _nice_of(threading.main_thread().native_id) == main  # type: ignore[arg-type]
+
+
 # --- Hasher ----------------------------------------------------------------------------------
 
 
