@@ -8,6 +8,7 @@ into this small push parser and gets events back.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from email.message import Message
 
@@ -47,7 +48,34 @@ def boundary_from(content_type: str) -> str | None:
     return boundary if isinstance(boundary, str) and boundary else None
 
 
+# The headers every client sends (one name, maybe a plain filename, maybe a type), in
+# ASCII without escapes: read with one regular expression. Anything else (other
+# headers, RFC 2231 ``filename*``, backslash escapes, other bytes) goes through the
+# email package. The result is the same (a test compares both on many blocks); the
+# email package costs ~25 us a part, a fifth of the stand-in's time per upload beside
+# hashing the bytes, and the stand-in shares the benchmark machine with the client.
+_COMMON_HEADERS = re.compile(
+    rb'Content-Disposition:[ \t]*form-data[ \t]*;[ \t]*name="([^"\\\r\n]*)"'
+    rb'(?:[ \t]*;[ \t]*filename="([^"\\\r\n]*)")?[ \t]*'
+    rb"(?:\r\nContent-Type:[ \t]*([^\r\n]*?)[ \t]*)?",
+    re.IGNORECASE,
+)
+
+
 def _parse_headers(block: bytes) -> PartStart:
+    if block.isascii():
+        m = _COMMON_HEADERS.fullmatch(block)
+        if m is not None:
+            name, filename, ctype = m.groups()
+            return PartStart(
+                name=name.decode(),
+                filename=filename.decode().strip() if filename is not None else None,
+                content_type=ctype.decode() if ctype is not None else None,
+            )
+    return _parse_headers_email(block)
+
+
+def _parse_headers_email(block: bytes) -> PartStart:
     msg = Message()
     for line in block.decode("utf-8", "replace").split("\r\n"):
         if not line:

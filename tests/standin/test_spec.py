@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from immich_standin.multipart import MultipartError, MultipartParser, PartData, PartStart
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from immich_standin.multipart import (
+    MultipartError,
+    MultipartParser,
+    PartData,
+    PartStart,
+    _parse_headers,
+    _parse_headers_email,
+)
 from immich_standin.spec import load_spec, spec_major_for
 
 
@@ -106,3 +117,74 @@ def test_multipart_parser_same_parts_at_any_chunking():
         cuts = sorted(rng.sample(range(1, len(body)), 40))
         pieces = zip([0, *cuts], [*cuts, len(body)], strict=True)
         assert parse([body[a:b] for a, b in pieces]) == parts
+
+
+# Part headers: the regular-expression path must read exactly what the email package
+# reads, and leave to it whatever it does not handle.
+_PIECE = st.sampled_from(["a", "Z", "0", "_", "-", ".", " ", "\t", "\"", "\\", ";", "=",
+                          "*", "'", "é", "%", "/", "asset Data", "IMG_0001.jpg"])
+_VALUE = st.lists(_PIECE, max_size=6).map("".join)
+_SPACE = st.sampled_from(["", " ", "  ", "\t"])
+
+
+@st.composite
+def _header_block(draw: st.DrawFn) -> bytes:
+    key = draw(st.sampled_from(["Content-Disposition", "content-disposition",
+                                "CONTENT-DISPOSITION"]))
+    params = [f"name=\"{draw(_VALUE)}\"" if draw(st.booleans()) else f"name={draw(_VALUE)}"]
+    if draw(st.booleans()):
+        fname = draw(_VALUE)
+        params.append(draw(st.sampled_from([f"filename=\"{fname}\"", f"filename={fname}",
+                                            f"filename*=UTF-8''{fname}"])))
+    if draw(st.booleans()):
+        params.append(f"other=\"{draw(_VALUE)}\"")
+    seps = [draw(_SPACE) + ";" + draw(_SPACE) for _ in params]
+    line = f"{key}:{draw(_SPACE)}form-data" + "".join(s + p for s, p in zip(seps, params,
+                                                                            strict=True))
+    line += draw(_SPACE)
+    lines = [line]
+    if draw(st.booleans()):
+        ctype = f"Content-Type:{draw(_SPACE)}{draw(st.sampled_from(['image/jpeg', 'x', '']))}"
+        lines.append(ctype + draw(_SPACE))
+    if draw(st.booleans()):
+        lines.reverse()
+    return "\r\n".join(lines).encode("utf-8")
+
+
+@settings(max_examples=600, deadline=None)
+@given(_header_block())
+@example(b'Content-Disposition: form-data; name=" a "; filename=" b.jpg\t"')
+@example(b'Content-Disposition: form-data; name="a"; filename=""\r\nContent-Type:  ')
+@example(b'Content-Disposition: form-data; name="a\\"b"; filename="c"')
+@example(b'Content-Disposition: form-data; name="a"; filename="c\\d"')
+@example(b'Content-Disposition: form-data; name="a"; filename*=UTF-8\'\'%C3%A9.jpg')
+@example(b'Content-Type: image/jpeg\r\nContent-Disposition: form-data; name="a"')
+@example(b'Content-Disposition: form-data; name="a"; filename="\xc3\xa9.jpg"')
+@example(b'Content-Disposition: form-data; name="a"; filename="\xff.jpg"')  # not UTF-8
+@example(b'Content-Disposition: form-data; filename="b"; name="a"')
+@example(b'Content-Disposition: attachment; name="a"')
+def test_part_headers_read_as_the_email_package_reads_them(block: bytes) -> None:
+    try:
+        want: PartStart | str = _parse_headers_email(block)
+    except MultipartError as exc:
+        want = str(exc)
+    try:
+        got: PartStart | str = _parse_headers(block)
+    except MultipartError as exc:
+        got = str(exc)
+    assert got == want
+
+
+def test_part_headers_common_forms_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the clients send is read without the email package (the point of the path)."""
+    import immich_standin.multipart as mp
+
+    def refuse(block: bytes) -> PartStart:
+        raise AssertionError(f"email package used for {block!r}")
+
+    monkeypatch.setattr(mp, "_parse_headers_email", refuse)
+    assert _parse_headers(b'Content-Disposition: form-data; name="assetData"; '
+                          b'filename="IMG 1.jpg"\r\nContent-Type: application/octet-stream'
+                          ) == PartStart("assetData", "IMG 1.jpg", "application/octet-stream")
+    assert _parse_headers(b'Content-Disposition: form-data; name="fileCreatedAt"'
+                          ) == PartStart("fileCreatedAt", None, None)
