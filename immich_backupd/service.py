@@ -239,6 +239,9 @@ MemoryDenyWriteExecute=yes
 SystemCallArchitectures=native
 SystemCallFilter=@system-service
 SystemCallFilter=~@privileged @resources
+# setpriority alone: the hashing threads make themselves nicer than the rest (going
+# the other way needs CAP_SYS_NICE, which the service does not have).
+SystemCallFilter=setpriority
 # A denied call fails with EPERM (the daemon reports it) instead of killing the process.
 SystemCallErrorNumber=EPERM
 """
@@ -259,6 +262,7 @@ MemoryDenyWriteExecute=yes
 SystemCallArchitectures=native
 SystemCallFilter=@system-service
 SystemCallFilter=~@privileged @resources
+SystemCallFilter=setpriority
 SystemCallErrorNumber=EPERM
 """
 
