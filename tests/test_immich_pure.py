@@ -167,19 +167,32 @@ def test_multipart_length_order_and_verification(tmp_path: Path):
         asyncio.run(_collect(MultipartBody([FilePart("assetData", media, 100, "a", sha1)], [])))
 
 
-def test_multipart_sends_kept_bytes_without_reading_the_file(tmp_path: Path):
+@pytest.mark.parametrize("on_loop", [False, True], ids=["stat-in-a-thread", "stat-on-loop"])
+def test_multipart_sends_kept_bytes_without_reading_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_loop: bool
+):
     """Bytes kept by the hasher are sent as they are (the file is not read again); the
-    file's stat is checked before the part ends, so a file rewritten since is aborted."""
+    file's stat is checked before the part ends, so a file rewritten since is aborted.
+    On a local disk that stat runs on the loop: no trip to a thread and back."""
+    hops: list[object] = []
+    real = asyncio.BaseEventLoop.run_in_executor
+
+    def counted(self, executor, func, *args):  # type: ignore[no-untyped-def]
+        hops.append(func)
+        return real(self, executor, func, *args)
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "run_in_executor", counted)
     media = tmp_path / "a.jpg"
     media.write_bytes(b"x" * 3000)
     st = media.stat()
     kept = b"k" * 3000  # not the file's content: proves the file is not what is sent
     part = FilePart("assetData", media, 3000, "a.jpg", hashlib.sha1(kept).digest(),
-                    data=kept, mtime_ns=st.st_mtime_ns)
+                    data=kept, mtime_ns=st.st_mtime_ns, stat_on_loop=on_loop)
     body = MultipartBody([part], [("filename", "a.jpg")])
     data = asyncio.run(_collect_chunked(body, 1024))
     assert len(data) == len(body) and kept in data and b"x" * 100 not in data
     assert body.bytes_sent == 3000
+    assert hops == ([] if on_loop else [os.stat])
 
     os.utime(media, ns=(st.st_atime_ns, st.st_mtime_ns + 1))  # rewritten since: same size
     with pytest.raises(FileChangedDuringUploadError, match="size or mtime moved"):

@@ -14,7 +14,8 @@ Built by hand rather than with ``aiohttp.FormData`` for three reasons:
   them: no second read, no second SHA-1. They are the bytes that were hashed, so the
   checksum holds by construction; the file is stat'ed before the closing boundary, and
   a file whose size or mtime moved since is aborted the same way (it is being
-  rewritten: what it will hold is uploaded when it settles).
+  rewritten: what it will hold is uploaded when it settles). On a local disk that
+  ``stat`` runs on the event loop; elsewhere (NFS, SMB, FUSE: it may hang) in a thread.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class FilePart:
     # ``mtime_ns`` is the stat they were read under, checked before the part ends.
     data: bytes | None = field(default=None, repr=False)
     mtime_ns: int | None = None
+    # The file is on a local disk (see mounts.py): that stat may run on the event loop
+    # instead of going to a thread and back, which costs more than the stat itself.
+    stat_on_loop: bool = False
 
 
 def _quote(value: str) -> str:
@@ -133,7 +137,8 @@ async def _kept(
         raise FileChangedDuringUploadError(f"{part.path}: kept {len(view)} bytes of {part.size}")
     for start in range(0, len(view), chunk):
         if start + chunk >= len(view):
-            st = await loop.run_in_executor(None, os.stat, part.path)
+            st = os.stat(part.path) if part.stat_on_loop else \
+                await loop.run_in_executor(None, os.stat, part.path)
             if st.st_size != part.size or (part.mtime_ns is not None
                                            and st.st_mtime_ns != part.mtime_ns):
                 raise FileChangedDuringUploadError(

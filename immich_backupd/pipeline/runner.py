@@ -32,6 +32,7 @@ from ..immich.client import ImmichClient, UploadRequest
 from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..immich.multipart import FileChangedDuringUploadError
 from ..immich.retry import RetryPolicy, backoff_delay, call_with_retry
+from ..mounts import LocalDisks
 from ..report.progress import Progress, Reporter, Upload
 from ..rules import AlbumRules
 from ..scan import DirListing, KnownFn, walk, walk_targets
@@ -168,6 +169,7 @@ class BackupPass:
         self._reads = WorkerReads(store.path)
         self._budget = ByteBudget(KEEP_BUDGET)
         self._freed = asyncio.Event()  # set when kept bytes are given back
+        self._disks = LocalDisks()  # which files' closing stat may run on the loop
         # Outcomes waiting for their commit (see _recorder): uploads, and check batches.
         self._pending: list[tuple[Candidate, str, str | None, str | None]] = []
         self._pending_checks: list[list[tuple[Candidate, str, str | None, str | None]]] = []
@@ -746,6 +748,7 @@ class BackupPass:
             on_progress=on_progress,
             data=cand.data,
             mtime_ns=st.mtime_ns,
+            local_disk=cand.data is not None and self._disks.is_local(st.dev),
         )
         self.progress.phase = "uploading"
         self._notify()
