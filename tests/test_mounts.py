@@ -14,6 +14,7 @@ from immich_backupd.immich.client import ImmichClient
 from immich_backupd.mounts import LocalDisks, parse_mountinfo
 from immich_backupd.pipeline import runner
 from immich_standin import StandinServer
+from immich_standin.library import XMP
 
 SAMPLE = """\
 22 27 0:21 / /proc rw,relatime - proc proc rw
@@ -82,11 +83,13 @@ def test_the_real_mount_table() -> None:
 def test_a_pass_asks_about_each_kept_files_disk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local: bool
 ) -> None:
-    """The pass tells the upload whether the file's disk is local, by its device."""
+    """The pass tells the upload whether the file's disk is local, by its device, and
+    stats a sidecar on the loop only then."""
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(3):
         (photos / f"IMG_{i}.jpg").write_bytes(b"\xff\xd8\xff" + os.urandom(5000))
+    (photos / "IMG_0.jpg.xmp").write_bytes(XMP)  # its stat: on the loop, or in a thread
     asked: list[int] = []
 
     class Disks:
@@ -111,5 +114,7 @@ def test_a_pass_asks_about_each_kept_files_disk(
         result = asyncio.run(run_pass(settings))
         assert result.outcome == "complete"
         assert srv.state.counters.created == 3
+        sidecars = [a.sidecar for a in srv.state.assets.values() if a.sidecar is not None]
+        assert sidecars == [XMP]
     assert sorted(sent) == [(f"IMG_{i}.jpg", True, local) for i in range(3)]
     assert asked == [os.stat(photos).st_dev] * 3

@@ -717,13 +717,15 @@ class BackupPass:
         assert cand.sha1 is not None
         if not self._quota.room_for(cand.stat.size):
             raise QuotaExceededError(self._quota_message(cand))
+        st = cand.stat
+        local = self._disks.is_local(st.dev)
         sidecar, sidecar_size = cand.sidecar, 0
-        if sidecar is not None:
+        if sidecar is not None:  # beside the file, so on the same disk
             try:
-                sidecar_size = sidecar.stat().st_size
+                sidecar_size = (sidecar.stat() if local
+                                else await asyncio.to_thread(sidecar.stat)).st_size
             except OSError:
                 sidecar = None
-        st = cand.stat
         upload = self.progress.start_upload(cand.path_str, st.size)
 
         def on_progress(sent: int) -> None:
@@ -748,7 +750,7 @@ class BackupPass:
             on_progress=on_progress,
             data=cand.data,
             mtime_ns=st.mtime_ns,
-            local_disk=cand.data is not None and self._disks.is_local(st.dev),
+            local_disk=local,
         )
         self.progress.phase = "uploading"
         self._notify()
