@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -235,3 +236,10 @@ async def test_retry_numbers_attempts_and_delays_from_the_first_failure():
     with pytest.raises(TransportError):
         await call_with_retry(one, down, what="x", sleep=sleep)
     assert len(sleeps) == 3  # one attempt: no wait
+
+
+def test_multipart_boundaries_are_random_and_well_formed():
+    """128 random bits each, as hex (RFC 2046: at most 70 characters, no quoting needed)."""
+    bounds = {MultipartBody([], []).boundary for _ in range(200)}
+    assert len(bounds) == 200
+    assert all(re.fullmatch(r"immich-backupd-[0-9a-f]{32}", b) for b in bounds)

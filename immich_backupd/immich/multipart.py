@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import uuid
+import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +70,10 @@ class MultipartBody:
         fields: Sequence[tuple[str, str]],
         on_progress: Callable[[int], None] | None = None,
     ) -> None:
-        self.boundary = f"immich-backupd-{uuid.uuid4().hex}"
+        # 128 random bits, from the random module: unguessable to a file's author (it is
+        # seeded from the OS at start-up) without a getrandom() system call per upload
+        # (uuid4), each of which gives the GIL up and waits to get it back.
+        self.boundary = f"immich-backupd-{random.getrandbits(128):032x}"
         self.files = list(files)
         self.fields = list(fields)
         self.bytes_sent = 0
