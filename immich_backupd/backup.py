@@ -100,7 +100,7 @@ async def _run_pass(
                 if live:
                     reporters.append(LiveFile(settings.state_dir))
                 backup = BackupPass(settings, client, store, info, reporter=Fanout(*reporters),
-                                    hasher=Hasher(workers=2), targets=targets, hold=hold,
+                                    hasher=Hasher(), targets=targets, hold=hold,
                                     kinds=kinds)
                 if on_start is not None:
                     on_start(backup)

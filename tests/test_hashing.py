@@ -727,6 +727,19 @@ async def test_closed_hasher_refuses_work(tmp_path: Path) -> None:
         await h.hash(write(tmp_path / "a.jpg", b"x"))
 
 
+@pytest.mark.parametrize(("cpus", "workers"), [(1, 1), (2, 1), (3, 2), (16, 2)])
+def test_default_workers_leave_a_core_to_the_loop(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, workers: int
+) -> None:
+    monkeypatch.setattr(hashing, "_CPUS", cpus)
+    assert hashing.default_workers() == workers
+    h = Hasher()
+    try:
+        assert h.workers == workers
+    finally:
+        h.close()
+
+
 def test_hasher_needs_a_worker() -> None:
     with pytest.raises(ValueError):
         Hasher(workers=0)

@@ -146,7 +146,7 @@ class BackupPass:
         self.store = store
         self.server = server
         self.reporter = reporter or Reporter()
-        self.hasher = hasher or Hasher(workers=2)
+        self.hasher = hasher or Hasher()
         self._own_hasher = hasher is None
         self.clock = clock
         self.targets = targets
