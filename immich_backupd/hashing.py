@@ -6,7 +6,7 @@ part, so both are fed from the same buffer in a single pass. The file is stat'ed
 and after (Syncthing's rule): a file that moved under us is reported, never uploaded
 with a checksum of bytes that no longer exist. :class:`Hasher` runs this in a small
 thread pool so the event loop never blocks on disk reads, a few nice steps below the loop
-(:data:`HASH_NICE`) so that it never slows the uploads down either.
+(:data:`HASH_NICE`) so that it yields the CPU to the uploads.
 
 A file no larger than a chunk is read with one ``read`` (open, fstat, read, fstat,
 close: every syscall gives up the GIL and waits to get it back, so they are what a
@@ -176,7 +176,9 @@ CPU-bound. The event loop carries the uploads, the watchdog pings and the answer
 SIGTERM. At equal priority a hashing thread (and its BLAKE3 helper) takes a core from
 the loop whenever the machine is busy, and every upload waits for it; a few nice steps
 lower, it takes what the loop leaves. Measured on 2 cores, the first backup of 1,000
-photos against a stand-in on the same machine: ~7 % shorter (see docs/performance.md).
+photos against a stand-in on the same machine, with two hashing threads: ~10 % shorter.
+With one (:func:`default_workers` on 2 cores) the difference is within the noise; it
+matters where two threads hash beside the loop (see docs/performance.md).
 """
 
 
