@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import signal
@@ -29,6 +28,8 @@ import threading
 import time
 from pathlib import Path
 from typing import BinaryIO
+
+from immich_backupd.gctune import tune_gc
 
 from .procs import terminate
 
@@ -95,26 +96,17 @@ def _start_probe(core: object) -> socketserver.ThreadingTCPServer:
     return srv
 
 
-def _quiet_gc() -> None:
-    """Keep the collector from walking the server's state over and over.
-
-    The stand-in keeps every asset (100,000 seeded ones when adopting) and every request
-    it saw, all tracked by the cyclic collector; each full collection walked all of it
-    again, ~4 % of its CPU in a first backup, more when seeded, on the machine it shares
-    with the client being measured. What exists once it listens is frozen (never
-    collected), and the young generation is larger, as in the client (gctune.py)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 10)
-
-
 async def _serve(args: argparse.Namespace) -> None:
     from immich_standin.server import StandinCore
 
     core = StandinCore(version=args.version, host="127.0.0.1", port=0)
     if args.seed_file is not None:
         _seed(core, args.seed_file)
-    _quiet_gc()
+    # The client's collector settings (gctune.py), for the same reason: the stand-in
+    # keeps every asset (100,000 seeded when adopting) and every request it saw, and its
+    # full collections walked them all again, ~4 % of its CPU in a first backup, on the
+    # machine it shares with the client being measured.
+    tune_gc()
     probe = _start_probe(core)
     await core.start()
     stop = asyncio.Event()
