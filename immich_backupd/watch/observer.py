@@ -1,54 +1,49 @@
-"""Watch the include folders and report changed candidate paths, from watchdog's threads.
+"""Watch the include folders and report changed candidate paths, from the watchers' threads.
 
-One recursive watch per include root (Linux: inotify; nested roots ride on their outer
-root's watch), and events are filtered before they cost anything downstream:
+One recursive watch per include root (nested roots ride on their outer root's watch),
+through a :class:`~immich_backupd.watch.backend.Backend`: on Linux our own inotify
+watcher (:mod:`immich_backupd.watch.inotify_tree`, the kernel's API, no third-party
+internals), elsewhere watchdog's native observer, and watchdog's polling observer as the
+fallback. Events are filtered before they cost anything downstream:
 
 * in the kernel: only create, write, attribute, move, delete and close-after-write events
   are asked for, so readers (media servers, thumbnailers, our own hasher) cost nothing.
   "opened" is asked for only with ``report_opens`` (it fires for every read);
 * no watch at all on ignored folders (hidden, ``@eaDir``, recycle bins, snapshots) or
-  excluded ones, now or when created later (on Linux; elsewhere watchdog watches them
-  and their events are dropped here);
-* in the handler: ignored names (hidden, partial downloads), exclusions, files that are
-  not media (when :class:`~immich_backupd.media.MediaTypes` are given) and folder events
-  other than created, moved and deleted are dropped.
+  excluded ones, now or when created later (on Linux; elsewhere the native observer
+  watches them and their events are dropped here);
+* here: ignored names (hidden, partial downloads), exclusions, files that are not media
+  (when :class:`~immich_backupd.media.MediaTypes` are given) and folder events other than
+  created, moved and deleted are dropped.
 
-When inotify runs out of watches (``fs.inotify.max_user_watches``) or instances, the
-affected root is polled instead and a warning says what to raise; after a queue overflow
-``on_overflow`` asks the daemon for a full rescan. :meth:`FolderWatcher.reconfigure`
-(SIGHUP) adds and removes roots without a restart, and retries inotify for polled roots.
+The watcher proves itself: :meth:`FolderWatcher.probe` writes a file into a private
+folder watched by the same mechanism and waits for its event; when none comes, every root
+is polled instead and :attr:`FolderWatcher.blind` says so. When inotify runs out of
+watches (``fs.inotify.max_user_watches``) or instances, the affected root is polled and a
+warning says what to raise; after a queue overflow ``on_overflow`` asks the daemon for a
+full rescan. A filesystem mounted over (or unmounted from) a watched folder is noticed
+(``/proc/self/mountinfo``): that root is watched again and ``on_rescan`` asks for its
+rescan. :meth:`FolderWatcher.reconfigure` (SIGHUP) adds and removes roots without a
+restart, and retries native watching for polled roots.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from watchdog.events import (
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-    FileAttribEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileOpenedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
-from watchdog.observers.api import BaseObserver, ObservedWatch
-from watchdog.observers.polling import PollingObserverVFS
-
 from immich_backupd.media import MediaTypes, is_ignored_dir, is_ignored_name
 from immich_backupd.rules import AlbumRules
+from immich_backupd.watch import inotify
+from immich_backupd.watch.backend import Backend, EventKind, WatchHooks
 from immich_backupd.watch.limits import (
     count_dirs,
     inotify_limit,
@@ -58,13 +53,10 @@ from immich_backupd.watch.limits import (
     top_roots,
     watch_limit_advice,
 )
-
-try:  # Linux with the watchdog internals it needs; else watchdog's stock observer
-    from immich_backupd.watch._inotify import PruningInotifyObserver
-except Exception:  # pragma: no cover - other platforms / watchdog versions
-    PruningInotifyObserver = None  # type: ignore[assignment,misc]
+from immich_backupd.watch.mountwatch import MountWatcher, affected_roots
 
 __all__ = [
+    "PROBE_TIMEOUT",
     "ChangeKind",
     "FolderWatcher",
     "OnChange",
@@ -77,45 +69,33 @@ log = logging.getLogger(__name__)
 
 ChangeKind = Literal["modified", "attrib", "created", "moved", "deleted", "opened", "closed"]
 OnChange = Callable[[Path, str], None]
-WatchMode = Literal["native", "polling"]
-ObserverFactory = Callable[[], BaseObserver]
-
-# watchdog event_type -> our kind, for file events. "attrib" is a change to back up
-# (`cp -p`, rsync and shutil.copy2 set the mtime after the last write), but not a write:
-# no close follows it, so it must not mark the file open for writing. Readers' close is
-# not a change.
-_FILE_KINDS: dict[str, ChangeKind] = {
-    "created": "created",
-    "modified": "modified",
-    "attrib": "attrib",
-    "deleted": "deleted",
-    "closed": "closed",
-    "opened": "opened",
-    "moved": "moved",
-}
-# Folder events worth reporting: a new folder's files are reported one by one too, but a
-# folder moved out of the tree shows only as the folder's deletion.
-_DIR_KINDS: dict[str, ChangeKind] = {"created": "created", "deleted": "deleted", "moved": "moved"}
-
-_EVENT_FILTER: list[type[FileSystemEvent]] = [
-    FileCreatedEvent,
-    DirCreatedEvent,
-    FileModifiedEvent,
-    FileAttribEvent,
-    FileMovedEvent,
-    DirMovedEvent,
-    FileDeletedEvent,
-    DirDeletedEvent,
-    FileClosedEvent,
-]
+BackendFactory = Callable[[WatchHooks], Backend]
+PROBE_TIMEOUT = 5.0
+"""Seconds the probe waits for its event. inotify delivers in microseconds; a loaded
+machine's thread scheduling in milliseconds. Five seconds only ever pass when no event
+comes at all."""
 
 
-class _Handler(FileSystemEventHandler):
-    def __init__(self, watcher: FolderWatcher) -> None:
-        self._watcher = watcher
+class WatchMode(StrEnum):
+    """How a root is watched."""
 
-    def dispatch(self, event: FileSystemEvent) -> None:
-        self._watcher._on_event(event)
+    NATIVE = "native"  # inotify (Linux), FSEvents (macOS)
+    POLLING = "polling"  # read every ``poll_interval`` seconds
+
+
+_DIR_KINDS = frozenset({"created", "deleted", "moved"})
+_probe_names = itertools.count()
+
+
+def default_native(hooks: WatchHooks, *, report_opens: bool = False) -> Backend:
+    """The native watching mechanism of this platform: inotify on Linux, else watchdog's."""
+    if inotify.available():
+        from immich_backupd.watch.inotify_tree import InotifyBackend
+
+        return InotifyBackend(hooks, report_opens=report_opens)
+    from immich_backupd.watch.watchdog_backend import native_backend  # pragma: no cover
+
+    return native_backend(hooks, report_opens=report_opens)  # pragma: no cover
 
 
 class FolderWatcher:
@@ -129,19 +109,22 @@ class FolderWatcher:
     the include folders is "created". Folder paths come with "created", "moved" and
     "deleted" only; the files of a new or moved-in folder are reported one by one too.
 
-    ``on_change`` is called from watchdog's threads (the native and the polling observer
-    each have one, so two calls may overlap): it must be thread-safe and quick. The
-    daemon hops onto its loop with ``loop.call_soon_threadsafe``; calling :meth:`stop` or
-    :meth:`reconfigure` from inside it would deadlock. An exception it raises is logged
-    and never kills the watcher. ``on_overflow()`` is called likewise when events were
-    lost (inotify queue overflow, a folder left unwatched at run time): the daemon should
-    request a full rescan.
+    ``on_change`` is called from the watchers' threads (the native one, the polling one
+    and the mount watcher each have one, so two calls may overlap): it must be
+    thread-safe and quick. The daemon hops onto its loop with
+    ``loop.call_soon_threadsafe``; calling :meth:`stop` or :meth:`reconfigure` from inside
+    it would deadlock. An exception it raises is logged and never kills the watcher.
+    ``on_overflow()`` is called likewise when events were lost (inotify queue overflow, a
+    folder left unwatched at run time): the daemon should request a full rescan.
+    ``on_rescan(root)`` is called when a filesystem was mounted or unmounted at, below or
+    above ``root``: its tree should be rescanned.
 
     ``media``, when given, drops events for files the server would not take. With
     ``use_polling`` every root is polled every ``poll_interval`` seconds (network shares,
     where inotify sees only local changes); polling is also the per-root fallback when
-    inotify runs out. ``observer_factory`` builds the native observer (tests inject
-    failures through it); by default the pruning inotify observer on Linux, else watchdog's.
+    native watching runs out or does not deliver events. ``observer_factory(hooks)``
+    builds the native backend (tests inject failing or blind ones); by default
+    :func:`default_native`. ``watch_mounts`` follows the mount table (Linux).
     """
 
     def __init__(
@@ -153,57 +136,64 @@ class FolderWatcher:
         use_polling: bool = False,
         poll_interval: float = 5.0,
         on_overflow: Callable[[], None] | None = None,
+        on_rescan: Callable[[Path], None] | None = None,
         report_opens: bool = False,
-        observer_factory: ObserverFactory | None = None,
+        observer_factory: BackendFactory | None = None,
+        watch_mounts: bool = True,
     ) -> None:
         self._rules = rules
         self._media = media
         self._on_change = on_change
         self._on_overflow = on_overflow
+        self._on_rescan = on_rescan
         self._use_polling = use_polling
-        self._poll_interval = poll_interval
+        self.poll_interval = poll_interval
+        self._report_opens = report_opens
         self._observer_factory = observer_factory
-        self._native_filter = [*_EVENT_FILTER, FileOpenedEvent] if report_opens else _EVENT_FILTER
-        self._handler = _Handler(self)
+        self._hooks = _Hooks(self)
         self._lock = threading.RLock()  # start/stop/reconfigure/fallback
-        self._hook_lock = threading.Lock()  # _exhausted, touched from watchdog threads
+        self._hook_lock = threading.Lock()  # _exhausted and _probe, touched from threads
         self._running = False
-        self._native: BaseObserver | None = None
+        self._native: Backend | None = None
         self._native_unavailable = False
-        self._polling: BaseObserver | None = None
-        self._watches: dict[Path, tuple[BaseObserver, ObservedWatch]] = {}
+        self._blind = False
+        self._polling: Backend | None = None
+        self._watches: dict[Path, tuple[Backend, object]] = {}
         self._modes: dict[Path, WatchMode] = {}
         self._fallen_back: set[Path] = set()
         self._exhausted: dict[str, OSError] = {}  # root -> why a folder below went unwatched
+        self._probe: tuple[str, threading.Event] | None = None
+        self._mounts = MountWatcher(self._mounts_changed) if watch_mounts else None
 
     def __repr__(self) -> str:
-        modes = {str(k): v for k, v in self._modes.items()}
-        return f"FolderWatcher(running={self._running}, roots={modes!r})"
+        modes = {str(k): str(v) for k, v in self._modes.items()}
+        return f"FolderWatcher(running={self._running}, blind={self._blind}, roots={modes!r})"
 
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
         """Start watching every include root. A root that cannot be watched (missing,
-        unreadable) is logged and skipped; :meth:`reconfigure` retries it."""
+        unreadable) is logged and skipped; :meth:`reconfigure` and a mount there retry it."""
         with self._lock:
             if self._running:
                 return
             self._running = True
             for root in top_roots(self._rules.roots, self._rules):
                 self._schedule(root)
+            if self._mounts is not None:
+                self._mounts.start()
 
     def stop(self) -> None:
-        """Stop watching and join watchdog's threads. Idempotent."""
+        """Stop watching and join the watchers' threads. Idempotent."""
+        if self._mounts is not None:
+            self._mounts.stop()  # outside the lock: its callback takes it
         with self._lock:
             if not self._running:
                 return
             self._running = False
-            observers = [o for o in (self._native, self._polling) if o is not None]
-            for obs in observers:
-                obs.stop()
-            for obs in observers:
-                if obs.is_alive():
-                    obs.join(timeout=5)
+            for backend in (self._native, self._polling):
+                if backend is not None:
+                    backend.stop()
             self._native = self._polling = None
             self._native_unavailable = False
             self._watches.clear()
@@ -223,7 +213,8 @@ class FolderWatcher:
         """Switch to new rules (SIGHUP) without a restart.
 
         Roots no longer included are unwatched, new ones watched, failed ones retried and
-        polled fallbacks given inotify again (the user may have raised the limit). When
+        polled fallbacks given native watching again (the user may have raised the limit;
+        a watcher found blind is tried again too: call :meth:`probe` after this). When
         the exclusions changed every root is re-watched, since they decide which folders
         hold a watch. ``media``, if given, replaces the media types. Rescanning what the
         new rules bring in is the caller's job.
@@ -234,59 +225,157 @@ class FolderWatcher:
                 self._media = media
             if not self._running:
                 return
-            wanted = top_roots(rules.roots, rules)
             redo = set(self._fallen_back)
+            if self._blind:
+                self._blind = self._native_unavailable = False
+                redo |= {r for r, m in self._modes.items() if m is WatchMode.POLLING}
             if tuple(rules.exclude) != tuple(old.exclude):
                 redo |= set(self._watches)
-            for root in list(self._watches):
-                if root not in wanted or root in redo:
-                    self._unschedule(root)
-            for root in wanted:
-                if root not in self._watches:
-                    self._schedule(root)
+            self._rewatch(redo)
+
+    def _rewatch(self, redo: set[Path]) -> None:
+        wanted = top_roots(self._rules.roots, self._rules)
+        for root in list(self._watches):
+            if root not in wanted or root in redo:
+                self._unschedule(root)
+        for root in wanted:
+            if root not in self._watches:
+                self._schedule(root)
 
     def watched_roots(self) -> dict[Path, WatchMode]:
-        """Return each watched root and how: "native" (inotify) or "polling"."""
+        """Return each watched root and how: "native" or "polling"."""
         with self._lock:
             return dict(self._modes)
 
+    @property
+    def blind(self) -> bool:
+        """True when the last :meth:`probe` saw no event: every root is polled."""
+        return self._blind
+
+    # --- proving that events arrive ------------------------------------------------------
+
+    def probe(self, folder: Path, timeout: float = PROBE_TIMEOUT) -> bool:
+        """Prove that the native mechanism delivers events, and fall back if it does not.
+
+        ``folder`` (created private if missing; never a user's folder: the daemon uses
+        one inside its state folder) is watched by the same backend as the roots, a file
+        is written and closed there, and its report awaited for up to ``timeout``
+        seconds. Without it, a warning is logged, every root is polled from now on and
+        :attr:`blind` is True; return False. Return True when the event came, and when
+        no native watching is in use (nothing to prove).
+        """
+        with self._lock:
+            if not self._running or self._use_polling:
+                return True
+            native = self._ensure_native()
+            if native is None:
+                return True
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            prefix = os.path.join(str(folder), "")
+            seen = threading.Event()
+            with self._hook_lock:
+                self._probe = (prefix, seen)
+            try:
+                handle: object | None = native.schedule(str(folder))
+            except OSError as err:
+                log.warning("cannot watch the probe folder %s (%s)", folder, err)
+                handle = None
+        target = folder / f"probe-{os.getpid()}-{next(_probe_names)}"
+        ok = False
+        try:
+            if handle is not None:
+                with target.open("wb") as f:
+                    f.write(b"probe")
+                ok = seen.wait(timeout)
+        finally:
+            with self._hook_lock:
+                self._probe = None
+            with contextlib.suppress(OSError):
+                target.unlink()
+            with self._lock, contextlib.suppress(KeyError, OSError):
+                if handle is not None and self._native is native:
+                    native.unschedule(handle)
+        if not ok:
+            self._go_blind(timeout)
+        return ok
+
+    def _go_blind(self, timeout: float) -> None:
+        with self._lock:
+            if not self._running:
+                return
+            log.warning(
+                "file watching does not work here: no event arrived within %g s of a write "
+                "to the probe folder; polling every %g s instead",
+                timeout,
+                self.poll_interval,
+            )
+            self._blind = True
+            self._native_unavailable = True
+            for root, mode in list(self._modes.items()):
+                if mode is WatchMode.NATIVE:
+                    self._unschedule(root)
+                    self._schedule_polling(root)
+            if self._native is not None:
+                self._native.stop()
+                self._native = None
+
+    # --- mounts --------------------------------------------------------------------------
+
+    def _mounts_changed(self, changed: set[str]) -> None:
+        """Called from the mount watcher's thread: re-watch and rescan what moved."""
+        with self._lock:
+            if not self._running:
+                return
+            wanted = top_roots(self._rules.roots, self._rules)
+            hit = affected_roots(wanted, changed)
+            if not hit:
+                return
+            for root in sorted(hit):
+                log.info("a filesystem was mounted or unmounted at %s: watching %s again "
+                         "and rescanning it", ", ".join(sorted(changed)), root)
+                if root in self._watches:
+                    self._unschedule(root)
+                self._schedule(root)
+        if self._on_rescan is not None:
+            for root in sorted(hit):
+                try:
+                    self._on_rescan(root)
+                except Exception:
+                    log.exception("on_rescan(%s) failed", root)
+
     # --- scheduling (under self._lock) ---------------------------------------------------
 
-    def _ensure_native(self) -> BaseObserver | None:
+    def _ensure_native(self) -> Backend | None:
         if self._native is not None or self._native_unavailable:
             return self._native
         try:
             if self._observer_factory is not None:
-                obs = self._observer_factory()
-            elif PruningInotifyObserver is not None:
-                obs = PruningInotifyObserver(_Hooks(self))
-            else:  # pragma: no cover - other platforms
-                from watchdog.observers import Observer
-
-                obs = Observer()
-            obs.start()
+                backend = self._observer_factory(self._hooks)
+            else:
+                backend = default_native(self._hooks, report_opens=self._report_opens)
+            backend.start()
         except OSError as err:
             self._native_unavailable = True
             if err.errno == errno.EMFILE:
                 log.warning(
                     "cannot create an inotify instance (%s); polling every %gs instead. %s",
                     err,
-                    self._poll_interval,
+                    self.poll_interval,
                     instance_limit_advice(),
                 )
             else:
                 log.warning("cannot start the file watcher (%s); polling instead", err)
             return None
-        self._native = obs
-        return obs
+        self._native = backend
+        return backend
 
-    def _ensure_polling(self) -> BaseObserver:
+    def _ensure_polling(self) -> Backend:
         if self._polling is None:
-            obs = PollingObserverVFS(
-                os.lstat, self._scandir_pruned, polling_interval=self._poll_interval
-            )
-            obs.start()
-            self._polling = obs
+            from immich_backupd.watch.watchdog_backend import polling_backend
+
+            backend = polling_backend(self._hooks, self.poll_interval, self._scandir_pruned)
+            backend.start()
+            self._polling = backend
         return self._polling
 
     def _schedule(self, root: Path) -> None:
@@ -298,42 +387,42 @@ class FolderWatcher:
         with self._hook_lock:
             self._exhausted.pop(key, None)
         try:
-            watch = native.schedule(
-                self._handler, key, recursive=True, event_filter=self._native_filter
-            )
+            handle = native.schedule(key)
         except OSError as err:
             if err.errno in (errno.ENOSPC, errno.EMFILE):
                 self._fall_back(root, err)
             else:
                 log.warning("cannot watch %s (%s); the periodic rescan covers it", root, err)
             return
-        self._watches[root] = (native, watch)
-        self._modes[root] = "native"
+        self._watches[root] = (native, handle)
+        self._modes[root] = WatchMode.NATIVE
         with self._hook_lock:
             failed = self._exhausted.pop(key, None)
         if failed is not None:
             self._fall_back(root, failed)
 
     def _schedule_polling(self, root: Path) -> None:
+        if not root.is_dir():
+            log.warning("cannot watch %s (not a folder); the periodic rescan covers it", root)
+            return
         try:
-            watch = self._ensure_polling().schedule(
-                self._handler, str(root), recursive=True, event_filter=_EVENT_FILTER
-            )
+            polling = self._ensure_polling()
+            handle = polling.schedule(str(root))
         except OSError as err:
             log.warning("cannot watch %s (%s); the periodic rescan covers it", root, err)
             return
-        self._watches[root] = (self._polling, watch)  # type: ignore[assignment]
-        self._modes[root] = "polling"
+        self._watches[root] = (polling, handle)
+        self._modes[root] = WatchMode.POLLING
 
     def _unschedule(self, root: Path) -> None:
-        obs, watch = self._watches.pop(root)
+        backend, handle = self._watches.pop(root)
         self._modes.pop(root, None)
         self._fallen_back.discard(root)
         with contextlib.suppress(KeyError):  # its emitter may have stopped by itself
-            obs.unschedule(watch)
+            backend.unschedule(handle)
 
     def _fall_back(self, root: Path, err: OSError) -> None:
-        """Replace ``root``'s inotify watch by polling, and tell the user what to raise."""
+        """Replace ``root``'s native watch by polling, and tell the user what to raise."""
         if root in self._watches:
             self._unschedule(root)
         advice = (
@@ -347,7 +436,7 @@ class FolderWatcher:
             "reload the daemon (SIGHUP) to use inotify again.",
             root,
             err.strerror or err,
-            self._poll_interval,
+            self.poll_interval,
             advice,
         )
         self._schedule_polling(root)
@@ -360,12 +449,12 @@ class FolderWatcher:
             with self._hook_lock:
                 err = self._exhausted.pop(key, None)
             root = Path(key)
-            if err is None or not self._running or self._modes.get(root) != "native":
+            if err is None or not self._running or self._modes.get(root) is not WatchMode.NATIVE:
                 return  # handled where the root was scheduled, or gone
             self._fall_back(root, err)
         self._notify_overflow()
 
-    # --- events (watchdog threads) -------------------------------------------------------
+    # --- events (the backends' threads) --------------------------------------------------
 
     def _prune(self, path: str) -> bool:
         return prune_dir(self._rules, path, os.path.basename(path))
@@ -417,26 +506,19 @@ class FolderWatcher:
                 return False
         return not rules.is_excluded(path, is_dir=is_dir)
 
-    def _emit(self, path: str, kind: ChangeKind) -> None:
+    def _on_event(self, kind: EventKind, path: str, is_dir: bool) -> None:
+        probe = self._probe
+        if probe is not None and path.startswith(probe[0]):
+            probe[1].set()
+            return
+        if is_dir and kind not in _DIR_KINDS:
+            return
+        if not self._accept(path, is_dir):
+            return
         try:
             self._on_change(Path(path), kind)
         except Exception:
             log.exception("on_change(%s, %s) failed", path, kind)
-
-    def _on_event(self, event: FileSystemEvent) -> None:
-        is_dir = event.is_directory
-        kind = (_DIR_KINDS if is_dir else _FILE_KINDS).get(event.event_type)
-        if kind is None:
-            return
-        src = os.fsdecode(event.src_path)
-        if kind == "moved":
-            dest = os.fsdecode(event.dest_path)
-            if src and self._accept(src, is_dir):
-                self._emit(src, "deleted")
-            if dest and self._accept(dest, is_dir):
-                self._emit(dest, "moved")
-        elif src and self._accept(src, is_dir):
-            self._emit(src, kind)
 
     def _notify_overflow(self) -> None:
         if self._on_overflow is None:
@@ -448,10 +530,13 @@ class FolderWatcher:
 
 
 class _Hooks:
-    """The pruning inotify observer's view of a :class:`FolderWatcher` (see WatchHooks)."""
+    """The backends' view of a :class:`FolderWatcher` (see WatchHooks)."""
 
     def __init__(self, watcher: FolderWatcher) -> None:
         self._w = watcher
+
+    def event(self, kind: EventKind, path: str, is_dir: bool) -> None:
+        self._w._on_event(kind, path, is_dir)
 
     def prune(self, path: str) -> bool:
         return self._w._prune(path)
@@ -461,7 +546,7 @@ class _Hooks:
         with w._hook_lock:
             first = root not in w._exhausted
             w._exhausted[root] = err
-        if first:  # switch in another thread: we are inside watchdog's locks here
+        if first:  # switch in another thread: we are inside the backend's lock here
             threading.Thread(
                 target=w._fall_back_later, args=(root,), name="watch-fallback", daemon=True
             ).start()

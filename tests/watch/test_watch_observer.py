@@ -11,14 +11,14 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from watchdog.observers.api import BaseObserver, ObservedWatch
-from watchdog.observers.polling import PollingObserver
 
 from immich_backupd.media import DEFAULT_MEDIA_TYPES
 from immich_backupd.rules import AlbumRules
+from immich_backupd.watch.backend import Backend, WatchHooks
+from immich_backupd.watch.inotify import IN_Q_OVERFLOW, RawEvent
+from immich_backupd.watch.inotify_tree import InotifyBackend
 from immich_backupd.watch.observer import FolderWatcher
 
 from .conftest import Recorder
@@ -255,16 +255,17 @@ def test_ignored_and_excluded_folders_get_no_inotify_watch(
 def test_queue_overflow_requests_a_rescan(
     lib: Path, recorder: Recorder, make_watcher: MakeWatcher, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent
-
     overflows: list[int] = []
     w = make_watcher([lib], on_overflow=lambda: overflows.append(1))
     native = w._native
-    assert native is not None and hasattr(native, "inject_event")
-    native.inject_event(InotifyEvent(-1, InotifyConstants.IN_Q_OVERFLOW, 0, b""))
+    assert isinstance(native, InotifyBackend)
+    (lib / "made-while-events-were-lost").mkdir()
+    with native._lock:  # the reader thread takes it too
+        native.handle([RawEvent(-1, IN_Q_OVERFLOW, 0, b"")])
     assert overflows == [1]
     assert "max_queued_events" in caplog.text
-    f = write(lib / "after.jpg")  # the watches were rebuilt and still work
+    # The walk after the overflow put a watch on the folder whose creation was lost.
+    f = write(lib / "made-while-events-were-lost" / "after.jpg")
     assert recorder.wait_for(f, "closed")
 
 
@@ -316,23 +317,30 @@ def test_start_stop_idempotent_and_context_manager(lib: Path) -> None:
 # --- running out of inotify watches: an injected failure ------------------------------------
 
 
-class _NoWatchesObserver(BaseObserver):
-    """A native observer that fails to schedule like inotify at max_user_watches."""
+class _NoWatchesBackend:
+    """A native backend that fails to schedule like inotify at max_user_watches."""
 
-    def __init__(self) -> None:
-        from watchdog.observers.polling import PollingEmitter
+    def __init__(self, hooks: WatchHooks) -> None:
+        pass
 
-        super().__init__(PollingEmitter)
+    def start(self) -> None:
+        pass
 
-    def schedule(self, *args: object, **kwargs: object) -> ObservedWatch:
+    def stop(self) -> None:
+        pass
+
+    def schedule(self, root: str) -> object:
         raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+    def unschedule(self, handle: object) -> None:
+        raise KeyError(handle)
 
 
 def test_watch_limit_falls_back_to_polling(
     lib: Path, recorder: Recorder, make_watcher: MakeWatcher, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    w = make_watcher([lib], poll_interval=0.05, observer_factory=_NoWatchesObserver)
+    w = make_watcher([lib], poll_interval=0.05, observer_factory=_NoWatchesBackend)
     assert w.watched_roots() == {lib: "polling"}
     text = caplog.text
     assert "fs.inotify.max_user_watches is " in text
@@ -345,7 +353,7 @@ def test_watch_limit_falls_back_to_polling(
 def test_instance_limit_falls_back_to_polling(
     lib: Path, recorder: Recorder, make_watcher: MakeWatcher, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def no_instances() -> BaseObserver:
+    def no_instances(hooks: WatchHooks) -> Backend:
         raise OSError(errno.EMFILE, "inotify instance limit reached")
 
     w = make_watcher([lib], poll_interval=0.05, observer_factory=no_instances)
@@ -358,19 +366,17 @@ def test_instance_limit_falls_back_to_polling(
 def test_reconfigure_retries_inotify_for_a_fallen_back_root(
     lib: Path, recorder: Recorder, make_watcher: MakeWatcher
 ) -> None:
-    class LimitedObserver(PollingObserver):  # stands in for inotify; fails while "full"
+    class LimitedBackend(InotifyBackend):  # real inotify; fails while "full"
         full = True
 
-        def schedule(self, *args: Any, **kwargs: Any) -> ObservedWatch:
-            if LimitedObserver.full:
+        def schedule(self, root: str) -> str:
+            if LimitedBackend.full:
                 raise OSError(errno.ENOSPC, "inotify watch limit reached")
-            return super().schedule(*args, **kwargs)
+            return super().schedule(root)
 
-    w = make_watcher(
-        [lib], poll_interval=0.05, observer_factory=lambda: LimitedObserver(timeout=0.05)
-    )
+    w = make_watcher([lib], poll_interval=0.05, observer_factory=LimitedBackend)
     assert w.watched_roots() == {lib: "polling"}
-    LimitedObserver.full = False  # the user raised the limit, then sent SIGHUP
+    LimitedBackend.full = False  # the user raised the limit, then sent SIGHUP
     w.reconfigure(AlbumRules([lib]))
     assert w.watched_roots() == {lib: "native"}
     f = write(lib / "a.jpg")
