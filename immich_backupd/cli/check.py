@@ -28,6 +28,7 @@ from ..conditions import Requirements, default_network_source, default_power_sou
 from ..conditions.power import LinuxSysfsPower
 from ..conditions.states import NetworkState, PowerState
 from ..config import Settings, load_settings
+from ..daemon.statusline import watch_problem
 from ..errors import ConfigError, ExitCode
 from ..i18n import _, ngettext
 from ..immich.client import ImmichClient
@@ -39,6 +40,7 @@ from ..pipeline.connect import missing_permissions
 from ..report.text import count, human_bytes
 from ..rules import AlbumRules
 from ..scan import walk
+from ..watch.backend import BackendFactory
 from ..watch.limits import count_dirs, inotify_limit, watch_limit_advice
 from .common import IOERR, local_error, show_path
 
@@ -337,7 +339,36 @@ def _state_dir(screen: Screen, label: str, state_dir: Path) -> None:
         dir=shown, free=human_bytes(free))))
 
 
-def _watching(screen: Screen, label: str, settings: Settings) -> None:
+def watch_probe(state_dir: Path, backend: BackendFactory | None = None) -> tuple[bool, float]:
+    """Prove file watching the daemon's way (:meth:`FolderWatcher.probe`), in a private
+    folder of its own: inside ``state_dir`` when that exists, else in the temp folder.
+    Return (events arrive, the poll interval the daemon falls back to)."""
+    from ..watch.observer import FolderWatcher  # watchdog only for the commands that watch
+
+    base = state_dir if state_dir.is_dir() else Path(tempfile.gettempdir())
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="check-watch-", dir=base))
+    except OSError:
+        folder = Path(tempfile.mkdtemp(prefix="immich-backupd-check-watch-"))
+    watcher = FolderWatcher(AlbumRules([], []), lambda path, kind: None,
+                            observer_factory=backend, watch_mounts=False)
+    try:
+        watcher.start()
+        ok = watcher.probe(folder)
+    finally:
+        watcher.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    return ok, watcher.poll_interval
+
+
+def _watching(screen: Screen, label: str, settings: Settings,
+              backend: BackendFactory | None = None) -> None:
+    works, interval = watch_probe(settings.state_dir, backend)
+    if not works:
+        screen.add(Item("warn", label, watch_problem(interval), more=[
+            _("New photos still go up, but later: within the poll interval instead of "
+              "seconds.")]))
+        return
     limit = inotify_limit()
     if limit is None:
         screen.add(Item("info", label, _("no inotify here; the daemon watches with the "

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..daemon.statusline import watch_problem
 from ..i18n import _, ngettext
 from ..lock import is_locked, read_holder
 from ..report.live import read_live
@@ -169,6 +170,8 @@ def render(data: dict[str, Any], width: int) -> list[str]:
                             "changes queued").format(
             pid=live.get("pid"), queued=count(live.get("queued", 0)),
             folders=ngettext("{n} folder", "{n} folders", watching).format(n=count(watching))))
+        if live.get("watch_blind"):
+            out.append("  ⚠ " + watch_problem(live.get("poll_interval") or 0))
     elif data["running"]:
         out.append("  " + _("A backup is running (pid {pid})").format(pid=data["pid"]))
     uploads = live.get("uploads") or []

@@ -56,9 +56,10 @@ from ..report.progress import Progress, Reporter
 from ..rules import AlbumRules
 from ..state import StateReader
 from ..watch import Batch, Debouncer, FolderWatcher, SettleTracker
+from ..watch.backend import BackendFactory
 from ..watch.settle import DEFAULT_QUIET
 from .sdnotify import SdNotify
-from .statusline import status_line
+from .statusline import status_line, watch_problem
 
 log = logging.getLogger("immich_backupd.daemon")
 
@@ -70,6 +71,8 @@ AUTH_RETRY = 600.0  # key rejected: try again every 10 minutes (or at once on SI
 QUOTA_RETRY = 3600.0  # quota full: try again hourly (or on SIGUSR1)
 PUBLISH_INTERVAL = 1.0  # live.json and STATUS= at most once a second
 START_EXTEND = 60.0  # seconds of start-up time asked for at a time until READY=1
+POLL_INTERVAL = 5.0  # seconds between polls where native file watching fails
+PROBE_DIR = "watch-probe"  # in state_dir: where the watcher proves that events arrive
 
 # POWER_SUPPLY_ROOT lets a test (or an unusual system) point the power source at another
 # sysfs tree; the reading code is the real one.
@@ -119,8 +122,12 @@ class Daemon:
         sd: SdNotify | None = None,
         monitor: ConditionMonitor | None = None,
         clock: Callable[[], float] = time.monotonic,
+        watch_backend: BackendFactory | None = None,
     ) -> None:
+        """``watch_backend`` builds the native file-watching backend (default: the
+        platform's); tests inject one that delivers nothing."""
         self.config_path = config_path
+        self._watch_backend = watch_backend
         self.settings = settings
         self.sd = sd or SdNotify()
         self.clock = clock
@@ -154,7 +161,7 @@ class Daemon:
             self._loop.add_signal_handler(sig, handler)
         watchdog = asyncio.create_task(self._watchdog()) if self.sd.watchdog_interval else None
         starting = asyncio.create_task(self._extend_start_timeout())
-        self._start_watcher()
+        await self._start_watcher()
         self._publish(force=True)
         try:
             await self._main_loop()
@@ -208,7 +215,13 @@ class Daemon:
         self.debouncer.request_full_rescan(self.clock())
         self._wake.set()
 
-    def _start_watcher(self) -> None:
+    def _on_rescan(self, root: Path) -> None:
+        self.debouncer.add(root, self.clock())  # a folder: its whole tree is rescanned
+        self._wake.set()
+
+    async def _start_watcher(self) -> None:
+        """Watch the include folders, then prove that events arrive (see
+        :meth:`FolderWatcher.probe`): without them it polls, and the status says so."""
         rules = AlbumRules(self.settings.albums.include, self.settings.albums.exclude)
         loop = self._loop
         assert loop is not None
@@ -219,9 +232,20 @@ class Daemon:
         def on_overflow() -> None:
             loop.call_soon_threadsafe(self._on_overflow)
 
-        self._watcher = FolderWatcher(rules, on_change, on_overflow=on_overflow)
-        self._watcher.start()
-        modes = self._watcher.watched_roots()
+        def on_rescan(root: Path) -> None:
+            loop.call_soon_threadsafe(self._on_rescan, root)
+
+        self._watcher = FolderWatcher(rules, on_change, on_overflow=on_overflow,
+                                      on_rescan=on_rescan, poll_interval=POLL_INTERVAL,
+                                      observer_factory=self._watch_backend)
+        await asyncio.to_thread(self._watcher.start)
+        await self._probe_watcher()
+
+    async def _probe_watcher(self) -> None:
+        watcher = self._watcher
+        assert watcher is not None
+        await asyncio.to_thread(watcher.probe, self.settings.state_dir / PROBE_DIR)
+        modes = watcher.watched_roots()
         log.info("watching %d folder%s (%s)", len(modes), "s" if len(modes) != 1 else "",
                  ", ".join(f"{p}: {m}" for p, m in modes.items()))
 
@@ -456,6 +480,7 @@ class Daemon:
         if self._watcher is not None:
             rules = AlbumRules(settings.albums.include, settings.albums.exclude)
             await asyncio.to_thread(self._watcher.reconfigure, rules)
+            await self._probe_watcher()
         if (old.albums != settings.albums or old.server != settings.server
                 or old.backup != settings.backup):
             self._full_requested = True
@@ -481,8 +506,11 @@ class Daemon:
     def _status_text(self) -> str:
         s = self.status
         counts = _counts(self.settings)
-        return status_line(state=s.state, progress=s.progress, waiting_for=s.waiting_for,
+        line = status_line(state=s.state, progress=s.progress, waiting_for=s.waiting_for,
                            error=s.error, **counts)
+        if self._watcher is not None and self._watcher.blind:
+            line += " · " + watch_problem(self._watcher.poll_interval)
+        return line
 
     def _publish(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -501,8 +529,10 @@ class Daemon:
             "error": s.error,
             "queued": self.debouncer.pending,
             "held": len(self._held),
-            "watching": {str(k): v for k, v in
+            "watching": {str(k): str(v) for k, v in
                          (self._watcher.watched_roots() if self._watcher else {}).items()},
+            "watch_blind": bool(self._watcher and self._watcher.blind),
+            "poll_interval": self._watcher.poll_interval if self._watcher else None,
             "updated_at": time.time(),
         }
         if s.progress is not None and s.state in ("scanning", "backing-up"):

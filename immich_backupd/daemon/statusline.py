@@ -67,6 +67,12 @@ def status_line(
     return idle_line(backed_up, total, failed, last_backup)
 
 
+def watch_problem(poll_interval: float) -> str:
+    """What the status says when file events do not arrive and the daemon polls."""
+    return _("file watching does not work here: polling every {n} s").format(
+        n=f"{poll_interval:g}")
+
+
 # The sentences the engine (conditions.policy, the daemon) puts in ``waiting_for``: marked
 # here so the catalogue holds them, and translated by lookup where they are shown.
 ENGINE_WAITING = (

@@ -10,9 +10,10 @@ backends that fail to schedule, or that deliver nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, Protocol
 
-__all__ = ["Backend", "EventKind", "WatchHooks"]
+__all__ = ["Backend", "BackendFactory", "EventKind", "WatchHooks"]
 
 EventKind = Literal["created", "modified", "attrib", "closed", "opened", "deleted", "moved"]
 """What a backend reports. A move is two reports: "deleted" for the source, then "moved"
@@ -57,3 +58,7 @@ class Backend(Protocol):
     def schedule(self, root: str) -> object: ...
 
     def unschedule(self, handle: object) -> None: ...
+
+
+BackendFactory = Callable[[WatchHooks], Backend]
+"""Builds a backend reporting to the given hooks (not yet started)."""

@@ -43,7 +43,7 @@ from typing import Literal
 from immich_backupd.media import MediaTypes, is_ignored_dir, is_ignored_name
 from immich_backupd.rules import AlbumRules
 from immich_backupd.watch import inotify
-from immich_backupd.watch.backend import Backend, EventKind, WatchHooks
+from immich_backupd.watch.backend import Backend, BackendFactory, EventKind, WatchHooks
 from immich_backupd.watch.limits import (
     count_dirs,
     inotify_limit,
@@ -69,7 +69,6 @@ log = logging.getLogger(__name__)
 
 ChangeKind = Literal["modified", "attrib", "created", "moved", "deleted", "opened", "closed"]
 OnChange = Callable[[Path, str], None]
-BackendFactory = Callable[[WatchHooks], Backend]
 PROBE_TIMEOUT = 5.0
 """Seconds the probe waits for its event. inotify delivers in microseconds; a loaded
 machine's thread scheduling in milliseconds. Five seconds only ever pass when no event
