@@ -40,10 +40,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from immich_backupd.media import MediaTypes, is_ignored_dir, is_ignored_name
+from immich_backupd.media import MediaTypes
 from immich_backupd.rules import AlbumRules
 from immich_backupd.watch import inotify
 from immich_backupd.watch.backend import Backend, BackendFactory, EventKind, WatchHooks
+from immich_backupd.watch.filtering import accept, scandir_pruned
 from immich_backupd.watch.limits import (
     count_dirs,
     inotify_limit,
@@ -459,51 +460,7 @@ class FolderWatcher:
         return prune_dir(self._rules, path, os.path.basename(path))
 
     def _scandir_pruned(self, path: str | None) -> Iterator[os.DirEntry[str]]:
-        """``os.scandir`` for the polling snapshot, minus what the handler would drop
-        anyway, so polling never stats or descends into ignored or excluded entries."""
-        rules, media = self._rules, self._media
-        with os.scandir(path) as it:
-            entries = list(it)
-        kept = []
-        for entry in entries:
-            name = entry.name
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-            except OSError:
-                is_dir = False
-            if is_dir:
-                if prune_dir(rules, entry.path, name):
-                    continue
-            else:
-                unwanted = (
-                    media.candidate(name) is None if media is not None else is_ignored_name(name)
-                )
-                if unwanted or rules.is_excluded_entry(entry.path, name, False):
-                    continue
-            kept.append(entry)
-        return iter(kept)
-
-    def _accept(self, path: str, is_dir: bool) -> bool:
-        """Return True if an event for ``path`` is worth reporting (cheapest tests first)."""
-        name = os.path.basename(path)
-        if is_dir:
-            if is_ignored_dir(name):
-                return False
-        elif self._media is not None:
-            if self._media.candidate(name) is None:
-                return False
-        elif is_ignored_name(name):
-            return False
-        rules = self._rules
-        root = rules.root_of(path)
-        if root is None:
-            return False
-        root_s = str(root)
-        if len(path) > len(root_s):
-            prefix = root_s if root_s.endswith("/") else root_s + "/"
-            if any(is_ignored_dir(p) for p in path[len(prefix) :].split("/")[:-1]):
-                return False
-        return not rules.is_excluded(path, is_dir=is_dir)
+        return scandir_pruned(self._rules, self._media, path)
 
     def _on_event(self, kind: EventKind, path: str, is_dir: bool) -> None:
         probe = self._probe
@@ -512,7 +469,7 @@ class FolderWatcher:
             return
         if is_dir and kind not in _DIR_KINDS:
             return
-        if not self._accept(path, is_dir):
+        if not accept(self._rules, self._media, path, is_dir):
             return
         try:
             self._on_change(Path(path), kind)
