@@ -84,3 +84,27 @@ def test_real_errors_name_the_path(tmp_path: Path) -> None:
     finally:
         ino.close()
     assert os.strerror(errno.ENOSPC)  # the code the watcher falls back on exists here
+
+
+@linux
+def test_watching_on_linux_does_not_load_watchdog(tmp_path: Path) -> None:
+    """Native watching on Linux is the kernel's API and our code only: which watchdog is
+    installed (7.0.0 killed the reader thread, 7.1.1 dropped every event of the old
+    observer) cannot change it. watchdog is loaded only for polling."""
+    import subprocess
+
+    code = (
+        "import sys, pathlib, threading\n"
+        "from immich_backupd.rules import AlbumRules\n"
+        "from immich_backupd.watch.observer import FolderWatcher\n"
+        "lib = pathlib.Path(sys.argv[1]); seen = threading.Event()\n"
+        "w = FolderWatcher(AlbumRules([lib]), lambda p, k: seen.set())\n"
+        "w.start(); assert w.probe(lib.parent / 'probe')\n"
+        "(lib / 'a.jpg').write_bytes(b'x'); assert seen.wait(5)\n"
+        "w.stop()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'watchdog'))\n"
+    )
+    (tmp_path / "lib").mkdir()
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "lib")], check=True,
+                         capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    assert out.stdout.strip() == "[]"
