@@ -1022,10 +1022,13 @@ def _include(p: _Problems, ctx: _Context, value: Any) -> tuple[list[tuple[int, P
             continue
         kind = _kind(p, ctx, path, folder)
         if kind == "missing":
-            p.error(path, f"folder does not exist: {folder}")
+            # A USB disk or a share mounted later: the daemon waits for it, and a pass
+            # says it was not backed up (never "complete").
+            p.warn(path, f"folder does not exist (yet): {folder}; it is backed up once it "
+                         "is there")
         elif kind is not None and kind != "dir":
             p.error(path, f"not a folder: {folder}")
-        if kind != "dir":
+        if kind not in ("dir", "missing"):
             ok = False
             continue
         _overlap_warning(p, path, index, folder, out)

@@ -502,6 +502,16 @@ class WorkerReads:
                 known[os.fsdecode(name)] = (size, mtime_ns, ino)
         return known, count
 
+    def has_records_below(self, folder: str) -> bool:
+        """Return True if the state has a record of a file in ``folder`` or below it."""
+        key = os.fsencode(folder.rstrip("/"))
+        row = self._conn().execute(
+            "SELECT 1 FROM files f JOIN dirs d ON d.id = f.dir "
+            "WHERE d.path = ? OR (d.path >= ? AND d.path < ?) LIMIT 1",
+            (key, key + b"/", key + b"0"),  # "0" follows "/": every path below
+        ).fetchone()
+        return row is not None
+
     def dir_rows(self, directory: str) -> dict[str, tuple[Any, ...]]:
         """The raw rows (``_FILE_COLS``) of one folder, keyed by file name (str)."""
         rows = self._conn().execute(

@@ -394,8 +394,12 @@ def test_validation_runs_against_a_fake_file_system() -> None:
     settings = parse_settings(text, env={"HOME": "/home/u"}, fs=fs)
     assert settings.server.key() == "k3y"
     assert settings.albums.include == (Path("/photos"),)
-    with pytest.raises(ConfigError, match="folder does not exist: /elsewhere"):
-        parse_settings(text.replace("/photos", "/elsewhere"), env={}, fs=fs)
+    # A folder not there (yet: a disk mounted later) is kept and warned about, not an error.
+    later = parse_settings(text.replace("/photos", "/elsewhere"), env={}, fs=fs)
+    assert later.albums.include == (Path("/elsewhere"),)
+    assert any("folder does not exist (yet): /elsewhere" in w for w in later.warnings)
+    with pytest.raises(ConfigError, match="not a folder: /etc/key"):
+        parse_settings(text.replace("/photos", "/etc/key"), env={}, fs=fs)
 
 
 # --------------------------------------------------------------------------- YAML dialect

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TextIO
 
+from .. import folder_problems
 from ..backup import make_client
 from ..conditions import Requirements, default_network_source, default_power_source
 from ..conditions.power import LinuxSysfsPower
@@ -277,6 +278,13 @@ def _folders(screen: Screen, label: str, settings: Settings, media: MediaTypes) 
         if rules.is_excluded(root, is_dir=True):
             screen.add(Item("warn", label, _("{folder}: excluded by albums.exclude").format(
                 folder=shown)))
+            continue
+        if not root.exists():
+            screen.add(Item("warn", label, folder_problems.line(
+                folder_problems.FolderProblem(str(root), folder_problems.ProblemKind.MISSING,
+                                              folder_problems.ABSENT), shown, symbol=False),
+                more=[_("The daemon backs it up as soon as it is there (a disk or share "
+                        "mounted later); until then backups are not complete.")]))
             continue
         if not os.access(root, os.R_OK | os.X_OK):
             screen.add(Item("fail", label, _("{folder}: cannot be read").format(folder=shown),

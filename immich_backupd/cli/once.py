@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from .. import folder_problems
 from ..backup import exit_code_for, run_pass
 from ..config import Settings
 from ..gctune import tune_gc
@@ -17,7 +18,7 @@ from ..i18n import _
 from ..pipeline.runner import BackupPass
 from ..report.progress import Reporter
 from ..report.text import count, human_bytes, human_duration
-from .common import err, is_tty
+from .common import err, is_tty, show_path
 from .terminal import LineAwareStream, PlainProgress, TerminalProgress
 
 
@@ -99,6 +100,8 @@ async def _once(settings: Settings, reporter: Reporter) -> int:
         print(_("✓ Backup complete: {summary}").format(summary=summary))
     else:
         print(summary)
+    for problem in result.folder_problems:
+        print(folder_problems.line(problem, show_path(problem.path)))
     if p.failed:
         print(_("See the failures with `immich-backupd failed`; they are retried on the next "
                 "pass, or at once after `immich-backupd retry --all`."))

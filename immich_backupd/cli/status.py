@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .. import folder_problems
 from ..config import Settings
 from ..daemon.statusline import watch_problem
 from ..i18n import _, ngettext
@@ -63,6 +64,7 @@ def status_data(settings: Settings) -> dict[str, Any]:
         counts = reader.counts()
         server = json.loads(reader.meta("server") or "null")
         last_backup = reader.meta("last_backup_at")
+        problems = folder_problems.loads(reader.meta(folder_problems.META_KEY))
         data: dict[str, Any] = {
             "running": is_locked(settings.state_dir),
             "pid": None,
@@ -76,6 +78,7 @@ def status_data(settings: Settings) -> dict[str, Any]:
             "include": [str(p) for p in settings.albums.include],
             "exclude": list(settings.albums.exclude),
             "folders": [],
+            "folder_problems": [p._asdict() for p in problems],
             "live": None,
             "daemon": False,
         }
@@ -124,10 +127,16 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
             total=count(live.get("planned") or 0))
     if busy:
         return "scanning", _("Scanning… {n} files").format(n=count(live.get("seen", 0)))
+    problems = folder_problems.loads(json.dumps(data.get("folder_problems") or []))
+    folders_line = folder_problems.headline(problems)
+    if folders_line is not None and folders_line[0] == "failed":
+        return folders_line
     if data["failed"]:
         n = data["failed"]
         return "failed", "✗ " + ngettext("{n} upload failed", "{n} uploads failed",
                                          n).format(n=count(n))
+    if folders_line is not None:
+        return folders_line
     last = data["last_pass"] or {}
     if last.get("outcome") == "stopped":
         return "stopped", _("⏸ Backup stopped before the end; the rest follows on the "
@@ -201,6 +210,8 @@ def render(data: dict[str, Any], width: int) -> list[str]:
             line = line.replace(f"  {mark} ", "  ✗ ", 1) + " · " + _("{n} failed").format(
                 n=count(f["failed"]))
         out.append(line)
+    for problem in folder_problems.loads(json.dumps(data.get("folder_problems") or [])):
+        out.append("  " + folder_problems.line(problem, show_path(problem.path)))
     other = next((f for f in data["folders"] if not f["path"]), None)
     if other and other["total"]:
         out.append("  · " + _("{n} files from folders no longer included").format(

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import folder_problems
 from ..backup import run_pass
 from ..conditions import (
     ConditionMonitor,
@@ -506,8 +507,12 @@ class Daemon:
     def _status_text(self) -> str:
         s = self.status
         counts = _counts(self.settings)
-        line = status_line(state=s.state, progress=s.progress, waiting_for=s.waiting_for,
-                           error=s.error, **counts)
+        folders = folder_problems.headline(counts.pop("problems", []), symbol=False)
+        if s.state == "idle" and folders is not None:
+            line = folders[1]  # never "Backup complete" while a folder is not backed up
+        else:
+            line = status_line(state=s.state, progress=s.progress, waiting_for=s.waiting_for,
+                               error=s.error, **counts)
         if self._watcher is not None and self._watcher.blind:
             line += " · " + watch_problem(self._watcher.poll_interval)
         return line
@@ -590,12 +595,14 @@ def _counts(settings: Settings) -> dict[str, Any]:
     try:
         summary = reader.summary()
         last = reader.meta("last_backup_at")
+        problems = folder_problems.loads(reader.meta(folder_problems.META_KEY))
     except Exception:  # status is best-effort
         return {}
     finally:
         reader.close()
     return {"backed_up": summary["backed_up"], "total": summary["total"],
-            "failed": summary["failed"], "last_backup": float(last) if last else None}
+            "failed": summary["failed"], "last_backup": float(last) if last else None,
+            "problems": problems}
 
 
 def _make_monitor(settings: Settings) -> ConditionMonitor:

@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from .. import folder_problems
 from ..changes import FileStat
 from ..config import Settings
 from ..errors import BackupdError, QuotaExceededError, ServerUnavailableError, StateError
+from ..folder_problems import FolderProblem, ProblemKind
 from ..hashing import FileChangedError, FileDigest, Hasher
 from ..immich.client import ImmichClient, UploadRequest
 from ..immich.errors import ApiError, ErrorKind, TransportError
@@ -122,6 +124,9 @@ class PassResult:
     # Files left for later: still being written, or changed while read. The daemon
     # looks at them again when they settle.
     held: list[Path] = field(default_factory=list)
+    # Folders not backed up: include folders not there (not mounted), unreadable ones.
+    # The state keeps the current list (folder_problems.META_KEY).
+    folder_problems: list[FolderProblem] = field(default_factory=list)
 
 
 class BackupPass:
@@ -153,6 +158,8 @@ class BackupPass:
         self.hold = hold
         self.kinds = kinds  # None: images and videos; else only these (metered network)
         self.held: list[Path] = []
+        self.folder_problems: list[FolderProblem] = []  # appended from the scanning thread
+        self._unavailable_roots: set[Path] = set()  # empty now, files known: not mounted
         self._gone: list[Path] = []
         self.rules = AlbumRules(settings.albums.include, settings.albums.exclude)
         backup = settings.backup
@@ -231,8 +238,11 @@ class BackupPass:
         if outcome == "complete":
             if self.stopping:
                 outcome = "stopped"
-            elif self.progress.failed:
+            elif self.progress.failed or self.folder_problems:
                 outcome = "partial"
+        if outcome in ("complete", "partial"):
+            with contextlib.suppress(sqlite3.Error):
+                await self._save_folder_problems()
         self.stats.seen = self.progress.seen
         self.stats.hashed = self.progress.hashed
         self.stats.uploaded = self.progress.uploaded
@@ -252,7 +262,15 @@ class BackupPass:
             # so that every caller (once, the daemon) reports it and tries again later.
             raise error
         return PassResult(outcome=outcome, progress=self.progress, error=error,
-                          held=self.held)
+                          held=self.held, folder_problems=self.folder_problems)
+
+    async def _save_folder_problems(self) -> None:
+        """Keep the current list: what this pass found, and the earlier problems of the
+        folders it did not look at (a partial pass)."""
+        scope = None if self.targets is None else self.targets.folders | self.targets.trees
+        old = folder_problems.loads(await self.store.get_meta(folder_problems.META_KEY))
+        new = folder_problems.merge(old, self.folder_problems, scope=scope)
+        await self.store.set_meta(folder_problems.META_KEY, folder_problems.dumps(new))
 
     async def _pipeline(self) -> None:
         hash_q: asyncio.Queue[object] = asyncio.Queue(maxsize=256)
@@ -326,7 +344,21 @@ class BackupPass:
     # -- stage 1: scan and plan ----------------------------------------------------
     def _listings(self, known: KnownFn) -> Iterator[DirListing]:
         def on_error(path: Path, exc: OSError) -> None:
-            log.warning("cannot read folder %s: %s", path, exc.strerror or exc)
+            is_root = self.rules.is_root(path)
+            if folder_problems.is_vanished(exc, is_root=is_root):
+                log.debug("folder %s vanished during the scan", path)
+                return
+            problem = folder_problems.classify(path, exc, is_root=is_root)
+            if any(p.path == problem.path for p in self.folder_problems):
+                return  # found missing before the walk
+            self.folder_problems.append(problem)
+            if problem.kind is ProblemKind.MISSING:
+                log.warning("include folder %s is not there (not mounted?): not backed up "
+                            "this time; nothing of it is forgotten", path)
+            else:
+                log.warning("cannot read folder %s: %s", path, exc.strerror or exc)
+
+        self._find_unmounted()
 
         if self.targets is not None:
             return walk_targets(self.rules, self.server.media, self.targets.folders,
@@ -346,6 +378,8 @@ class BackupPass:
             return found
 
         for listing in self._listings(known):
+            if listing.root in self._unavailable_roots:
+                continue  # a mount point without its disk: nothing there is "deleted"
             # Every unchanged file has a record: when they are all the folder has, and
             # nothing else changed, its full rows are not needed.
             if not listing.files and records_in_dir == len(listing.unchanged):
@@ -364,6 +398,30 @@ class BackupPass:
             records = {st.name: row_to_record(rows[st.name]) for st in listing.files
                        if st.name in rows}
             yield Scanned(listing, records, gone)
+
+    def _find_unmounted(self) -> None:
+        """An include folder that is empty now although files were backed up from it is
+        a mount point whose disk is not there: treat it as missing, so that its files
+        are not taken for deleted (the scanning thread, before the walk)."""
+        scope = (None if self.targets is None
+                 else {*self.targets.trees, *self.targets.folders})
+        for root in self.rules.roots:
+            if scope is not None and root not in scope:
+                continue
+            try:
+                with os.scandir(root) as it:
+                    empty = next(it, None) is None
+            except OSError as err:  # a partial pass does not walk roots: say it here
+                if scope is not None:
+                    self.folder_problems.append(folder_problems.classify(root, err,
+                                                                         is_root=True))
+                continue
+            if empty and self._reads.has_records_below(str(root)):
+                self._unavailable_roots.add(root)
+                self.folder_problems.append(folder_problems.FolderProblem(
+                    str(root), ProblemKind.MISSING, folder_problems.EMPTY))
+                log.warning("include folder %s is empty, but files were backed up from it: "
+                            "taken as not mounted; nothing of it is forgotten", root)
 
     def _restat_partners(self, listing: DirListing) -> None:
         """A live photo is planned as a pair: when one half changed and the other did

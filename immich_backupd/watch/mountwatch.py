@@ -66,12 +66,17 @@ def affected_roots(roots: Iterable[Path], changed: Iterable[str]) -> set[Path]:
 
 class MountWatcher:
     """Call ``on_change(changed_mount_points)`` from a thread whenever the mount table
-    changes. Where ``/proc/self/mountinfo`` cannot be polled (not Linux), ``start``
-    returns False and nothing is watched."""
+    changes, and ``on_tick()`` when ``tick`` seconds passed without a change (the owner
+    looks for folders that appeared without a mount: a late ``mkdir``). Where
+    ``/proc/self/mountinfo`` cannot be polled (not Linux), ``start`` returns False and
+    nothing is watched."""
 
     def __init__(self, on_change: Callable[[set[str]], None],
-                 path: str = MOUNTINFO) -> None:
+                 path: str = MOUNTINFO, *, on_tick: Callable[[], None] | None = None,
+                 tick: float = 5.0) -> None:
         self._on_change = on_change
+        self._on_tick = on_tick
+        self._tick_ms = int(tick * 1000) if on_tick is not None else None
         self._path = path
         self._thread: threading.Thread | None = None
         self._wake_r = self._wake_w = -1
@@ -118,9 +123,16 @@ class MountWatcher:
         poller.register(self._file.fileno(), select.POLLPRI | select.POLLERR)  # type: ignore[attr-defined]
         poller.register(self._wake_r, select.POLLIN)
         while True:
-            ready = {fd for fd, _ in poller.poll()}
+            ready = {fd for fd, _ in poller.poll(self._tick_ms)}
             if self._wake_r in ready:
                 return
+            if not ready:
+                assert self._on_tick is not None
+                try:
+                    self._on_tick()
+                except Exception:
+                    log.exception("on_tick() failed")
+                continue
             try:
                 after = mount_points(self._read())
             except OSError as err:  # pragma: no cover - /proc went away

@@ -163,7 +163,8 @@ class FolderWatcher:
         self._fallen_back: set[Path] = set()
         self._exhausted: dict[str, OSError] = {}  # root -> why a folder below went unwatched
         self._probe: tuple[str, threading.Event] | None = None
-        self._mounts = MountWatcher(self._mounts_changed) if watch_mounts else None
+        self._mounts = (MountWatcher(self._mounts_changed, on_tick=self._look_for_missing,
+                                     tick=poll_interval) if watch_mounts else None)
 
     def __repr__(self) -> str:
         modes = {str(k): str(v) for k, v in self._modes.items()}
@@ -336,12 +337,35 @@ class FolderWatcher:
                 if root in self._watches:
                     self._unschedule(root)
                 self._schedule(root)
-        if self._on_rescan is not None:
-            for root in sorted(hit):
-                try:
-                    self._on_rescan(root)
-                except Exception:
-                    log.exception("on_rescan(%s) failed", root)
+        self._rescan(sorted(hit))
+
+    def _look_for_missing(self) -> None:
+        """Called every ``poll_interval`` from the mount watcher's thread: an include
+        folder that was missing (a late ``mkdir``, a disk that appeared without a mount
+        change we could see) is watched and rescanned as soon as it is there."""
+        with self._lock:
+            if not self._running:
+                return
+            missing = [r for r in top_roots(self._rules.roots, self._rules)
+                       if r not in self._watches]
+            appeared = []
+            for root in missing:
+                if root.is_dir():
+                    self._schedule(root)
+                    if root in self._watches:
+                        appeared.append(root)
+                        log.info("include folder %s is there now: watching and scanning it",
+                                 root)
+        self._rescan(appeared)
+
+    def _rescan(self, roots: list[Path]) -> None:
+        if self._on_rescan is None:
+            return
+        for root in roots:
+            try:
+                self._on_rescan(root)
+            except Exception:
+                log.exception("on_rescan(%s) failed", root)
 
     # --- scheduling (under self._lock) ---------------------------------------------------
 

@@ -94,12 +94,12 @@ async def test_check_missing_and_broken_config(tmp_path):
     code, out = await check(tmp_path / "nope.yaml")
     assert code == 78 and "no config at" in out and "immich-backupd init" in out
     bad = tmp_path / "bad.yaml"
-    bad.write_text("server:\n  url: ftp://x\n  api_key: k\nalbums:\n  include: [/nonexistent]\n"
+    bad.write_text("server:\n  url: ftp://x\n  api_key: k\nalbums:\n  include: [/etc/hostname]\n"
                    "backup:\n  concurency: 2\n")
     code, out = await check(bad)
     assert code == 78
     assert "has 3 problems:" in out
-    assert "'server.url'" in out and "concurency" in out and "/nonexistent" in out
+    assert "'server.url'" in out and "concurency" in out and "/etc/hostname" in out
     assert "docs/configuration.md" in out
 
 

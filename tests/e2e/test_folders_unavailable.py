@@ -1,0 +1,127 @@
+"""Folders that are not there or cannot be read: never "✓", nothing forgotten, waited for.
+
+A USB disk or a share not mounted (yet) is waited for by the daemon and reported by
+`once` (exit 1); a folder that goes away after it was backed up never looks like "every
+file in it was deleted", and nothing is uploaded again when it comes back. A folder the
+service user cannot read is a problem shown in `once`, `status` and its exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from immich_standin.library import JPEG
+
+from .conftest import REPO, server_assets
+from .test_daemon import Daemon, wait_until
+
+
+def test_a_folder_that_goes_away_is_waited_for_and_nothing_is_forgotten(server, make_setup):
+    setup = make_setup(server)
+    phone = setup.lib.include[1]
+    assert setup.run("once").returncode == 0
+    n = len(setup.lib.expected)
+
+    # Unmounted: the mount point stays, empty.
+    away = setup.tmp / "away"
+    shutil.move(phone, away)
+    phone.mkdir()
+    empty = setup.run("once")
+    assert empty.returncode == 1, empty.stdout + empty.stderr
+    assert "✓" not in empty.stdout
+    assert f"⏸ Waiting for {phone} (empty: not mounted?)" in empty.stdout
+    status = setup.json("status")
+    assert status["state"] == "waiting"
+    assert status["headline"] == f"⏸ Waiting for {phone} (empty: not mounted?)"
+    assert status["backed_up"] == status["total"] == n  # nothing taken for deleted
+    assert status["folder_problems"] == [{"path": str(phone), "kind": "missing",
+                                          "detail": "empty"}]
+
+    # Not there at all.
+    phone.rmdir()
+    gone = setup.run("once")
+    assert gone.returncode == 1 and f"⏸ Waiting for {phone} (not mounted)" in gone.stdout
+    text = setup.run("status").stdout
+    assert text.splitlines()[0] == f"⏸ Waiting for {phone} (not mounted)"
+    assert "Backup complete" not in text
+
+    # Back: nothing uploaded, nothing even read again.
+    shutil.move(away, phone)
+    uploads = server.state.counters.upload_requests
+    back = setup.run("once")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "✓ Backup complete" in back.stdout
+    assert server.state.counters.upload_requests == uploads
+    assert setup.last_pass()["hashed"] == 0
+    status = setup.json("status")
+    assert status["state"] == "complete" and status["folder_problems"] == []
+    assert status["backed_up"] == status["total"] == n
+
+
+def test_an_unreadable_folder_is_a_problem_everywhere(server, make_setup):
+    setup = make_setup(server)
+    locked = setup.lib.include[0] / "2024" / "Locked"
+    locked.mkdir(parents=True)
+    (locked / "secret.jpg").write_bytes(JPEG + os.urandom(1000))
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root reads everything: drop the capabilities that allow it
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv(1): cannot make a folder unreadable")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+    locked.chmod(0)
+    try:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "LC_ALL": "C", "LANGUAGE": ""}
+        env.pop("IMMICH_API_KEY", None)
+        proc = subprocess.run(
+            [*prefix, sys.executable, "-m", "immich_backupd", "--config", str(setup.config),
+             "once"], capture_output=True, text=True, env=env, timeout=120)
+        if "Permission denied" not in proc.stderr + proc.stdout and proc.returncode == 0:
+            pytest.skip("this machine lets the test read a mode-000 folder")
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "✓" not in proc.stdout
+        assert f"✗ Cannot read {locked}: permission denied" in proc.stdout
+        assert set(server_assets(server)) == set(setup.lib.expected.values())  # the rest
+        status = setup.json("status")
+        assert status["state"] == "failed"
+        assert status["headline"] == f"✗ Cannot read {locked}: permission denied"
+    finally:
+        locked.chmod(0o755)
+    # Readable again: complete.
+    again = setup.run("once")
+    assert again.returncode == 0 and "✓ Backup complete" in again.stdout
+    assert setup.json("status")["folder_problems"] == []
+
+
+def test_the_daemon_waits_for_a_missing_folder_then_backs_it_up(server, make_setup, tmp_path):
+    setup = make_setup(server, trigger_delay="300ms", max_delay="3s")
+    usb = tmp_path / "usb" / "Photos"
+    config = setup.config.read_text().replace(
+        f'"{setup.lib.include[1]}"', f'"{setup.lib.include[1]}", "{usb}"')
+    setup.config.write_text(config)
+    d = Daemon(setup, tmp_path)
+    try:
+        d.wait_notify(lambda m: m == "READY=1")
+        expected = set(setup.lib.expected.values())
+        wait_until(lambda: set(server_assets(server)) == expected, 30, "the first backup")
+        wait_until(lambda: setup.json("status")["state"] == "waiting", 10, "the waiting state")
+        status = setup.json("status")
+        assert status["headline"] == f"⏸ Waiting for {usb} (not mounted)"
+        assert any(m == f"STATUS=Waiting for {usb} (not mounted)" for m in d.lines())
+
+        # It appears (a late mkdir, a disk): its photos go up within seconds.
+        usb.mkdir(parents=True)
+        (usb / "late.jpg").write_bytes(JPEG + os.urandom(5000))
+        start = time.monotonic()
+        wait_until(lambda: len(server_assets(server)) == len(expected) + 1, 15,
+                   "the photo in the folder that appeared")
+        assert time.monotonic() - start < 15
+        wait_until(lambda: setup.json("status")["state"] == "complete", 10, "complete")
+    finally:
+        assert d.stop() == 0, d.stderr()
