@@ -119,3 +119,29 @@ async def test_live_file_flushes_the_last_throttled_update(tmp_path: Path):
     assert json.loads((tmp_path / "live.json").read_text())["seen"] == 1
     await asyncio.sleep(0.4)
     assert json.loads((tmp_path / "live.json").read_text())["seen"] == 2
+
+
+def test_held_by_condition_after_full_and_partial_passes():
+    from immich_backupd.daemon.core import held_after, held_counts
+    from immich_backupd.pipeline.runner import ScanTargets
+
+    a, b = Path("/p/a/v.mp4"), Path("/p/b/w.mov")
+    before = {a: "video", b: "video"}
+    assert held_after(before, {}, None) == {}  # a full pass that held nothing
+    # A partial pass over /p/a: b is kept, a is what the pass says.
+    assert held_after(before, {}, ScanTargets(frozenset({Path("/p/a")}))) == {b: "video"}
+    assert held_after(before, {}, ScanTargets(trees=frozenset({Path("/p")}))) == {}
+    new = Path("/p/c/x.jpg")
+    assert held_after(before, {new: "image"}, ScanTargets(frozenset({Path("/p/c")}))) == {
+        a: "video", b: "video", new: "image"}
+    assert held_counts({a: "video", b: "video", new: "image"}) == {"videos": 2, "photos": 1}
+
+
+def test_held_lines():
+    from immich_backupd.daemon.statusline import held_line
+
+    assert held_line({}) is None
+    assert held_line({"videos": 1}) == "1 video waits for an unmetered network"
+    assert held_line({"videos": 3}) == "3 videos wait for an unmetered network"
+    assert held_line({"photos": 2, "videos": 1}) == (
+        "3 photos and videos wait for an unmetered network")

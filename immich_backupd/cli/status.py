@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import folder_problems
 from ..config import Settings
-from ..daemon.statusline import watch_problem
+from ..daemon.statusline import held_line, watch_problem
 from ..i18n import _, ngettext
 from ..lock import is_locked, read_holder
 from ..report.live import read_live
@@ -91,6 +91,7 @@ def status_data(settings: Settings) -> dict[str, Any]:
             and live.get("outcome") is None:
         data["live"] = live
         data["daemon"] = bool(live.get("daemon"))
+    data["held_by_condition"] = (data["live"] or {}).get("held_by_condition") or {}
     if data["running"]:
         data["pid"] = read_holder(settings.state_dir)
     data["state"], data["headline"] = headline(data)
@@ -135,6 +136,9 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
         n = data["failed"]
         return "failed", "✗ " + ngettext("{n} upload failed", "{n} uploads failed",
                                          n).format(n=count(n))
+    held = held_line(live.get("held_by_condition") or {})
+    if held is not None:
+        return "waiting", "⏸ " + held
     if folders_line is not None:
         return folders_line
     last = data["last_pass"] or {}

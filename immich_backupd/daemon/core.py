@@ -34,6 +34,7 @@ from ..backup import run_pass
 from ..conditions import (
     ConditionMonitor,
     Decision,
+    Kind,
     Requirements,
     default_network_source,
     default_power_source,
@@ -60,7 +61,7 @@ from ..watch import Batch, Debouncer, FolderWatcher, SettleTracker
 from ..watch.backend import BackendFactory
 from ..watch.settle import DEFAULT_QUIET
 from .sdnotify import SdNotify
-from .statusline import status_line, watch_problem
+from .statusline import held_line, status_line, watch_problem
 
 log = logging.getLogger("immich_backupd.daemon")
 
@@ -152,6 +153,10 @@ class Daemon:
         self._retry_at: float | None = None  # a failed pass waits until then
         self._server_wait = SERVER_RETRY_FIRST
         self._held: set[Path] = set()
+        # Files the conditions hold back (kind by path), and the task that waits for the
+        # conditions to allow them: it listens to the sources' signals at all times.
+        self._condition_held: dict[Path, str] = {}
+        self._release: asyncio.Task[None] | None = None
 
     # -- entry -----------------------------------------------------------------------
     async def run(self) -> int:
@@ -171,6 +176,8 @@ class Daemon:
             self.status.state = "stopped"
             self._publish(force=True)
             starting.cancel()
+            if self._release is not None:
+                self._release.cancel()
             if watchdog is not None:
                 watchdog.cancel()
             if self._watcher is not None:
@@ -328,10 +335,33 @@ class Daemon:
             if not self._ready:
                 self._send_ready()
         self._pass_finished(result, trigger)
-        if kinds is not None:
-            # Some kind was held back: look again when the conditions change.
-            self._full_requested = True
-            self._retry_at = self.clock() + self.monitor.recheck_interval
+        self._condition_held = held_after(self._condition_held, result.held_by_condition,
+                                          None if trigger.full else targets)
+        self._watch_held()
+        self._publish(force=True)
+
+    def _watch_held(self) -> None:
+        """While files are held by the conditions, wait for the conditions to allow
+        them (the sources' signals: NetworkManager, power), then back them up."""
+        if self._release is not None:
+            self._release.cancel()
+            self._release = None
+        if not self._condition_held:
+            return
+        kinds = set(self._condition_held.values())
+        need: Kind = "any" if len(kinds) > 1 else ("videos" if "video" in kinds else "photos")
+        self._release = asyncio.create_task(self._release_when_allowed(need))
+
+    async def _release_when_allowed(self, need: Kind) -> None:
+        await self.monitor.wait_until_allowed(need, lambda text: None)
+        held, self._condition_held = self._condition_held, {}
+        log.info("conditions allow the %d held file%s now: backing them up", len(held),
+                 "s" if len(held) != 1 else "")
+        now = self.clock()
+        for path in held:
+            self.debouncer.add(path, now)
+        self._release = None
+        self._wake.set()
 
     async def _wait_for_conditions(self) -> Decision | None:
         decision = await self.monitor.current()
@@ -486,6 +516,7 @@ class Daemon:
                 or old.backup != settings.backup):
             self._full_requested = True
         self.monitor = await _replace_monitor(self.monitor, settings)
+        self._watch_held()  # on the new monitor: the requirements may allow them now
         log.info("configuration reloaded: watching %s",
                  ", ".join(str(p) for p in settings.albums.include))
         self.sd.ready(self._status_text())
@@ -508,8 +539,11 @@ class Daemon:
         s = self.status
         counts = _counts(self.settings)
         folders = folder_problems.headline(counts.pop("problems", []), symbol=False)
+        held = held_line(held_counts(self._condition_held))
         if s.state == "idle" and folders is not None:
             line = folders[1]  # never "Backup complete" while a folder is not backed up
+        elif s.state == "idle" and held is not None:
+            line = held
         else:
             line = status_line(state=s.state, progress=s.progress, waiting_for=s.waiting_for,
                                error=s.error, **counts)
@@ -534,6 +568,7 @@ class Daemon:
             "error": s.error,
             "queued": self.debouncer.pending,
             "held": len(self._held),
+            "held_by_condition": held_counts(self._condition_held),
             "watching": {str(k): str(v) for k, v in
                          (self._watcher.watched_roots() if self._watcher else {}).items()},
             "watch_blind": bool(self._watcher and self._watcher.blind),
@@ -581,6 +616,27 @@ def _targets_for(batch: Batch, held: set[Path]) -> ScanTargets:
         else:
             folders.add(path.parent)
     return ScanTargets(frozenset(folders), frozenset(trees))
+
+
+def held_after(before: dict[Path, str], found: dict[Path, str],
+               targets: ScanTargets | None) -> dict[Path, str]:
+    """The files held by the conditions after a pass over ``targets`` (None: all) that
+    held ``found``: the pass's own, and the earlier ones it did not look at."""
+    if targets is None:
+        return dict(found)
+    kept = {p: k for p, k in before.items()
+            if p.parent not in targets.folders
+            and not any(t == p or t in p.parents for t in targets.trees)}
+    return kept | found
+
+
+def held_counts(held: dict[Path, str]) -> dict[str, int]:
+    """{"photos": n, "videos": m} of the held files, for status (kinds with none left out)."""
+    counts: dict[str, int] = {}
+    for kind in held.values():
+        key = "videos" if kind == "video" else "photos"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def _kinds_for(decision: Decision) -> frozenset[str] | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from ..i18n import N_, _
+from ..i18n import N_, _, ngettext
 from ..report.progress import Progress
 from ..report.text import count, human_bytes
 
@@ -65,6 +65,23 @@ def status_line(
     if state == "starting":
         return _("Starting")
     return idle_line(backed_up, total, failed, last_backup)
+
+
+def held_line(counts: dict[str, int]) -> str | None:
+    """What waits for an unmetered network (``{"photos": n, "videos": m}``), or None."""
+    photos, videos = counts.get("photos", 0), counts.get("videos", 0)
+    if photos and videos:
+        return _("{n} photos and videos wait for an unmetered network").format(
+            n=count(photos + videos))
+    if videos:
+        return ngettext("{n} video waits for an unmetered network",
+                        "{n} videos wait for an unmetered network", videos).format(
+            n=count(videos))
+    if photos:
+        return ngettext("{n} photo waits for an unmetered network",
+                        "{n} photos wait for an unmetered network", photos).format(
+            n=count(photos))
+    return None
 
 
 def watch_problem(poll_interval: float) -> str:

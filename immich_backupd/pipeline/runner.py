@@ -124,6 +124,8 @@ class PassResult:
     # Files left for later: still being written, or changed while read. The daemon
     # looks at them again when they settle.
     held: list[Path] = field(default_factory=list)
+    # Files of a kind the conditions hold back (videos on a metered network), with it.
+    held_by_condition: dict[Path, str] = field(default_factory=dict)
     # Folders not backed up: include folders not there (not mounted), unreadable ones.
     # The state keeps the current list (folder_problems.META_KEY).
     folder_problems: list[FolderProblem] = field(default_factory=list)
@@ -158,6 +160,7 @@ class BackupPass:
         self.hold = hold
         self.kinds = kinds  # None: images and videos; else only these (metered network)
         self.held: list[Path] = []
+        self.held_by_condition: dict[Path, str] = {}  # path -> its kind ("video", "image")
         self.folder_problems: list[FolderProblem] = []  # appended from the scanning thread
         self._unavailable_roots: set[Path] = set()  # empty now, files known: not mounted
         self._gone: list[Path] = []
@@ -262,7 +265,8 @@ class BackupPass:
             # so that every caller (once, the daemon) reports it and tries again later.
             raise error
         return PassResult(outcome=outcome, progress=self.progress, error=error,
-                          held=self.held, folder_problems=self.folder_problems)
+                          held=self.held, held_by_condition=self.held_by_condition,
+                          folder_problems=self.folder_problems)
 
     async def _save_folder_problems(self) -> None:
         """Keep the current list: what this pass found, and the earlier problems of the
@@ -474,7 +478,9 @@ class BackupPass:
         """The files of a listing this pass works on; the rest wait (kind, or settling)."""
         keep: list[FileStat] = []
         for st in listing.files:
-            if self.kinds is not None and listing.kinds.get(st.name) not in self.kinds:
+            kind = listing.kinds.get(st.name)
+            if self.kinds is not None and kind not in self.kinds:
+                self.held_by_condition[listing.path / st.name] = kind or "image"
                 self.progress.skipped += 1  # waiting for the network to allow its kind
                 continue
             if self.hold is not None and self.hold(listing.path / st.name, st):

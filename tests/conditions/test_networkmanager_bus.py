@@ -7,7 +7,6 @@ PropertiesChanged signal. Skipped where dbus-daemon is not installed.
 
 import asyncio
 import shutil
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,52 +14,21 @@ import pytest
 
 pytest.importorskip("dbus_fast")
 from dbus_fast.aio import MessageBus
-from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property
 
 from immich_backupd.conditions.monitor import ConditionMonitor
-from immich_backupd.conditions.networkmanager import (
-    NM_NAME,
-    NM_PATH,
-    NetworkManagerSource,
-)
+from immich_backupd.conditions.networkmanager import NetworkManagerSource
 from immich_backupd.conditions.policy import Requirements
 from immich_backupd.conditions.power import UnknownPower
+from tests.nm_double import private_bus, publish
 
 pytestmark = pytest.mark.skipif(shutil.which("dbus-daemon") is None,
                                 reason="dbus-daemon not installed")
 
 
-class FakeNetworkManager(ServiceInterface):
-    """The one property of org.freedesktop.NetworkManager the source reads."""
-
-    def __init__(self, metered: int) -> None:
-        super().__init__(NM_NAME)
-        self._metered = metered
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Metered(self) -> "u":  # noqa: F821 (a D-Bus signature, not a name)
-        return self._metered
-
-    def set_metered(self, value: int) -> None:
-        self._metered = value
-        self.emit_properties_changed({"Metered": value})
-
-
 @pytest.fixture
 def bus_address(tmp_path: Path) -> Iterator[str]:
-    address = f"unix:path={tmp_path}/bus"
-    proc = subprocess.Popen(
-        ["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address={address}",
-         "--print-address=1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().startswith("unix:")  # listening
+    with private_bus(tmp_path) as address:
         yield address
-    finally:
-        proc.terminate()
-        proc.wait(timeout=5)
 
 
 @pytest.fixture
@@ -68,13 +36,6 @@ async def service_bus(bus_address: str) -> AsyncIterator[MessageBus]:
     bus = await MessageBus(bus_address=bus_address).connect()
     yield bus
     bus.disconnect()
-
-
-async def publish(bus: MessageBus, metered: int) -> FakeNetworkManager:
-    fake = FakeNetworkManager(metered)
-    bus.export(NM_PATH, fake)
-    await bus.request_name(NM_NAME)
-    return fake
 
 
 async def test_reads_metered_from_networkmanager(service_bus: MessageBus, bus_address: str):
