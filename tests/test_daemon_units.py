@@ -20,7 +20,8 @@ def test_status_lines():
     assert status_line(state="waiting", waiting_for="Waiting for Wi-Fi") == "Waiting for Wi-Fi"
     line = status_line(state="idle", backed_up=1234, total=1234, last_backup=1_700_000_000)
     assert line.startswith("Backup complete · 1,234 of 1,234 · last backup ")
-    assert "3 failed" in status_line(state="idle", backed_up=1, total=4, failed=3)
+    failed = status_line(state="idle", backed_up=1, total=4, failed=3)
+    assert failed.startswith("3 failed · 1 of 4") and "complete" not in failed
     scanning = Progress(seen=1500)
     assert status_line(state="scanning", progress=scanning) == "Scanning… 1,500 files"
 

@@ -13,11 +13,13 @@ from contextlib import contextmanager
 from .. import folder_problems
 from ..backup import exit_code_for, run_pass
 from ..config import Settings
+from ..errors import ExitCode
 from ..gctune import tune_gc
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..pipeline.runner import BackupPass
 from ..report.progress import Reporter
 from ..report.text import count, human_bytes, human_duration
+from ..state import FAILED, UNSUPPORTED, StateReader
 from .common import err, is_tty, show_path
 from .terminal import LineAwareStream, PlainProgress, TerminalProgress
 
@@ -93,6 +95,24 @@ async def _once(settings: Settings, reporter: Reporter) -> int:
         time=human_duration(_elapsed(p.started_at)))
     if result.error is not None:
         err(str(result.error))
+    waiting, refused = _failed_in_state(settings)
+    if result.outcome == "complete" and waiting + refused > 0:
+        # Failed in an earlier pass (not due for another try yet), or refused for good
+        # (empty, a type the server does not take): not backed up, so never "✓".
+        print(summary)
+        if waiting:
+            print(ngettext("✗ {n} file failed earlier and is not backed up; it is tried "
+                           "again later, or now after `immich-backupd retry --all`.",
+                           "✗ {n} files failed earlier and are not backed up; they are "
+                           "tried again later, or now after `immich-backupd retry --all`.",
+                           waiting).format(n=count(waiting)))
+        if refused:
+            print(ngettext("✗ {n} file cannot be backed up: the server refuses it "
+                           "(`immich-backupd failed` says why).",
+                           "✗ {n} files cannot be backed up: the server refuses them "
+                           "(`immich-backupd failed` says why).",
+                           refused).format(n=count(refused)))
+        return int(ExitCode.FILES_FAILED)
     if result.outcome == "stopped":
         print(_("Backup stopped: {summary}. Everything finished is recorded; the rest is "
                 "backed up next time.").format(summary=summary))
@@ -106,6 +126,17 @@ async def _once(settings: Settings, reporter: Reporter) -> int:
         print(_("See the failures with `immich-backupd failed`; they are retried on the next "
                 "pass, or at once after `immich-backupd retry --all`."))
     return int(exit_code_for(result))
+
+
+def _failed_in_state(settings: Settings) -> tuple[int, int]:
+    """The files the state lists as not backed up: (failed, to be tried again; refused
+    for good by the server)."""
+    reader = StateReader(settings.state_dir)
+    try:
+        counts = reader.counts()
+    finally:
+        reader.close()
+    return counts.get(FAILED, 0), counts.get(UNSUPPORTED, 0)
 
 
 def _elapsed(started_at: float) -> float:

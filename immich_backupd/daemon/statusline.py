@@ -32,10 +32,9 @@ def uploading_line(p: Progress) -> str:
 
 
 def idle_line(backed_up: int, total: int, failed: int, last_backup: float | None) -> str:
-    parts = [_("Backup complete"),
+    """Never "Backup complete" while files failed: they are not backed up."""
+    parts = [_("{n} failed").format(n=count(failed)) if failed else _("Backup complete"),
              _("{n} of {total}").format(n=count(backed_up), total=count(total))]
-    if failed:
-        parts.append(_("{n} failed").format(n=count(failed)))
     if last_backup:
         parts.append(_("last backup {time}").format(
             time=datetime.fromtimestamp(last_backup).strftime("%H:%M")))

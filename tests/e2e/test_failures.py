@@ -58,17 +58,20 @@ def test_persistent_failure_is_recorded_listed_and_retried_on_request(server, ma
     assert all(f["attempts"] == 1 and f["next_attempt_at"] for f in failed)
     assert "immich-backupd failed" in proc.stdout
 
-    # Not due yet: the next pass leaves them alone and hashes nothing.
+    # Not due yet: the next pass leaves them alone and hashes nothing - and says they
+    # are not backed up (never "✓", exit 1).
     server.faults.clear()
     proc = setup.run("once")
-    assert proc.returncode == 0
+    assert proc.returncode == 1
+    assert "✓" not in proc.stdout
+    assert f"✗ {n} files failed earlier and are not backed up" in proc.stdout
     assert server.state.counters.created == 0
     assert setup.last_pass()["hashed"] == 0
 
     one = Path(failed[0]["path"])
     proc = setup.run("retry", str(one))
     assert proc.returncode == 0 and f"will retry: {one}" in proc.stdout
-    assert setup.run("once").returncode == 0
+    assert setup.run("once").returncode == 1  # the others still wait for their turn
     assert server.state.counters.created == 1
     assert setup.last_pass()["hashed"] == 0  # its hash was kept
 
@@ -154,7 +157,9 @@ def test_unsupported_answer_is_recorded_and_not_retried(server, make_setup):
     failed = setup.json("failed")
     assert len(failed) == 1 and failed[0]["status"] == "unsupported"
     uploads = server.state.counters.upload_requests
-    assert setup.run("once").returncode == 0
+    again = setup.run("once")
+    assert again.returncode == 1 and "✓" not in again.stdout  # not backed up, ever
+    assert "✗ 1 file cannot be backed up: the server refuses it" in again.stdout
     assert server.state.counters.upload_requests == uploads  # not retried
 
 
@@ -326,4 +331,6 @@ def test_empty_file_is_reported_not_sent(server, make_setup):
     assert failed["path"] == str(empty) and "empty file" in failed["reason"]
     all_uploaded_once(server, setup)
     assert server.state.counters.upload_errors == 0  # nothing was sent to be refused
-    assert setup.run("once").returncode == 0  # reported once, not every pass
+    again = setup.run("once")  # not sent again, and never "✓" while it is not backed up
+    assert again.returncode == 1 and "✓" not in again.stdout
+    assert server.state.counters.upload_errors == 0
