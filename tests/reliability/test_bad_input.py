@@ -272,6 +272,8 @@ def test_a_folder_with_five_thousand_files(server, tmp_path):
     started = time.monotonic()
     proc = run_cli(config, "once", timeout=300)
     second = time.monotonic() - started
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "0 uploaded" in proc.stdout
+    # Not sent again, and not "✓": the empty files are not backed up.
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "0 uploaded" in proc.stdout and "✓" not in proc.stdout
+    assert "5,000 files cannot be backed up: the server refuses them" in proc.stdout
     print(f"\n5,300 files in one folder: first pass {first:.1f} s, second {second:.1f} s")
