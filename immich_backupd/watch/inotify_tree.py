@@ -46,6 +46,7 @@ from immich_backupd.watch.inotify import (
     Inotify,
     RawEvent,
 )
+from immich_backupd.watch.pollthread import PollThread
 
 __all__ = ["InotifyBackend"]
 
@@ -71,8 +72,7 @@ class InotifyBackend:
         self._mask = _MASK | (IN_OPEN if report_opens else 0)
         self._lock = threading.Lock()
         self._ino: Inotify | None = None
-        self._thread: threading.Thread | None = None
-        self._wake_r = self._wake_w = -1
+        self._thread: PollThread | None = None
         self._path_of: dict[int, str] = {}  # wd -> folder
         self._wd_of: dict[str, int] = {}  # folder -> wd
         self._root_of: dict[int, str] = {}  # wd -> the root it was added for
@@ -91,8 +91,7 @@ class InotifyBackend:
         if self._thread is not None:
             return
         self._ino = Inotify()
-        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-        self._thread = threading.Thread(target=self._run, name="inotify", daemon=True)
+        self._thread = PollThread(self._run, name="inotify")
         self._thread.start()
 
     def stop(self) -> None:
@@ -100,17 +99,11 @@ class InotifyBackend:
         thread, self._thread = self._thread, None
         if thread is None:
             return
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"x")
-        thread.join(timeout=5)
+        thread.stop()
         with self._lock:
             if self._ino is not None:
                 self._ino.close()
             self._ino = None
-            for fd in (self._wake_r, self._wake_w):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            self._wake_r = self._wake_w = -1
             self._path_of.clear()
             self._wd_of.clear()
             self._root_of.clear()
@@ -222,18 +215,15 @@ class InotifyBackend:
 
     # --- events --------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, stop_fd: int) -> None:
         ino = self._ino
         assert ino is not None
         poller = select.poll()
         poller.register(ino.fileno(), select.POLLIN)
-        poller.register(self._wake_r, select.POLLIN)
+        poller.register(stop_fd, select.POLLIN)
         while True:
-            try:
-                ready = {fd for fd, _ in poller.poll()}
-            except InterruptedError:  # pragma: no cover - PEP 475 retries for us
-                continue
-            if self._wake_r in ready:
+            ready = {fd for fd, _ in poller.poll()}
+            if stop_fd in ready:
                 return
             try:
                 self._drain(ino)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import select
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from immich_backupd.watch.pollthread import PollThread
 
 __all__ = ["MOUNTINFO", "MountWatcher", "affected_roots", "changed_mount_points",
            "mount_points"]
@@ -78,8 +78,7 @@ class MountWatcher:
         self._on_tick = on_tick
         self._tick_ms = int(tick * 1000) if on_tick is not None else None
         self._path = path
-        self._thread: threading.Thread | None = None
-        self._wake_r = self._wake_w = -1
+        self._thread: PollThread | None = None
         self._file: object = None
 
     def start(self) -> bool:
@@ -90,10 +89,7 @@ class MountWatcher:
         except OSError:
             return False
         self._file = f
-        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-        current = mount_points(self._read())
-        self._thread = threading.Thread(target=self._run, args=(current,),
-                                        name="mount-watch", daemon=True)
+        self._thread = PollThread(self._run, mount_points(self._read()), name="mount-watch")
         self._thread.start()
         return True
 
@@ -101,12 +97,7 @@ class MountWatcher:
         thread, self._thread = self._thread, None
         if thread is None:
             return
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"x")
-        thread.join(timeout=5)
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        thread.stop()
         with contextlib.suppress(OSError):
             self._file.close()  # type: ignore[attr-defined]
 
@@ -118,13 +109,13 @@ class MountWatcher:
             chunks.append(chunk)
         return b"".join(chunks).decode("utf-8", "surrogateescape")
 
-    def _run(self, current: frozenset[tuple[str, str]]) -> None:
+    def _run(self, stop_fd: int, current: frozenset[tuple[str, str]]) -> None:
         poller = select.poll()
         poller.register(self._file.fileno(), select.POLLPRI | select.POLLERR)  # type: ignore[attr-defined]
-        poller.register(self._wake_r, select.POLLIN)
+        poller.register(stop_fd, select.POLLIN)
         while True:
             ready = {fd for fd, _ in poller.poll(self._tick_ms)}
-            if self._wake_r in ready:
+            if stop_fd in ready:
                 return
             if not ready:
                 assert self._on_tick is not None

@@ -7,12 +7,14 @@ v3 does not know was sent.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,17 @@ from immich_standin.library import Library, make_library
 from immich_standin.view import server_albums, server_assets  # noqa: F401 (re-exported)
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+async def until(pred: Callable[[], bool], timeout: float, what: str) -> float:
+    """Wait on the event loop (a daemon may run on it) until ``pred()``; return how long
+    it took. Raise AssertionError naming ``what`` after ``timeout`` seconds."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if pred():
+            return time.monotonic() - start
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def check_clean(srv: StandinServer) -> None:

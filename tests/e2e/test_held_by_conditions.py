@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import time
 
 import pytest
 
@@ -21,21 +20,12 @@ from immich_backupd.daemon.core import Daemon
 from immich_backupd.media import DEFAULT_MEDIA_TYPES
 from tests.nm_double import private_bus, publish
 
-from .conftest import server_assets
+from .conftest import server_assets, until
 
 pytestmark = pytest.mark.skipif(shutil.which("dbus-daemon") is None,
                                 reason="dbus-daemon not installed")
 
 METERED, UNMETERED = 1, 4  # NMMetered: yes, guess-no
-
-
-async def until(pred, timeout: float, what: str) -> float:  # type: ignore[no-untyped-def]
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if pred():
-            return time.monotonic() - start
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_held_videos_are_counted_and_go_up_when_the_network_allows(

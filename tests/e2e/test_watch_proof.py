@@ -21,41 +21,13 @@ import pytest
 from immich_backupd.cli.check import Screen, _watching
 from immich_backupd.config import load_settings
 from immich_backupd.daemon.core import POLL_INTERVAL, Daemon
-from immich_backupd.watch.backend import WatchHooks
 from immich_standin.library import JPEG
+from tests.watch_doubles import BlindBackend
 
-from .conftest import REPO, server_assets
+from .conftest import REPO, server_assets, until
 
 TRIGGER = 0.3
 PROBLEM = f"file watching does not work here: polling every {POLL_INTERVAL:g} s"
-
-
-class BlindBackend:
-    """Accepts every watch and never reports an event."""
-
-    def __init__(self, hooks: WatchHooks) -> None:
-        pass
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def schedule(self, root: str) -> object:
-        return root
-
-    def unschedule(self, handle: object) -> None:
-        pass
-
-
-async def until(pred, timeout: float, what: str) -> float:  # type: ignore[no-untyped-def]
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if pred():
-            return time.monotonic() - start
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_a_blind_watcher_polls_and_says_so(server, make_setup, tmp_path, caplog):

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from immich_backupd.rules import AlbumRules
-from immich_backupd.watch.backend import WatchHooks
 from immich_backupd.watch.mountwatch import affected_roots, changed_mount_points, mount_points
 from immich_backupd.watch.observer import FolderWatcher
+from tests.watch_doubles import BlindBackend
 
 from .conftest import Recorder
 
@@ -44,26 +44,6 @@ def test_affected_roots_at_below_and_above() -> None:
     assert affected_roots(roots, {"/home/a/Pictures/Trips"}) == {Path("/home/a/Pictures")}
     assert affected_roots(roots, {"/mnt/usb disk"}) == {Path("/mnt/usb disk")}
     assert affected_roots(roots, {"/home/b", "/mnt/usb"}) == set()
-
-
-class BlindBackend:
-    """Watches without complaint and delivers nothing: what a broken watcher does."""
-
-    def __init__(self, hooks: WatchHooks) -> None:
-        self.scheduled: list[str] = []
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def schedule(self, root: str) -> object:
-        self.scheduled.append(root)
-        return root
-
-    def unschedule(self, handle: object) -> None:
-        self.scheduled.remove(str(handle))
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="inotify")

@@ -87,7 +87,8 @@ def test_pure_modules_import_no_io_frameworks() -> None:
         "import immich_backupd.watch.debounce, immich_backupd.watch.settle, "
         "immich_backupd.watch.limits, immich_backupd.watch.filtering, "
         "immich_backupd.watch.backend, immich_backupd.watch.inotify, "
-        "immich_backupd.watch.inotify_tree, immich_backupd.watch.mountwatch\n"
+        "immich_backupd.watch.inotify_tree, immich_backupd.watch.mountwatch, "
+        "immich_backupd.watch.pollthread\n"
         "bad = [m for m in ('asyncio', 'aiohttp', 'aiosqlite', 'watchdog') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

@@ -20,6 +20,7 @@ from immich_backupd.watch.backend import Backend, WatchHooks
 from immich_backupd.watch.inotify import IN_Q_OVERFLOW, RawEvent
 from immich_backupd.watch.inotify_tree import InotifyBackend
 from immich_backupd.watch.observer import FolderWatcher
+from tests.watch_doubles import NoWatchesBackend
 
 from .conftest import Recorder
 
@@ -317,30 +318,11 @@ def test_start_stop_idempotent_and_context_manager(lib: Path) -> None:
 # --- running out of inotify watches: an injected failure ------------------------------------
 
 
-class _NoWatchesBackend:
-    """A native backend that fails to schedule like inotify at max_user_watches."""
-
-    def __init__(self, hooks: WatchHooks) -> None:
-        pass
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def schedule(self, root: str) -> object:
-        raise OSError(errno.ENOSPC, "inotify watch limit reached")
-
-    def unschedule(self, handle: object) -> None:
-        raise KeyError(handle)
-
-
 def test_watch_limit_falls_back_to_polling(
     lib: Path, recorder: Recorder, make_watcher: MakeWatcher, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    w = make_watcher([lib], poll_interval=0.05, observer_factory=_NoWatchesBackend)
+    w = make_watcher([lib], poll_interval=0.05, observer_factory=NoWatchesBackend)
     assert w.watched_roots() == {lib: "polling"}
     text = caplog.text
     assert "fs.inotify.max_user_watches is " in text
