@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sqlite3
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit code. A reader that closed our stdout (``status |
+    head -1``) ends the command quietly with 0: the output was not wanted, nothing failed
+    (and it is never mistaken for a state folder that cannot be written)."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at exit, where a closed pipe is not caught
+    except BrokenPipeError:
+        _drop_stdout()
+        return 0
+    return code
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush at exit does not
+    fail on the closed pipe again (the recipe of Python's ``signal`` documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     args.config_path = args.config if args.config is not None else default_config_path()
     settings: Settings | None = None
@@ -128,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackupdError as exc:
         err(str(exc) or type(exc).__name__)
         return int(exc.exit_code)
+    except BrokenPipeError:
+        raise  # our stdout was closed by its reader: see main()
     except (OSError, sqlite3.Error) as exc:
         message, code = local_error(exc, settings.state_dir if settings else None)
         err(message)
