@@ -7,8 +7,8 @@ import socket
 from pathlib import Path
 
 from immich_backupd.daemon.sdnotify import SdNotify
-from immich_backupd.daemon.statusline import status_line
 from immich_backupd.report.progress import Progress
+from immich_backupd.report.statusline import status_line
 
 
 def test_status_lines():
@@ -139,7 +139,7 @@ def test_held_by_condition_after_full_and_partial_passes():
 
 
 def test_held_lines():
-    from immich_backupd.daemon.statusline import held_line
+    from immich_backupd.report.statusline import held_line
 
     assert held_line({}) is None
     assert held_line({"videos": 1}) == "1 video waits for an unmetered network"

@@ -29,7 +29,6 @@ from ..conditions import Requirements, default_network_source, default_power_sou
 from ..conditions.power import LinuxSysfsPower
 from ..conditions.states import NetworkState, PowerState
 from ..config import Settings, load_settings
-from ..daemon.statusline import watch_problem
 from ..errors import ConfigError, ExitCode
 from ..i18n import _, ngettext
 from ..immich.client import ImmichClient
@@ -38,6 +37,7 @@ from ..immich.versions import unsupported_message
 from ..lock import DAEMON_LOCK_NAME, is_locked, read_holder
 from ..media import DEFAULT_MEDIA_TYPES, MediaTypes
 from ..pipeline.connect import missing_permissions
+from ..report.statusline import watch_problem
 from ..report.text import count, human_bytes
 from ..rules import AlbumRules
 from ..scan import walk

@@ -15,24 +15,12 @@ from ..config import Settings
 from ..i18n import _, ngettext
 from ..lock import DAEMON_LOCK_NAME, is_locked, read_holder
 from ..report.live import read_live
+from ..report.status import failed_items
 from ..report.text import count, local_time
 from ..state import UNSUPPORTED, StateReader
+
+__all__ = ["cmd_failed", "cmd_retry", "failed_items", "table"]
 from .common import clip, show_path, term_width
-
-
-def failed_items(settings: Settings) -> list[dict[str, Any]]:
-    reader = StateReader(settings.state_dir)
-    try:
-        rows = reader.failed()
-    finally:
-        reader.close()
-    return [{
-        "path": str(r.path),
-        "status": r.status,
-        "reason": r.error or r.status,
-        "attempts": r.attempts,
-        "next_attempt_at": r.next_attempt_at,
-    } for r in rows]
 
 
 def next_try(item: dict[str, Any], now: float) -> str:

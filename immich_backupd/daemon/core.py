@@ -55,13 +55,13 @@ from ..pipeline.runner import BackupPass, PassResult, ScanTargets
 from ..report.live import LIVE_NAME, Fanout
 from ..report.notify import DesktopNotifier, NotifyingReporter, NullNotifier
 from ..report.progress import Progress, Reporter
+from ..report.statusline import held_line, status_line, watch_problem
 from ..rules import AlbumRules
 from ..state import StateReader
 from ..watch import Batch, Debouncer, FolderWatcher, SettleTracker
 from ..watch.backend import BackendFactory
 from ..watch.settle import DEFAULT_QUIET
 from .sdnotify import SdNotify
-from .statusline import held_line, status_line, watch_problem
 
 log = logging.getLogger("immich_backupd.daemon")
 
