@@ -62,6 +62,7 @@ from ..watch import Batch, Debouncer, FolderWatcher, SettleTracker
 from ..watch.backend import BackendFactory
 from ..watch.settle import DEFAULT_QUIET
 from .sdnotify import SdNotify
+from .wake import next_wake
 
 log = logging.getLogger("immich_backupd.daemon")
 
@@ -282,13 +283,9 @@ class Daemon:
         return None
 
     def _next_wake(self) -> float:
-        candidates = [self._next_rescan]
-        deadline = self.debouncer.next_deadline()
-        if deadline is not None:
-            candidates.append(deadline)
-        if self._retry_at is not None:
-            candidates = [max(c, self._retry_at) for c in candidates]
-        return min(candidates)
+        return next_wake(self.clock(), next_rescan=self._next_rescan,
+                         changes_due=self.debouncer.next_deadline(),
+                         pass_wanted=self._full_requested, retry_at=self._retry_at)
 
     async def _sleep_until(self, when: float) -> None:
         self._wake.clear()
@@ -466,8 +463,9 @@ class Daemon:
     def _pass_failed(self, exc: BaseException, trigger: Trigger) -> None:
         if isinstance(exc, _Stopped):
             return
-        if trigger.full:
-            self._full_requested = True  # the full pass still has to happen
+        # The pass runs again at the retry, as a full one: a partial pass's changes were
+        # taken from the debouncer, and would otherwise wait for the next rescan.
+        self._full_requested = True
         if isinstance(exc, LockHeldError):
             log.info("%s; retrying in %.0f s", exc, LOCK_RETRY)
             self._retry_at = self.clock() + LOCK_RETRY
