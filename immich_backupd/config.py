@@ -16,6 +16,7 @@ Defaults live in one place: the dataclass definitions below, each with its reaso
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,7 @@ __all__ = [
     "LOG_LEVELS",
     "AlbumSettings",
     "BackupSettings",
+    "DashboardSettings",
     "FileSystem",
     "KeySource",
     "LocalFileSystem",
@@ -52,6 +54,7 @@ __all__ = [
     "default_state_dir",
     "expand_path",
     "load_settings",
+    "parse_listen",
     "parse_settings",
     "permission_warning",
     "to_config_dict",
@@ -201,6 +204,23 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True)
+class DashboardSettings:
+    """The local dashboard and JSON API the daemon serves (see docs/dashboard.md)."""
+
+    # On: it listens on loopback only and every page and call needs a token, so it shows
+    # nothing to anyone but this machine's user (the Syncthing GUI model).
+    enabled: bool = True
+    # Loopback only in this version: another address would need a password and TLS.
+    host: str = "127.0.0.1"
+    port: int = 8484  # 0: any free port (the daemon writes the one it got to state_dir)
+
+    @property
+    def listen(self) -> str:
+        """``host:port`` as in the config file (IPv6 in brackets)."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole validated configuration. Immutable: derive variants with ``replace``."""
 
@@ -210,6 +230,7 @@ class Settings:
     albums: AlbumSettings
     backup: BackupSettings = field(default_factory=BackupSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
     log_level: LogLevel = "info"
     # Non-fatal findings (loose file permissions, settings that cancel out), one line each,
     # for the CLI to print at start-up. Never contains the API key.
@@ -219,7 +240,8 @@ class Settings:
 # The keys the file may hold, per section ("" is the top level). Unknown keys are errors,
 # and the example config is tested to document every one of them.
 _SECTIONS: Final[dict[str, tuple[str, ...]]] = {
-    "": ("server", "state_dir", "albums", "backup", "notifications", "log_level"),
+    "": ("server", "state_dir", "albums", "backup", "notifications", "dashboard",
+         "log_level"),
     "server": ("url", "api_key", "api_key_file", "ca_file", "verify_tls", "timeout"),
     "albums": ("include", "exclude"),
     "backup": (
@@ -239,6 +261,7 @@ _SECTIONS: Final[dict[str, tuple[str, ...]]] = {
     "backup.metered": ("photos", "videos"),
     "backup.retry": ("max_attempts", "initial", "max"),
     "notifications": ("desktop",),
+    "dashboard": ("enabled", "listen"),
 }
 
 #: Every key of the config file as a dotted path (``backup.retry.initial``), sections too.
@@ -437,6 +460,8 @@ def to_config_dict(settings: Settings, *, reveal_key: bool = False) -> dict[str,
             },
         },
         "notifications": {"desktop": settings.notifications.desktop},
+        "dashboard": {"enabled": settings.dashboard.enabled,
+                      "listen": settings.dashboard.listen},
         "log_level": settings.log_level,
     }
 
@@ -655,9 +680,11 @@ def _validate(data: Any, p: _Problems, ctx: _Context, source: Path | None) -> Se
     albums = _albums(p, ctx, _required(p, top, (), "albums"))
     backup = _backup(p, top.get("backup", _MISSING))
     notifications = _notifications(p, top.get("notifications", _MISSING))
+    dashboard = _dashboard(p, top.get("dashboard", _MISSING))
     log_level = _choice(p, ("log_level",), top.get("log_level", _MISSING), LOG_LEVELS, "info")
     state_dir = _state_dir(p, ctx, top.get("state_dir", _MISSING))
-    if None in (server, albums, backup, notifications, log_level, state_dir):
+    if None in (server, albums, backup, notifications, dashboard, log_level,
+                state_dir):
         return None
     return Settings(
         source=source,
@@ -666,6 +693,7 @@ def _validate(data: Any, p: _Problems, ctx: _Context, source: Path | None) -> Se
         albums=albums,
         backup=backup,
         notifications=notifications,
+        dashboard=dashboard,
         log_level=log_level,
         warnings=tuple(p.warnings),
     )
@@ -1226,6 +1254,56 @@ def _notifications(p: _Problems, value: Any) -> NotificationSettings | None:
         p, (*base, "desktop"), sec.get("desktop", _MISSING), NotificationSettings.desktop
     )
     return None if desktop is None else NotificationSettings(desktop=desktop)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:8484"`` or ``"[::1]:0"`` -> (host, port); ValueError says what is wrong.
+
+    Only loopback addresses (and ``localhost``) are accepted: anything else would show
+    the dashboard to the network, which needs a password and TLS (not supported yet).
+    """
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f"expected host:port such as 127.0.0.1:8484, got {text!r}")
+    port = int(port_text)
+    if port > 65535:
+        raise ValueError(f"the port must be between 0 and 65535, got {port}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host == "localhost":
+        return "127.0.0.1", port
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"expected an IP address such as 127.0.0.1, got {host!r}") from None
+    if not address.is_loopback:
+        raise ValueError(
+            f"{host} is not a loopback address: a dashboard reachable from the network "
+            "needs a password and TLS, which this version does not support yet; listen "
+            "on 127.0.0.1 and reach it from another machine through an SSH tunnel "
+            "(ssh -L 8484:127.0.0.1:8484 this-host)")
+    return str(address), port
+
+
+def _dashboard(p: _Problems, value: Any) -> DashboardSettings | None:
+    base: KeyPath = ("dashboard",)
+    sec = _section(p, value, base, "dashboard")
+    if value is not _MISSING and value is not None and not isinstance(value, dict):
+        return None
+    d = DashboardSettings()
+    enabled = _bool(p, (*base, "enabled"), sec.get("enabled", _MISSING), d.enabled)
+    host, port = d.host, d.port
+    listen = sec.get("listen", _MISSING)
+    if listen is not _MISSING:
+        text = _string(p, (*base, "listen"), listen)
+        if text is None:
+            return None
+        try:
+            host, port = parse_listen(text.strip())
+        except ValueError as exc:
+            p.error((*base, "listen"), str(exc))
+            return None
+    return None if enabled is None else DashboardSettings(enabled=enabled, host=host, port=port)
 
 
 def _state_dir(p: _Problems, ctx: _Context, value: Any) -> Path | None:

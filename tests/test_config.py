@@ -701,3 +701,26 @@ def test_api_key_from_a_systemd_credential(tmp_path):
     assert settings.server.key() == "cred-key"
     assert settings.server.key_source == "credential"
     assert "cred-key" not in repr(settings)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("127.0.0.1:8484", ("127.0.0.1", 8484)),
+    ("localhost:0", ("127.0.0.1", 0)),
+    ("[::1]:9000", ("::1", 9000)),
+    ("127.0.0.2:1", ("127.0.0.2", 1)),
+])
+def test_dashboard_listen_takes_loopback_addresses(text, expected):
+    from immich_backupd.config import DashboardSettings, parse_listen
+
+    assert parse_listen(text) == expected
+    host, port = expected
+    assert parse_listen(DashboardSettings(host=host, port=port).listen) == expected
+
+
+@pytest.mark.parametrize("text", ["0.0.0.0:8484", "192.168.1.2:80", "[::]:8484",
+                                  "example.com:80", "127.0.0.1:65536", "127.0.0.1", ":80"])
+def test_dashboard_listen_refuses_the_network_and_nonsense(text):
+    from immich_backupd.config import parse_listen
+
+    with pytest.raises(ValueError):
+        parse_listen(text)
