@@ -25,7 +25,9 @@ import ast
 import gettext as _gettext
 import os
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 DOMAIN = "immich-backupd"
@@ -33,6 +35,10 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 ENV_VARS = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 
 _current: _gettext.NullTranslations | None = None
+# A language for one task (a dashboard request), over the process's own: asyncio tasks
+# and asyncio.to_thread copy it, so the code below them needs no parameter.
+_scoped: ContextVar[_gettext.NullTranslations | None] = ContextVar(
+    "immich_backupd_translation", default=None)
 
 
 def languages_from(env: Mapping[str, str]) -> list[str]:
@@ -66,9 +72,44 @@ def use(env: Mapping[str, str] | None = None) -> _gettext.NullTranslations:
 
 def current() -> _gettext.NullTranslations:
     global _current
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped
     if _current is None:
         _current = translation()
     return _current
+
+
+def for_languages(languages: Iterable[str]) -> _gettext.NullTranslations:
+    """The catalogue for the first of ``languages`` (``de``, ``de_AT``, ``en-US``) that we
+    speak: English (the source strings) or one with a catalogue. English when none is."""
+    have = set(languages_available())
+    for lang in languages:
+        code = lang.replace("-", "_").strip()
+        base = code.split("_")[0].lower()
+        if base == "en":
+            break
+        if base in have or code in have:
+            return _gettext.translation(DOMAIN, LOCALE_DIR, languages=[code, base],
+                                        fallback=True)
+    return _gettext.NullTranslations()
+
+
+@contextmanager
+def scoped(translation: _gettext.NullTranslations) -> Iterator[None]:
+    """``_()`` in this task (and the threads and tasks it starts) uses ``translation``."""
+    token = _scoped.set(translation)
+    try:
+        yield
+    finally:
+        _scoped.reset(token)
+
+
+def languages_available() -> list[str]:
+    """The languages with a compiled catalogue (``["de"]``); English needs none."""
+    if not LOCALE_DIR.is_dir():
+        return []
+    return sorted(d.name for d in LOCALE_DIR.iterdir() if (d / "LC_MESSAGES").is_dir())
 
 
 def _(message: str) -> str:

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "failed": ("failed", "cmd_failed"),
     "retry": ("failed", "cmd_retry"),
     "install-service": ("service", "cmd_install_service"),
+    "dashboard": ("dashboard", "cmd_dashboard"),
 }
 # Commands that load the config themselves (init writes it; check reports its problems).
 STANDALONE: dict[str, tuple[str, str]] = {
@@ -96,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--all", action="store_true", help=_("every failed file"))
     g.add_argument("paths", nargs="*", type=Path, default=[], metavar="PATH",
                    help=_("files or folders to retry"))
+    p = sub.add_parser("dashboard", help=_("print the running daemon's dashboard address "
+                                           "with a one-time login token"))
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--api-token", action="store_true",
+                   help=_("print the API token instead (for scripts and Home Assistant)"))
+    g.add_argument("--open", action="store_true", help=_("open the address in the browser"))
     p = sub.add_parser("install-service",
                        help=_("write the systemd unit (or launchd agent) for this config"))
     p.add_argument("--user", action="store_true",

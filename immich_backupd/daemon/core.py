@@ -63,6 +63,7 @@ from ..watch.backend import BackendFactory
 from ..watch.settle import DEFAULT_QUIET
 from .sdnotify import SdNotify
 from .wake import next_wake
+from .webui import start_dashboard
 
 log = logging.getLogger("immich_backupd.daemon")
 
@@ -158,6 +159,7 @@ class Daemon:
         # conditions to allow them: it listens to the sources' signals at all times.
         self._condition_held: dict[Path, str] = {}
         self._release: asyncio.Task[None] | None = None
+        self._paused = False  # the dashboard's pause: no pass starts
 
     # -- entry -----------------------------------------------------------------------
     async def run(self) -> int:
@@ -169,6 +171,7 @@ class Daemon:
         watchdog = asyncio.create_task(self._watchdog()) if self.sd.watchdog_interval else None
         starting = asyncio.create_task(self._extend_start_timeout())
         await self._start_watcher()
+        dashboard = await start_dashboard(self)
         self._publish(force=True)
         try:
             await self._main_loop()
@@ -177,6 +180,8 @@ class Daemon:
             self.status.state = "stopped"
             self._publish(force=True)
             starting.cancel()
+            if dashboard is not None:
+                await dashboard.close()
             if self._release is not None:
                 self._release.cancel()
             if watchdog is not None:
@@ -204,6 +209,25 @@ class Daemon:
         self._full_requested = True
         self._retry_at = None
         self.monitor.notify_change()  # and look at the conditions again, if waiting
+        self._wake.set()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """No new pass starts until ``resume``; one running stops as on SIGTERM
+        (the uploads in flight finish) and the next resumes its work."""
+        log.info("paused from the dashboard")
+        self._paused = True
+        if self._pass is not None:
+            self._pass.request_stop()
+            self._full_requested = True
+        self._wake.set()
+
+    def resume(self) -> None:
+        log.info("resumed from the dashboard")
+        self._paused = False
         self._wake.set()
 
     def request_reload(self) -> None:
@@ -272,6 +296,8 @@ class Daemon:
 
     def _due_trigger(self) -> Trigger | None:
         now = self.clock()
+        if self._paused:
+            return None
         if self._retry_at is not None and now < self._retry_at:
             return None
         if self._full_requested:
@@ -566,6 +592,7 @@ class Daemon:
             "error": s.error,
             "queued": self.debouncer.pending,
             "held": len(self._held),
+            "paused": self._paused,
             "held_by_condition": held_counts(self._condition_held),
             "watching": {str(k): str(v) for k, v in
                          (self._watcher.watched_roots() if self._watcher else {}).items()},

@@ -1,0 +1,81 @@
+// The dashboard page: shows the view the server sends (already translated) and posts
+// the buttons' actions with the session's CSRF token. No library, no build step.
+"use strict";
+
+(function () {
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const $ = (id) => document.getElementById(id);
+
+  function show(el, on) { el.hidden = !on; }
+
+  function render(view) {
+    document.body.dataset.state = view.state;
+    $("headline").textContent = view.headline;
+    $("backed-up").textContent = view.backed_up_text;
+    $("last-backup").textContent = view.last_backup_text;
+    $("held").textContent = view.held_text; show($("held"), !!view.held_text);
+    $("failed-count").textContent = view.failed_text;
+    show($("failed-count"), !!view.failed_text);
+    show($("quota"), !!view.quota_text);
+    $("quota-text").textContent = view.quota_text;
+    $("quota-fill").style.width = ((view.quota_fraction || 0) * 100).toFixed(1) + "%";
+    show($("pause"), !view.paused); show($("resume"), view.paused);
+    const p = view.progress;
+    show($("progress"), !!p);
+    if (p) {
+      $("progress-file").textContent = p.file;
+      $("progress-file").title = p.path;
+      $("progress-fill").style.width = (p.fraction * 100).toFixed(1) + "%";
+      $("progress-percent").textContent = p.percent_text;
+      $("progress-count").textContent = p.count_text;
+      $("progress-bytes").textContent = p.bytes_text;
+    }
+    const list = $("failed-list");
+    list.replaceChildren();
+    for (const item of view.failed) {
+      const li = $("failed-item").content.firstElementChild.cloneNode(true);
+      li.dataset.path = item.path;
+      li.querySelector(".name").textContent = item.name;
+      li.querySelector(".name").title = item.path;
+      li.querySelector(".reason").textContent = item.reason;
+      li.querySelector(".attempts").textContent = item.attempts_text;
+      li.querySelector(".retry").addEventListener("click",
+        () => post("/api/v1/retry", {paths: [item.path]}));
+      list.appendChild(li);
+    }
+    show($("no-failed"), view.failed.length === 0);
+    show($("retry-all"), view.failed.length > 0);
+  }
+
+  async function post(url, body) {
+    const answer = await fetch(url, {
+      method: "POST",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+      body: JSON.stringify(body || {}),
+      credentials: "same-origin",
+    });
+    const error = $("error");
+    if (!answer.ok) {
+      let reason = String(answer.status);
+      try { reason = (await answer.json()).error.message; } catch (e) { /* not JSON */ }
+      error.textContent = error.dataset.refused.replace("{reason}", reason);
+      show(error, true);
+    } else {
+      show(error, false);
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    render(JSON.parse($("view").textContent));
+    $("backup-now").addEventListener("click", () => post("/api/v1/backup"));
+    $("pause").addEventListener("click", () => post("/api/v1/pause"));
+    $("resume").addEventListener("click", () => post("/api/v1/resume"));
+    $("retry-all").addEventListener("click", () => post("/api/v1/retry", {all: true}));
+    $("logout").addEventListener("submit", (event) => {
+      event.preventDefault();
+      post("/logout").then(() => window.location.reload());
+    });
+    const events = new EventSource("/api/v1/events");
+    events.addEventListener("status", (event) => render(JSON.parse(event.data)));
+  });
+})();

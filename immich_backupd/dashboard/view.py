@@ -1,0 +1,97 @@
+"""What the page shows, as translated text and numbers (the same for the first paint
+and for each server-sent event), built from the ``status --json`` data.
+
+Pure: the language is the one in use where it is called (``i18n.scoped`` per request).
+The JavaScript only puts these values into the page; it translates nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..i18n import _, ngettext
+from ..report.statusline import held_line
+from ..report.text import count, human_ago, human_bytes, local_time
+
+
+def page_texts() -> dict[str, str]:
+    """The fixed words of the page and its buttons."""
+    return {
+        "title": _("Immich backup"),
+        "progress": _("Uploading"),
+        "failed_title": _("Failed uploads"),
+        "retry": _("Retry"),
+        "retry_all": _("Retry all"),
+        "backup_now": _("Back up now"),
+        "pause": _("Pause backups"),
+        "resume": _("Resume backups"),
+        "logout": _("Log out"),
+        "no_failed": _("✓ No failed uploads."),
+        "refused": _("The daemon refused: {reason}"),
+    }
+
+
+def status_view(data: dict[str, Any], failed: list[dict[str, Any]],
+                paused: bool) -> dict[str, Any]:
+    """The status card, the upload progress and the failed uploads, ready to show."""
+    quota = data.get("quota") or {}
+    used, size = quota.get("usage") or 0, quota.get("size")
+    if size:
+        quota_text = _("{used} of {size} used").format(used=human_bytes(used),
+                                                       size=human_bytes(size))
+    elif data.get("server"):
+        quota_text = _("{used} used, no quota").format(used=human_bytes(used))
+    else:
+        quota_text = ""
+    last = data.get("last_backup_at")
+    held = held_line(data.get("held_by_condition") or {})
+    headline = _("⏸ Backups paused") if paused else data["headline"]
+    return {
+        "state": "paused" if paused else data["state"],
+        "headline": headline,
+        "backed_up": data["backed_up"],
+        "total": data["total"],
+        "backed_up_text": _("{n} of {total} backed up").format(
+            n=count(data["backed_up"]), total=count(data["total"])),
+        "last_backup_text": _("Last backup: {ago} ({time})").format(
+            ago=human_ago(last), time=local_time(last)) if last else _("No backup yet"),
+        "held_text": held or "",
+        "failed_count": data["failed"],
+        "failed_text": ngettext("{n} upload failed", "{n} uploads failed",
+                                data["failed"]).format(n=count(data["failed"]))
+        if data["failed"] else "",
+        "quota_text": quota_text,
+        "quota_fraction": min(1.0, used / size) if size else None,
+        "progress": _progress(data.get("live") or {}),
+        "paused": paused,
+        "failed": [_failed_item(item) for item in failed],
+    }
+
+
+def _progress(live: dict[str, Any]) -> dict[str, Any] | None:
+    uploads = live.get("uploads") or []
+    if not uploads:
+        return None
+    upload = uploads[0]
+    planned = live.get("planned") or 0
+    n = min(live.get("done", 0) + 1, max(planned, 1))
+    fraction = upload["sent"] / upload["size"] if upload["size"] else 1.0
+    return {
+        "file": Path(upload["path"]).name,
+        "path": upload["path"],
+        "fraction": round(fraction, 4),
+        "percent_text": f"{upload['percent']:.0f}%",
+        "count_text": _("{n} of {total}").format(n=count(n), total=count(planned)),
+        "bytes_text": f"{human_bytes(upload['sent'])} / {human_bytes(upload['size'])}",
+    }
+
+
+def _failed_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "path": item["path"],
+        "name": Path(item["path"]).name,
+        "reason": item["reason"],
+        "attempts_text": ngettext("{n} attempt", "{n} attempts", item["attempts"]).format(
+            n=count(item["attempts"])),
+    }
