@@ -1,0 +1,79 @@
+"""The dashboard's decisions without a server: tokens, sessions, Host/Origin, languages."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from immich_backupd.dashboard import guard, tokens
+from immich_backupd.dashboard.server import accept_languages
+
+
+def test_a_login_token_works_once_and_only_while_fresh(tmp_path):
+    token = tokens.mint_login_token(tmp_path)
+    login = tmp_path / tokens.DIR_NAME / tokens.LOGIN_DIR
+    (only,) = login.iterdir()
+    assert stat.S_IMODE(only.stat().st_mode) == 0o600 and token not in only.name
+    assert not tokens.consume_login_token(tmp_path, "guessed")
+    now = only.stat().st_mtime
+    assert tokens.consume_login_token(tmp_path, token, now=now + 10)
+    assert not tokens.consume_login_token(tmp_path, token, now=now + 10)  # once
+    late = tokens.mint_login_token(tmp_path)
+    minted = next(login.iterdir()).stat().st_mtime
+    assert not tokens.consume_login_token(tmp_path, late, now=minted + tokens.LOGIN_TTL + 1)
+
+
+def test_the_api_token_is_private_and_kept(tmp_path):
+    first = tokens.ensure_api_token(tmp_path)
+    path = tmp_path / tokens.DIR_NAME / tokens.API_TOKEN_NAME
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert tokens.ensure_api_token(tmp_path) == first == tokens.read_api_token(tmp_path)
+
+
+def test_the_address_is_found_only_while_its_process_lives(tmp_path):
+    tokens.write_address(tmp_path, "http://127.0.0.1:1", os.getpid())
+    assert tokens.read_address(tmp_path) == {"url": "http://127.0.0.1:1", "pid": os.getpid()}
+    tokens.write_address(tmp_path, "http://127.0.0.1:1", 2**22 + 12345)  # no such pid
+    assert tokens.read_address(tmp_path) is None
+    tokens.remove_address(tmp_path)
+    assert tokens.read_address(tmp_path) is None
+
+
+def test_host_and_origin():
+    hosts = guard.allowed_hosts("127.0.0.1", 8484)
+    assert hosts == {"127.0.0.1:8484", "localhost:8484"}
+    assert guard.host_allowed("LOCALHOST:8484", hosts)
+    assert not guard.host_allowed("attacker.example:8484", hosts)
+    assert not guard.host_allowed("127.0.0.1:8485", hosts) and not guard.host_allowed(None, hosts)
+    assert guard.allowed_hosts("::1", 1) == {"[::1]:1", "localhost:1"}
+    ok = guard.origin_allowed
+    assert ok("GET", "http://evil.example", "cross-site", hosts)  # reading: auth decides
+    assert ok("POST", None, None, hosts)  # curl, a script
+    assert ok("POST", "http://127.0.0.1:8484", "same-origin", hosts)
+    assert not ok("POST", "http://evil.example", None, hosts)
+    assert not ok("POST", "http://127.0.0.1:9999", None, hosts)  # another port: another site
+    assert not ok("POST", None, "same-site", hosts)
+    assert not ok("DELETE", None, "cross-site", hosts)
+
+
+def test_tokens_and_sessions():
+    assert guard.bearer("Bearer abc") == "abc" and guard.bearer("bearer  abc ") == "abc"
+    assert guard.bearer("Basic abc") is None and guard.bearer(None) is None
+    assert guard.token_equal("a", "a") and not guard.token_equal("a", "b")
+    assert not guard.token_equal("", "") and not guard.token_equal(None, "a")
+    sessions = guard.Sessions(ttl=100)
+    sid, session = sessions.create(now=0)
+    assert sessions.get(sid, now=50) is session and session.csrf
+    assert sessions.get("other", now=50) is None
+    assert sessions.get(sid, now=101) is None  # expired, and gone
+    sid, _ = sessions.create(now=200)
+    sessions.end(sid)
+    assert sessions.get(sid, now=200) is None
+
+
+def test_accept_language_order():
+    assert accept_languages("de-DE,de;q=0.9,en;q=0.8") == ["de-DE", "de", "en"]
+    assert accept_languages("en;q=0.5, de") == ["de", "en"]
+    assert accept_languages("fr;q=0, *;q=0.1") == []
+    assert accept_languages(None) == []
