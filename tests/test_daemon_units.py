@@ -12,11 +12,14 @@ from immich_backupd.report.statusline import status_line
 
 
 def test_status_lines():
-    p = Progress(planned=50, done=11, scanning=False)
+    p = Progress(planned=50, done=11, scanning=False, bytes_planned=120_000_000,
+                 bytes_uploaded=40_000_000, bytes_done=40_000_000)
     up = p.start_upload("/x/IMG_1234.jpg", 5_100_000)
     up.sent = 2_400_000
     assert status_line(state="backing-up", progress=p) == (
-        "Uploading 12/50 · IMG_1234.jpg 47% · 2.4 MB/5.1 MB")
+        "Uploading 12/50 · 42 MB of 120 MB · IMG_1234.jpg 47%")
+    assert status_line(state="backing-up", progress=p, rate=2_400_000.0) == (
+        "Uploading 12/50 · 42 MB of 120 MB · 2.4 MB/s · 32s left · IMG_1234.jpg 47%")
     assert status_line(state="waiting", waiting_for="Waiting for Wi-Fi") == "Waiting for Wi-Fi"
     line = status_line(state="idle", backed_up=1234, total=1234, last_backup=1_700_000_000)
     assert line.startswith("Backup complete · 1,234 of 1,234 · last backup ")

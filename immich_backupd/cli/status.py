@@ -14,7 +14,8 @@ from typing import Any
 from .. import folder_problems
 from ..config import Settings
 from ..i18n import _, ngettext
-from ..report.status import folder_counts, headline, status_data
+from ..report.rate import transfer_parts
+from ..report.status import folder_counts, headline, in_pass, status_data
 from ..report.statusline import watch_problem
 from ..report.text import bar, count, human_ago, human_bytes, local_time
 from .common import clip, show_path, term_width
@@ -26,8 +27,14 @@ ALBUMS_SHOWN = 10
 
 def render(data: dict[str, Any], width: int) -> list[str]:
     out = [data["headline"], ""]
-    out.append("  " + _("{n} of {total} backed up").format(n=count(data["backed_up"]),
-                                                           total=count(data["total"])))
+    backed_up = _("{n} of {total} backed up").format(n=count(data["backed_up"]),
+                                                     total=count(data["total"]))
+    if data.get("counting"):
+        backed_up += " · " + _("still finding files")
+    out.append("  " + backed_up)
+    sending = transfer_line(data["live"])
+    if sending:
+        out.append("  " + sending)
     if data["last_backup_at"]:
         ts = data["last_backup_at"]
         out.append("  " + _("Last backup: {ago} ({time})").format(ago=human_ago(ts),
@@ -109,6 +116,21 @@ def render(data: dict[str, Any], width: int) -> list[str]:
     if data["failed"]:
         out += ["", _("See which files failed, and why: immich-backupd failed")]
     return out
+
+
+def transfer_line(live: dict[str, Any] | None) -> str | None:
+    """``↑ 15 MB of 40 MB sent · 2.4 MB/s · 10s left`` while a pass sends (None when it
+    does not: nothing planned to send)."""
+    if not in_pass(live) or not (live or {}).get("bytes_planned"):
+        return None
+    assert live is not None
+    sent = _("{sent} of {total} sent").format(
+        sent=human_bytes(int(live.get("bytes_sent") or 0)),
+        total=human_bytes(int(live["bytes_planned"])))
+    rest = transfer_parts(sent=0, planned=0, rate=live.get("rate"),
+                          seconds_left=live.get("seconds_left"),
+                          more_to_come=bool(live.get("more_to_come")))
+    return " · ".join(["↑ " + sent, *rest])
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:

@@ -11,38 +11,15 @@ file: a plain line every ``interval`` (30 s), nothing redrawn.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import PurePath
 from typing import TextIO
 
 from ..i18n import _
 from ..report.progress import Progress, Reporter
-from ..report.text import count, human_bytes, human_duration, human_rate
+from ..report.rate import RateWindow, transfer, transfer_parts
+from ..report.text import count
 from .common import term_width
-
-
-class _Rate:
-    """Bytes per second over the last ``window`` seconds."""
-
-    def __init__(self, window: float = 10.0) -> None:
-        self.window = window
-        self.samples: deque[tuple[float, int]] = deque()
-
-    def add(self, now: float, total: int) -> None:
-        self.samples.append((now, total))
-        while len(self.samples) > 2 and now - self.samples[0][0] > self.window:
-            self.samples.popleft()
-
-    def value(self) -> float | None:
-        if len(self.samples) < 2:
-            return None
-        (t0, b0), (t1, b1) = self.samples[0], self.samples[-1]
-        return (b1 - b0) / (t1 - t0) if t1 - t0 >= 1.0 else None
-
-
-def sent_bytes(p: Progress) -> int:
-    return p.bytes_uploaded + sum(u.sent for u in p.uploads.values())
 
 
 def progress_line(p: Progress, rate: float | None) -> tuple[str, str]:
@@ -54,14 +31,10 @@ def progress_line(p: Progress, rate: float | None) -> tuple[str, str]:
     more = "+" if p.scanning else ""
     parts = [_("↑ {n} of {total}").format(n=count(min(p.done + 1, p.planned)),
                                           total=count(p.planned)) + more]
-    if p.bytes_planned:
-        parts.append(_("{sent} of {total}").format(sent=human_bytes(sent_bytes(p)),
-                                                   total=human_bytes(p.bytes_planned)))
-    if rate:
-        parts.append(human_rate(rate))
-        left = p.bytes_planned - sent_bytes(p)
-        if not p.scanning and left > 0:
-            parts.append(_("{time} left").format(time=human_duration(left / rate)))
+    figures = transfer(p, rate)
+    parts += transfer_parts(sent=p.bytes_sent, planned=p.bytes_planned,
+                            rate=figures["rate"], seconds_left=figures["seconds_left"],
+                            more_to_come=p.scanning)
     current = next(iter(p.uploads.values()), None)
     file_part = ""
     if current is not None:
@@ -94,12 +67,12 @@ class TerminalProgress(Reporter):
         self.width = width
         self.line = ""  # what is drawn now ("" when nothing is)
         self._last = -1e9
-        self._rate = _Rate()
+        self._rate = RateWindow()
         self._latest: Progress | None = None
 
     def progress(self, progress: Progress) -> None:
         now = self.clock()
-        self._rate.add(now, sent_bytes(progress))
+        self._rate.add(now, progress.bytes_sent)
         self._latest = progress
         if now - self._last < self.interval:
             return
@@ -134,11 +107,11 @@ class PlainProgress(Reporter):
         self.interval = interval
         self.clock = clock
         self._last = clock()
-        self._rate = _Rate(window=60.0)
+        self._rate = RateWindow(window=60.0)
 
     def progress(self, progress: Progress) -> None:
         now = self.clock()
-        self._rate.add(now, sent_bytes(progress))
+        self._rate.add(now, progress.bytes_sent)
         if now - self._last < self.interval or not progress.planned:
             return
         self._last = now

@@ -55,6 +55,7 @@ from ..pipeline.runner import BackupPass, PassResult, ScanTargets
 from ..report.live import LIVE_NAME, Fanout
 from ..report.notify import DesktopNotifier, NotifyingReporter, NullNotifier
 from ..report.progress import Progress, Reporter
+from ..report.rate import PassRate, transfer
 from ..report.statusline import held_line, status_line, watch_problem
 from ..rules import AlbumRules
 from ..state import StateReader
@@ -151,6 +152,7 @@ class Daemon:
         self._watcher: FolderWatcher | None = None
         self._ready = False
         self._last_publish = 0.0
+        self._rate = PassRate()  # of the pass in ``status.progress``
         self._next_rescan = self.clock() + settings.backup.rescan_interval
         self._retry_at: float | None = None  # a failed pass waits until then
         self._server_wait = SERVER_RETRY_FIRST
@@ -553,6 +555,7 @@ class Daemon:
 
     def _on_progress(self, progress: Progress, force: bool = False) -> None:
         self.status.progress = progress
+        self._rate.update(progress, time.monotonic())
         if progress.uploads:
             self.status.state = "backing-up"
         if not self._ready and not progress.scanning:
@@ -570,7 +573,7 @@ class Daemon:
             line = held
         else:
             line = status_line(state=s.state, progress=s.progress, waiting_for=s.waiting_for,
-                               error=s.error, **counts)
+                               error=s.error, rate=self._rate.rate_of(s.progress), **counts)
         if self._watcher is not None and self._watcher.blind:
             line += " · " + watch_problem(self._watcher.poll_interval)
         return line
@@ -601,7 +604,8 @@ class Daemon:
             "updated_at": time.time(),
         }
         if s.progress is not None and s.state in ("scanning", "backing-up"):
-            data |= s.progress.to_json()
+            data |= s.progress.to_json() | transfer(s.progress,
+                                                    self._rate.rate_of(s.progress))
             data["state"] = s.state
         try:
             path = self.settings.state_dir / LIVE_NAME

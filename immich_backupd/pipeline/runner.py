@@ -682,7 +682,7 @@ class BackupPass:
             log.info("%s changed while hashing; it will be picked up when it settles",
                      cand.path)
             self.held.append(cand.path)
-            self.progress.done += 1
+            self.progress.finish(cand.stat.size)
             self.progress.skipped += 1
         else:
             await self._fail(cand, f"cannot read: {exc.strerror or exc}", retry=True)
@@ -829,7 +829,7 @@ class BackupPass:
         except FileChangedDuringUploadError as exc:
             log.info("%s; it will be uploaded when it settles", exc)
             self.held.append(cand.path)
-            self.progress.done += 1
+            self.progress.finish(cand.stat.size)
             self.progress.skipped += 1
             return
         except OSError as exc:  # reading the file failed while sending it
@@ -990,7 +990,7 @@ class BackupPass:
         if cand.data is not None:
             self._drop_data(cand)
         p = self.progress
-        p.done += 1
+        p.finish(cand.stat.size)
         path = cand.path_str
         if status == UPLOADED:
             p.uploaded += 1
@@ -1024,7 +1024,7 @@ class BackupPass:
         ))
         cand.outcome = FAILED
         self._drop_data(cand)
-        self.progress.done += 1
+        self.progress.finish(cand.stat.size)
         self.progress.failed += 1
         log.warning("upload failed: %s: %s", cand.path, reason, extra={"path": str(cand.path)})
         self._file_done(cand.path, FAILED, reason)
@@ -1035,7 +1035,7 @@ class BackupPass:
         await self.store.forget(cand.path)
         cand.outcome = "vanished"
         self._drop_data(cand)
-        self.progress.done += 1
+        self.progress.finish(cand.stat.size)
         self.progress.skipped += 1
         log.info("%s vanished before it was backed up", cand.path)
         self._file_done(cand.path, "vanished")

@@ -2,7 +2,8 @@
 
 A small JSON file in the state directory, replaced atomically (write, then rename) at
 most once a second, so that ``status`` in another process reads a whole snapshot
-without touching the database the pass is writing.
+without touching the database the pass is writing. It holds ``Progress.to_json()`` and
+the rate and time left (``rate.transfer``), which only the publisher can measure.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .progress import Progress, Reporter
+from .rate import PassRate, transfer
 
 LIVE_NAME = "live.json"
 
@@ -34,9 +36,11 @@ class LiveFile(Reporter):
         self._last = 0.0
         self._failed = False
         self._pending: asyncio.TimerHandle | None = None
+        self._rate = PassRate()
 
     def _write(self, progress: Progress, **extra: Any) -> None:
-        data = progress.to_json() | {"pid": os.getpid(), "updated_at": time.time()} | extra
+        data = (progress.to_json() | transfer(progress, self._rate.rate_of(progress))
+                | {"pid": os.getpid(), "updated_at": time.time()} | extra)
         tmp = self.path.with_suffix(".tmp")
         try:
             tmp.write_text(json.dumps(data))
@@ -51,6 +55,7 @@ class LiveFile(Reporter):
 
     def progress(self, progress: Progress) -> None:
         now = time.monotonic()
+        self._rate.update(progress, now)
         if now - self._last >= self.interval:
             self._last = now
             self._write(progress)

@@ -38,8 +38,9 @@ class Progress:
     duplicates: int = 0
     failed: int = 0
     skipped: int = 0  # placeholders, trashed, unsupported, waiting for retry
-    bytes_uploaded: int = 0
-    bytes_planned: int = 0
+    bytes_uploaded: int = 0  # of finished uploads that the server did not have
+    bytes_planned: int = 0  # the size of the planned files
+    bytes_done: int = 0  # of those, the size of the finished ones (whatever the outcome)
     scanning: bool = True
     waiting_for: str | None = None
     started_at: float = field(default_factory=time.time)
@@ -56,8 +57,30 @@ class Progress:
     def end_upload(self, path: str) -> None:
         self.uploads.pop(path, None)
 
+    def finish(self, size: int) -> None:
+        """One planned file (of ``size`` bytes) finished, whatever the outcome."""
+        self.done += 1
+        self.bytes_done += size
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes sent to the server: the finished uploads and what the ones in flight
+        have sent so far."""
+        return self.bytes_uploaded + sum(u.sent for u in self.uploads.values())
+
+    @property
+    def bytes_left(self) -> int:
+        """Bytes of the planned files still to go (the uploads in flight count what they
+        have sent). It grows while ``scanning``: the scan still finds files."""
+        in_flight = sum(u.sent for u in self.uploads.values())
+        return max(0, self.bytes_planned - self.bytes_done - in_flight)
+
     def to_json(self) -> dict[str, Any]:
+        """The fields, the uploads and downloads as lists, and ``bytes_sent`` and
+        ``bytes_left``."""
         data = asdict(self)
+        data["bytes_sent"] = self.bytes_sent
+        data["bytes_left"] = self.bytes_left
         for key in ("uploads", "downloads"):
             data[key] = [
                 {"path": u.path, "size": u.size, "sent": u.sent,

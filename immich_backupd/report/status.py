@@ -90,10 +90,34 @@ def status_data(settings: Settings) -> dict[str, Any]:
         data["live"] = live
         data["daemon"] = bool(live.get("daemon"))
     data["held_by_condition"] = (data["live"] or {}).get("held_by_condition") or {}
+    data["backed_up"], data["total"], data["counting"] = counts_in_pass(
+        data["backed_up"], data["total"], data["live"])
     if data["running"]:
         data["pid"] = read_holder(settings.state_dir)
     data["state"], data["headline"] = headline(data)
     return data
+
+
+def in_pass(live: dict[str, Any] | None) -> bool:
+    """``live`` (``live.json``) is a pass at work: the daemon scanning or backing up, or
+    a ``once`` run (whose live file is its pass)."""
+    if not live:
+        return False
+    return live.get("state") in ("scanning", "backing-up") or not live.get("daemon")
+
+
+def counts_in_pass(backed_up: int, total: int,
+                   live: dict[str, Any] | None) -> tuple[int, int, bool]:
+    """(backed up, total, still counting) to show: the state's counts, or while a pass
+    runs the pass's where they are larger. The state records a file only when it is
+    done, so during a first backup it alone says "0 of 0" with files in flight; the
+    pass knows how many it found so far (``seen``), and "still counting" while its scan
+    finds more."""
+    if not in_pass(live):
+        return backed_up, total, False
+    assert live is not None
+    return (max(backed_up, int(live.get("backed_up") or 0)),
+            max(total, int(live.get("seen") or 0)), bool(live.get("scanning")))
 
 
 def _alive(pid: object) -> bool:
@@ -119,11 +143,11 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
         return "waiting", "⏸ " + _(live["waiting_for"])
     if state == "error" and live.get("error"):
         return "error", "✗ " + live["error"]
-    busy = state in ("scanning", "backing-up") or (live and not live.get("daemon"))
+    busy = in_pass(live)
     if busy and (live.get("uploads") or (live.get("planned") and not live.get("scanning"))):
         return "uploading", _("↑ Uploading… {n} of {total}").format(
             n=count(min(live.get("done", 0) + 1, live.get("planned") or 1)),
-            total=count(live.get("planned") or 0))
+            total=count(live.get("planned") or 0)) + ("+" if live.get("scanning") else "")
     if busy:
         return "scanning", _("Scanning… {n} files").format(n=count(live.get("seen", 0)))
     problems = folder_problems.loads(json.dumps(data.get("folder_problems") or []))

@@ -12,23 +12,33 @@ from datetime import datetime
 from pathlib import Path
 
 from ..i18n import N_, _, ngettext
-from ..report.progress import Progress
-from ..report.text import count, human_bytes
+from .progress import Progress
+from .rate import transfer, transfer_parts
+from .text import count
 
 
-def uploading_line(p: Progress) -> str:
+def uploading_line(p: Progress, rate: float | None = None) -> str:
+    """``Uploading 12/50 · 66 MB of 120 MB · 2.4 MB/s · 22s left · IMG_1234.jpg 47%``:
+    the count has a ``+`` while the scan still finds files (the time left is then "at
+    least"); what is not known yet (the rate in the first second) is left out."""
     total = p.planned
     done = p.done
     current = next(iter(p.uploads.values()), None)
     if total:
         head = _("Uploading {n}/{total}").format(n=count(min(done + 1, total)),
                                                  total=count(total))
+        if p.scanning:
+            head += "+"
     else:
         head = _("Uploading")
-    if current is None:
-        return head
-    return (f"{head} · {Path(current.path).name} {current.percent:.0f}% · "
-            f"{human_bytes(current.sent)}/{human_bytes(current.size)}")
+    figures = transfer(p, rate)
+    parts = [head, *transfer_parts(sent=p.bytes_sent, planned=p.bytes_planned,
+                                   rate=figures["rate"],
+                                   seconds_left=figures["seconds_left"],
+                                   more_to_come=p.scanning)]
+    if current is not None:
+        parts.append(f"{Path(current.path).name} {current.percent:.0f}%")
+    return " · ".join(parts)
 
 
 def idle_line(backed_up: int, total: int, failed: int, last_backup: float | None) -> str:
@@ -51,15 +61,17 @@ def status_line(
     failed: int = 0,
     last_backup: float | None = None,
     error: str | None = None,
+    rate: float | None = None,
 ) -> str:
-    """``state``: starting, scanning, backing-up, waiting, idle, error."""
+    """``state``: starting, scanning, backing-up, waiting, idle, error. ``rate``: bytes
+    per second the pass sends (``report.rate``), for the time left."""
     if state == "waiting" and waiting_for:
         return _(waiting_for)  # the engine's few waiting sentences are in the catalogue
     if state == "error" and error:
         return error
     if state in ("scanning", "backing-up") and progress is not None:
         if progress.uploads or (progress.planned and not progress.scanning):
-            return uploading_line(progress)
+            return uploading_line(progress, rate)
         return _("Scanning… {n} files").format(n=count(progress.seen))
     if state == "starting":
         return _("Starting")

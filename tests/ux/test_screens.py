@@ -31,7 +31,7 @@ class Clock:
 
 def uploading() -> Progress:
     p = Progress(planned=50, done=11, seen=60, scanning=False, bytes_planned=120_000_000,
-                 bytes_uploaded=40_000_000)
+                 bytes_uploaded=40_000_000, bytes_done=40_000_000)
     up = p.start_upload("/photos/2024/IMG_1234.jpg", 5_100_000)
     up.sent = 2_300_000
     return p
@@ -45,6 +45,7 @@ def test_the_live_line_shows_files_bytes_rate_time_left_and_the_current_file():
     live.progress(p)
     clock.now += 10
     p.bytes_uploaded += 24_000_000  # 2.4 MB/s
+    p.bytes_done += 24_000_000
     live.progress(p)
     line = live.line
     assert line == ("↑ 12 of 50 · 66 MB of 120 MB · 2.4 MB/s · 22s left · "

@@ -1,0 +1,52 @@
+"""`status` while a first backup runs: the total found so far (never "0 of 0"), the
+bytes sent counting the upload in flight, the rate and the time left, in `status`,
+`status --json` and the daemon's STATUS= line. A real daemon, the stand-in reading the
+upload slowly (a slow link), `status` in another process."""
+
+from __future__ import annotations
+
+import re
+
+from .test_daemon import Daemon, wait_until
+
+
+def test_status_during_a_first_backup_tells_how_far_and_how_fast(server, make_setup,
+                                                                 tmp_path):
+    setup = make_setup(server, big_file_mb=48, concurrency=1, trigger_delay="500ms",
+                       max_delay="3s")
+    server.faults.throttle("POST", "/api/assets", bytes_per_second=6 << 20)  # ~8 s
+    d = Daemon(setup, tmp_path)
+    try:
+        seen: dict = {}
+
+        def sending_with_a_rate() -> bool:
+            data = setup.json("status")
+            live = data["live"] or {}
+            uploads = live.get("uploads") or []
+            if any(u["path"].endswith("BIG_0001.mov") for u in uploads) \
+                    and live.get("rate") and live.get("seconds_left"):
+                seen.update(data)
+                return True
+            return False
+
+        wait_until(sending_with_a_rate, 30, "status to show the big upload with a rate")
+        live = seen["live"]
+        in_flight = sum(u["sent"] for u in live["uploads"])
+        assert in_flight > 0
+        assert live["bytes_sent"] == live["bytes_uploaded"] + in_flight
+        assert live["bytes_sent"] <= live["bytes_planned"]
+        assert 1 << 20 < live["rate"] < 6 * (6 << 20)
+        assert live["seconds_left"] > 0
+        assert seen["total"] >= live["seen"] > 0  # the files found so far, not 0 of 0
+        assert seen["state"] == "uploading"
+
+        text = setup.run("status").stdout
+        assert not re.search(r"\b0 of 0\b", text), text
+        assert re.search(r"↑ [\d.]+ [KMG]?B of [\d.]+ MB sent · [\d.]+ MB/s · "
+                         r"(at least )?[\d:]+s? left", text), text
+
+        d.wait_notify(lambda m: m.startswith("STATUS=Uploading")
+                      and "MB/s" in m and " left" in m, timeout=20)
+    finally:
+        server.faults.clear()
+        assert d.stop() == 0, d.stderr()
