@@ -11,17 +11,20 @@ import errno
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 
 from .config import Settings
-from .errors import BackupdError, ExitCode
+from .errors import BackupdError, ExitCode, ServerUnavailableError
 from .hashing import Hasher
 from .immich.client import ImmichClient, Quota, make_ssl_context
+from .immich.retry import RetryPolicy
 from .immich.versions import ServerVersion
 from .lock import RunLock
-from .pipeline.connect import connect
+from .pipeline.connect import ServerInfo, connect
 from .pipeline.runner import BackupPass, HoldFn, PassResult, ScanTargets, state_error
+from .pipeline.verify import Identity, VerifyReport, at_pass_start
 from .report.live import Fanout, LiveFile
 from .report.progress import Reporter
 from .state import DB_NAME, StateStore
@@ -53,6 +56,7 @@ async def run_pass(
     *,
     reporter: Reporter | None = None,
     on_start: Callable[[BackupPass], None] | None = None,
+    on_verify: Callable[[VerifyReport], None] | None = None,
     targets: ScanTargets | None = None,
     hold: HoldFn | None = None,
     kinds: frozenset[str] | None = None,
@@ -63,12 +67,14 @@ async def run_pass(
     Raises BackupdError (with its exit code) when the pass cannot start: lock held,
     server unreachable or unsupported, key rejected, state directory not writable
     (StateError, exit 74: disk full, read-only). ``on_start`` receives the pass
-    before it runs, so a caller can wire signals to ``request_stop``. ``targets``,
-    ``hold`` and ``kinds`` narrow the pass (see BackupPass); ``live`` writes live.json
+    before it runs, so a caller can wire signals to ``request_stop``; ``on_verify``
+    what the check of the server before it found, when a verify ran (pipeline.verify).
+    ``targets``, ``hold`` and ``kinds`` narrow the pass (see BackupPass); ``live`` writes live.json
     (the daemon publishes its own).
     """
     try:
         return await _run_pass(settings, reporter=reporter, on_start=on_start,
+                               on_verify=on_verify,
                                targets=targets, hold=hold, kinds=kinds, live=live)
     except sqlite3.Error as exc:  # opening the state, or a write outside the pipeline
         raise state_error(settings.state_dir / DB_NAME, exc) from exc
@@ -83,6 +89,7 @@ async def _run_pass(
     *,
     reporter: Reporter | None,
     on_start: Callable[[BackupPass], None] | None,
+    on_verify: Callable[[VerifyReport], None] | None,
     targets: ScanTargets | None,
     hold: HoldFn | None,
     kinds: frozenset[str] | None,
@@ -95,6 +102,9 @@ async def _run_pass(
             async with client:
                 info = await connect(client, album_sync=settings.backup.album_sync)
                 log.info("connected to Immich %s at %s", info.version, settings.server.url)
+                report = await _check_server(client, store, settings, info)
+                if report is not None and on_verify is not None:
+                    on_verify(report)
                 await _save_server(store, settings, info.version, info.quota)
                 reporters = [r for r in (reporter,) if r is not None]
                 if live:
@@ -119,6 +129,40 @@ async def _run_pass(
         finally:
             with contextlib.suppress(sqlite3.Error):  # a full disk must not hide the error
                 await store.close()
+
+
+async def _check_server(client: ImmichClient, store: StateStore, settings: Settings,
+                        info: ServerInfo, *, force: bool = False) -> VerifyReport | None:
+    """Whose memory the state is, and a verify when it is due (see pipeline.verify)."""
+    retry = settings.backup.retry
+    return await at_pass_start(
+        client, store, RetryPolicy(retry.max_attempts, retry.initial, retry.max),
+        Identity(settings.server.url, info.user_id, info.user_email),
+        interval=settings.backup.verify_interval, now=time.time(), force=force)
+
+
+async def run_verify(settings: Settings) -> VerifyReport:
+    """``verify``: check the server and user, and ask the server about every file the
+    state has seen on it, now, under the state directory's lock. Raises BackupdError
+    (with its exit code) like a pass that cannot start."""
+    try:
+        with RunLock(settings.state_dir):
+            store = await StateStore.open(settings.state_dir)
+            try:
+                client = make_client(settings, await store.device_id())
+                async with client:
+                    info = await connect(client, album_sync=settings.backup.album_sync)
+                    report = await _check_server(client, store, settings, info, force=True)
+                    await _save_server(store, settings, info.version, info.quota)
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    await store.close()
+    except sqlite3.Error as exc:
+        raise state_error(settings.state_dir / DB_NAME, exc) from exc
+    if report is None:  # a scheduled verify that failed; a forced one raises instead
+        raise ServerUnavailableError(f"the Immich server at {settings.server.url} did not "
+                                     "answer the verify; try again later")
+    return report
 
 
 async def _save_server(store: StateStore, settings: Settings, version: ServerVersion,

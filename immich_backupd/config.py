@@ -192,6 +192,10 @@ class BackupSettings:
     # Immich's bulk-upload-check takes many checksums per request; 1000 keeps a request well
     # under typical proxy body limits (5000 is the ceiling we allow for the same reason).
     check_batch_size: int = 1000
+    # Deletions and trash in Immich are seen only when the server is asked again about
+    # what it has: once a day costs a few seconds for 100,000 files (200 requests for
+    # 1M) and keeps status true within a day. 0: only `immich-backupd verify`.
+    verify_interval: float = 86400.0
     retry: RetrySettings = field(default_factory=RetrySettings)
 
 
@@ -256,6 +260,7 @@ _SECTIONS: Final[dict[str, tuple[str, ...]]] = {
         "ignore_cloud_placeholders",
         "follow_symlinks",
         "check_batch_size",
+        "verify_interval",
         "retry",
     ),
     "backup.metered": ("photos", "videos"),
@@ -453,6 +458,7 @@ def to_config_dict(settings: Settings, *, reveal_key: bool = False) -> dict[str,
             "ignore_cloud_placeholders": b.ignore_cloud_placeholders,
             "follow_symlinks": b.follow_symlinks,
             "check_batch_size": b.check_batch_size,
+            "verify_interval": format_duration(b.verify_interval),
             "retry": {
                 "max_attempts": b.retry.max_attempts,
                 "initial": format_duration(b.retry.initial),
@@ -1201,6 +1207,9 @@ def _backup(p: _Problems, value: Any) -> BackupSettings | None:
         ),
         "check_batch_size": _int(
             p, (*base, "check_batch_size"), get("check_batch_size"), d.check_batch_size, 1, 5000
+        ),
+        "verify_interval": _duration(
+            p, (*base, "verify_interval"), get("verify_interval"), d.verify_interval
         ),
         "retry": _retry(p, get("retry")),
     }

@@ -41,7 +41,13 @@ DUPLICATE = "duplicate"  # the server already had this content (or we did, under
 FAILED = "failed"  # will be retried after next_attempt_at
 TRASHED = "trashed"  # the server has it in the trash: reported, not re-uploaded
 UNSUPPORTED = "unsupported"  # the server refused the type; retried only if the file changes
+# The server had it and no longer has it: the user deleted it in Immich. Not uploaded
+# again unless asked (``retry --deleted``); the file stays on this disk.
+DELETED = "deleted_on_server"
+PENDING = "pending"  # hashed, known not to be on this server: the next pass uploads it
 ON_SERVER = (UPLOADED, DUPLICATE)
+# What the server was seen to hold (or the user to remove): what ``verify`` asks again.
+SEEN_ON_SERVER = (UPLOADED, DUPLICATE, TRASHED, DELETED)
 
 # Each entry migrates from version i to i+1. Never edit a shipped step; append one.
 MIGRATIONS: tuple[str, ...] = (
@@ -419,6 +425,35 @@ class StateStore:
             await db.execute(f"{head} WHERE dir={_DIR_ID} AND name IN "
                              f"({','.join('?' * len(names))})", [dir_key, *names])
 
+    async def seen_on_server(self, after: tuple[int, bytes] | None, limit: int
+                             ) -> list[tuple[int, bytes, bytes, str, str | None]]:
+        """Up to ``limit`` records whose place on the server ``verify`` asks again
+        (status in SEEN_ON_SERVER, with a SHA-1), as (folder id, name, sha1, status,
+        remote id), in key order after the key ``after`` (None: from the start). A
+        range of the primary key a call: the whole table is read once, in pieces."""
+        start = after if after is not None else (-1, b"")
+        # "+f.status": filter, do not pick the status index (the rows come in key order).
+        async with self._db.execute(
+            "SELECT dir, name, sha1, status, remote_id FROM files f "
+            "WHERE (dir, name) > (?, ?) AND +f.status IN (?, ?, ?, ?) AND sha1 IS NOT NULL "
+            "ORDER BY dir, name LIMIT ?", (*start, *SEEN_ON_SERVER, limit),
+        ) as cur:
+            return list(await cur.fetchall())
+
+    async def set_verdicts(self, rows: Sequence[tuple[str, str | None, bool, int, bytes]]
+                           ) -> None:
+        """Write what ``verify`` learnt: (status, remote id, album to be redone, folder
+        id, name) a record, in one transaction."""
+        if not rows:
+            return
+        now = time.time()
+        async with self._transaction() as db:
+            await db.executemany(
+                "UPDATE files SET status=?, remote_id=?, "
+                "album_done=CASE WHEN ? THEN 0 ELSE album_done END, error=NULL, "
+                "updated_at=? WHERE dir=? AND name=?",
+                [(s, r, a, now, d, n) for s, r, a, d, n in rows])
+
     async def mark_album_done(self, paths: Iterable[Path]) -> None:
         keys = split_paths(paths)
         if not keys:
@@ -635,7 +670,25 @@ class StateReader:
             "total": sum(counts.values()),
             "failed": counts.get(FAILED, 0) + counts.get(UNSUPPORTED, 0),
             "trashed": counts.get(TRASHED, 0),
+            "deleted_on_server": counts.get(DELETED, 0),
+            "pending": counts.get(PENDING, 0),
         }
+
+    def paths_with_status(self, status: str, limit: int) -> list[Path]:
+        """The first ``limit`` paths (in key order) whose record has ``status``."""
+        return [join_path(d, n) for d, n in self._rows(
+            "SELECT d.path, f.name FROM files f JOIN dirs d ON d.id = f.dir "
+            "WHERE f.status=? ORDER BY f.dir, f.name LIMIT ?", (status, limit))]
+
+    def retry_deleted(self) -> int:
+        """Make the files deleted in Immich due for upload again (``retry --deleted``):
+        the next pass uploads them. Return how many."""
+        if self._conn is None:
+            return 0
+        cur = self._conn.execute(
+            "UPDATE files SET status=?, remote_id=NULL, album_done=0, attempts=0, "
+            "next_attempt_at=NULL, error=NULL WHERE status=?", (PENDING, DELETED))
+        return cur.rowcount
 
     def album_counts(self) -> dict[str, int]:
         return {album: n for album, n in self._rows(

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("status", "cmd_status"),
     "failed": ("failed", "cmd_failed"),
     "retry": ("failed", "cmd_retry"),
+    "verify": ("verify", "cmd_verify"),
     "install-service": ("service", "cmd_install_service"),
     "dashboard": ("dashboard", "cmd_dashboard"),
 }
@@ -84,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help=_("check config, server, key, folders, state folder, "
                                    "watches and conditions; say what to fix"))
     sub.add_parser("once", help=_("one full backup pass, then exit"))
+    sub.add_parser("verify", help=_("ask the server now about every file backed up: "
+                                    "what is there, trashed or deleted in Immich"))
     sub.add_parser("run", help=_("the daemon: back up, then watch and back up until SIGTERM"))
     p = sub.add_parser("status", help=_("what is backed up, last backup, quota, current "
                                         "upload"))
@@ -95,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("retry", help=_("make failed files eligible again now"))
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--all", action="store_true", help=_("every failed file"))
+    g.add_argument("--deleted", action="store_true",
+                   help=_("upload the files deleted in Immich again"))
     g.add_argument("paths", nargs="*", type=Path, default=[], metavar="PATH",
                    help=_("files or folders to retry"))
     p = sub.add_parser("dashboard", help=_("print the running daemon's dashboard address "

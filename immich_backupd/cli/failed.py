@@ -83,6 +83,8 @@ def cmd_failed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
+    if getattr(args, "deleted", False):
+        return _retry_deleted(settings)
     paths = None if args.all else [
         Path(os.path.normpath(os.path.abspath(p.expanduser()))) for p in args.paths]
     reader = StateReader(settings.state_dir)
@@ -95,6 +97,7 @@ def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
     if not changed:
         if args.all:
             print(_("Nothing to retry: no upload has failed."))
+            _deleted_hint(settings)
         else:
             print(_("Nothing to retry among the given paths: none of them is a failed file "
                     "or a folder holding one (see `immich-backupd failed`)."))
@@ -102,14 +105,49 @@ def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
     print(ngettext("{n} file will be retried on the next pass.",
                    "{n} files will be retried on the next pass.", len(changed))
           .format(n=count(len(changed))))
-    if _wake_daemon(settings):
-        print(_("The running daemon was told to back up now."))
-    else:
-        print(_("Run `immich-backupd once` to back them up now."))
+    _back_up_now(settings)
     return 0
 
 
-def _wake_daemon(settings: Settings) -> bool:
+def _back_up_now(settings: Settings) -> None:
+    if wake_daemon(settings):
+        print(_("The running daemon was told to back up now."))
+    else:
+        print(_("Run `immich-backupd once` to back them up now."))
+
+
+def _deleted_hint(settings: Settings) -> None:
+    reader = StateReader(settings.state_dir)
+    try:
+        deleted = reader.summary()["deleted_on_server"]
+    finally:
+        reader.close()
+    if deleted:
+        print(ngettext("{n} file deleted in Immich is left out: `immich-backupd retry "
+                       "--deleted` uploads it again.",
+                       "{n} files deleted in Immich are left out: `immich-backupd retry "
+                       "--deleted` uploads them again.", deleted).format(n=count(deleted)))
+
+
+def _retry_deleted(settings: Settings) -> int:
+    """``retry --deleted``: the files deleted in Immich go up again on the next pass."""
+    reader = StateReader(settings.state_dir)
+    try:
+        n = reader.retry_deleted()
+    finally:
+        reader.close()
+    if not n:
+        print(_("Nothing to upload again: no file was deleted in Immich (as of the last "
+                "verify; `immich-backupd verify` asks the server now)."))
+        return 0
+    print(ngettext("{n} file deleted in Immich will be uploaded again on the next pass.",
+                   "{n} files deleted in Immich will be uploaded again on the next pass.",
+                   n).format(n=count(n)))
+    _back_up_now(settings)
+    return 0
+
+
+def wake_daemon(settings: Settings) -> bool:
     """SIGUSR1 (back up now) to this state folder's daemon, if one runs."""
     if not is_locked(settings.state_dir, DAEMON_LOCK_NAME):
         return False

@@ -17,11 +17,13 @@ from ..errors import ExitCode
 from ..gctune import tune_gc
 from ..i18n import _, ngettext
 from ..pipeline.runner import BackupPass
+from ..pipeline.verify import VerifyReport
 from ..report.progress import Reporter
 from ..report.text import count, human_bytes, human_duration
 from ..state import FAILED, UNSUPPORTED, StateReader
 from .common import err, is_tty, show_path
 from .terminal import LineAwareStream, PlainProgress, TerminalProgress
+from .verify import news_lines
 
 
 def cmd_once(settings: Settings, args: argparse.Namespace) -> int:
@@ -62,6 +64,11 @@ async def _once(settings: Settings, reporter: Reporter) -> int:
     task = asyncio.current_task()
     signals = 0
 
+    def on_verify(report: VerifyReport) -> None:
+        """Another server or user, or what changed in Immich: said before the pass."""
+        for line in news_lines(report, in_pass=True):
+            print(line, flush=True)
+
     def on_start(backup: BackupPass) -> None:
         def stop() -> None:
             nonlocal signals
@@ -77,7 +84,8 @@ async def _once(settings: Settings, reporter: Reporter) -> int:
             loop.add_signal_handler(sig, stop)
 
     try:
-        result = await run_pass(settings, on_start=on_start, reporter=reporter)
+        result = await run_pass(settings, on_start=on_start, on_verify=on_verify,
+                                reporter=reporter)
     except asyncio.CancelledError:
         err(_("aborted: the uploads in flight were cut off (the server keeps nothing of "
               "them); every file finished before is recorded and is not sent again"))

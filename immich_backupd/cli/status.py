@@ -14,6 +14,7 @@ from typing import Any
 from .. import folder_problems
 from ..config import Settings
 from ..i18n import _, ngettext
+from ..report.deletions import deleted_line, trashed_line
 from ..report.rate import transfer_parts
 from ..report.status import folder_counts, headline, in_pass, status_data
 from ..report.statusline import watch_problem
@@ -43,10 +44,9 @@ def render(data: dict[str, Any], width: int) -> list[str]:
         out.append("  " + _("Run `immich-backupd once` for the first backup, then "
                             "`immich-backupd install-service --user` to keep it going."))
     if data["trashed"]:
-        out.append("  " + ngettext(
-            "{n} file is in the Immich trash: restore it there to have it backed up",
-            "{n} files are in the Immich trash: restore them there to have them backed up",
-            data["trashed"]).format(n=count(data["trashed"])))
+        out.append("  " + trashed_line(data["trashed"]))
+    if data.get("deleted_on_server"):
+        out.append("  " + deleted_line(data["deleted_on_server"]))
     server = data["server"]
     if server:
         quota = server.get("quota") or {}

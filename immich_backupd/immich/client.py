@@ -34,6 +34,15 @@ class Quota:
         return self.size is None or self.usage + nbytes <= self.size
 
 
+@dataclass(frozen=True, slots=True)
+class Me:
+    """The user the API key belongs to: who the backup goes to, and their quota."""
+
+    id: str
+    email: str
+    quota: Quota
+
+
 class CheckResult(NamedTuple):
     """One answer of bulk-upload-check: accept (upload it) or reject (duplicate...).
     A tuple: one is made per file checked, 100,000 when a library is adopted."""
@@ -205,9 +214,15 @@ class ImmichClient:
     async def quota(self) -> Quota:
         data = await self._get("/users/me")
         _shape(isinstance(data, dict), "GET", "/users/me", "not an object")
-        size = data.get("quotaSizeInBytes")
-        usage = data.get("quotaUsageInBytes") or 0
-        return Quota(size=int(size) if size is not None else None, usage=int(usage))
+        return _quota(data)
+
+    async def me(self) -> Me:
+        """The key's user (``GET /users/me``): its id (a UUID the server made, so one
+        server's user is never another's), e-mail and quota."""
+        data = await self._get("/users/me")
+        _shape(isinstance(data, dict) and isinstance(data.get("id"), str) and data["id"],
+               "GET", "/users/me", "no user id")
+        return Me(id=data["id"], email=str(data.get("email") or ""), quota=_quota(data))
 
     async def key_permissions(self) -> list[str]:
         data = await self._get("/api-keys/me")
@@ -321,6 +336,12 @@ class ImmichClient:
         return [AlbumAddResult(asset_id=str(r.get("id")), success=bool(r.get("success")),
                                error=None if r.get("error") is None else as_data(str(r["error"])))
                 for r in data if isinstance(r, dict)]
+
+
+def _quota(data: dict[str, Any]) -> Quota:
+    size = data.get("quotaSizeInBytes")
+    usage = data.get("quotaUsageInBytes") or 0
+    return Quota(size=int(size) if size is not None else None, usage=int(usage))
 
 
 def _message(payload: Any, body: bytes) -> str:

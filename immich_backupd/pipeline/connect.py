@@ -1,4 +1,4 @@
-"""The start of every pass: reach the server, check its version and our key.
+"""The start of every pass: reach the server, check its version, our key and its user.
 
 Fails early, with the exit code of ``interface.md``, before a single file is read:
 unreachable or unsupported server → 69, bad key or missing permission → 77.
@@ -24,6 +24,9 @@ class ServerInfo:
     media: MediaTypes
     quota: Quota
     permissions: tuple[str, ...]
+    # The key's user (``GET /users/me``): whose memory the state is (see verify.py).
+    user_id: str = ""
+    user_email: str = ""
 
 
 def missing_permissions(granted: tuple[str, ...], album_sync: bool) -> list[str]:
@@ -76,7 +79,7 @@ async def connect(client: ImmichClient, *, album_sync: bool) -> ServerInfo:
                     "in Immich (Account Settings → API Keys) and grant "
                     f"{'them' if len(missing) > 1 else 'it'}"
                 )
-        quota = await client.quota()
+        me = await client.me()
     except TransportError as exc:
         raise ServerUnavailableError(f"cannot reach the Immich server at {client.api_url}: "
                                      f"{exc}") from exc
@@ -86,4 +89,5 @@ async def connect(client: ImmichClient, *, album_sync: bool) -> ServerInfo:
             raise fatal from exc
         raise ServerUnavailableError(f"the Immich server at {client.api_url} answered "
                                      f"{exc.describe()}") from exc
-    return ServerInfo(version=version, media=media, quota=quota, permissions=permissions)
+    return ServerInfo(version=version, media=media, quota=me.quota, permissions=permissions,
+                      user_id=me.id, user_email=me.email)

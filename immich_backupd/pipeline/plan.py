@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..changes import FileStat, needs_hash
 from ..media import live_photo_pairs
-from ..state import FAILED, ON_SERVER, TRASHED, UNSUPPORTED, FileRecord
+from ..state import DELETED, FAILED, ON_SERVER, PENDING, TRASHED, UNSUPPORTED, FileRecord
 
 # A live photo's motion part is a clip of about 3 s: a few MB even in 4K. A larger video
 # that happens to share a stem with a photo (holiday.jpg + holiday.mp4) is a real video,
@@ -27,7 +27,7 @@ class Action(Enum):
     HASH = "hash"  # new or changed: hash it, then check and upload
     RETRY = "retry"  # unchanged but failed before, and due: reuse its hash, check, upload
     WAIT = "wait"  # failed before, not due yet
-    SKIP = "skip"  # unchanged and known bad (trashed on the server, unsupported type)
+    SKIP = "skip"  # unchanged and left out: trashed or deleted in Immich, unsupported type
 
 
 # What a pass hashes or checks again. A tuple: ``in`` compares identity first, where a
@@ -41,8 +41,10 @@ def decide(stat: FileStat, record: FileRecord | None, now: float) -> Action:
         return Action.HASH
     if record.status in ON_SERVER:
         return Action.DONE
-    if record.status in (TRASHED, UNSUPPORTED):
+    if record.status in (TRASHED, DELETED, UNSUPPORTED):
         return Action.SKIP
+    if record.status == PENDING:  # known not to be on this server: upload, reuse its hash
+        return Action.RETRY if record.sha1 and record.blake3 else Action.HASH
     if record.status == FAILED:
         if record.next_attempt_at is not None and record.next_attempt_at > now:
             return Action.WAIT

@@ -751,9 +751,8 @@ class BackupPass:
             if r.reason == "duplicate" and r.asset_id:
                 cand.remote_id = r.asset_id
                 if r.is_trashed:
-                    outcomes.append((cand, TRASHED, r.asset_id, "in the server's trash; "
-                                     "restore it there, or delete it from the trash to "
-                                     "upload it again"))
+                    outcomes.append((cand, TRASHED, r.asset_id, "in the Immich trash: "
+                                     "not uploaded again; restore it there to keep it"))
                 else:
                     outcomes.append((cand, DUPLICATE, r.asset_id, None))
             elif r.reason == "unsupported-format":

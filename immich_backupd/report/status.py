@@ -70,6 +70,8 @@ def status_data(settings: Settings) -> dict[str, Any]:
             "counts": counts,
             "last_backup_at": float(last_backup) if last_backup else None,
             "last_pass": reader.last_pass(),
+            # What the last verify found (pipeline.verify.VerifyReport), with its time.
+            "last_verify": json.loads(reader.meta("last_verify") or "null"),
             "server": server,
             "quota": (server or {}).get("quota"),
             "albums": reader.album_counts(),
@@ -135,7 +137,9 @@ def _alive(pid: object) -> bool:
 def headline(data: dict[str, Any]) -> tuple[str, str]:
     """(state for scripts, the line for people): what is happening, in a few words.
 
-    States: waiting, error, uploading, scanning, failed, stopped, complete, never.
+    States: waiting, error, uploading, scanning, failed, stopped, pending, complete,
+    never. ``pending``: files known not to be on the server (another server or user,
+    ``retry --deleted``) wait for the next pass: never "✓" before they are up.
     """
     live = data["live"] or {}
     state = live.get("state")
@@ -167,6 +171,10 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
     if last.get("outcome") == "stopped":
         return "stopped", _("⏸ Backup stopped before the end; the rest follows on the "
                             "next pass")
+    if data.get("pending"):
+        return "pending", "· " + ngettext("{n} file waits for the next backup",
+                                          "{n} files wait for the next backup",
+                                          data["pending"]).format(n=count(data["pending"]))
     if data["last_backup_at"]:
         return "complete", _("✓ Backup complete")
     return "never", _("No backup yet")
