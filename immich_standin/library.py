@@ -15,6 +15,7 @@ import hashlib
 import os
 import random
 import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,6 +134,11 @@ def make_library(root: Path, *, seed: int = 1, photos: int = 6, big_file_mb: int
         digest = _sha1_file(big)
         lib.expected[big] = digest
         lib.albums.setdefault(big.parent.name, set()).add(digest)
+    # Photos taken before the backup starts: files written just now would wait for
+    # backup.settle_time, as a copy still going on does.
+    yesterday = time.time() - 86400
+    for path in root.rglob("*"):
+        os.utime(path, (yesterday, yesterday), follow_symlinks=False)
     return lib
 
 

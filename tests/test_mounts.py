@@ -109,7 +109,8 @@ def test_a_pass_asks_about_each_kept_files_disk(
     with StandinServer(version="3.1.0") as srv:
         settings = parse_settings(
             f"server:\n  url: {srv.url}\n  api_key: {srv.api_key}\n"
-            f"state_dir: {tmp_path / 's'}\nalbums:\n  include: [{photos}]\n",
+            f"state_dir: {tmp_path / 's'}\nalbums:\n  include: [{photos}]\n"
+            "backup:\n  settle_time: 1ms\n",  # the photos were written just now
             env={"HOME": str(tmp_path)})
         result = asyncio.run(run_pass(settings))
         assert result.outcome == "complete"

@@ -127,7 +127,8 @@ def test_a_first_backup_never_reads_0_of_0():
     assert counts_in_pass(0, 0, live) == (0, 8, True)
     data = {"live": live, "failed": 0, "last_pass": None, "last_backup_at": None,
             "trashed": 0, "server": None, "daemon": True, "running": True, "pid": 1,
-            "folders": [], "exclude": [], "albums": {}}
+            "folders": [{"path": "/p", "backed_up": 0, "total": 0, "failed": 0}],
+            "exclude": [], "albums": {}}
     data["backed_up"], data["total"], data["counting"] = counts_in_pass(0, 0, live)
     data["state"], data["headline"] = headline(data)
     assert data["headline"] == "↑ Uploading… 1 of 8+"
@@ -135,6 +136,7 @@ def test_a_first_backup_never_reads_0_of_0():
     assert "0 of 8 backed up · still finding files" in text
     assert "↑ 15 MB of 80 MB sent · 1.5 MB/s · at least 43s left" in text
     assert "0 of 0" not in text
+    assert "· /p  in progress" in text
 
 
 def test_outside_a_pass_the_state_counts_stand():

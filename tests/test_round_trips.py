@@ -10,6 +10,7 @@ aiosqlite, and the hashing threads' readers), then runs ``once``."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 from immich_standin import StandinServer
 
 FOLDERS = 8
+OLD = 1_600_000_000  # an mtime long past: a library being adopted, not a copy going on
 
 PROBE = """
 import sqlite3, sys, threading
@@ -47,6 +49,7 @@ def _library(root: Path, per_folder: int, srv: StandinServer) -> int:
         for i in range(per_folder):
             data = b"\xff\xd8\xff" + f"{f}-{i}".encode() + bytes(64)
             (folder / f"IMG_{i:04d}.jpg").write_bytes(data)
+            os.utime(folder / f"IMG_{i:04d}.jpg", (OLD, OLD))  # not being written now
             srv.state.seed_asset(srv.user.id, data, f"IMG_{i:04d}.jpg")
             n += 1
     return n

@@ -85,7 +85,10 @@ def render(data: dict[str, Any], width: int) -> list[str]:
     folders = [f for f in data["folders"] if f["path"]]
     shown = [show_path(f["path"]) for f in folders]
     col = min(max((len(s) for s in shown), default=0), max(20, width - 40))
-    figures = [_("{n} of {total}").format(n=count(f["backed_up"]), total=count(f["total"]))
+    # A folder the state knows nothing of yet, while a pass works on it: not "0 of 0".
+    working = in_pass(data["live"])
+    figures = [_("in progress") if working and not f["total"] else
+               _("{n} of {total}").format(n=count(f["backed_up"]), total=count(f["total"]))
                for f in folders]
     fig_col = max((len(x) for x in figures), default=0)
     for f, path, figure in zip(folders, shown, figures, strict=True):

@@ -473,9 +473,11 @@ class Daemon:
         if held:
             log.info("%d file%s still being written; looking again when they settle",
                      len(held), "s" if len(held) != 1 else "")
-            now = self.clock()
-            for path in held:  # back into the debouncer: a pass comes after they settle
-                self.debouncer.add(path, now)
+            # Back into the debouncer, due when the first of them may have settled.
+            wait = 0.0 if result.settle_at is None else result.settle_at - time.time()
+            when = self.clock() + max(0.0, wait - self.debouncer.trigger_delay)
+            for path in held:
+                self.debouncer.add(path, when)
         if isinstance(result.error, ServerUnavailableError):
             self._pass_failed(result.error, trigger)
             return

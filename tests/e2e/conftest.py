@@ -92,7 +92,9 @@ def write_config(tmp: Path, srv: StandinServer, lib: Library, *, api_key: str | 
     key_file = tmp / "api-key"
     key_file.write_text((api_key if api_key is not None else srv.api_key) + "\n")
     key_file.chmod(0o600)
-    backup = {"retry": {"max_attempts": 3, "initial": "10ms", "max": "50ms"}, **backup}
+    # Files the tests write settle fast (the default, 30s, would make every test wait).
+    backup = {"retry": {"max_attempts": 3, "initial": "10ms", "max": "50ms"},
+              "settle_time": "500ms", **backup}
     config = {
         "server": {"url": srv.url, "api_key_file": str(key_file), "timeout": "10s"},
         "state_dir": str(tmp / "state"),

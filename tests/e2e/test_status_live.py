@@ -5,8 +5,12 @@ upload slowly (a slow link), `status` in another process."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
+from .conftest import REPO
 from .test_daemon import Daemon, wait_until
 
 
@@ -50,3 +54,33 @@ def test_status_during_a_first_backup_tells_how_far_and_how_fast(server, make_se
     finally:
         server.faults.clear()
         assert d.stop() == 0, d.stderr()
+
+
+def test_status_during_once_shows_the_rate_too(server, make_setup, tmp_path):
+    setup = make_setup(server, big_file_mb=48, concurrency=1)
+    server.faults.throttle("POST", "/api/assets", bytes_per_second=6 << 20)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LC_ALL": "C", "LANGUAGE": ""}
+    log = tmp_path / "once.log"
+    with log.open("w") as err:
+        once = subprocess.Popen(
+            [sys.executable, "-m", "immich_backupd", "--config", str(setup.config), "once"],
+            stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=setup.tmp)
+    try:
+        seen: dict = {}
+
+        def sending_with_a_rate() -> bool:
+            live = setup.json("status")["live"] or {}
+            if live.get("uploads") and live.get("rate") and live.get("seconds_left"):
+                seen.update(live)
+                return True
+            return False
+
+        wait_until(sending_with_a_rate, 30, "status to show once's upload with a rate")
+        assert not seen.get("daemon")
+        assert seen["bytes_sent"] > seen["bytes_uploaded"]  # the upload in flight counts
+        server.faults.clear()
+        assert once.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if once.poll() is None:
+            once.kill()
+            once.wait()

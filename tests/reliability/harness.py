@@ -90,7 +90,9 @@ def write_config(tmp: Path, url: str, key: str, include: list[Path], *,
     key_file = tmp / "api-key"
     key_file.write_text(key + "\n")
     key_file.chmod(0o600)
-    backup = {"retry": {"max_attempts": 3, "initial": "10ms", "max": "50ms"}, **backup}
+    # Files the tests write settle fast (the default, 30s, would make every test wait).
+    backup = {"retry": {"max_attempts": 3, "initial": "10ms", "max": "50ms"},
+              "settle_time": "500ms", **backup}
     config = {
         "server": {"url": url, "api_key_file": str(key_file), "timeout": timeout,
                    **(server_extra or {})},

@@ -108,7 +108,10 @@ def test_file_changed_during_a_throttled_upload_is_never_stored_torn(server, tmp
     server.faults.on_request("POST", "/api/assets",
                              lambda: threading.Timer(0.1, change_it).start())
     proc = run_cli(config, "once")
-    assert proc.returncode == 0, proc.stderr
+    # Not backed up, so not "complete": said, with exit 1 (issue 14).
+    assert proc.returncode == 1, proc.stderr
+    assert "1 file is still being written; run again" in proc.stdout, proc.stdout
+    assert "✓" not in proc.stdout
     assert reason in proc.stderr, proc.stderr
     assert server.state.counters.created == 0  # the torn body was refused
     # The throttled server is still reading what was sent before the abort: wait for it.
