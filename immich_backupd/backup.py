@@ -61,6 +61,7 @@ async def run_pass(
     hold: HoldFn | None = None,
     kinds: frozenset[str] | None = None,
     live: bool = True,
+    settle_wait: float = 0.0,
 ) -> PassResult:
     """Run one full pass under the state directory's lock.
 
@@ -70,12 +71,14 @@ async def run_pass(
     before it runs, so a caller can wire signals to ``request_stop``; ``on_verify``
     what the check of the server before it found, when a verify ran (pipeline.verify).
     ``targets``, ``hold`` and ``kinds`` narrow the pass (see BackupPass); ``live`` writes live.json
-    (the daemon publishes its own).
+    (the daemon publishes its own); ``settle_wait`` is how long the pass waits for files
+    still being written (see BackupPass).
     """
     try:
         return await _run_pass(settings, reporter=reporter, on_start=on_start,
                                on_verify=on_verify,
-                               targets=targets, hold=hold, kinds=kinds, live=live)
+                               targets=targets, hold=hold, kinds=kinds, live=live,
+                               settle_wait=settle_wait)
     except sqlite3.Error as exc:  # opening the state, or a write outside the pipeline
         raise state_error(settings.state_dir / DB_NAME, exc) from exc
     except OSError as exc:
@@ -94,6 +97,7 @@ async def _run_pass(
     hold: HoldFn | None,
     kinds: frozenset[str] | None,
     live: bool,
+    settle_wait: float,
 ) -> PassResult:
     with RunLock(settings.state_dir):
         store = await StateStore.open(settings.state_dir)
@@ -111,7 +115,7 @@ async def _run_pass(
                     reporters.append(LiveFile(settings.state_dir))
                 backup = BackupPass(settings, client, store, info, reporter=Fanout(*reporters),
                                     hasher=Hasher(), targets=targets, hold=hold,
-                                    kinds=kinds)
+                                    kinds=kinds, settle_wait=settle_wait)
                 if on_start is not None:
                     on_start(backup)
                 try:

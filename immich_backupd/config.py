@@ -181,6 +181,11 @@ class BackupSettings:
     max_delay: float = 50.0
     # A full rescan catches changes the file watcher missed (network shares, suspend).
     rescan_interval: float = 3600.0
+    # A new or changed file goes up only once its modification time is this old: a copy
+    # over SMB/NFS or a camera import that pauses (a network stall, a busy card reader)
+    # must not be taken for finished. Half a minute rides out such stalls and is still
+    # short beside a person's wait; an old photo is never held (its mtime is old).
+    settle_time: float = 30.0
     require_charging: bool = False
     require_unmetered: bool = False
     metered: Metered = field(default_factory=Metered)
@@ -254,6 +259,7 @@ _SECTIONS: Final[dict[str, tuple[str, ...]]] = {
         "trigger_delay",
         "max_delay",
         "rescan_interval",
+        "settle_time",
         "require_charging",
         "require_unmetered",
         "metered",
@@ -452,6 +458,7 @@ def to_config_dict(settings: Settings, *, reveal_key: bool = False) -> dict[str,
             "trigger_delay": format_duration(b.trigger_delay),
             "max_delay": format_duration(b.max_delay),
             "rescan_interval": format_duration(b.rescan_interval),
+            "settle_time": format_duration(b.settle_time),
             "require_charging": b.require_charging,
             "require_unmetered": b.require_unmetered,
             "metered": {"photos": b.metered.photos, "videos": b.metered.videos},
@@ -1189,6 +1196,7 @@ def _backup(p: _Problems, value: Any) -> BackupSettings | None:
         "rescan_interval": _duration(
             p, (*base, "rescan_interval"), get("rescan_interval"), d.rescan_interval
         ),
+        "settle_time": _duration(p, (*base, "settle_time"), get("settle_time"), d.settle_time),
         "require_charging": _bool(
             p, (*base, "require_charging"), get("require_charging"), d.require_charging
         ),

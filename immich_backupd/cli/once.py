@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from .. import folder_problems
 from ..backup import exit_code_for, run_pass
@@ -16,7 +17,8 @@ from ..config import Settings
 from ..errors import ExitCode
 from ..gctune import tune_gc
 from ..i18n import _, ngettext
-from ..pipeline.runner import BackupPass
+from ..pipeline.runner import BackupPass, PassResult
+from ..pipeline.settling import SETTLE_WAIT_FACTOR
 from ..pipeline.verify import VerifyReport
 from ..report.progress import Reporter
 from ..report.text import count, human_bytes, human_duration
@@ -84,8 +86,11 @@ async def _once(settings: Settings, reporter: Reporter) -> int:
             loop.add_signal_handler(sig, stop)
 
     try:
+        # Files still being written are waited for, up to a bound, then reported.
+        wait = SETTLE_WAIT_FACTOR * settings.backup.settle_time
         result = await run_pass(settings, on_start=on_start, on_verify=on_verify,
-                                reporter=reporter)
+                                reporter=reporter,
+                                settle_wait=wait)
     except asyncio.CancelledError:
         err(_("aborted: the uploads in flight were cut off (the server keeps nothing of "
               "them); every file finished before is recorded and is not sent again"))
@@ -104,10 +109,14 @@ async def _once(settings: Settings, reporter: Reporter) -> int:
     if result.error is not None:
         err(str(result.error))
     waiting, refused = _failed_in_state(settings)
-    if result.outcome == "complete" and waiting + refused > 0:
+    held = result.held if result.outcome in ("complete", "partial") else []
+    if result.outcome == "complete" and waiting + refused + len(held) > 0:
         # Failed in an earlier pass (not due for another try yet), or refused for good
-        # (empty, a type the server does not take): not backed up, so never "✓".
+        # (empty, a type the server does not take), or still being written: not backed
+        # up, so never "✓".
         print(summary)
+        _new_versions(result)
+        _being_written(held)
         if waiting:
             print(ngettext("✗ {n} file failed earlier and is not backed up; it is tried "
                            "again later, or now after `immich-backupd retry --all`.",
@@ -128,12 +137,41 @@ async def _once(settings: Settings, reporter: Reporter) -> int:
         print(_("✓ Backup complete: {summary}").format(summary=summary))
     else:
         print(summary)
+    _new_versions(result)
+    if result.outcome == "partial":
+        _being_written(held)
     for problem in result.folder_problems:
         print(folder_problems.line(problem, show_path(problem.path)))
     if p.failed:
         print(_("See the failures with `immich-backupd failed`; they are retried on the next "
                 "pass, or at once after `immich-backupd retry --all`."))
     return int(exit_code_for(result))
+
+
+SHOWN_HELD = 10  # files still being written listed by name; the rest are counted
+
+
+def _being_written(held: list[Path]) -> None:
+    """Say which files were not backed up because they are still being written."""
+    if not held:
+        return
+    print(ngettext("✗ {n} file is still being written; run again when it is finished.",
+                   "✗ {n} files are still being written; run again when they are finished.",
+                   len(held)).format(n=count(len(held))))
+    for path in sorted(held)[:SHOWN_HELD]:
+        print(f"  {show_path(path)}")
+    if len(held) > SHOWN_HELD:
+        print("  " + _("… and {n} more").format(n=count(len(held) - SHOWN_HELD)))
+
+
+def _new_versions(result: PassResult) -> None:
+    n = len(result.new_versions)
+    if n:
+        print(ngettext("{n} file changed after its last backup and was uploaded again as "
+                       "a new version (the server keeps the earlier one too).",
+                       "{n} files changed after their last backup and were uploaded again "
+                       "as new versions (the server keeps the earlier ones too).",
+                       n).format(n=count(n)))
 
 
 def _failed_in_state(settings: Settings) -> tuple[int, int]:

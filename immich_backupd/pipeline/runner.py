@@ -41,6 +41,7 @@ from ..scan import DirListing, KnownFn, walk, walk_targets
 from ..state import (
     DUPLICATE,
     FAILED,
+    ON_SERVER,
     TRASHED,
     UNSUPPORTED,
     UPLOADED,
@@ -57,6 +58,7 @@ from .albums import sync_albums
 from .budget import ByteBudget
 from .connect import ServerInfo, raise_if_fatal
 from .plan import Candidate, Unit, created_ns, iso_time, plan_dir, retry_due
+from .settling import HeldFolder, SettleQueue, wait_for_settled
 
 log = logging.getLogger("immich_backupd.pipeline")
 
@@ -122,8 +124,14 @@ class PassResult:
     progress: Progress
     error: BackupdError | None = None
     # Files left for later: still being written, or changed while read. The daemon
-    # looks at them again when they settle.
+    # looks at them again when they settle; ``once`` reports them.
     held: list[Path] = field(default_factory=list)
+    # The wall time the first of the held files still being written may settle (None:
+    # none, or only files that changed while read: look again at once).
+    settle_at: float | None = None
+    # Files backed up before that changed since, uploaded again as new versions (the
+    # server keeps the earlier ones too).
+    new_versions: list[Path] = field(default_factory=list)
     # Files of a kind the conditions hold back (videos on a metered network), with it.
     held_by_condition: dict[Path, str] = field(default_factory=dict)
     # Folders not backed up: include folders not there (not mounted), unreadable ones.
@@ -147,7 +155,11 @@ class BackupPass:
         targets: ScanTargets | None = None,
         hold: HoldFn | None = None,
         kinds: frozenset[str] | None = None,
+        settle_wait: float = 0.0,
     ) -> None:
+        """``settle_wait``: how long the pass waits, after its scan, for files still
+        being written to settle and backs them up (``once``); 0 leaves them in
+        ``PassResult.held`` (the daemon comes back for them)."""
         self.settings = settings
         self.client = client
         self.store = store
@@ -161,6 +173,9 @@ class BackupPass:
         self.kinds = kinds  # None: images and videos; else only these (metered network)
         self.held: list[Path] = []
         self.held_by_condition: dict[Path, str] = {}  # path -> its kind ("video", "image")
+        self._settling = SettleQueue(settings.backup.settle_time)
+        self.settle_wait = settle_wait
+        self.new_versions: list[Path] = []
         self.folder_problems: list[FolderProblem] = []  # appended from the scanning thread
         self._unavailable_roots: set[Path] = set()  # empty now, files known: not mounted
         self._gone: list[Path] = []
@@ -238,6 +253,10 @@ class BackupPass:
             if self._own_hasher:
                 self.hasher.close()
             self._reads.close()
+        settle_at = self._settling.next_at()
+        settling = self._settling.paths()
+        self.held += settling
+        self.progress.skipped += len(settling)
         if outcome == "complete":
             if self.stopping:
                 outcome = "stopped"
@@ -266,7 +285,8 @@ class BackupPass:
             raise error
         return PassResult(outcome=outcome, progress=self.progress, error=error,
                           held=self.held, held_by_condition=self.held_by_condition,
-                          folder_problems=self.folder_problems)
+                          folder_problems=self.folder_problems, settle_at=settle_at,
+                          new_versions=self.new_versions)
 
     async def _save_folder_problems(self) -> None:
         """Keep the current list: what this pass found, and the earlier problems of the
@@ -458,14 +478,9 @@ class BackupPass:
                 for scanned in batch:
                     units += self._plan_listing(scanned)
                 self._notify()
-                for group in _groups(units):
-                    if self.stopping:
-                        break
-                    members = [c for u in group for c in u.members]
-                    if sum(c.stat.size for c in members) <= SMALL_FILE * len(members):
-                        await self._digest_and_pass(group, check_q)
-                    else:
-                        await hash_q.put(group)
+                await self._feed(units, hash_q, check_q)
+            self.progress.scanning = False
+            await self._wait_for_settling(hash_q, check_q)
         finally:
             self.progress.scanning = False
         # Only on a normal end: when the pass is torn down (another stage failed and the
@@ -474,20 +489,53 @@ class BackupPass:
         for _ in range(n_workers):
             await hash_q.put(_END)
 
-    def _held_back(self, listing: DirListing) -> list[FileStat]:
-        """The files of a listing this pass works on; the rest wait (kind, or settling)."""
-        keep: list[FileStat] = []
-        for st in listing.files:
-            kind = listing.kinds.get(st.name)
-            if self.kinds is not None and kind not in self.kinds:
-                self.held_by_condition[listing.path / st.name] = kind or "image"
-                self.progress.skipped += 1  # waiting for the network to allow its kind
-                continue
-            if self.hold is not None and self.hold(listing.path / st.name, st):
-                self.held.append(listing.path / st.name)
-                self.progress.skipped += 1
-                continue
-            keep.append(st)
+    async def _feed(self, units: list[Unit], hash_q: asyncio.Queue[object],
+                    check_q: asyncio.Queue[object]) -> None:
+        """Hand planned units on: small files hashed here, the rest by the workers."""
+        for group in _groups(units):
+            if self.stopping:
+                break
+            members = [c for u in group for c in u.members]
+            if sum(c.stat.size for c in members) <= SMALL_FILE * len(members):
+                await self._digest_and_pass(group, check_q)
+            else:
+                await hash_q.put(group)
+
+    async def _wait_for_settling(self, hash_q: asyncio.Queue[object],
+                                 check_q: asyncio.Queue[object]) -> None:
+        """Back up the files still being written that settle within ``settle_wait``."""
+        async def settled(held: HeldFolder, files: list[FileStat]) -> None:
+            if not self.stopping:
+                await self._feed(self._plan(held, files), hash_q, check_q)
+
+        await wait_for_settled(self._settling, clock=self.clock,
+                               until=self.clock() + self.settle_wait, stop=self._stop,
+                               follow_symlinks=self.settings.backup.follow_symlinks,
+                               on_settled=settled)
+
+    def _held_back(self, where: HeldFolder, files: list[FileStat]) -> list[FileStat]:
+        """The files of a folder this pass works on now; the rest wait: for the
+        conditions (their kind), until they settle (still being written: see
+        settling.py), or for the caller's ``hold``."""
+        keep = files
+        if self.kinds is not None:
+            keep = []
+            for st in files:
+                kind = where.kinds.get(st.name)
+                if kind not in self.kinds:
+                    self.held_by_condition[where.path / st.name] = kind or "image"
+                    self.progress.skipped += 1  # waiting for the network to allow its kind
+                    continue
+                keep.append(st)
+        keep = self._settling.hold_recent(where, keep, self.clock())
+        if self.hold is not None:
+            files, keep = keep, []
+            for st in files:
+                if self.hold(where.path / st.name, st):
+                    self.held.append(where.path / st.name)
+                    self.progress.skipped += 1
+                    continue
+                keep.append(st)
         return keep
 
     def _plan_listing(self, scanned: Scanned) -> list[Unit]:
@@ -498,11 +546,16 @@ class BackupPass:
         p.backed_up += len(listing.unchanged)
         if not listing.files:
             return []
-        if self.kinds is not None or self.hold is not None:
-            listing.files = self._held_back(listing)
         album = self.rules.album_name_for(listing.path / "_")
-        plan = plan_dir(listing.path, listing.files, listing.kinds, listing.sidecars,
-                        scanned.records, album, self.clock(),
+        where = HeldFolder(listing.path, listing.kinds, listing.sidecars, scanned.records,
+                           album)
+        return self._plan(where, self._held_back(where, listing.files))
+
+    def _plan(self, where: HeldFolder, files: list[FileStat]) -> list[Unit]:
+        """Plan files of one folder (``where`` gives its kinds, sidecars and records)."""
+        p = self.progress
+        plan = plan_dir(where.path, files, where.kinds, where.sidecars, where.records,
+                        where.album, self.clock(),
                         ignore_placeholders=self.settings.backup.ignore_cloud_placeholders)
         p.backed_up += plan.done
         p.skipped += plan.skipped + plan.waiting + plan.placeholders
@@ -994,7 +1047,14 @@ class BackupPass:
         if status == UPLOADED:
             p.uploaded += 1
             p.backed_up += 1
-            log.info("uploaded %s", path, extra={"path": path, "asset_id": remote_id})
+            prev = cand.record
+            if prev is not None and prev.status in ON_SERVER and prev.blake3 != cand.blake3:
+                self.new_versions.append(cand.path)
+                log.info("uploaded %s: a new version (it changed after its last backup; the "
+                         "server keeps the earlier one too)", path,
+                         extra={"path": path, "asset_id": remote_id})
+            else:
+                log.info("uploaded %s", path, extra={"path": path, "asset_id": remote_id})
         elif status == DUPLICATE:
             p.duplicates += 1
             p.backed_up += 1
