@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import hashbench, latency, official_cli
+from . import hashbench, latency, official_cli, verifybench
 from .procs import Measured, byte_compile, python_env, run_measured
 from .standin import Server
 from .trees import Tree, mb_tree, sparse_video, tiny_tree, write_seed
@@ -40,7 +40,7 @@ REPO = HERE.parent
 RESULTS = HERE / "results"
 PY = sys.executable
 
-SCENARIOS = ("hash", "first", "adopt", "rescan", "bigfile", "scaling", "daemon")
+SCENARIOS = ("hash", "first", "adopt", "rescan", "bigfile", "scaling", "daemon", "verify")
 
 
 # -- figures ---------------------------------------------------------------------------
@@ -443,6 +443,18 @@ class Bench:
             self.log(f"scaling: {n:,} files")
             self.adopt_and_rescan(n, adopt_runs=1 if n >= 1_000_000 else self.args.slow_repeat,
                                   rescan_runs=self.repeat, with_cli=False)
+
+    # .. issue 15: asking the server again about every known file
+    def scenario_verify(self) -> None:
+        """`verify` of a state of 100,000 known files (1M with --full) against a server
+        that lacks 1 % of them (bench/verifybench.py)."""
+        n = 1_000_000 if self.args.full else 100_000
+        label = f"{n // 1000}k" if n < 1_000_000 else f"{n // 1_000_000}M"
+        self.log(f"verify: {n:,} known files, 1 % deleted on the server")
+        for tag, m in verifybench.run(self.work, n, runs=self.repeat + 1):
+            self.timed(f"verify {label}: {tag}", m)
+            self.log(f"  verify {label} {tag:5s} {m.seconds:7.2f} s  rss {m.rss_mb:6.1f} MB"
+                     f"  cpu {m.cpu_s:6.2f} s")
 
     # .. target 6
     def scenario_daemon(self) -> None:
