@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from immich_standin import StandinServer
 
 from .conftest import check_clean, server_assets, write_config
@@ -22,11 +24,12 @@ def _backed_up(setup, srv):
     return proc
 
 
+@pytest.mark.parametrize("version", ["3.1.0", "2.7.0"])
 def test_the_same_state_on_an_empty_server_uploads_everything_there_and_says_why(
-        server, make_setup):
+        server, make_setup, version):
     setup = make_setup(server)
     _backed_up(setup, server)
-    with StandinServer(version="3.1.0") as other:
+    with StandinServer(version=version) as other:
         write_config(setup.tmp, other, setup.lib)
         proc = setup.run("once")
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -170,3 +173,34 @@ def test_verify_without_a_server_exits_69(make_setup, tmp_path):
     proc = setup.run("verify")
     assert proc.returncode == 69
     assert "cannot reach" in proc.stderr
+
+
+def test_another_server_that_fails_the_check_gets_no_pass_until_it_answers(
+        server, make_setup):
+    setup = make_setup(server)
+    _backed_up(setup, server)
+    with StandinServer(version="3.1.0") as other:
+        write_config(setup.tmp, other, setup.lib)
+        other.faults.fail("POST", "/api/assets/bulk-upload-check", 500, times=None)
+        proc = setup.run("once")
+        assert proc.returncode == 69, proc.stdout + proc.stderr
+        assert "✓" not in proc.stdout
+        assert other.state.counters.created == 0
+        other.faults.clear()
+        proc = setup.run("once")
+        assert proc.returncode == 0, proc.stderr
+        assert "another server or user" in proc.stdout
+        assert len(server_assets(other)) == len(setup.lib.expected)
+
+
+def test_a_scheduled_verify_that_fails_leaves_the_pass_alone(server, make_setup):
+    setup = make_setup(server, verify_interval="1ms")
+    _backed_up(setup, server)
+    _trash_and_delete(server, setup)
+    server.faults.fail("POST", "/api/assets/bulk-upload-check", 500, times=None)
+    proc = setup.run("once")
+    assert proc.returncode == 0, proc.stderr
+    assert "verify against the server failed" in proc.stderr
+    assert setup.json("status")["deleted_on_server"] == 0  # nothing learnt, nothing guessed
+    server.faults.clear()
+    assert "2 files were deleted in Immich" in setup.run("once").stdout
