@@ -75,9 +75,14 @@ class LocalDisks:
         self._reread: set[int] = set()
 
     def is_local(self, dev: int) -> bool:
+        return self.fs_type(dev) in LOCAL_TYPES
+
+    def fs_type(self, dev: int) -> str | None:
+        """The filesystem type of the device ``dev`` (``ext4``, ``fuse.rclone``), None
+        when the table does not place it."""
         types = self._types
         if types is None or (dev not in types and dev not in self._reread):
             if types is not None:
                 self._reread.add(dev)
             types = self._types = parse_mountinfo(self._read())
-        return types.get(dev) in LOCAL_TYPES
+        return types.get(dev)

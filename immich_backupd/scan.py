@@ -10,6 +10,7 @@ changed is :mod:`immich_backupd.changes`; what counts as media is :mod:`immich_b
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -26,6 +27,16 @@ from immich_backupd.media import (
     is_ignored_name,
     live_photo_pairs,
     match_sidecars,
+)
+from immich_backupd.mounts import LocalDisks
+from immich_backupd.placeholders import (
+    STUB_SIZE,
+    SUFFIXES,
+    PlaceholderKind,
+    detect,
+    downloads_on_read,
+    suffix_target,
+    suspect,
 )
 from immich_backupd.rules import AlbumRules
 
@@ -49,6 +60,9 @@ class DirListing:
     deepest one when includes are nested). ``unchanged`` names the files whose stat
     matched the caller's ``known`` one exactly: they are in ``kinds`` but not in
     ``files`` (no :class:`FileStat` is built for them: most of a rescan).
+    ``placeholders`` maps the names of cloud placeholders (see
+    :mod:`immich_backupd.placeholders`) to their kind: those that reading downloads are
+    also in ``files`` (marked ``is_placeholder``), the others (Nextcloud's) nowhere else.
     """
 
     path: Path
@@ -57,6 +71,7 @@ class DirListing:
     sidecars: dict[str, str] = field(default_factory=dict)
     kinds: dict[str, Kind] = field(default_factory=dict)
     unchanged: list[str] = field(default_factory=list)
+    placeholders: dict[str, PlaceholderKind] = field(default_factory=dict)
 
     def live_pairs(self) -> dict[str, str]:
         """Return still name -> motion video name for the live photos of this folder."""
@@ -109,6 +124,7 @@ def walk(
     # is walked as itself, with its own album names.
     visited = {(st.st_dev, st.st_ino) for _, st in roots} if follow_symlinks else set()
     walked_roots: set[tuple[int, int]] = set()
+    disks = LocalDisks()  # filesystem types, read at the first file that may need one
 
     for root, st in roots:
         root_s = str(root)
@@ -122,7 +138,7 @@ def walk(
             dir_s = stack.pop()
             subdirs: list[str] = []
             listing = _scan_dir(dir_s, root, rules, media, follow_symlinks, subdirs, report,
-                                known)
+                                known, disks)
             if listing is not None:
                 yield listing
             subdirs.sort(reverse=True)  # pop() then visits them in name order
@@ -160,6 +176,7 @@ def walk_targets(
     here (the periodic full walk does that when configured).
     """
     report = on_error or _log_error
+    disks = LocalDisks()
     seen: set[str] = set()
     jobs = [(t, True) for t in sorted(set(trees))] + [(f, False) for f in sorted(set(folders))]
     for target, recursive in jobs:
@@ -174,7 +191,7 @@ def walk_targets(
             seen.add(dir_s)
             subdirs: list[str] = []
             listing = _scan_dir(dir_s, rules.root_of(Path(dir_s)) or root, rules, media, False,
-                                subdirs, report, known)
+                                subdirs, report, known, disks)
             if listing is not None:
                 yield listing
             if recursive:
@@ -201,8 +218,10 @@ def _scan_dir(
     subdirs: list[str],
     report: ErrorHandler,
     known_fn: KnownFn | None = None,
+    disks: LocalDisks | None = None,
 ) -> DirListing | None:
     """List one folder: append the folders to enter to ``subdirs``, return its candidates."""
+    disks = disks or LocalDisks()
     try:
         it = os.scandir(dir_s)
     except OSError as err:
@@ -219,6 +238,7 @@ def _scan_dir(
     files: list[FileStat] = []
     kinds: dict[str, Kind] = {}
     sidecar_names: list[str] = []
+    placeholders: dict[str, PlaceholderKind] = {}
 
     with it:
         try:
@@ -251,7 +271,14 @@ def _scan_dir(
                             subdirs.append(path)
                         continue
                     kind = candidate(name)
-                    if kind is None or (check_files and excluded(entry.path, name, False)):
+                    if kind is None:
+                        if name.endswith(SUFFIXES):  # IMG.jpg.nextcloud
+                            ph = _suffix_placeholder(entry, name, candidate,
+                                                     excluded if check_files else None)
+                            if ph is not None:
+                                placeholders[name] = ph
+                        continue
+                    if check_files and excluded(entry.path, name, False):
                         continue
                     if kind == "sidecar":
                         sidecar_names.append(name)
@@ -262,7 +289,16 @@ def _scan_dir(
                     if known and known.get(name) == (st.st_size, st.st_mtime_ns, st.st_ino):
                         unchanged.append(name)
                         continue
-                    files.append(from_stat(name, st))
+                    fs = from_stat(name, st)
+                    if fs.is_placeholder or (_HAS_BLOCKS and suspect(st.st_size, st.st_blocks)):
+                        ph = _placeholder(entry.path, st, fs.is_placeholder, disks)
+                        if ph is not None:
+                            placeholders[name] = ph
+                            if not downloads_on_read(ph):
+                                del kinds[name]  # reading gives a stub, never the photo
+                                continue
+                            fs = fs._replace(is_placeholder=True)
+                    files.append(fs)
                 except FileNotFoundError:
                     continue  # vanished between listing and stat
                 except OSError as err:
@@ -270,11 +306,44 @@ def _scan_dir(
         except OSError as err:  # reading the folder failed part-way (it went away)
             report(Path(dir_s), err)
 
-    if not files and not unchanged:
+    if not files and not unchanged and not placeholders:
         return None
     files.sort(key=lambda f: f.name)
     sidecars = match_sidecars(kinds, sidecar_names) if sidecar_names else {}
-    return DirListing(Path(dir_s), root, files, sidecars, kinds, unchanged)
+    return DirListing(Path(dir_s), root, files, sidecars, kinds, unchanged, placeholders)
+
+
+_HAS_BLOCKS = hasattr(os.stat_result, "st_blocks")  # not on Windows
+_HAS_XATTRS = hasattr(os, "listxattr")  # Linux
+
+
+def _placeholder(path: str, st: os.stat_result, dataless: bool,
+                 disks: LocalDisks) -> PlaceholderKind | None:
+    """The placeholder kind of a candidate whose stat looked suspect (or that the
+    platform flags): its filesystem type from the mount table, its xattrs only when it
+    holds one byte (Nextcloud's stub)."""
+    xattrs: list[str] = []
+    if st.st_size == STUB_SIZE and _HAS_XATTRS:
+        with contextlib.suppress(OSError):  # no xattrs on this filesystem, or it went away
+            xattrs = os.listxattr(path)
+    blocks = st.st_blocks if _HAS_BLOCKS else 1
+    return detect(size=st.st_size, blocks=blocks, fs_type=disks.fs_type(st.st_dev),
+                  xattrs=xattrs, dataless=dataless)
+
+
+def _suffix_placeholder(entry: os.DirEntry[str], name: str,
+                        candidate: Callable[[str], Kind | None],
+                        excluded: Callable[[str, str, bool], bool] | None,
+                        ) -> PlaceholderKind | None:
+    """``IMG.jpg.nextcloud``: a Nextcloud/ownCloud suffix placeholder when ``IMG.jpg``
+    would be a candidate here and the stub has the client's size."""
+    target = suffix_target(name)
+    if target is None or candidate(target) not in ("image", "video"):
+        return None
+    if excluded is not None and excluded(entry.path[: -len(name)] + target, target, False):
+        return None
+    st = entry.stat(follow_symlinks=False)
+    return detect(size=st.st_size, blocks=0, fs_type=None, suffix=True)
 
 
 def stat_one(

@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import placeholders
 from ..config import Settings
 from ..i18n import _, ngettext
 from ..lock import DAEMON_LOCK_NAME, is_locked, read_holder
 from ..report.live import read_live
-from ..report.status import failed_items
+from ..report.status import cloud_items, failed_items
 from ..report.text import count, local_time
 from ..state import UNSUPPORTED, StateReader
 
@@ -64,13 +65,34 @@ def table(items: list[dict[str, Any]], width: int, now: float, *,
     return out
 
 
+SHOWN_CLOUD = 10  # placeholders listed without --wide; the rest are counted
+
+
+def cloud_lines(items: list[dict[str, str]], *, wide: bool = False) -> list[str]:
+    """The cloud placeholders left out: a headline, each file with why (the first
+    ``SHOWN_CLOUD`` unless ``wide``), and what to do."""
+    if not items:
+        return []
+    shown = items if wide else items[:SHOWN_CLOUD]
+    out = [placeholders.headline(len(items), count(len(items)))]
+    out += [f"  {show_path(i['path'])} · {placeholders.reason(i['kind'])}" for i in shown]
+    if len(items) > len(shown):
+        out.append("  " + _("… and {n} more (`--wide` lists them all)").format(
+            n=count(len(items) - len(shown))))
+    out.append(placeholders.advice(i["kind"] for i in items))
+    return out
+
+
 def cmd_failed(settings: Settings, args: argparse.Namespace) -> int:
     items = failed_items(settings)
     if args.json:
         print(json.dumps(items, indent=2))
         return 0
+    cloud = cloud_lines(cloud_items(settings), wide=args.wide)
     if not items:
         print(_("✓ No failed uploads."))
+        if cloud:
+            print("\n".join(["", *cloud]))
         return 0
     width = term_width() if not args.wide else 10_000
     print("\n".join(table(items, width, time.time(), wide=args.wide)))
@@ -79,6 +101,8 @@ def cmd_failed(settings: Settings, args: argparse.Namespace) -> int:
         n=count(len(items))))
     print(_("They are retried on their own (NEXT TRY). To retry now: `immich-backupd retry "
             "--all` or `immich-backupd retry PATH`; `--wide` shows the whole reasons."))
+    if cloud:
+        print("\n".join(["", *cloud]))
     return 0
 
 

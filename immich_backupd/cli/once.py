@@ -24,6 +24,7 @@ from ..report.progress import Reporter
 from ..report.text import count, human_bytes, human_duration
 from ..state import FAILED, UNSUPPORTED, StateReader
 from .common import err, is_tty, show_path
+from .failed import cloud_lines
 from .terminal import LineAwareStream, PlainProgress, TerminalProgress
 from .verify import news_lines
 
@@ -110,13 +111,15 @@ async def _once(settings: Settings, reporter: Reporter) -> int:
         err(str(result.error))
     waiting, refused = _failed_in_state(settings)
     held = result.held if result.outcome in ("complete", "partial") else []
-    if result.outcome == "complete" and waiting + refused + len(held) > 0:
+    cloud = result.cloud_placeholders if result.outcome in ("complete", "partial") else {}
+    if result.outcome == "complete" and waiting + refused + len(held) + len(cloud) > 0:
         # Failed in an earlier pass (not due for another try yet), or refused for good
         # (empty, a type the server does not take), or still being written: not backed
         # up, so never "✓".
         print(summary)
         _new_versions(result)
         _being_written(held)
+        _only_in_cloud(cloud)
         if waiting:
             print(ngettext("✗ {n} file failed earlier and is not backed up; it is tried "
                            "again later, or now after `immich-backupd retry --all`.",
@@ -140,6 +143,7 @@ async def _once(settings: Settings, reporter: Reporter) -> int:
     _new_versions(result)
     if result.outcome == "partial":
         _being_written(held)
+        _only_in_cloud(cloud)
     for problem in result.folder_problems:
         print(folder_problems.line(problem, show_path(problem.path)))
     if p.failed:
@@ -162,6 +166,13 @@ def _being_written(held: list[Path]) -> None:
         print(f"  {show_path(path)}")
     if len(held) > SHOWN_HELD:
         print("  " + _("… and {n} more").format(n=count(len(held) - SHOWN_HELD)))
+
+
+def _only_in_cloud(cloud: dict[Path, str]) -> None:
+    """Say which cloud placeholders were left out (their photos are not on this disk)."""
+    lines = cloud_lines([{"path": str(p), "kind": k} for p, k in sorted(cloud.items())])
+    if lines:
+        print("\n".join(lines))
 
 
 def _new_versions(result: PassResult) -> None:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .. import folder_problems
+from .. import folder_problems, placeholders
 from ..config import Settings
 from ..i18n import _, ngettext
 from ..report.deletions import deleted_line, trashed_line
@@ -100,6 +100,10 @@ def render(data: dict[str, Any], width: int) -> list[str]:
         out.append(line)
     for problem in folder_problems.loads(json.dumps(data.get("folder_problems") or [])):
         out.append("  " + folder_problems.line(problem, show_path(problem.path)))
+    cloud = (data.get("cloud_placeholders") or {}).get("count") or 0
+    if cloud:
+        out.append("  " + placeholders.headline(cloud, count(cloud)) + " · "
+                   + _("`immich-backupd failed` lists them"))
     other = next((f for f in data["folders"] if not f["path"]), None)
     if other and other["total"]:
         out.append("  · " + _("{n} files from folders no longer included").format(

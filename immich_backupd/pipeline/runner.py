@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from .. import folder_problems
+from .. import folder_problems, placeholders
 from ..changes import FileStat
 from ..config import Settings
 from ..errors import BackupdError, QuotaExceededError, ServerUnavailableError, StateError
@@ -137,6 +137,9 @@ class PassResult:
     # Folders not backed up: include folders not there (not mounted), unreadable ones.
     # The state keeps the current list (folder_problems.META_KEY).
     folder_problems: list[FolderProblem] = field(default_factory=list)
+    # Cloud placeholders left out (their photo is not on this disk), with their kind.
+    # The state keeps the current list (placeholders.META_KEY).
+    cloud_placeholders: dict[Path, str] = field(default_factory=dict)
 
 
 class BackupPass:
@@ -177,6 +180,7 @@ class BackupPass:
         self.settle_wait = settle_wait
         self.new_versions: list[Path] = []
         self.folder_problems: list[FolderProblem] = []  # appended from the scanning thread
+        self.cloud_placeholders: dict[Path, str] = {}  # skipped: path -> kind
         self._unavailable_roots: set[Path] = set()  # empty now, files known: not mounted
         self._gone: list[Path] = []
         self.rules = AlbumRules(settings.albums.include, settings.albums.exclude)
@@ -265,6 +269,7 @@ class BackupPass:
         if outcome in ("complete", "partial"):
             with contextlib.suppress(sqlite3.Error):
                 await self._save_folder_problems()
+                await self._save_placeholders()
         self.stats.seen = self.progress.seen
         self.stats.hashed = self.progress.hashed
         self.stats.uploaded = self.progress.uploaded
@@ -286,6 +291,7 @@ class BackupPass:
         return PassResult(outcome=outcome, progress=self.progress, error=error,
                           held=self.held, held_by_condition=self.held_by_condition,
                           folder_problems=self.folder_problems, settle_at=settle_at,
+                          cloud_placeholders=self.cloud_placeholders,
                           new_versions=self.new_versions)
 
     async def _save_folder_problems(self) -> None:
@@ -295,6 +301,16 @@ class BackupPass:
         old = folder_problems.loads(await self.store.get_meta(folder_problems.META_KEY))
         new = folder_problems.merge(old, self.folder_problems, scope=scope)
         await self.store.set_meta(folder_problems.META_KEY, folder_problems.dumps(new))
+
+    async def _save_placeholders(self) -> None:
+        """Keep the list of skipped placeholders, as for folder problems."""
+        t = self.targets
+        old = placeholders.loads(await self.store.get_meta(placeholders.META_KEY))
+        new = placeholders.merge(old, {str(p): k for p, k in self.cloud_placeholders.items()},
+                                 folders=None if t is None else t.folders,
+                                 trees=None if t is None else t.trees)
+        if new != old:
+            await self.store.set_meta(placeholders.META_KEY, placeholders.dumps(new))
 
     async def _pipeline(self) -> None:
         hash_q: asyncio.Queue[object] = asyncio.Queue(maxsize=256)
@@ -544,12 +560,25 @@ class BackupPass:
         p = self.progress
         p.seen += len(listing.files) + len(listing.unchanged)
         p.backed_up += len(listing.unchanged)
+        if listing.placeholders:
+            self._note_placeholders(listing)
         if not listing.files:
             return []
         album = self.rules.album_name_for(listing.path / "_")
         where = HeldFolder(listing.path, listing.kinds, listing.sidecars, scanned.records,
                            album)
         return self._plan(where, self._held_back(where, listing.files))
+
+    def _note_placeholders(self, listing: DirListing) -> None:
+        """List the placeholders this pass leaves out; count those not in ``files``
+        (Nextcloud's, never read: ``plan_dir`` counts the others)."""
+        ignore = self.settings.backup.ignore_cloud_placeholders
+        for name, kind in listing.placeholders.items():
+            if placeholders.skipped(kind, ignore=ignore):
+                self.cloud_placeholders[listing.path / name] = kind
+            if not placeholders.downloads_on_read(kind):
+                self.progress.seen += 1
+                self.progress.skipped += 1
 
     def _plan(self, where: HeldFolder, files: list[FileStat]) -> list[Unit]:
         """Plan files of one folder (``where`` gives its kinds, sidecars and records)."""

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .. import folder_problems
+from .. import folder_problems, placeholders
 from ..config import Settings
 from ..i18n import _, ngettext
 from ..lock import is_locked, read_holder
@@ -63,6 +63,7 @@ def status_data(settings: Settings) -> dict[str, Any]:
         server = json.loads(reader.meta("server") or "null")
         last_backup = reader.meta("last_backup_at")
         problems = folder_problems.loads(reader.meta(folder_problems.META_KEY))
+        cloud = placeholders.loads(reader.meta(placeholders.META_KEY))
         data: dict[str, Any] = {
             "running": is_locked(settings.state_dir),
             "pid": None,
@@ -79,6 +80,7 @@ def status_data(settings: Settings) -> dict[str, Any]:
             "exclude": list(settings.albums.exclude),
             "folders": [],
             "folder_problems": [p._asdict() for p in problems],
+            "cloud_placeholders": cloud_data(cloud),
             "live": None,
             "daemon": False,
         }
@@ -137,9 +139,11 @@ def _alive(pid: object) -> bool:
 def headline(data: dict[str, Any]) -> tuple[str, str]:
     """(state for scripts, the line for people): what is happening, in a few words.
 
-    States: waiting, error, uploading, scanning, failed, stopped, pending, complete,
-    never. ``pending``: files known not to be on the server (another server or user,
-    ``retry --deleted``) wait for the next pass: never "✓" before they are up.
+    States: waiting, error, uploading, scanning, failed, cloud, stopped, pending,
+    complete, never. ``cloud``: cloud placeholders were left out (their photos are not
+    on this disk; :mod:`immich_backupd.placeholders`). ``pending``: files known not to
+    be on the server (another server or user, ``retry --deleted``) wait for the next
+    pass: never "✓" before they are up.
     """
     live = data["live"] or {}
     state = live.get("state")
@@ -167,6 +171,9 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
         return "waiting", "⏸ " + held
     if folders_line is not None:
         return folders_line
+    cloud = (data.get("cloud_placeholders") or {}).get("count") or 0
+    if cloud:
+        return "cloud", placeholders.headline(cloud, count(cloud))
     last = data["last_pass"] or {}
     if last.get("outcome") == "stopped":
         return "stopped", _("⏸ Backup stopped before the end; the rest follows on the "
@@ -178,6 +185,26 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
     if data["last_backup_at"]:
         return "complete", _("✓ Backup complete")
     return "never", _("No backup yet")
+
+
+def cloud_data(cloud: dict[str, str]) -> dict[str, Any]:
+    """The ``cloud_placeholders`` of ``status --json``: how many the last passes left
+    out, how many of each kind, and each (path, kind), by path."""
+    by_kind: dict[str, int] = {}
+    for kind in cloud.values():
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+    return {"count": len(cloud), "by_kind": by_kind,
+            "files": [{"path": p, "kind": k} for p, k in cloud.items()]}
+
+
+def cloud_items(settings: Settings) -> list[dict[str, str]]:
+    """The cloud placeholders left out, as (path, kind) items, by path."""
+    reader = StateReader(settings.state_dir)
+    try:
+        cloud = placeholders.loads(reader.meta(placeholders.META_KEY))
+    finally:
+        reader.close()
+    return cloud_data(cloud)["files"]
 
 
 def failed_items(settings: Settings) -> list[dict[str, Any]]:
