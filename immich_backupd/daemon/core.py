@@ -51,7 +51,7 @@ from ..errors import (
     ServerUnavailableError,
     UnsupportedServerError,
 )
-from ..pipeline.runner import BackupPass, PassResult, ScanTargets
+from ..pipeline.runner import BackupPass, Hold, PassResult, ScanTargets
 from ..report.live import LIVE_NAME, Fanout
 from ..report.notify import DesktopNotifier, NotifyingReporter, NullNotifier
 from ..report.progress import Progress, Reporter
@@ -61,7 +61,6 @@ from ..rules import AlbumRules
 from ..state import StateReader
 from ..watch import Batch, Debouncer, FolderWatcher, SettleTracker
 from ..watch.backend import BackendFactory
-from ..watch.settle import DEFAULT_QUIET
 from .sdnotify import SdNotify
 from .wake import next_wake
 from .webui import start_dashboard
@@ -157,6 +156,7 @@ class Daemon:
         self._retry_at: float | None = None  # a failed pass waits until then
         self._server_wait = SERVER_RETRY_FIRST
         self._held: set[Path] = set()
+        self._held_due: float | None = None  # when the held files go back to the debouncer
         # Files the conditions hold back (kind by path), and the task that waits for the
         # conditions to allow them: it listens to the sources' signals at all times.
         self._condition_held: dict[Path, str] = {}
@@ -306,13 +306,18 @@ class Daemon:
             return Trigger(full=True, reason="start" if not self._ready else "requested")
         if now >= self._next_rescan:
             return Trigger(full=True, reason="periodic rescan")
+        if self._held_due is not None and now >= self._held_due:
+            self._held_due = None
+            for path in self._held:
+                self.debouncer.add(path, now)
         if self.debouncer.due(now):
             return Trigger(full=False, reason="changes")
         return None
 
     def _next_wake(self) -> float:
+        changes = [t for t in (self.debouncer.next_deadline(), self._held_due) if t is not None]
         return next_wake(self.clock(), next_rescan=self._next_rescan,
-                         changes_due=self.debouncer.next_deadline(),
+                         changes_due=min(changes, default=None),
                          pass_wanted=self._full_requested, retry_at=self._retry_at)
 
     async def _sleep_until(self, when: float) -> None:
@@ -438,27 +443,23 @@ class Daemon:
         finally:
             stopper.cancel()
 
-    def _hold(self, path: Path, st: Any) -> bool:
-        """Hold back a file still being written (event-tracked, or touched just now)."""
+    def _hold(self, path: Path, st: Any) -> Hold:
+        """Judge a file by its file events: still being written (held), or written,
+        closed (or moved in) and quiet (settled: it need not wait for ``settle_time``).
+        A file the watcher said nothing about (it came before the daemon, or a full scan
+        found it), or only saw created, is left to the pass's settle_time rule on its
+        modification time."""
+        if path not in self.settle:
+            return Hold.UNKNOWN
         now = self.clock()
-        # Files with events are judged by them; a file the watcher said nothing about
-        # (it came before the daemon, or in a full scan) only by its modification time:
-        # a first stat without events would count as "changed now" and hold it back.
-        if path in self.settle:
-            self.settle.observe(path, st.size, st.mtime_ns, now)
-            if not self.settle.is_settled(path, now):
-                self._held.add(path)
-                return True
-        # Touched within the quiet period (a write the watcher did not report, e.g. before
-        # it started). A modification time in the future (a camera's wrong clock) is not
-        # "recent": such a file would otherwise be held forever.
-        age = time.time() - st.mtime_ns / 1e9
-        recent = 0 <= age < DEFAULT_QUIET
-        if recent:
+        self.settle.observe(path, st.size, st.mtime_ns, now)
+        if not self.settle.is_settled(path, now):
             self._held.add(path)
-            return True
+            return Hold.HOLD
+        completed = self.settle.completed(path)
         self.settle.forget(path)
-        return False
+        # Only a close or a move in vouches for the whole file; else its mtime decides.
+        return Hold.SETTLED if completed else Hold.UNKNOWN
 
     def _pass_finished(self, result: PassResult, trigger: Trigger) -> None:
         self.status.last_pass_outcome = result.outcome
@@ -473,11 +474,17 @@ class Daemon:
         if held:
             log.info("%d file%s still being written; looking again when they settle",
                      len(held), "s" if len(held) != 1 else "")
-            # Back into the debouncer, due when the first of them may have settled.
-            wait = 0.0 if result.settle_at is None else result.settle_at - time.time()
-            when = self.clock() + max(0.0, wait - self.debouncer.trigger_delay)
-            for path in held:
-                self.debouncer.add(path, when)
+            # Looked at again when the first of them may have settled: by its mtime (the
+            # pass's settle_time rule, on the wall clock) or by its events. Until then
+            # they wait apart, so they never delay other changes; any pass before that
+            # takes them along (a close event brings one back at once).
+            now = self.clock()
+            due = [t for p in self._held if (t := self.settle.settles_at(p)) is not None]
+            if result.settle_at is not None:
+                due.append(now + result.settle_at - time.time())
+            self._held_due = max(now, min(due, default=now) - self.debouncer.trigger_delay)
+        else:
+            self._held_due = None
         if isinstance(result.error, ServerUnavailableError):
             self._pass_failed(result.error, trigger)
             return

@@ -21,6 +21,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
@@ -102,9 +103,15 @@ class ScanTargets:
     trees: frozenset[Path] = frozenset()
 
 
-# Decides, for a file about to be planned, whether to leave it for a later pass
-# (the daemon's "still being written" check). Held files are listed in ``held``.
-HoldFn = Callable[[Path, FileStat], bool]
+class Hold(StrEnum):
+    """The caller's verdict on a file about to be planned (the daemon's file events)."""
+
+    HOLD = "hold"  # still being written: leave it for a later pass (listed in ``held``)
+    SETTLED = "settled"  # seen written, closed and quiet: no need to wait for its mtime
+    UNKNOWN = "unknown"  # no events about it: the settle_time rule decides (settling.py)
+
+
+HoldFn = Callable[[Path, FileStat], Hold]
 
 
 @dataclass(slots=True)
@@ -543,16 +550,21 @@ class BackupPass:
                     self.progress.skipped += 1  # waiting for the network to allow its kind
                     continue
                 keep.append(st)
-        keep = self._settling.hold_recent(where, keep, self.clock())
+        vouched: list[FileStat] = []
         if self.hold is not None:
             files, keep = keep, []
             for st in files:
-                if self.hold(where.path / st.name, st):
+                verdict = self.hold(where.path / st.name, st)
+                if verdict is Hold.HOLD:
                     self.held.append(where.path / st.name)
                     self.progress.skipped += 1
-                    continue
-                keep.append(st)
-        return keep
+                elif verdict is Hold.SETTLED:
+                    vouched.append(st)
+                else:
+                    keep.append(st)
+        # Files the events vouch for go now: a photo written and closed a second ago
+        # goes up within trigger_delay, not after settle_time.
+        return vouched + self._settling.hold_recent(where, keep, self.clock())
 
     def _plan_listing(self, scanned: Scanned) -> list[Unit]:
         listing = scanned.listing

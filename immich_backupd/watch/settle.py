@@ -39,6 +39,7 @@ class _Entry:
     mtime_ns: int | None = None
     changed_at: float | None = None  # last change of signature or last activity event
     open_for_write: bool = False
+    completed: bool = False  # a writer's close, or a move in, came after the last write
 
 
 class SettleTracker:
@@ -102,12 +103,14 @@ class SettleTracker:
         """Record that a writer holds ``path`` open (``now``, if given, is activity)."""
         entry = self._entry(path)
         entry.open_for_write = True
+        entry.completed = False
         self._touch(entry, now)
 
     def closed(self, path: Path, now: float | None = None) -> None:
         """Record that the writer closed ``path``; the quiet period counts from ``now``."""
         entry = self._entry(path)
         entry.open_for_write = False
+        entry.completed = True
         self._touch(entry, now)
 
     def on_event(self, path: Path, kind: str, now: float) -> None:
@@ -125,7 +128,12 @@ class SettleTracker:
         elif kind == "deleted":
             self.forget(path)
         else:
-            self._touch(self._entry(path), now)
+            entry = self._entry(path)
+            if kind == "moved":
+                entry.completed = True  # renamed into place: written elsewhere, whole
+            elif kind == "created":
+                entry.completed = False
+            self._touch(entry, now)
 
     def forget(self, path: Path) -> None:
         """Stop tracking ``path`` (handled, deleted, or no longer a candidate)."""
@@ -140,6 +148,13 @@ class SettleTracker:
         if timeout is None or entry.changed_at is None:
             return True
         return now - entry.changed_at < timeout
+
+    def completed(self, path: Path) -> bool:
+        """Return True when the events show the file finished: a writer closed it (or it
+        was moved into place) after its last write. A file only seen created (a hard
+        link, a writer on another machine whose writes make no local events) is not."""
+        entry = self._entries.get(path)
+        return entry is not None and entry.completed
 
     def is_settled(self, path: Path, now: float, quiet: float = DEFAULT_QUIET) -> bool:
         """Return True when ``path`` may be uploaded: observed at least once, not open for

@@ -23,8 +23,10 @@ from .test_daemon import Daemon, wait_until
 
 class SlowWriter(threading.Thread):
     """Writes ``chunks`` random chunks of ``chunk`` bytes to ``path`` (through ``via``,
-    another name of the same file, when given), ``pause`` seconds apart; calls
-    ``after_each`` after each chunk."""
+    another name of the same file, when given: the file is made there and linked to
+    ``path``, so a watcher of ``path``'s folder sees it created and nothing more, as
+    with a writer on another machine), ``pause`` seconds apart; calls ``after_each``
+    after each chunk."""
 
     def __init__(self, path: Path, *, chunks: int, chunk: int, pause: float,
                  via: Path | None = None, after_each=None) -> None:
@@ -34,9 +36,9 @@ class SlowWriter(threading.Thread):
         self.after_each = after_each
         self.data = bytearray(JPEG)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_bytes(self.data)
+        self.via.write_bytes(self.data)
         if via is not None:
-            os.link(path, via)
+            os.link(via, path)
 
     def run(self) -> None:
         with self.via.open("r+b") as fh:

@@ -168,3 +168,21 @@ def test_attribute_change_after_close_is_activity_not_a_writer():
     t.observe(p, 10, 5, 0.3)
     assert not t.is_settled(p, 0.5, quiet=1.0)
     assert t.is_settled(p, 1.3, quiet=1.0)
+
+
+def test_completed_only_after_a_close_or_a_move_in() -> None:
+    t = SettleTracker()
+    a, b, c = Path("/l/a.jpg"), Path("/l/b.jpg"), Path("/l/c.jpg")
+    t.on_event(a, "created", 0.0)
+    t.on_event(a, "modified", 0.1)
+    assert not t.completed(a)
+    t.on_event(a, "closed", 0.2)
+    t.on_event(a, "attrib", 0.3)  # cp -p sets the times after the close
+    assert t.completed(a)
+    t.on_event(a, "modified", 0.4)  # written again
+    assert not t.completed(a)
+    t.on_event(b, "moved", 0.0)  # renamed into place, whole
+    assert t.completed(b)
+    t.on_event(c, "created", 0.0)  # a hard link: its writes may come through another name
+    assert not t.completed(c)
+    assert not t.completed(Path("/l/unknown.jpg"))
