@@ -1,0 +1,1 @@
+"""Small tools for the repository itself (not installed with the package)."""
