@@ -28,8 +28,11 @@ from urllib.parse import urlsplit
 import platformdirs
 import yaml
 
-from immich_backupd.durations import format_duration, parse_duration
+from immich_backupd.bilingual import Alt, Line, Msg
+from immich_backupd.durations import DurationError, format_duration, parse_duration
 from immich_backupd.errors import ConfigError
+from immich_backupd.folder_problems import os_error_reason
+from immich_backupd.i18n import N_
 from immich_backupd.rules import AlbumRules
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "LOG_LEVELS",
     "AlbumSettings",
     "BackupSettings",
+    "ConfigValueError",
     "DashboardSettings",
     "FileSystem",
     "KeySource",
@@ -357,12 +361,14 @@ def load_settings(
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read the config file: {exc.strerror or exc}"]) from None
+        raise ConfigError([Line(f"{path}:", Msg(N_("cannot read the config file: {reason}"),
+                                                reason=os_error_reason(exc)))]) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError([f"{path}:{line}: the config file is not valid UTF-8"]) from None
+        raise ConfigError([Line(f"{path}:{line}:",
+                                Msg(N_("the config file is not valid UTF-8")))]) from None
     settings = _parse(
         text,
         label=str(path),
@@ -372,7 +378,8 @@ def load_settings(
         fs=fs,
     )
     if settings.server.key_source == "api_key":
-        warning = permission_warning(path, fs.mode(path), f"config file {path}", holds_key=True)
+        warning = permission_warning(path, fs.mode(path),
+                                     Msg(N_("config file {path}"), path=path), holds_key=True)
         if warning:
             settings = replace(settings, warnings=(warning, *settings.warnings))
     return settings
@@ -403,20 +410,35 @@ def parse_settings(
 
 
 def permission_warning(
-    path: Path, mode: int | None, what: str, *, holds_key: bool = False
-) -> str | None:
-    """Return a warning if ``mode`` lets group or others at a file holding the API key."""
+    path: Path, mode: int | None, what: str | Msg, *, holds_key: bool = False
+) -> Line | None:
+    """Return a warning if ``mode`` lets group or others at a file holding the API key.
+
+    The warning is an English line that also knows its translation (``bilingual.Line``);
+    ``what`` names the file (a ``Msg`` to have it translated too)."""
     if mode is None or not mode & 0o077:
         return None
-    why = "; it holds an API key" if holds_key else ""
-    return f"{what} is readable by group/others{why}: chmod 600 {path}"
+    if holds_key:
+        template = N_("{what} is readable by group/others; it holds an API key: chmod 600 {path}")
+    else:
+        template = N_("{what} is readable by group/others: chmod 600 {path}")
+    return Line("", Msg(template, what=what, path=path))
+
+
+class ConfigValueError(ValueError):
+    """A value the config cannot take: ``str()`` in English, ``message`` the same as a
+    ``bilingual.Msg`` (for a translated line)."""
+
+    def __init__(self, message: Msg) -> None:
+        super().__init__(message.english())
+        self.message = message
 
 
 def expand_path(text: str, env: Mapping[str, str]) -> str:
     """Expand a leading ``~`` and every ``$VAR``/``${VAR}`` in ``text`` using ``env``.
 
     ``~`` is ``env['HOME']`` when set (so tests and services can point it elsewhere).
-    Raise ``ValueError`` naming every variable that is not set: a silently empty
+    Raise ``ConfigValueError`` naming every variable that is not set: a silently empty
     ``$PHOTOS`` would turn ``$PHOTOS/phone`` into ``/phone``.
     """
     text = _expand_home(text, env)
@@ -424,8 +446,10 @@ def expand_path(text: str, env: Mapping[str, str]) -> str:
     missing = [name for name in dict.fromkeys(missing) if name not in env]
     if missing:
         names = ", ".join(f"${name}" for name in missing)
-        verb = "is" if len(missing) == 1 else "are"
-        raise ValueError(f"environment variable {names} {verb} not set (in {text!r})")
+        template = (N_("environment variable {names} is not set (in {text})")
+                    if len(missing) == 1 else
+                    N_("environment variable {names} are not set (in {text})"))
+        raise ConfigValueError(Msg(template, names=names, text=repr(text)))
     return _VAR.sub(lambda m: env[m.group(1) or m.group(2)], text)
 
 
@@ -584,13 +608,27 @@ def _node_key(node: yaml.Node) -> str:
     return str(node.value) if isinstance(node, yaml.ScalarNode) else "<complex key>"
 
 
-def _yaml_problem(label: str, exc: yaml.YAMLError, text: str) -> str:
-    """One line for a YAML syntax error: ``file:line:column: invalid YAML: problem``."""
+def _yaml_problem(label: str, exc: yaml.YAMLError, text: str) -> Line:
+    """One line for a YAML syntax error: ``file:line:column: invalid YAML: problem``.
+
+    PyYAML's problem text is English: the translated form says "invalid YAML" in the
+    user's language and gives PyYAML's text on a line of its own."""
     if isinstance(exc, yaml.reader.ReaderError):  # a control character; marks only an offset
         line = text[: exc.position].count("\n") + 1
         char = exc.character
         shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
-        return f"{label}:{line}: invalid YAML: control character {shown} is not allowed"
+        return Line(f"{label}:{line}:", Msg(
+            N_("invalid YAML: control character {char} is not allowed"), char=shown))
+    where, problem = _yaml_where_and_problem(label, exc)
+    if "'\\t'" in problem:
+        return Line(where, Msg(N_("invalid YAML: a tab character where YAML wants spaces; "
+                                  "indent with spaces")), inline=f"invalid YAML: {problem}")
+    return Line(where, Msg(N_("invalid YAML; the YAML parser says:")), details=[problem],
+                inline=f"invalid YAML: {problem}")
+
+
+def _yaml_where_and_problem(label: str, exc: yaml.YAMLError) -> tuple[str, str]:
+    """(``file:line:column:``, PyYAML's problem in English) for a syntax error."""
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "syntax error"
@@ -601,23 +639,25 @@ def _yaml_problem(label: str, exc: yaml.YAMLError, text: str) -> str:
         if "'\\t'" in problem:
             problem += "; indent with spaces, YAML does not allow tabs"
         if mark is not None:
-            return f"{label}:{mark.line + 1}:{mark.column + 1}: invalid YAML: {problem}"
-        return f"{label}:1: invalid YAML: {problem}"
+            return f"{label}:{mark.line + 1}:{mark.column + 1}:", problem
+        return f"{label}:1:", problem
     first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"{label}:1: invalid YAML: {first_line}"
+    return f"{label}:1:", first_line
 
 
 # --------------------------------------------------------------------------- validation
 
 
 class _Problems:
-    """Collects problems and warnings, each rendered as ``file:line: at 'a.b[0]': msg``."""
+    """Collects problems and warnings, each rendered as ``file:line: at 'a.b[0]': msg``:
+    a ``bilingual.Line``, English as a ``str``, translated on request (the location
+    stays as it is: key names are the config's own words)."""
 
     def __init__(self, label: str, lines: Mapping[KeyPath, int]) -> None:
         self.label = label
         self.lines = lines
-        self.errors: list[tuple[int, str]] = []
-        self.warnings: list[str] = []
+        self.errors: list[tuple[int, Line]] = []
+        self.warnings: list[Line] = []
 
     def line(self, path: KeyPath) -> int:
         """The line of ``path``, else of its nearest ancestor present in the file."""
@@ -626,19 +666,19 @@ class _Problems:
                 return self.lines[path[:end]]
         return 1
 
-    def render(self, path: KeyPath, message: str, line: int | None = None) -> str:
+    def render(self, path: KeyPath, message: Msg, line: int | None = None) -> Line:
         line = self.line(path) if line is None else line
         where = f" at '{_dotted(path)}':" if path else ""
-        return f"{self.label}:{line}:{where} {message}"
+        return Line(f"{self.label}:{line}:{where}", message)
 
-    def error(self, path: KeyPath, message: str, line: int | None = None) -> None:
+    def error(self, path: KeyPath, message: Msg, line: int | None = None) -> None:
         line = self.line(path) if line is None else line
         self.errors.append((line, self.render(path, message, line)))
 
-    def warn(self, path: KeyPath, message: str) -> None:
+    def warn(self, path: KeyPath, message: Msg) -> None:
         self.warnings.append(self.render(path, message))
 
-    def sorted_errors(self) -> list[str]:
+    def sorted_errors(self) -> list[Line]:
         return [text for _, text in sorted(self.errors, key=lambda item: item[0])]
 
 
@@ -673,20 +713,23 @@ def _parse(
         raise ConfigError([_yaml_problem(label, exc, text)]) from None
     problems = _Problems(label, doc.lines)
     for path, line, first in doc.duplicates:
-        problems.error(path, f"key given twice (first at line {first}); keep one", line)
+        problems.error(path, Msg(N_("key given twice (first at line {first}); keep one"),
+                                 first=first), line)
     settings = _validate(doc.data, problems, _Context(env, base_dir, fs), source)
     if problems.errors or settings is None:
-        raise ConfigError(problems.sorted_errors())
+        raise ConfigError(list(problems.sorted_errors()))
     return settings
 
 
 def _validate(data: Any, p: _Problems, ctx: _Context, source: Path | None) -> Settings | None:
     """Check the whole document; return ``Settings`` if there were no problems."""
     if data is None:
-        p.error((), "the config file is empty; it needs at least 'server' and 'albums'")
+        p.error((), Msg(N_("the config file is empty; it needs at least 'server' and "
+                           "'albums'")))
         return None
     if not isinstance(data, dict):
-        p.error((), f"the top level must be a mapping of keys, got {_describe(data)}")
+        p.error((), Msg(N_("the top level must be a mapping of keys, got {value}"),
+                        value=_describe(data)))
         return None
     top = _section(p, data, (), "")
     server = _server(p, ctx, _required(p, top, (), "server"))
@@ -718,7 +761,8 @@ def _section(p: _Problems, value: Any, path: KeyPath, name: str) -> dict[str, An
     if value is _MISSING or value is None:
         return {}
     if not isinstance(value, dict):
-        p.error(path, f"expected a mapping with keys {', '.join(known)}; got {_describe(value)}")
+        p.error(path, Msg(N_("expected a mapping with keys {keys}; got {value}"),
+                          keys=", ".join(known), value=_describe(value)))
         return {}
     for key in value:
         if str(key) not in known:
@@ -726,41 +770,47 @@ def _section(p: _Problems, value: Any, path: KeyPath, name: str) -> dict[str, An
     return {str(k): v for k, v in value.items()}
 
 
-def _unknown_key(key: str, section: str) -> str:
+def _unknown_key(key: str, section: str) -> Msg:
     """Name the unknown key and the likeliest fix: a near miss, or the key's real section."""
     known = _SECTIONS[section]
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     if close:
-        return f"unknown key '{key}' (did you mean '{close[0]}'?)"
+        return Msg(N_("unknown key '{key}' (did you mean '{other}'?)"), key=key, other=close[0])
     elsewhere = [full for full in CONFIG_KEYS if full.rsplit(".", 1)[-1] == key]
     if elsewhere:
-        return f"unknown key '{key}' here (did you mean '{elsewhere[0]}'?)"
-    return f"unknown key '{key}' (known keys: {', '.join(known)})"
+        return Msg(N_("unknown key '{key}' here (did you mean '{other}'?)"), key=key,
+                   other=elsewhere[0])
+    return Msg(N_("unknown key '{key}' (known keys: {keys})"), key=key, keys=", ".join(known))
 
 
 def _required(p: _Problems, section: dict[str, Any], path: KeyPath, key: str) -> Any:
     value = section.get(key, _MISSING)
     if value is _MISSING:
-        p.error((*path, key), "missing required key")
+        p.error((*path, key), Msg(N_("missing required key")))
     return value
 
 
-def _describe(value: Any, *, secret: bool = False) -> str:
+# type -> (its name, its name with a value), for messages.
+_KINDS: Final[dict[type, tuple[str, str]]] = {
+    bool: (N_("boolean"), N_("boolean {value}")),
+    int: (N_("integer"), N_("integer {value}")),
+    float: (N_("number"), N_("number {value}")),
+    str: (N_("string"), N_("string {value}")),
+    list: (N_("a list"), N_("a list")),
+    dict: (N_("a mapping"), N_("a mapping")),
+}
+
+
+def _describe(value: Any, *, secret: bool = False) -> Msg:
     """Name the type (and, unless ``secret``, a short form of the value) for a message."""
     if value is None:
-        return "nothing (null)"
-    kind = {
-        bool: "boolean",
-        int: "integer",
-        float: "number",
-        str: "string",
-        list: "a list",
-        dict: "a mapping",
-    }.get(type(value), type(value).__name__)
-    if secret or isinstance(value, list | dict):
-        return kind
+        return Msg(N_("nothing (null)"))
+    kind, with_value = _KINDS.get(type(value), ("{name}", "{name} {value}"))
     shown = repr(value)
-    return f"{kind} {shown if len(shown) <= 40 else shown[:37] + '...'}"
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    if secret or isinstance(value, list | dict):
+        return Msg(kind, name=type(value).__name__)
+    return Msg(with_value, name=type(value).__name__, value=shown)
 
 
 # --- typed readers: each returns the value, its default when absent, or None when invalid.
@@ -771,8 +821,11 @@ def _bool(p: _Problems, path: KeyPath, value: Any, default: bool) -> bool | None
         return default
     if isinstance(value, bool):
         return value
-    hint = " (YAML booleans are true and false)" if isinstance(value, str) else ""
-    p.error(path, f"expected true or false, got {_describe(value)}{hint}")
+    if isinstance(value, str):
+        p.error(path, Msg(N_("expected true or false, got {value} (YAML booleans are true and "
+                             "false)"), value=_describe(value)))
+    else:
+        p.error(path, Msg(N_("expected true or false, got {value}"), value=_describe(value)))
     return None
 
 
@@ -782,11 +835,14 @@ def _int(
     if value is _MISSING:
         return default
     if not isinstance(value, int) or isinstance(value, bool):
-        p.error(path, f"expected a whole number, got {_describe(value)}")
+        p.error(path, Msg(N_("expected a whole number, got {value}"), value=_describe(value)))
         return None
     if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        p.error(path, f"must be {bounds}, got {value}")
+        if high is not None:
+            p.error(path, Msg(N_("must be between {low} and {high}, got {value}"), low=low,
+                              high=high, value=value))
+        else:
+            p.error(path, Msg(N_("must be at least {low}, got {value}"), low=low, value=value))
         return None
     return value
 
@@ -796,17 +852,38 @@ def _duration(p: _Problems, path: KeyPath, value: Any, default: float) -> float 
     if value is _MISSING:
         return default
     if not isinstance(value, str | int | float) or isinstance(value, bool):
-        p.error(path, f"expected a duration such as 5s, 10m or 1h, got {_describe(value)}")
+        p.error(path, Msg(N_("expected a duration such as 5s, 10m or 1h, got {value}"),
+                          value=_describe(value)))
         return None
     try:
         seconds = parse_duration(value)
-    except ValueError as exc:
-        p.error(path, str(exc))
+    except DurationError as exc:
+        p.error(path, _duration_problem(exc))
         return None
     if seconds <= 0:
-        p.error(path, f"must be longer than 0s, got {value!r}")
+        p.error(path, Msg(N_("must be longer than 0s, got {value}"), value=repr(value)))
         return None
     return seconds
+
+
+_DURATION_EXAMPLES: Final = N_("e.g. 500ms, 5s, 10m, 1h, 1d, 1m30s, or a number of seconds")
+_DURATION_PROBLEMS: Final = {
+    "type": N_("expected a duration ({examples}), got {value}"),
+    "negative": N_("duration must not be negative, got {value}"),
+    "not_finite": N_("duration must be a finite number of seconds, got {value}"),
+    "malformed": N_("not a duration: {value} ({examples})"),
+    "order": N_("not a duration: {value} (units must go from largest to smallest, each at "
+                "most once, e.g. 1h30m)"),
+}
+
+
+def _duration_problem(exc: DurationError) -> Msg:
+    """``exc`` as a message for both languages; its own English text when unknown."""
+    template = _DURATION_PROBLEMS.get(exc.reason)
+    if template is None:
+        return Msg("{text}", text=str(exc))
+    message = Msg(template, value=exc.shown, examples=Msg(_DURATION_EXAMPLES))
+    return message if message.english() == str(exc) else Msg("{text}", text=str(exc))
 
 
 def _choice(p: _Problems, path: KeyPath, value: Any, choices: Sequence[str], default: str) -> Any:
@@ -814,21 +891,25 @@ def _choice(p: _Problems, path: KeyPath, value: Any, choices: Sequence[str], def
         return default
     if isinstance(value, str) and value in choices:
         return value
-    message = f"expected one of {', '.join(choices)}; got {_describe(value)}"
-    if isinstance(value, str):
-        close = difflib.get_close_matches(value.lower(), choices, n=1, cutoff=0.6)
-        if close:
-            message += f" (did you mean '{close[0]}'?)"
+    close = (difflib.get_close_matches(value.lower(), choices, n=1, cutoff=0.6)
+             if isinstance(value, str) else [])
+    if close:
+        message = Msg(N_("expected one of {choices}; got {value} (did you mean '{other}'?)"),
+                      choices=", ".join(choices), value=_describe(value), other=close[0])
+    else:
+        message = Msg(N_("expected one of {choices}; got {value}"), choices=", ".join(choices),
+                      value=_describe(value))
     p.error(path, message)
     return None
 
 
 def _string(p: _Problems, path: KeyPath, value: Any, *, secret: bool = False) -> str | None:
     if not isinstance(value, str):
-        p.error(path, f"expected a string, got {_describe(value, secret=secret)}")
+        p.error(path, Msg(N_("expected a string, got {value}"),
+                          value=_describe(value, secret=secret)))
         return None
     if not value.strip():
-        p.error(path, "must not be empty")
+        p.error(path, Msg(N_("must not be empty")))
         return None
     return value
 
@@ -847,15 +928,16 @@ def _path(
         return None
     try:
         expanded = expand_path(text, ctx.env)
-    except ValueError as exc:
-        p.error(path, str(exc))
+    except ConfigValueError as exc:
+        p.error(path, exc.message)
         return None
     if not os.path.isabs(expanded):
         if relative_to_config and ctx.base_dir is not None:
             expanded = os.path.join(ctx.base_dir, expanded)
         else:
-            where = " (or relative to the config file)" if relative_to_config else ""
-            p.error(path, f"must be an absolute path{where}, got {text!r}")
+            p.error(path, Msg(N_("must be an absolute path (or relative to the config file), "
+                                 "got {value}") if relative_to_config else
+                              N_("must be an absolute path, got {value}"), value=repr(text)))
             return None
     return Path(os.path.normpath(expanded))
 
@@ -864,7 +946,8 @@ def _kind(p: _Problems, ctx: _Context, path: KeyPath, target: Path) -> str | Non
     try:
         return ctx.fs.kind(target)
     except OSError as exc:
-        p.error(path, f"cannot access {target}: {exc.strerror or exc}")
+        p.error(path, Msg(N_("cannot access {path}: {reason}"), path=target,
+                          reason=os_error_reason(exc)))
         return None
 
 
@@ -887,15 +970,16 @@ def _server(p: _Problems, ctx: _Context, value: Any) -> ServerSettings | None:
         if ca_file is not None:
             kind = _kind(p, ctx, ("server", "ca_file"), ca_file)
             if kind == "missing":
-                p.error(("server", "ca_file"), f"CA file does not exist: {ca_file}")
+                p.error(("server", "ca_file"), Msg(N_("CA file does not exist: {path}"),
+                                                   path=ca_file))
             elif kind is not None and kind != "file":
-                p.error(("server", "ca_file"), f"not a file: {ca_file}")
+                p.error(("server", "ca_file"), Msg(N_("not a file: {path}"), path=ca_file))
     verify_tls = _bool(p, ("server", "verify_tls"), sec.get("verify_tls", _MISSING), True)
     timeout = _duration(
         p, ("server", "timeout"), sec.get("timeout", _MISSING), ServerSettings.timeout
     )
     if verify_tls is False and ca_value is not None:
-        p.warn(("server", "ca_file"), "ca_file is ignored because verify_tls is false")
+        p.warn(("server", "ca_file"), Msg(N_("ca_file is ignored because verify_tls is false")))
     if url is None or key is None or (ca_file is None and ca_value is not None):
         return None
     if verify_tls is None or timeout is None:
@@ -923,25 +1007,40 @@ def _url(p: _Problems, path: KeyPath, value: Any) -> str | None:
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as exc:
-        p.error(path, f"not a valid URL: {text!r} ({exc})")
+    except ValueError as exc:  # urllib's words (a bad port, brackets) in English only
+        p.error(path, _url_problem(text, exc))
         return None
     if "@" in parts.netloc:  # checked first, so the password is never echoed below
-        p.error(path, "must not hold a user name or password; the API key authenticates")
+        p.error(path, Msg(N_("must not hold a user name or password; the API key "
+                             "authenticates")))
         return None
     if parts.scheme not in ("http", "https"):
-        p.error(path, f"must start with http:// or https://, got {text!r}")
+        p.error(path, Msg(N_("must start with http:// or https://, got {url}"), url=repr(text)))
         return None
     if not parts.hostname:
-        p.error(path, f"has no host name: {text!r}")
+        p.error(path, Msg(N_("has no host name: {url}"), url=repr(text)))
         return None
     if parts.query or parts.fragment or any(c.isspace() for c in text):
-        p.error(path, f"must be a plain address without ?query, #fragment or spaces: {text!r}")
+        p.error(path, Msg(N_("must be a plain address without ?query, #fragment or spaces: "
+                             "{url}"), url=repr(text)))
         return None
     url = text.rstrip("/")
     if url.endswith("/api"):
         url = url[: -len("/api")].rstrip("/")
     return url
+
+
+def _url_problem(text: str, exc: ValueError) -> Msg:
+    """urllib's reason in English as it gave it; in other languages our own words."""
+    said = str(exc)
+    if said.startswith("Port"):
+        reason = Msg(N_("the port must be a number from 0 to 65535"))
+    elif "IPv6" in said or "IPv4" in said:
+        reason = Msg(N_("an address in [brackets] must be an IPv6 address"))
+    else:
+        reason = Msg(N_("it cannot be read as an address"))
+    return Msg(N_("not a valid URL: {url} ({reason})"), url=repr(text),
+               reason=Alt(said, reason))
 
 
 def _api_key(
@@ -950,15 +1049,13 @@ def _api_key(
     """Resolve the key: ``api_key``, else ``api_key_file``, else ``$IMMICH_API_KEY``."""
     inline, file_value = sec.get("api_key", _MISSING), sec.get("api_key_file", _MISSING)
     if inline is not _MISSING and file_value is not _MISSING:
-        p.error(
-            ("server", "api_key_file"),
-            "set either api_key or api_key_file, not both",
-        )
+        p.error(("server", "api_key_file"), Msg(N_("set either api_key or api_key_file, not "
+                                                   "both")))
         return None
     if inline is not _MISSING:
         key = _string(p, ("server", "api_key"), inline, secret=True)
         key = None if key is None else key.strip()
-        if key is None or not _key_ok(p, ("server", "api_key"), key, "the API key"):
+        if key is None or not _key_ok(p, ("server", "api_key"), key, Msg(N_("the API key"))):
             return None
         return Secret(key), "api_key", None
     if file_value is not _MISSING:
@@ -969,17 +1066,18 @@ def _api_key(
         try:
             key = ctx.fs.read_text(key_file).strip()
         except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            if isinstance(exc, UnicodeDecodeError):
-                reason = "not valid UTF-8"
-            p.error(path, f"cannot read the API key file {key_file}: {reason}")
+            reason = (Msg(N_("not valid UTF-8")) if isinstance(exc, UnicodeDecodeError)
+                      else os_error_reason(exc))
+            p.error(path, Msg(N_("cannot read the API key file {path}: {reason}"),
+                              path=key_file, reason=reason))
             return None
         if not key:
-            p.error(path, f"the API key file is empty: {key_file}")
+            p.error(path, Msg(N_("the API key file is empty: {path}"), path=key_file))
             return None
-        if not _key_ok(p, path, key, f"the API key file {key_file}"):
+        if not _key_ok(p, path, key, Msg(N_("the API key file {path}"), path=key_file)):
             return None
-        warning = permission_warning(key_file, ctx.fs.mode(key_file), f"API key file {key_file}")
+        warning = permission_warning(key_file, ctx.fs.mode(key_file),
+                                     Msg(N_("API key file {path}"), path=key_file))
         if warning:
             p.warnings.append(warning)
         return Secret(key), "api_key_file", key_file
@@ -993,7 +1091,8 @@ def _api_key(
         except (OSError, UnicodeDecodeError):
             key = ""
         if key:
-            if not _key_ok(p, ("server", "api_key"), key, f"the credential {cred}"):
+            if not _key_ok(p, ("server", "api_key"), key,
+                           Msg(N_("the credential {path}"), path=cred)):
                 return None
             return Secret(key), "credential", cred
     env_key = ctx.env.get(API_KEY_ENV, "").strip()
@@ -1001,18 +1100,17 @@ def _api_key(
         if not _key_ok(p, ("server", "api_key"), env_key, f"${API_KEY_ENV}"):
             return None
         return Secret(env_key), "env", None
-    p.error(
-        ("server", "api_key"),
-        f"no API key: set server.api_key or server.api_key_file, or ${API_KEY_ENV} "
-        f"(or systemd's LoadCredential={CREDENTIAL_NAME}:PATH)",
-    )
+    p.error(("server", "api_key"), Msg(
+        N_("no API key: set server.api_key or server.api_key_file, or ${env} (or systemd's "
+           "LoadCredential={credential}:PATH)"), env=API_KEY_ENV, credential=CREDENTIAL_NAME))
     return None
 
 
-def _key_ok(p: _Problems, path: KeyPath, key: str, what: str) -> bool:
+def _key_ok(p: _Problems, path: KeyPath, key: str, what: str | Msg) -> bool:
     """A key goes into an HTTP header: one token, printable, never echoed back."""
     if any(c.isspace() or not c.isprintable() for c in key):
-        p.error(path, f"{what} must hold only the key: one word, no spaces or line breaks")
+        p.error(path, Msg(N_("{what} must hold only the key: one word, no spaces or line "
+                             "breaks"), what=what))
         return False
     return True
 
@@ -1035,9 +1133,10 @@ def _albums(p: _Problems, ctx: _Context, value: Any) -> AlbumSettings | None:
     )
 
 
-def _list(p: _Problems, path: KeyPath, value: Any, what: str) -> list[Any] | None:
+def _list(p: _Problems, path: KeyPath, value: Any, what: Msg) -> list[Any] | None:
     if not isinstance(value, list):
-        p.error(path, f"expected a list of {what} (one '- ' line each), got {_describe(value)}")
+        p.error(path, Msg(N_("expected a list of {what} (one '- ' line each), got {value}"),
+                          what=what, value=_describe(value)))
         return None
     return value
 
@@ -1047,11 +1146,11 @@ def _include(p: _Problems, ctx: _Context, value: Any) -> tuple[list[tuple[int, P
     base: KeyPath = ("albums", "include")
     if value is _MISSING:
         return [], False
-    items = _list(p, base, value, "folders")
+    items = _list(p, base, value, Msg(N_("folders")))
     if items is None:
         return [], False
     if not items:
-        p.error(base, "must list at least one folder")
+        p.error(base, Msg(N_("must list at least one folder")))
         return [], False
     ok = True
     out: list[tuple[int, Path]] = []
@@ -1065,10 +1164,10 @@ def _include(p: _Problems, ctx: _Context, value: Any) -> tuple[list[tuple[int, P
         if kind == "missing":
             # A USB disk or a share mounted later: the daemon waits for it, and a pass
             # says it was not backed up (never "complete").
-            p.warn(path, f"folder does not exist (yet): {folder}; it is backed up once it "
-                         "is there")
+            p.warn(path, Msg(N_("folder does not exist (yet): {path}; it is backed up once it "
+                                "is there"), path=folder))
         elif kind is not None and kind != "dir":
-            p.error(path, f"not a folder: {folder}")
+            p.error(path, Msg(N_("not a folder: {path}"), path=folder))
         if kind not in ("dir", "missing"):
             ok = False
             continue
@@ -1086,16 +1185,15 @@ def _overlap_warning(
     """
     for other_index, other in earlier:
         if other == folder:
-            p.warn(path, f"listed twice (also at albums.include[{other_index}]): {folder}")
+            p.warn(path, Msg(N_("listed twice (also at albums.include[{index}]): {path}"),
+                             index=other_index, path=folder))
             return
     for other_index, other in earlier:
         if other in folder.parents or folder in other.parents:
             inner, outer = (index, other_index) if other in folder.parents else (other_index, index)
-            p.warn(
-                path,
-                f"albums.include[{inner}] lies inside albums.include[{outer}]; "
-                "its files are backed up once, with the outer folder",
-            )
+            p.warn(path, Msg(N_("albums.include[{inner}] lies inside albums.include[{outer}]; "
+                                "its files are backed up once, with the outer folder"),
+                             inner=inner, outer=outer))
             return
 
 
@@ -1107,7 +1205,7 @@ def _exclude(p: _Problems, ctx: _Context, value: Any) -> tuple[list[tuple[int, s
     base: KeyPath = ("albums", "exclude")
     if value is _MISSING or value is None:
         return [], True
-    items = _list(p, base, value, "folders or globs")
+    items = _list(p, base, value, Msg(N_("folders or globs")))
     if items is None:
         return [], False
     ok = True
@@ -1141,7 +1239,8 @@ def _exclude_entry(p: _Problems, ctx: _Context, path: KeyPath, value: Any) -> st
         folders_only = text.endswith("/") and str(absolute) != "/"
         return f"{absolute}/" if folders_only else str(absolute)
     if text.rstrip("/") in (".", ".."):
-        p.error(path, f"excluding {text!r} makes no sense; name a folder, a path or a glob")
+        p.error(path, Msg(N_("excluding {value} makes no sense; name a folder, a path or a "
+                             "glob"), value=repr(text)))
         return None
     return text
 
@@ -1158,11 +1257,10 @@ def _include_not_excluded(
     for index, folder in include:
         for ex_index, entry in exclude:
             if AlbumRules([folder], [entry]).wholly_excluded_roots():
-                p.error(
-                    ("albums", "include", index),
-                    f"folder {folder} is excluded by albums.exclude[{ex_index}] ({entry!r}), "
-                    "so nothing in it would be backed up",
-                )
+                p.error(("albums", "include", index), Msg(
+                    N_("folder {path} is excluded by albums.exclude[{index}] ({entry}), so "
+                       "nothing in it would be backed up"),
+                    path=folder, index=ex_index, entry=repr(entry)))
                 ok = False
                 break
     return ok
@@ -1181,12 +1279,12 @@ def _backup(p: _Problems, value: Any) -> BackupSettings | None:
     trigger_delay = _duration(p, (*base, "trigger_delay"), get("trigger_delay"), d.trigger_delay)
     max_delay = _duration(p, (*base, "max_delay"), get("max_delay"), d.max_delay)
     if trigger_delay is not None and max_delay is not None and max_delay < trigger_delay:
-        default = "" if "max_delay" in sec else " (the default)"
-        p.error(
-            (*base, "max_delay"),
-            f"max_delay {format_duration(max_delay)}{default} is shorter than trigger_delay "
-            f"{format_duration(trigger_delay)}; it must be at least as long",
-        )
+        p.error((*base, "max_delay"), Msg(
+            N_("max_delay {long} is shorter than trigger_delay {short}; it must be at least "
+               "as long") if "max_delay" in sec else
+            N_("max_delay {long} (the default) is shorter than trigger_delay {short}; it must "
+               "be at least as long"),
+            long=format_duration(max_delay), short=format_duration(trigger_delay)))
         max_delay = None
     values = {
         "album_sync": _bool(p, (*base, "album_sync"), get("album_sync"), d.album_sync),
@@ -1250,12 +1348,12 @@ def _retry(p: _Problems, value: Any) -> RetrySettings | None:
     initial = _duration(p, (*base, "initial"), sec.get("initial", _MISSING), d.initial)
     longest = _duration(p, (*base, "max"), sec.get("max", _MISSING), d.max)
     if initial is not None and longest is not None and longest < initial:
-        default = "" if "max" in sec else " (the default)"
-        p.error(
-            (*base, "max"),
-            f"max {format_duration(longest)}{default} is shorter than initial "
-            f"{format_duration(initial)}; it must be at least as long",
-        )
+        p.error((*base, "max"), Msg(
+            N_("max {long} is shorter than initial {short}; it must be at least as long")
+            if "max" in sec else
+            N_("max {long} (the default) is shorter than initial {short}; it must be at least "
+               "as long"),
+            long=format_duration(longest), short=format_duration(initial)))
         return None
     if attempts is None or initial is None or longest is None:
         return None
@@ -1274,17 +1372,20 @@ def _notifications(p: _Problems, value: Any) -> NotificationSettings | None:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """``"127.0.0.1:8484"`` or ``"[::1]:0"`` -> (host, port); ValueError says what is wrong.
+    """``"127.0.0.1:8484"`` or ``"[::1]:0"`` -> (host, port); ``ConfigValueError`` (a
+    ``ValueError``) says what is wrong.
 
     Only loopback addresses (and ``localhost``) are accepted: anything else would show
     the dashboard to the network, which needs a password and TLS (not supported yet).
     """
     host, sep, port_text = text.rpartition(":")
     if not sep or not host or not port_text.isdigit():
-        raise ValueError(f"expected host:port such as 127.0.0.1:8484, got {text!r}")
+        raise ConfigValueError(Msg(N_("expected host:port such as 127.0.0.1:8484, got {value}"),
+                                   value=repr(text)))
     port = int(port_text)
     if port > 65535:
-        raise ValueError(f"the port must be between 0 and 65535, got {port}")
+        raise ConfigValueError(Msg(N_("the port must be between 0 and 65535, got {port}"),
+                                   port=port))
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if host == "localhost":
@@ -1292,13 +1393,14 @@ def parse_listen(text: str) -> tuple[str, int]:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        raise ValueError(f"expected an IP address such as 127.0.0.1, got {host!r}") from None
+        raise ConfigValueError(Msg(N_("expected an IP address such as 127.0.0.1, got {value}"),
+                                   value=repr(host))) from None
     if not address.is_loopback:
-        raise ValueError(
-            f"{host} is not a loopback address: a dashboard reachable from the network "
+        raise ConfigValueError(Msg(N_(
+            "{host} is not a loopback address: a dashboard reachable from the network "
             "needs a password and TLS, which this version does not support yet; listen "
             "on 127.0.0.1 and reach it from another machine through an SSH tunnel "
-            "(ssh -L 8484:127.0.0.1:8484 this-host)")
+            "(ssh -L 8484:127.0.0.1:8484 this-host)"), host=host))
     return str(address), port
 
 
@@ -1317,8 +1419,8 @@ def _dashboard(p: _Problems, value: Any) -> DashboardSettings | None:
             return None
         try:
             host, port = parse_listen(text.strip())
-        except ValueError as exc:
-            p.error((*base, "listen"), str(exc))
+        except ConfigValueError as exc:
+            p.error((*base, "listen"), exc.message)
             return None
     return None if enabled is None else DashboardSettings(enabled=enabled, host=host, port=port)
 
@@ -1332,7 +1434,7 @@ def _state_dir(p: _Problems, ctx: _Context, value: Any) -> Path | None:
         return None
     kind = _kind(p, ctx, path, folder)
     if kind in ("file", "other"):
-        p.error(path, f"not a folder: {folder}")
+        p.error(path, Msg(N_("not a folder: {path}"), path=folder))
         return None
     return None if kind is None else folder
 

@@ -15,7 +15,7 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["UNITS", "format_duration", "parse_duration"]
+__all__ = ["UNITS", "DurationError", "format_duration", "parse_duration"]
 
 #: Unit suffix → length in seconds, largest first (the order combos must follow).
 UNITS: dict[str, Decimal] = {
@@ -33,23 +33,39 @@ _BARE_NUMBER = re.compile(rf"{_NUMBER}")
 _EXAMPLES = "e.g. 500ms, 5s, 10m, 1h, 1d, 1m30s, or a number of seconds"
 
 
+class DurationError(ValueError):
+    """Why a value is not a duration, in English (``str()``), and as data for a
+    translation: ``reason`` is one of ``type``, ``negative``, ``not_finite``,
+    ``malformed``, ``order``; ``shown`` the value as the message shows it (a ``repr``,
+    or for ``type`` the name of the type)."""
+
+    def __init__(self, message: str, reason: str, shown: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.shown = shown
+
+
 def parse_duration(value: str | int | float) -> float:
     """Return ``value`` as a number of seconds.
 
     Given a string in the grammar above, or an int/float number of seconds, return a finite,
-    non-negative float. Raise ``ValueError`` with a message fit for a user (it names the
-    value and shows examples) if the value is negative, not finite, malformed, or of another
-    type. ``bool`` is rejected although it is an ``int``: ``true`` is never a duration.
+    non-negative float. Raise ``DurationError`` (a ``ValueError``) with a message fit for
+    a user (it names the value and shows examples) if the value is negative, not finite,
+    malformed, or of another type. ``bool`` is rejected although it is an ``int``:
+    ``true`` is never a duration.
     """
     if isinstance(value, bool):
-        raise ValueError(f"expected a duration ({_EXAMPLES}), got {value!r}")
+        raise DurationError(f"expected a duration ({_EXAMPLES}), got {value!r}", "type",
+                            repr(value))
     if isinstance(value, int | float):
         return _check_seconds(float(value), repr(value))
     if not isinstance(value, str):
-        raise ValueError(f"expected a duration ({_EXAMPLES}), got {type(value).__name__}")
+        raise DurationError(f"expected a duration ({_EXAMPLES}), got {type(value).__name__}",
+                            "type", type(value).__name__)
     text = value.strip()
     if text.startswith("-"):
-        raise ValueError(f"duration must not be negative, got {value!r}")
+        raise DurationError(f"duration must not be negative, got {value!r}", "negative",
+                            repr(value))
     if _BARE_NUMBER.fullmatch(text):
         return _check_seconds(float(text), repr(value))
     return _check_seconds(_parse_parts(text, value), repr(value))
@@ -64,32 +80,35 @@ def _parse_parts(text: str, original: str) -> float:
     while pos < len(text):
         match = _PART.match(text, pos)
         if match is None:
-            raise ValueError(f"not a duration: {original!r} ({_EXAMPLES})")
+            raise DurationError(f"not a duration: {original!r} ({_EXAMPLES})", "malformed",
+                                repr(original))
         number, unit = match.groups()
         rank = ranks.index(unit)
         if rank <= last_rank:
-            raise ValueError(
+            raise DurationError(
                 f"not a duration: {original!r} (units must go from largest to smallest, "
-                "each at most once, e.g. 1h30m)"
-            )
+                "each at most once, e.g. 1h30m)", "order", repr(original))
         last_rank = rank
         try:
             total += Decimal(number) * UNITS[unit]
         except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
-            raise ValueError(f"not a duration: {original!r}") from exc
+            raise DurationError(f"not a duration: {original!r}", "malformed",
+                                repr(original)) from exc
         pos = match.end()
         while pos < len(text) and text[pos].isspace():
             pos += 1
     if pos == 0:
-        raise ValueError(f"not a duration: {original!r} ({_EXAMPLES})")
+        raise DurationError(f"not a duration: {original!r} ({_EXAMPLES})", "malformed",
+                            repr(original))
     return float(total)
 
 
 def _check_seconds(seconds: float, shown: str) -> float:
     if seconds < 0:
-        raise ValueError(f"duration must not be negative, got {shown}")
+        raise DurationError(f"duration must not be negative, got {shown}", "negative", shown)
     if math.isnan(seconds) or math.isinf(seconds):
-        raise ValueError(f"duration must be a finite number of seconds, got {shown}")
+        raise DurationError(f"duration must be a finite number of seconds, got {shown}",
+                            "not_finite", shown)
     return seconds
 
 

@@ -29,13 +29,24 @@ class BackupdError(Exception):
 
 
 class ConfigError(BackupdError):
-    """The configuration is invalid. ``problems`` holds every problem, one line each."""
+    """The configuration is invalid. ``problems`` holds every problem, one English line
+    each (for the log; ``str()`` joins them). A problem that also knows its translation
+    (``bilingual.Line``) gives it to :meth:`translated`, for what people read."""
 
     exit_code = ExitCode.CONFIG
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+    def translated(self) -> list[str]:
+        """The problems in the user's language, one or more lines each (a YAML parser's
+        own text on a line of its own); the English line where none is known."""
+        out: list[str] = []
+        for problem in self.problems:
+            lines = getattr(problem, "translated_lines", None)
+            out += lines() if lines is not None else [problem]
+        return out
 
 
 class LockHeldError(BackupdError):

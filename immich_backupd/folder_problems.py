@@ -17,10 +17,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple
 
-from .i18n import _, ngettext
+from .bilingual import Alt, Msg
+from .i18n import N_, _, ngettext
 
 __all__ = ["ABSENT", "EMPTY", "META_KEY", "FolderProblem", "ProblemKind", "classify", "dumps",
-           "headline", "line", "loads", "merge"]
+           "headline", "line", "loads", "merge", "os_error_reason", "os_reason"]
 
 META_KEY = "folder_problems"
 ABSENT = "absent"
@@ -90,12 +91,30 @@ def loads(text: str | None) -> list[FolderProblem]:
         return []
 
 
+def os_reason(code: str) -> Msg:
+    """Why a file or folder could not be read, for people: ``code`` is the errno's name
+    (``EACCES``). The common ones in words; others as "read error (EIO)", never the
+    C library's English ``strerror`` in a translated line."""
+    if code in ("EACCES", "EPERM"):
+        return Msg(N_("permission denied"))
+    if code == "ELOOP":
+        return Msg(N_("too many levels of links"))
+    if code in ("ENOENT", "ENOTDIR"):
+        return Msg(N_("does not exist"))
+    if code == "EISDIR":
+        return Msg(N_("is a folder, not a file"))
+    return Msg(N_("read error ({code})"), code=code)
+
+
+def os_error_reason(exc: OSError) -> Alt:
+    """``exc`` as a reason: its ``strerror`` in English (as logs have always shown it),
+    :func:`os_reason` of its errno when translated."""
+    code = errno.errorcode.get(exc.errno or 0, "EIO")
+    return Alt(exc.strerror or str(exc), os_reason(code))
+
+
 def _reason(problem: FolderProblem) -> str:
-    if problem.detail in ("EACCES", "EPERM"):
-        return _("permission denied")
-    if problem.detail == "ELOOP":
-        return _("too many levels of links")
-    return _("read error ({code})").format(code=problem.detail)
+    return os_reason(problem.detail).translated()
 
 
 def line(problem: FolderProblem, shown: str | None = None, *, symbol: bool = True) -> str:

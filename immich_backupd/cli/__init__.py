@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..bilingual import localized
 from ..config import Settings, default_config_path, load_settings
-from ..errors import BackupdError, ExitCode
+from ..errors import BackupdError, ConfigError, ExitCode
 from ..i18n import _
 from ..report.log import setup_logging
 from .common import err, local_error
@@ -161,8 +162,12 @@ def _main(argv: Sequence[str] | None) -> int:
         settings = load_settings(args.config_path)
         setup_logging(settings.log_level)
         for warning in settings.warnings:
-            err(warning)
+            err(warning if args.command == "run" else localized(warning))
         return int(_command(COMMANDS, args.command)(settings, args))
+    except ConfigError as exc:
+        # For people in their language; `run`'s stderr is the journal: English there.
+        err("\n".join(exc.problems if args.command == "run" else exc.translated()))
+        return int(exc.exit_code)
     except BackupdError as exc:
         err(str(exc) or type(exc).__name__)
         return int(exc.exit_code)

@@ -25,6 +25,7 @@ from typing import Literal, TextIO
 
 from .. import folder_problems
 from ..backup import make_client
+from ..bilingual import localized_lines
 from ..conditions import Requirements, default_network_source, default_power_source
 from ..conditions.power import LinuxSysfsPower
 from ..conditions.states import NetworkState, PowerState
@@ -145,11 +146,12 @@ def _config(screen: Screen, label: str, path: Path) -> Settings | None:
         screen.add(Item("fail", label, ngettext(
             "{path} has {n} problem:", "{path} has {n} problems:", len(exc.problems)).format(
             path=show_path(path), n=count(len(exc.problems))), ExitCode.CONFIG,
-            [*list(exc.problems), _("Every key is described in docs/configuration.md.")]))
+            [*exc.translated(), _("Every key is described in docs/configuration.md.")]))
         return None
     screen.add(Item("ok", label, _("{path} is valid").format(path=show_path(path))))
     for warning in settings.warnings:
-        screen.add(Item("warn", label, warning))
+        first, *more = localized_lines(warning)
+        screen.add(Item("warn", label, first, more=more))
     return settings
 
 
