@@ -14,14 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TextIO
+
+import aiohttp
 
 from .. import folder_problems
 from ..backup import make_client
@@ -31,6 +35,7 @@ from ..conditions.power import LinuxSysfsPower
 from ..conditions.states import NetworkState, PowerState
 from ..config import Settings, load_settings
 from ..errors import ConfigError, ExitCode
+from ..folder_problems import os_error_reason
 from ..i18n import _, ngettext
 from ..immich.client import ImmichClient
 from ..immich.errors import ApiError, ErrorKind, TransportError
@@ -177,8 +182,9 @@ async def _server(screen: Screen, names: dict[str, str], settings: Settings) -> 
             screen.add(Item("fail", names["server"],
                             _("cannot reach the Immich server at {url}").format(url=url),
                             ExitCode.UNAVAILABLE,
-                            [str(exc), _("Is server.url right (the address you open Immich "
-                                         "at), and is the server up?")]))
+                            [transport_reason(exc), _("Is server.url right (the address you "
+                                                      "open Immich at), and is the server "
+                                                      "up?")]))
             _not_checked(screen, names, "key", "quota")
             return DEFAULT_MEDIA_TYPES
         except ApiError as exc:
@@ -207,6 +213,29 @@ def _proxy_hint(exc: ApiError) -> list[str]:
     return []
 
 
+def transport_reason(exc: TransportError) -> str:
+    """Why the server gave no usable answer, in the user's language (the client's own
+    text, from aiohttp and the OS, is English: it is for the log)."""
+    cause = exc.__cause__
+    if isinstance(cause, TimeoutError):
+        return _("no answer in time")
+    if isinstance(cause, aiohttp.ClientConnectorCertificateError):
+        return _("its TLS certificate is not trusted (a private CA goes in server.ca_file)")
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        error = cause.os_error
+        if isinstance(error, socket.gaierror):
+            return _("the host name is not known")
+        if error.errno == errno.ECONNREFUSED:
+            return _("connection refused")
+        if error.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return _("no route to the host")
+        return _("cannot connect ({code})").format(
+            code=errno.errorcode.get(error.errno or 0, type(error).__name__))
+    if isinstance(cause, aiohttp.ServerDisconnectedError):
+        return _("the server closed the connection")
+    return _("no usable answer")
+
+
 def _not_checked(screen: Screen, names: dict[str, str], *keys: str) -> None:
     for key in keys:
         screen.add(Item("info", names[key], _("not checked (needs the server)")))
@@ -218,7 +247,7 @@ async def _key(screen: Screen, label: str, client: ImmichClient, settings: Setti
         granted = tuple(await client.key_permissions())
     except TransportError as exc:
         screen.add(Item("fail", label, _("could not be checked"), ExitCode.UNAVAILABLE,
-                        [str(exc)]))
+                        [transport_reason(exc)]))
         return False
     except ApiError as exc:
         if exc.kind is ErrorKind.AUTH:
@@ -250,8 +279,13 @@ async def _key(screen: Screen, label: str, client: ImmichClient, settings: Setti
 async def _quota(screen: Screen, label: str, client: ImmichClient) -> None:
     try:
         quota = await client.quota()
-    except (ApiError, TransportError) as exc:
-        screen.add(Item("warn", label, _("could not be read: {error}").format(error=exc)))
+    except TransportError as exc:
+        screen.add(Item("warn", label, _("could not be read: {error}").format(
+            error=transport_reason(exc))))
+        return
+    except ApiError as exc:
+        screen.add(Item("warn", label, _("could not be read: {error}").format(
+            error=_("the server answered {status}").format(status=exc.status))))
         return
     if quota.size is None:
         screen.add(Item("ok", label, _("{used} used, no quota").format(
@@ -311,7 +345,7 @@ def _folders(screen: Screen, label: str, settings: Settings, media: MediaTypes) 
             first_path, first = errors[0]
             screen.add(Item("warn", label, _("{folder}: {figures}; {n} unreadable").format(
                 folder=shown, figures=figures, n=count(len(errors))),
-                more=[f"{show_path(first_path)}: {first.strerror or first}",
+                more=[f"{show_path(first_path)}: {os_error_reason(first).render(True)}",
                       _("Files there are not backed up until this user can read them.")]))
         elif photos + videos == 0:
             screen.add(Item("warn", label, _("{folder}: readable, but no photos or videos "
@@ -417,9 +451,10 @@ async def _conditions(screen: Screen, names: dict[str, str], settings: Settings)
             screen.add(Item("warn", names["power"], _("required; on battery now: backups wait "
                                                       "until it is plugged in")))
         elif power.on_battery is None:
-            screen.add(Item("info", names["power"], _("required; the power state is unknown "
-                                                      "({detail}), which counts as plugged "
-                                                      "in").format(detail=power.detail)))
+            # The source's detail is its own (English) text: a line of its own.
+            screen.add(Item("info", names["power"], _("required; the power state is unknown, "
+                                                      "which counts as plugged in"),
+                            more=[power.detail] if power.detail else []))
         else:
             screen.add(Item("ok", names["power"], _("required; plugged in now")))
     else:
@@ -448,9 +483,9 @@ async def _conditions(screen: Screen, names: dict[str, str], settings: Settings)
         screen.add(Item("warn", names["network"], _("{rule}; metered now").format(rule=rule),
                         more=[_(decision.waiting_for or "")] if decision.waiting_for else []))
     elif network.metered is None:
-        screen.add(Item("info", names["network"], _("{rule}; metering unknown here ({detail}), "
-                                                    "which counts as unmetered").format(
-            rule=rule, detail=network.detail)))
+        screen.add(Item("info", names["network"], _("{rule}; metering unknown here, which "
+                                                    "counts as unmetered").format(rule=rule),
+                        more=[network.detail] if network.detail else []))
     else:
         screen.add(Item("ok", names["network"], _("{rule}; unmetered now").format(rule=rule)))
 

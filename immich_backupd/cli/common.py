@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..errors import ExitCode
+from ..folder_problems import os_error_reason, os_reason
 from ..i18n import _
 from ..state import DB_NAME
 
@@ -77,11 +78,12 @@ def local_error(exc: OSError | sqlite3.Error, state_dir: Path | None) -> tuple[s
             code = errno.EROFS
         else:
             code = errno.EACCES if "unable to open" in text else 0
-        reason = str(exc)
+        reason = (os_reason(errno.errorcode[code]).render(True) if code
+                  else _("the database cannot be used"))
     else:
         filename = exc.filename or where
         code = exc.errno or 0
-        reason = exc.strerror or str(exc)
+        reason = os_error_reason(exc).render(True)
     if code in (errno.ENOSPC, errno.EDQUOT):
         return (_("no space left for the state folder {dir} (writing {file}): free some "
                   "space on that disk, or move state_dir to another one, then run again")

@@ -178,3 +178,17 @@ def test_in_english_people_read_the_log_line():
     assert exc.translated() == exc.problems
     exc = problems(BROKEN)
     assert exc.translated() == exc.problems
+
+
+def test_a_german_check_names_a_server_it_cannot_reach_in_german(user: User):
+    config = user.home / "config.yaml"
+    photos = user.lib.include[0]
+    config.write_text(f"server:\n  url: http://127.0.0.1:9\n  api_key: k\n"
+                      f"albums:\n  include: [{photos}]\n")
+    config.chmod(0o600)
+    user.lang = "de_DE.UTF-8"
+    proc = user.run("--config", "config.yaml", "check")
+    assert proc.returncode == 69, proc.stdout + proc.stderr
+    lines = [line.strip() for line in proc.stdout.splitlines()]
+    assert "Verbindung abgelehnt" in lines, proc.stdout
+    assert "Connect call failed" not in proc.stdout and "refused" not in proc.stdout
