@@ -8,9 +8,10 @@ language without one, and ``C``/``POSIX``, read English (the source strings).
 
 What is translated: the screens of the command line (``check``, ``status``, ``failed``,
 ``init``, the summary of ``once``), its error hints, desktop notifications and the
-service's STATUS= line. What is not: log lines (the journal stays English, so that a bug
-report or a search finds them) and the messages the engine raises (config validation,
-server errors), which are English.
+service's STATUS= line, and the config's problems (``bilingual``: each is kept as its
+template and arguments, English in the log, translated where people read it). What is
+not: log lines (the journal stays English, so that a bug report or a search finds them)
+and the messages the engine raises (server errors), which are English.
 
 The build half (``extract``, ``compile_po``; ``python -m immich_backupd.i18n``) needs
 nothing beyond the standard library: a small ``ast`` extractor finds every ``_()``,
