@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .api_albums import asset_dto
 from .context import ApiError, RequestContext, json_response
 from .media import asset_type_for, is_sidecar
 from .multipart import (
@@ -276,3 +277,41 @@ async def device_asset_ids(ctx: RequestContext) -> web.Response:
             if a.owner_id == user.id and a.device_id == device and a.device_asset_id
         ]
     return json_response(ctx, ids)
+
+
+async def update_asset(ctx: RequestContext) -> web.Response:
+    """``PUT /assets/{id}`` (``UpdateAssetDto``, both majors): the fields a backup client
+    sends. ``livePhotoVideoId`` links a video to a still afterwards, as the real server
+    does: the video must exist, be a video and be the user's; once linked it is hidden
+    (``null`` unlinks, and the video shows again). An asset that is not the user's is
+    400 ``Not found or no asset.update access``."""
+    body = await ctx.json_body()
+    user = ctx.require_user()
+    state = ctx.state
+    with state.lock:
+        asset = state.assets.get(ctx.path_params["id"].lower())
+        if asset is None or asset.owner_id != user.id:
+            raise ApiError(400, "Not found or no asset.update access")
+        if "livePhotoVideoId" in body:
+            live_id = body["livePhotoVideoId"]
+            if live_id is None:
+                old = state.assets.get(asset.live_photo_video_id or "")
+                if old is not None and old.visibility == "hidden":
+                    old.visibility = "timeline"
+                asset.live_photo_video_id = None
+            else:
+                motion = state.assets.get(live_id.lower())
+                if motion is None:
+                    raise ApiError(400, "Live photo video not found")
+                if motion.type != "VIDEO":
+                    raise ApiError(400, "Live photo video must be a video")
+                if motion.owner_id != user.id:
+                    raise ApiError(400, "Live photo video does not belong to the user")
+                motion.visibility = "hidden"
+                asset.live_photo_video_id = motion.id
+        if "isFavorite" in body:
+            asset.is_favorite = bool(body["isFavorite"])
+        if "visibility" in body:
+            asset.visibility = body["visibility"]
+        state.counters.updates += 1
+        return json_response(ctx, asset_dto(ctx, asset))

@@ -46,6 +46,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/api-keys/me"): api_server.api_key_me,
     ("POST", "/assets"): api_assets.upload_asset,
     ("POST", "/assets/bulk-upload-check"): api_assets.bulk_upload_check,
+    ("PUT", "/assets/{id}"): api_assets.update_asset,
     ("POST", "/assets/exist"): api_assets.check_existing_assets,
     ("GET", "/assets/device/{deviceId}"): api_assets.device_asset_ids,
     ("GET", "/albums"): api_albums.list_albums,

@@ -141,6 +141,7 @@ class Counters:
     bulk_checks: int = 0
     bulk_items_checked: int = 0
     albums_created: int = 0
+    updates: int = 0  # PUT /assets/{id}
     faults_injected: int = 0
 
 
