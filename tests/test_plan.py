@@ -94,6 +94,20 @@ def test_new_still_links_to_an_already_uploaded_video():
     assert plan.done == 1
 
 
+def test_new_video_of_a_backed_up_still_is_linked_to_it():
+    """The reverse: the video came later; it goes alone, hidden, to be linked to the
+    still's asset; a still not on the server (failed) is linked when it goes up."""
+    records = {"IMG_1.HEIC": rec("IMG_1.HEIC", UPLOADED, remote_id="still-id")}
+    plan = _plan([st("IMG_1.HEIC"), st("IMG_1.MOV", ino=2)], records)
+    [unit] = plan.units
+    assert [(c.path.name, c.album) for c in unit.members] == [("IMG_1.MOV", None)]
+    assert (unit.is_live_pair, unit.link_to, unit.live_video_id) == (True, "still-id", None)
+    failed = {"IMG_1.HEIC": rec("IMG_1.HEIC", FAILED, next_attempt_at=NOW + 60)}
+    [unit] = _plan([st("IMG_1.HEIC"), st("IMG_1.MOV", ino=2)], failed).units
+    assert unit.link_to is None
+    assert _plan([st("IMG_1.HEIC"), st("IMG_1.MOV", ino=2)], {}).units[0].link_to is None
+
+
 def test_placeholders_are_skipped_only_when_configured():
     assert _plan([st("a.jpg", placeholder=True)]).units == []
     assert _plan([st("a.jpg", placeholder=True)]).placeholders == 1

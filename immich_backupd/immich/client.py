@@ -308,6 +308,15 @@ class ImmichClient:
                 return r.asset_id
         return None
 
+    async def link_live_photo(self, still_id: str, video_id: str) -> None:
+        """Link the still ``still_id`` to its motion video ``video_id`` after both are
+        on the server (``PUT /assets/{id}`` with ``livePhotoVideoId``, v2 and v3); the
+        server then hides the video. Needs the permission ``asset.update``."""
+        path = f"/assets/{still_id}"
+        _, data = await self._request("PUT", path, json_body={"livePhotoVideoId": video_id})
+        _shape(isinstance(data, dict) and data.get("livePhotoVideoId") == video_id,
+               "PUT", "/assets/{id}", "the still is not linked to the video")
+
     # -- albums --------------------------------------------------------------------
     async def albums(self) -> dict[str, str]:
         """Album name → id of the user's albums. Names are not unique: the first wins."""

@@ -89,11 +89,15 @@ class Unit:
 
     ``live_video_id`` is the server id of the pair's video when the video itself needs
     no work in this pass (already backed up), so the still can still be linked to it.
+    ``link_to`` is the reverse: the server id of the pair's still when only the video
+    needs work (it came after the still was backed up): once the video is on the
+    server, the still is linked to it (``PUT /assets/{id}``, see livelink.py).
     """
 
     members: list[Candidate]
     live_video_id: str | None = None
     is_live_pair: bool = False
+    link_to: str | None = None
 
 
 @dataclass(slots=True)
@@ -195,7 +199,10 @@ def plan_dir(
         video_record = records.get(video_name)
         if video_work:
             members = [candidate(video_st, hidden=True)] + ([candidate(st)] if work else [])
-            plan.units.append(Unit(members, is_live_pair=True))
+            still_record = records.get(name) if not work else None
+            link_to = (still_record.remote_id if still_record is not None
+                       and still_record.status in ON_SERVER else None)
+            plan.units.append(Unit(members, is_live_pair=True, link_to=link_to))
         elif work:
             live_id = (
                 video_record.remote_id

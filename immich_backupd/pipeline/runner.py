@@ -58,6 +58,7 @@ from ..videoinfo import duration_ms
 from .albums import sync_albums
 from .budget import ByteBudget
 from .connect import ServerInfo, raise_if_fatal
+from .livelink import link_late_video
 from .plan import Candidate, Unit, created_ns, iso_time, plan_dir, retry_due
 from .settling import HeldFolder, SettleQueue, wait_for_settled
 
@@ -838,12 +839,15 @@ class BackupPass:
                 log.warning("bulk-upload-check failed (%s); uploading with checksum only",
                             exc)
         outcomes: list[tuple[Candidate, str, str | None, str | None]] = []
+        linking = {id(u.members[0]) for u in batch if u.link_to is not None}
         for r in results:
             cand = ids.get(r.id)
             if cand is None or r.accept:
                 continue
             if r.reason == "duplicate" and r.asset_id:
                 cand.remote_id = r.asset_id
+                if id(cand) in linking and not r.is_trashed:
+                    continue  # a late video already up: an upload worker links it
                 if r.is_trashed:
                     outcomes.append((cand, TRASHED, r.asset_id, "in the Immich trash: "
                                      "not uploaded again; restore it there to keep it"))
@@ -865,12 +869,21 @@ class BackupPass:
             for cand in item.members:
                 if cand.outcome is None:
                     is_pair_video = item.is_live_pair and cand.kind == "video"
+                    if is_pair_video and item.link_to and cand.remote_id:
+                        # Already on the server (the check said so): only the link.
+                        if await self._linked(cand, item.link_to):
+                            self._record_soon(cand, DUPLICATE, cand.remote_id)
+                        continue
                     await self._upload(cand, live_id=None if is_pair_video else live_id,
-                                       hidden=is_pair_video)
+                                       hidden=is_pair_video,
+                                       link_to=item.link_to if is_pair_video else None)
                 if item.is_live_pair and cand.kind == "video":
                     live_id = cand.remote_id if cand.outcome in (UPLOADED, DUPLICATE) else None
 
-    async def _upload(self, cand: Candidate, *, live_id: str | None, hidden: bool) -> None:
+    async def _upload(self, cand: Candidate, *, live_id: str | None, hidden: bool,
+                      link_to: str | None = None) -> None:
+        """Upload one file and record it; ``link_to``: the still to link this video to
+        once it is up (see livelink.py)."""
         assert cand.sha1 is not None
         if not self._quota.room_for(cand.stat.size):
             raise QuotaExceededError(self._quota_message(cand))
@@ -941,12 +954,22 @@ class BackupPass:
             self._drop_data(cand)
         upload.sent = st.size
         cand.remote_id = result.asset_id
-        if result.duplicate:
-            self._record_soon(cand, DUPLICATE, result.asset_id)
-        else:
+        if not result.duplicate:
             self._quota = type(self._quota)(self._quota.size, self._quota.usage + st.size)
             self.progress.bytes_uploaded += st.size
-            self._record_soon(cand, UPLOADED, result.asset_id)
+        if link_to is not None and not await self._linked(cand, link_to):
+            return
+        self._record_soon(cand, DUPLICATE if result.duplicate else UPLOADED, result.asset_id)
+
+    async def _linked(self, cand: Candidate, still_id: str) -> bool:
+        """Link the still ``still_id`` to the video ``cand`` (on the server); a link
+        that fails is the video's failure (not visible in Immich without it)."""
+        assert cand.remote_id is not None
+        reason = await link_late_video(self._call, self.client, still_id, cand.remote_id,
+                                       cand.path_str)
+        if reason is not None:
+            await self._fail(cand, reason, retry=True)
+        return reason is None
 
     async def _upload_error(self, cand: Candidate, exc: ApiError) -> None:
         if exc.kind is ErrorKind.QUOTA:
