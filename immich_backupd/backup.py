@@ -122,7 +122,7 @@ async def _run_pass(
                     result = await backup.run()
                 finally:
                     backup.hasher.close()
-                if result.outcome in ("complete", "partial"):
+                if result.outcome in ("complete", "partial", "quota"):
                     try:
                         quota = await client.quota()
                     except Exception as exc:  # only a figure for status

@@ -212,6 +212,10 @@ class BackupPass:
         self._pending_checks: list[list[tuple[Candidate, str, str | None, str | None]]] = []
         self._more = asyncio.Event()  # set when a batch is ready to commit
         self._checks_since = 0.0  # when the oldest check batch waiting came (monotonic)
+        # The error that ends the pass (quota, key, offline, state), raised once the
+        # uploads in flight have finished and been recorded (see _pipeline).
+        self._fatal: BaseException | None = None
+        self._ends_sent = 0  # end markers the checker put in the upload queue
 
     # -- control -------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -237,9 +241,13 @@ class BackupPass:
 
     # -- the pass ------------------------------------------------------------------
     async def run(self) -> PassResult:
+        """Run the pass. Every upload the server finished is recorded before it ends, also
+        on a quota answer, a rejected key, a server gone or a stop; the pass row is closed
+        with the outcome, also when the pass is cancelled ("aborted", then re-raised)."""
         pass_id = await self.store.start_pass()
         outcome = "complete"
         error: BackupdError | None = None
+        cancelled = False
         try:
             try:
                 await self._pipeline()
@@ -261,6 +269,8 @@ class BackupPass:
             outcome, error = "auth", group.exceptions[0]
         except* sqlite3.Error as group:
             outcome, error = "state", state_error(self.store.path, group.exceptions[0])
+        except* asyncio.CancelledError:
+            outcome, cancelled = "aborted", True
         finally:
             if self._own_hasher:
                 self.hasher.close()
@@ -286,6 +296,8 @@ class BackupPass:
         self.stats.bytes = self.progress.bytes_uploaded
         with contextlib.suppress(Exception):
             await self.store.finish_pass(pass_id, self.stats, outcome)
+        if cancelled:
+            raise asyncio.CancelledError
         self.progress.phase = "done" if outcome in ("complete", "partial") else outcome
         self.progress.scanning = False
         try:
@@ -328,14 +340,38 @@ class BackupPass:
         upload_workers = self.settings.backup.concurrency
         self.progress.phase = "scanning"
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._scan(hash_q, check_q, hash_workers))
-            hashers = [tg.create_task(self._hash_worker(hash_q, check_q))
-                       for _ in range(hash_workers)]
-            tg.create_task(self._close_after(hashers, check_q, 1))
-            checker = tg.create_task(self._checker(check_q, upload_q, upload_workers))
+            feeders = tg.create_task(self._feeders(hash_q, check_q, upload_q, hash_workers,
+                                                   upload_workers))
             uploaders = [tg.create_task(self._upload_worker(upload_q))
                          for _ in range(upload_workers)]
-            tg.create_task(self._recorder([checker, *uploaders]))
+            tg.create_task(self._recorder([feeders, *uploaders]))
+        if self._fatal is not None:
+            raise self._fatal
+
+    async def _feeders(self, hash_q: asyncio.Queue[object], check_q: asyncio.Queue[object],
+                       upload_q: asyncio.Queue[object], hash_workers: int,
+                       upload_workers: int) -> None:
+        """Scan, hash and check, feeding the uploaders. An error that ends the pass here
+        (a rejected key, the server gone, the state) stops the pass the way a stop does:
+        the uploads in flight finish and are recorded, then the error is raised."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._scan(hash_q, check_q, hash_workers))
+                hashers = [tg.create_task(self._hash_worker(hash_q, check_q))
+                           for _ in range(hash_workers)]
+                tg.create_task(self._close_after(hashers, check_q, 1))
+                tg.create_task(self._checker(check_q, upload_q, upload_workers))
+        except* (BackupdError, sqlite3.Error) as group:
+            self._fail_pass(group.exceptions[0])
+            for _ in range(upload_workers - self._ends_sent):  # the checker's, not sent
+                await upload_q.put(_END)
+
+    def _fail_pass(self, exc: BaseException) -> None:
+        """End the pass with ``exc`` (the first such error wins) once the uploads in
+        flight are done: take no new work."""
+        if self._fatal is None:
+            self._fatal = exc
+        self._stop.set()
 
     @property
     def _batch_size(self) -> int:
@@ -817,9 +853,10 @@ class BackupPass:
                     break
             if batch and not self.stopping:
                 await self._check_batch(batch, upload_q)
-        # End markers only on a normal end (see _scan).
+        # End markers only on a normal end (see _scan, _feeders).
         for _ in range(n_uploaders):
             await upload_q.put(_END)
+            self._ends_sent += 1
 
     async def _check_batch(self, batch: list[Unit], upload_q: asyncio.Queue[object]) -> None:
         pending = [c for u in batch for c in u.members if c.outcome is None]
@@ -865,20 +902,27 @@ class BackupPass:
             assert isinstance(item, Unit)
             if self.stopping:
                 continue
-            live_id = item.live_video_id
-            for cand in item.members:
-                if cand.outcome is None:
-                    is_pair_video = item.is_live_pair and cand.kind == "video"
-                    if is_pair_video and item.link_to and cand.remote_id:
-                        # Already on the server (the check said so): only the link.
-                        if await self._linked(cand, item.link_to):
-                            self._record_soon(cand, DUPLICATE, cand.remote_id)
-                        continue
-                    await self._upload(cand, live_id=None if is_pair_video else live_id,
-                                       hidden=is_pair_video,
-                                       link_to=item.link_to if is_pair_video else None)
-                if item.is_live_pair and cand.kind == "video":
-                    live_id = cand.remote_id if cand.outcome in (UPLOADED, DUPLICATE) else None
+            try:
+                await self._upload_unit(item)
+            except (BackupdError, sqlite3.Error) as exc:  # quota, key: the others finish
+                self._fail_pass(exc)
+
+    async def _upload_unit(self, item: Unit) -> None:
+        """Upload a unit's members (a live photo: video first, then the still)."""
+        live_id = item.live_video_id
+        for cand in item.members:
+            if cand.outcome is None:
+                is_pair_video = item.is_live_pair and cand.kind == "video"
+                if is_pair_video and item.link_to and cand.remote_id:
+                    # Already on the server (the check said so): only the link.
+                    if await self._linked(cand, item.link_to):
+                        self._record_soon(cand, DUPLICATE, cand.remote_id)
+                    continue
+                await self._upload(cand, live_id=None if is_pair_video else live_id,
+                                   hidden=is_pair_video,
+                                   link_to=item.link_to if is_pair_video else None)
+            if item.is_live_pair and cand.kind == "video":
+                live_id = cand.remote_id if cand.outcome in (UPLOADED, DUPLICATE) else None
 
     async def _upload(self, cand: Candidate, *, live_id: str | None, hidden: bool,
                       link_to: str | None = None) -> None:
@@ -1048,14 +1092,18 @@ class BackupPass:
 
     async def _flush_pending(self, *, checks: bool = True) -> None:
         """Commit the upload outcomes waiting and (``checks``) the check outcomes, in
-        one transaction."""
-        outcomes: list[tuple[Candidate, str, str | None, str | None]] = []
+        one transaction. When the commit fails or is cancelled, they wait again (the
+        pass's last flush commits them)."""
+        check_batches: list[list[tuple[Candidate, str, str | None, str | None]]] = []
         if checks:
-            outcomes = [o for batch in self._pending_checks for o in batch]
-            self._pending_checks.clear()
-        outcomes += self._pending
-        self._pending = []
-        await self._record_many(outcomes)
+            check_batches, self._pending_checks = self._pending_checks, []
+        uploads, self._pending = self._pending, []
+        try:
+            await self._record_many([o for b in check_batches for o in b] + uploads)
+        except BaseException:
+            self._pending_checks[:0] = check_batches
+            self._pending[:0] = uploads
+            raise
 
     async def _recorder(self, producers: list[asyncio.Task[None]]) -> None:
         """Stage 5: commit outcomes in batches, one transaction each, off the path of

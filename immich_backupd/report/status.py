@@ -139,8 +139,8 @@ def _alive(pid: object) -> bool:
 def headline(data: dict[str, Any]) -> tuple[str, str]:
     """(state for scripts, the line for people): what is happening, in a few words.
 
-    States: waiting, error, uploading, scanning, failed, cloud, stopped, pending,
-    complete, never. ``cloud``: cloud placeholders were left out (their photos are not
+    States: waiting, error, uploading, scanning, failed, cloud, quota, stopped,
+    pending, complete, never. ``quota``: the last pass stopped at the storage quota. ``cloud``: cloud placeholders were left out (their photos are not
     on this disk; :mod:`immich_backupd.placeholders`). ``pending``: files known not to
     be on the server (another server or user, ``retry --deleted``) wait for the next
     pass: never "✓" before they are up.
@@ -175,7 +175,11 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
     if cloud:
         return "cloud", placeholders.headline(cloud, count(cloud))
     last = data["last_pass"] or {}
-    if last.get("outcome") == "stopped":
+    if last.get("outcome") == "quota":
+        return "quota", "✗ " + _("The Immich storage quota is full: the rest is backed up "
+                                 "when there is room (free space in Immich, or ask the "
+                                 "admin for more)")
+    if last.get("outcome") in ("stopped", "aborted"):
         return "stopped", _("⏸ Backup stopped before the end; the rest follows on the "
                             "next pass")
     if data.get("pending"):

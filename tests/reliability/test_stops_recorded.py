@@ -1,0 +1,112 @@
+"""Every upload the server finished is in the state when a pass stops early: on a quota
+answer, on SIGTERM, on a fatal answer to another stage (issue 15, point 4).
+
+The server's answers are delayed (latency), so that when the pass stops, other uploads
+are in flight and finish on the server afterwards: a pass that dropped them, or a batch
+of outcomes waiting for its commit, would leave assets on the server the state does
+not know of.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+from immich_standin import StandinServer
+
+from .harness import make_tree, run_cli, start_cli, state_rows, write_config
+
+ASSETS = "/api/assets"
+QUOTA_BODY = json.dumps({"message": "Quota has been exceeded!", "error": "Bad Request",
+                         "statusCode": 400})
+
+
+def assert_all_recorded(srv: StandinServer, state_dir: Path) -> int:
+    """Every asset on the server is recorded as backed up, under its id; return how many."""
+    with srv.state.lock:
+        on_server = {a.id: a.checksum for a in srv.state.assets.values()}
+    recorded = {rid: sha1 for _, status, sha1, rid in state_rows(state_dir)
+                if status in ("uploaded", "duplicate") and rid}
+    missing = set(on_server) - set(recorded)
+    assert not missing, f"{len(missing)} of {len(on_server)} assets on the server not recorded"
+    assert all(recorded[i] == on_server[i] for i in on_server)
+    return len(on_server)
+
+
+def last_pass(state_dir: Path) -> dict:
+    conn = sqlite3.connect(state_dir / "state.sqlite3")
+    conn.row_factory = sqlite3.Row
+    try:
+        return dict(conn.execute("SELECT * FROM passes ORDER BY id DESC LIMIT 1").fetchone())
+    finally:
+        conn.close()
+
+
+def status(config: Path) -> dict:
+    proc = run_cli(config, "status", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_quota_stop_records_every_upload_the_server_finished(server, tmp_path):
+    tree = make_tree(tmp_path / "lib", folders=2, per_folder=40)
+    config = write_config(tmp_path, server.url, server.api_key, tree.include, concurrency=4)
+    server.faults.latency("POST", ASSETS, 0.2)
+    server.faults.on_handled("POST", ASSETS, skip=30, callback=lambda: server.faults.fail(
+        "POST", ASSETS, 400, body=QUOTA_BODY, times=1))
+    proc = run_cli(config, "once")
+    assert proc.returncode == 73, proc.stderr
+    assert "Traceback" not in proc.stderr
+    stored = assert_all_recorded(server, tmp_path / "state")
+    assert stored > 31  # those before the quota answer, and those in flight with it
+    row = last_pass(tmp_path / "state")
+    assert (row["outcome"], row["uploaded"]) == ("quota", stored)
+    data = status(config)
+    assert data["backed_up"] == stored
+    assert data["state"] == "quota" and "quota" in data["headline"].lower()
+
+    server.faults.clear()
+    assert run_cli(config, "once").returncode == 0
+    assert server.state.counters.created == len(tree.expected)  # nothing twice
+    assert status(config)["state"] == "complete"
+
+
+def test_sigterm_mid_pass_records_every_upload_the_server_finished(server, tmp_path):
+    tree = make_tree(tmp_path / "lib", folders=2, per_folder=60)
+    config = write_config(tmp_path, server.url, server.api_key, tree.include, concurrency=4)
+    server.faults.latency("POST", ASSETS, 0.2)
+    proc = start_cli(config, "once")
+    try:
+        deadline = time.monotonic() + 60
+        while server.state.counters.created < 20:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    stored = assert_all_recorded(server, tmp_path / "state")
+    assert 20 <= stored < len(tree.expected)
+    row = last_pass(tmp_path / "state")
+    assert (row["outcome"], row["uploaded"]) == ("stopped", stored)
+    assert status(config)["state"] == "stopped"
+
+
+def test_a_fatal_answer_to_the_check_still_records_the_uploads_in_flight(server, tmp_path):
+    """The key is revoked mid-pass: the bulk check of the next batch ends the pass (77);
+    the uploads already in flight are finished and recorded all the same."""
+    tree = make_tree(tmp_path / "lib", folders=6, per_folder=30)
+    config = write_config(tmp_path, server.url, server.api_key, tree.include, concurrency=4,
+                          check_batch_size=20)
+    server.faults.latency("POST", ASSETS, 0.2)
+    server.faults.on_handled("POST", ASSETS, skip=10, callback=lambda: server.faults.fail(
+        "POST", "/api/assets/bulk-upload-check", 401, times=None,
+        body=json.dumps({"message": "Invalid API key", "statusCode": 401})))
+    proc = run_cli(config, "once")
+    assert proc.returncode == 77, proc.stderr
+    stored = assert_all_recorded(server, tmp_path / "state")
+    assert stored > 10
+    assert last_pass(tmp_path / "state")["outcome"] == "auth"
