@@ -110,3 +110,29 @@ def test_a_fatal_answer_to_the_check_still_records_the_uploads_in_flight(server,
     stored = assert_all_recorded(server, tmp_path / "state")
     assert stored > 10
     assert last_pass(tmp_path / "state")["outcome"] == "auth"
+
+
+def test_an_aborted_pass_closes_its_row_and_keeps_what_was_answered(server, tmp_path):
+    """Ctrl-C twice cuts the uploads in flight: the pass row is closed as aborted (not
+    left 'running'), every upload already answered is recorded, and status says the
+    pass stopped before the end."""
+    tree = make_tree(tmp_path / "lib", folders=2, per_folder=60)
+    config = write_config(tmp_path, server.url, server.api_key, tree.include, concurrency=4)
+    server.faults.latency("POST", ASSETS, 0.3)
+    proc = start_cli(config, "once")
+    try:
+        deadline = time.monotonic() + 60
+        while server.state.counters.created < 20:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        proc.kill()
+    row = last_pass(tmp_path / "state")
+    assert row["outcome"] == "aborted" and row["finished_at"]
+    recorded = [r for r in state_rows(tmp_path / "state") if r[1] == "uploaded"]
+    assert len(recorded) >= 20 and row["uploaded"] == len(recorded)
+    assert status(config)["state"] == "stopped"
