@@ -60,6 +60,7 @@ from .budget import ByteBudget
 from .connect import ServerInfo, raise_if_fatal
 from .livelink import link_late_video
 from .plan import Candidate, Unit, created_ns, iso_time, plan_dir, retry_due
+from .quota import current_quota, quota_message
 from .settling import HeldFolder, SettleQueue, wait_for_settled
 
 log = logging.getLogger("immich_backupd.pipeline")
@@ -929,8 +930,10 @@ class BackupPass:
         """Upload one file and record it; ``link_to``: the still to link this video to
         once it is up (see livelink.py)."""
         assert cand.sha1 is not None
-        if not self._quota.room_for(cand.stat.size):
-            raise QuotaExceededError(self._quota_message(cand))
+        if not self._quota.room_for(cand.stat.size):  # by the estimate: ask the server
+            self._quota = await current_quota(self.client, self._quota)
+            if not self._quota.room_for(cand.stat.size):
+                raise QuotaExceededError(self._quota_message(cand))
         st = cand.stat
         local = self._disks.is_local(st.dev)
         sidecar, sidecar_size = cand.sidecar, 0
@@ -1017,6 +1020,7 @@ class BackupPass:
 
     async def _upload_error(self, cand: Candidate, exc: ApiError) -> None:
         if exc.kind is ErrorKind.QUOTA:
+            self._quota = await current_quota(self.client, self._quota)
             raise QuotaExceededError(self._quota_message(cand)) from exc
         raise_if_fatal(exc)
         if exc.kind is ErrorKind.UNSUPPORTED:
@@ -1025,11 +1029,7 @@ class BackupPass:
             await self._fail(cand, exc.describe(), retry=exc.retryable)
 
     def _quota_message(self, cand: Candidate) -> str:
-        q = self._quota
-        size = f"{q.size:,}" if q.size is not None else "unlimited"
-        return (f"quota exceeded on the server: {q.usage:,} of {size} bytes used, "
-                f"{cand.path} needs {cand.stat.size:,}; free space in Immich or ask the "
-                "admin for a larger quota")
+        return quota_message(self._quota, cand.path, cand.stat.size)
 
     # -- stage 5: record -----------------------------------------------------------
     @staticmethod
