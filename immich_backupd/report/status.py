@@ -140,8 +140,9 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
     """(state for scripts, the line for people): what is happening, in a few words.
 
     States: waiting, error, uploading, scanning, failed, cloud, quota, stopped,
-    pending, complete, never. ``quota``: the last pass stopped at the storage quota. ``cloud``: cloud placeholders were left out (their photos are not
-    on this disk; :mod:`immich_backupd.placeholders`). ``pending``: files known not to
+    pending, complete, never. ``quota``: the last pass stopped at the storage quota.
+    ``cloud``: cloud placeholders were left out (their photos are not on this disk;
+    :mod:`immich_backupd.placeholders`). ``pending``: files known not to
     be on the server (another server or user, ``retry --deleted``) wait for the next
     pass: never "✓" before they are up.
     """
