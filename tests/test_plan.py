@@ -11,6 +11,7 @@ from immich_backupd.pipeline.plan import (
     RETRY_REFUSED,
     Action,
     decide,
+    failed_passes,
     iso_time,
     plan_dir,
     retry_due,
@@ -126,3 +127,14 @@ def test_retry_due_grows_and_is_capped():
     assert delays == sorted(delays)
     assert max(delays) == RETRY_LATER_MAX
     assert retry_due(1, 0, retryable=False) == RETRY_REFUSED
+
+
+def test_failed_passes_are_read_back_from_the_wait():
+    """The record keeps the tries; the passes that failed come back from the wait."""
+    t = 1_700_000_000.5
+    for n in range(1, 9):
+        assert failed_passes(retry_due(n, t), t) == n
+    capped = failed_passes(retry_due(30, t), t)
+    assert retry_due(capped + 1, t) == t + RETRY_LATER_MAX
+    assert failed_passes(None, t) == 0  # `retry` cleared it
+    assert failed_passes(retry_due(1, t, retryable=False), t) >= 1

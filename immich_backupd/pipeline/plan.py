@@ -5,6 +5,7 @@ Pure (no I/O, no asyncio): the runner asks, these answer. Tests call them direct
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class Candidate:
     outcome: str | None = None  # uploaded | duplicate | failed | trashed | ...
     # The bytes the hasher read, kept for the upload (small files, within a budget).
     data: bytes | None = field(default=None, repr=False)
+    tries: int = 0  # requests this pass sent to upload it (retries included)
 
     def __post_init__(self) -> None:
         if not self.path_str:
@@ -239,3 +241,12 @@ def retry_due(attempts: int, now: float, *, retryable: bool = True) -> float:
         return now + RETRY_REFUSED
     return now + min(RETRY_LATER_MAX, RETRY_LATER_FIRST * 2 ** max(0, attempts - 1))
 
+
+def failed_passes(next_attempt_at: float | None, recorded_at: float) -> int:
+    """How many passes in a row a failed file has failed, read back from the wait its
+    record set (``retry_due`` doubles it each pass): the record counts the tries (what
+    ``failed`` shows), not the passes. 0 when no wait is set (``retry`` cleared it)."""
+    if next_attempt_at is None or next_attempt_at <= recorded_at:
+        return 0
+    ratio = (next_attempt_at - recorded_at) / RETRY_LATER_FIRST
+    return 1 + max(0, round(math.log2(ratio))) if ratio > 0 else 1

@@ -31,7 +31,7 @@ from ..config import Settings
 from ..errors import BackupdError, QuotaExceededError, ServerUnavailableError, StateError
 from ..folder_problems import FolderProblem, ProblemKind
 from ..hashing import FileChangedError, FileDigest, Hasher
-from ..immich.client import ImmichClient, UploadRequest
+from ..immich.client import ImmichClient, UploadRequest, UploadResult
 from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..immich.multipart import FileChangedDuringUploadError
 from ..immich.retry import RetryPolicy, backoff_delay, call_with_retry
@@ -59,7 +59,15 @@ from .albums import sync_albums
 from .budget import ByteBudget
 from .connect import ServerInfo, raise_if_fatal
 from .livelink import link_late_video
-from .plan import Candidate, Unit, created_ns, iso_time, plan_dir, retry_due
+from .plan import (
+    Candidate,
+    Unit,
+    created_ns,
+    failed_passes,
+    iso_time,
+    plan_dir,
+    retry_due,
+)
 from .quota import current_quota, quota_message
 from .settling import HeldFolder, SettleQueue, wait_for_settled
 
@@ -972,7 +980,7 @@ class BackupPass:
         self.progress.phase = "uploading"
         self._notify()
         try:
-            result = await self._call(lambda: self.client.upload(req), f"upload of {cand.path}")
+            result = await self._call(lambda: self._send(cand, req), f"upload of {cand.path}")
         except FileNotFoundError:
             await self._vanished(cand)
             return
@@ -1017,6 +1025,11 @@ class BackupPass:
         if reason is not None:
             await self._fail(cand, reason, retry=True)
         return reason is None
+
+    def _send(self, cand: Candidate, req: UploadRequest) -> Awaitable[UploadResult]:
+        """One try of an upload, counted (``failed`` shows the tries)."""
+        cand.tries += 1
+        return self.client.upload(req)
 
     async def _upload_error(self, cand: Candidate, exc: ApiError) -> None:
         if exc.kind is ErrorKind.QUOTA:
@@ -1184,10 +1197,13 @@ class BackupPass:
 
     async def _fail(self, cand: Candidate, reason: str, *, retry: bool) -> None:
         prev = cand.record
-        attempts = (prev.attempts if prev is not None and prev.status == FAILED else 0) + 1
+        again = prev is not None and prev.status == FAILED
+        # The tries of all passes (what ``failed`` shows); the wait grows by the passes.
+        attempts = (prev.attempts if again else 0) + max(1, cand.tries)
+        passes = (failed_passes(prev.next_attempt_at, prev.updated_at) if again else 0) + 1
         now = self.clock()
         st = cand.stat
-        due = retry_due(attempts, now, retryable=retry)
+        due = retry_due(passes, now, retryable=retry)
         await self.store.put(FileRecord(
             path=cand.path, size=st.size, mtime_ns=st.mtime_ns, ino=st.ino, status=FAILED,
             blake3=cand.blake3, sha1=cand.sha1, album=cand.album, error=reason,
