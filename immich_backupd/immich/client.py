@@ -319,14 +319,19 @@ class ImmichClient:
 
     # -- albums --------------------------------------------------------------------
     async def albums(self) -> dict[str, str]:
-        """Album name → id of the user's albums. Names are not unique: the first wins."""
+        """Album name → id of the user's albums. Names are not unique: of albums with the
+        same name the oldest (``createdAt``, then id) wins, whatever order the server
+        lists them in, so that every client picks the same one."""
         data = await self._get("/albums")
         _shape(isinstance(data, list), "GET", "/albums", "not a list")
-        out: dict[str, str] = {}
+        found: list[tuple[str, str, str]] = []
         for a in data:
             _shape(isinstance(a, dict) and "id" in a and "albumName" in a, "GET", "/albums",
                    "album without id or name")
-            out.setdefault(str(a["albumName"]), str(a["id"]))
+            found.append((str(a.get("createdAt") or ""), str(a["id"]), str(a["albumName"])))
+        out: dict[str, str] = {}
+        for _, album_id, name in sorted(found):
+            out.setdefault(name, album_id)
         return out
 
     async def create_album(self, name: str, asset_ids: Sequence[str] = ()) -> str:

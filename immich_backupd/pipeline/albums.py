@@ -2,9 +2,13 @@
 
 Runs after the uploads of a pass, over every file the state has not yet confirmed in
 its album (so a pass that was interrupted, or album_sync turned on later, catches up).
-The album list is read once per pass; a missing album is created once (names are not
-unique on the server, so we never create blindly); assets are added in batches, and
-each per-id result is read, since the server answers 200 even when every id fails.
+The album list is read once per pass. Names are not unique on the server, so an album
+is never created blindly: the missing ones are created under a lock that every
+immich-backupd of this user on this machine shares (two configs on the same folders),
+after reading the list again under it, so that each album is created once. Across
+machines, where no lock is shared, every client picks the oldest of albums of the same
+name (see ``ImmichClient.albums``). Assets are added in batches, and each per-id result
+is read, since the server answers 200 even when every id fails.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from ..immich.client import ImmichClient
 from ..immich.errors import ApiError, TransportError
 from ..immich.retry import RetryPolicy, call_with_retry
 from ..state import StateStore
+from .albumlock import album_creation_lock
 from .connect import raise_if_fatal
 
 log = logging.getLogger("immich_backupd.albums")
@@ -24,8 +29,10 @@ log = logging.getLogger("immich_backupd.albums")
 BATCH = 1000
 
 
-async def sync_albums(client: ImmichClient, store: StateStore, policy: RetryPolicy) -> int:
-    """Add pending files to their albums. Return how many were confirmed."""
+async def sync_albums(client: ImmichClient, store: StateStore, policy: RetryPolicy, *,
+                      user_id: str = "") -> int:
+    """Add pending files to their albums. Return how many were confirmed. ``user_id``
+    (the key's user) names the lock under which missing albums are created."""
     pending = await store.pending_album_adds()
     if not pending:
         return 0
@@ -39,8 +46,13 @@ async def sync_albums(client: ImmichClient, store: StateStore, policy: RetryPoli
         raise_if_fatal(exc)
         log.warning("cannot read the album list (%s); albums will be updated next pass", exc)
         return 0
+    missing = sorted(name for name in by_album if name not in existing)
+    if missing:
+        await _create_missing(client, policy, missing, existing, user_id)
     confirmed = 0
     for name, assets in sorted(by_album.items()):
+        if name not in existing:
+            continue  # could not be created: said, and tried again next pass
         try:
             confirmed += await _fill_album(client, store, policy, name, assets, existing)
         except (ApiError, TransportError) as exc:
@@ -57,12 +69,7 @@ async def _fill_album(
     assets: dict[str, list[Path]],
     existing: dict[str, str],
 ) -> int:
-    album_id = existing.get(name)
-    if album_id is None:
-        album_id = await call_with_retry(policy, lambda: client.create_album(name),
-                                         what=f"creating album {name!r}")
-        existing[name] = album_id
-        log.info("created album %r", name)
+    album_id = existing[name]
     ids = sorted(assets)
     confirmed = 0
     for start in range(0, len(ids), BATCH):
@@ -81,3 +88,31 @@ async def _fill_album(
         confirmed += len(done)
     return confirmed
 
+
+
+async def _create_missing(client: ImmichClient, policy: RetryPolicy, names: list[str],
+                          existing: dict[str, str], user_id: str) -> None:
+    """Create the albums ``names`` that are still missing, under the creation lock,
+    after reading the list again under it (another process may have made them since);
+    put their ids in ``existing``."""
+    async with album_creation_lock(client.api_url, user_id):
+        try:
+            existing.update(await call_with_retry(policy, client.albums, what="album list"))
+        except (ApiError, TransportError) as exc:
+            raise_if_fatal(exc)
+            log.warning("cannot read the album list (%s); albums will be created next pass",
+                        exc)
+            return
+        for name in names:
+            if name in existing:
+                log.debug("album %r was created by another process meanwhile", name)
+                continue
+            try:
+                existing[name] = await call_with_retry(
+                    policy, lambda name=name: client.create_album(name),
+                    what=f"creating album {name!r}")
+            except (ApiError, TransportError) as exc:
+                raise_if_fatal(exc)
+                log.warning("album %r not created (%s); retried next pass", name, exc)
+                continue
+            log.info("created album %r", name)

@@ -269,7 +269,8 @@ class BackupPass:
             if not self.stopping and self.settings.backup.album_sync:
                 self.progress.phase = "albums"
                 self._notify()
-                await sync_albums(self.client, self.store, self.policy)
+                await sync_albums(self.client, self.store, self.policy,
+                                  user_id=self.server.user_id)
         except* QuotaExceededError as group:
             outcome, error = "quota", group.exceptions[0]
         except* ServerUnavailableError as group:
