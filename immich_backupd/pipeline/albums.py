@@ -3,9 +3,9 @@
 Runs after the uploads of a pass, over every file the state has not yet confirmed in
 its album (so a pass that was interrupted, or album_sync turned on later, catches up).
 The album list is read once per pass. Names are not unique on the server, so an album
-is never created blindly: the missing ones are created under a lock that every
-immich-backupd of this user on this machine shares (two configs on the same folders),
-after reading the list again under it, so that each album is created once. Across
+is never created blindly: the list is read, and the missing albums created, under a
+lock that every immich-backupd of this user on this machine shares (two configs on the
+same folders), so that each album is created once. Across
 machines, where no lock is shared, every client picks the oldest of albums of the same
 name (see ``ImmichClient.albums``). Assets are added in batches, and each per-id result
 is read, since the server answers 200 even when every id fails.
@@ -40,15 +40,15 @@ async def sync_albums(client: ImmichClient, store: StateStore, policy: RetryPoli
     for record in pending:
         assert record.album is not None and record.remote_id is not None
         by_album[record.album][record.remote_id].append(record.path)
-    try:
-        existing = await call_with_retry(policy, client.albums, what="album list")
-    except (ApiError, TransportError) as exc:
-        raise_if_fatal(exc)
-        log.warning("cannot read the album list (%s); albums will be updated next pass", exc)
-        return 0
-    missing = sorted(name for name in by_album if name not in existing)
-    if missing:
-        await _create_missing(client, policy, missing, existing, user_id)
+    async with album_creation_lock(client.api_url, user_id):
+        try:
+            existing = await call_with_retry(policy, client.albums, what="album list")
+        except (ApiError, TransportError) as exc:
+            raise_if_fatal(exc)
+            log.warning("cannot read the album list (%s); albums will be updated next pass",
+                        exc)
+            return 0
+        await _create_missing(client, policy, sorted(by_album), existing)
     confirmed = 0
     for name, assets in sorted(by_album.items()):
         if name not in existing:
@@ -91,28 +91,18 @@ async def _fill_album(
 
 
 async def _create_missing(client: ImmichClient, policy: RetryPolicy, names: list[str],
-                          existing: dict[str, str], user_id: str) -> None:
-    """Create the albums ``names`` that are still missing, under the creation lock,
-    after reading the list again under it (another process may have made them since);
-    put their ids in ``existing``."""
-    async with album_creation_lock(client.api_url, user_id):
+                          existing: dict[str, str]) -> None:
+    """Create the albums of ``names`` not in ``existing`` (the list just read, under the
+    creation lock), and put their ids in it."""
+    for name in names:
+        if name in existing:
+            continue
         try:
-            existing.update(await call_with_retry(policy, client.albums, what="album list"))
+            existing[name] = await call_with_retry(
+                policy, lambda name=name: client.create_album(name),
+                what=f"creating album {name!r}")
         except (ApiError, TransportError) as exc:
             raise_if_fatal(exc)
-            log.warning("cannot read the album list (%s); albums will be created next pass",
-                        exc)
-            return
-        for name in names:
-            if name in existing:
-                log.debug("album %r was created by another process meanwhile", name)
-                continue
-            try:
-                existing[name] = await call_with_retry(
-                    policy, lambda name=name: client.create_album(name),
-                    what=f"creating album {name!r}")
-            except (ApiError, TransportError) as exc:
-                raise_if_fatal(exc)
-                log.warning("album %r not created (%s); retried next pass", name, exc)
-                continue
-            log.info("created album %r", name)
+            log.warning("album %r not created (%s); retried next pass", name, exc)
+            continue
+        log.info("created album %r", name)
