@@ -1,19 +1,17 @@
-"""A stand-in NetworkManager on a private D-Bus (``dbus-daemon --session`` on a socket in
-a temporary folder), for tests of the network conditions: the real D-Bus messages are
-exchanged (the Get call, the match rules, the PropertiesChanged signal). Tests skip where
-dbus-daemon is not installed."""
+"""A stand-in NetworkManager on a private D-Bus (:func:`tests.dbus_bus.private_bus`),
+for tests of the network conditions: the real D-Bus messages are exchanged (the Get
+call, the match rules, the PropertiesChanged signal). Tests skip where dbus-daemon is
+not installed."""
 
 from __future__ import annotations
-
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 from dbus_fast.aio import MessageBus
 from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property
 
 from immich_backupd.conditions.networkmanager import NM_NAME, NM_PATH
+from tests.dbus_bus import private_bus
+
+__all__ = ["FakeNetworkManager", "private_bus", "publish"]
 
 
 class FakeNetworkManager(ServiceInterface):
@@ -31,24 +29,6 @@ class FakeNetworkManager(ServiceInterface):
     def set_metered(self, value: int) -> None:
         self._metered = value
         self.emit_properties_changed({"Metered": value})
-
-
-@contextmanager
-def private_bus(folder: Path) -> Iterator[str]:
-    """Run a dbus-daemon on a socket in ``folder``; yield its address."""
-    address = f"unix:path={folder}/bus"
-    proc = subprocess.Popen(
-        ["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address={address}",
-         "--print-address=1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().startswith("unix:")  # listening
-        yield address
-    finally:
-        proc.terminate()
-        proc.wait(timeout=5)
 
 
 async def publish(bus: MessageBus, metered: int) -> FakeNetworkManager:

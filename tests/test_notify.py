@@ -7,7 +7,6 @@ declares its D-Bus signatures as annotations, which dbus-fast reads at runtime.
 import asyncio
 import logging
 import shutil
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from immich_backupd.report.notify import (
     session_bus_address,
 )
 from immich_backupd.report.progress import Progress
+from tests.dbus_bus import private_bus
 
 
 class FakeNotifier:
@@ -473,19 +473,8 @@ class FakeNotificationServer(ServiceInterface):
 def session_bus(tmp_path: Path) -> Iterator[str]:
     if shutil.which("dbus-daemon") is None:
         pytest.skip("dbus-daemon not installed")
-    address = f"unix:path={tmp_path}/bus"
-    proc = subprocess.Popen(
-        ["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address={address}",
-         "--print-address=1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().startswith("unix:")
+    with private_bus(tmp_path) as address:
         yield address
-    finally:
-        proc.terminate()
-        proc.wait(timeout=5)
 
 
 @pytest.fixture
