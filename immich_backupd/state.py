@@ -605,7 +605,12 @@ class StateReader:
     pass writes. ``retry`` writes too, in short transactions, under busy_timeout.
     """
 
-    def __init__(self, state_dir: Path) -> None:
+    #: How long a reader waits for a running immich-backupd that is creating or
+    #: upgrading the database (milliseconds of work) before it concludes that an older
+    #: release holds it.
+    MIGRATION_WAIT = 3.0
+
+    def __init__(self, state_dir: Path, *, migration_wait: float = MIGRATION_WAIT) -> None:
         self.path = state_dir / DB_NAME
         self.exists = self.path.exists()
         if not self.exists:
@@ -616,6 +621,14 @@ class StateReader:
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]
         if version < SCHEMA_VERSION:
             if is_locked(state_dir, LOCK_NAME) or is_locked(state_dir, DAEMON_LOCK_NAME):
+                # A `once` or daemon that has just started may be creating the file
+                # right now: wait for it before calling it an older release.
+                deadline = time.monotonic() + migration_wait
+                while version < SCHEMA_VERSION and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION and (
+                    is_locked(state_dir, LOCK_NAME) or is_locked(state_dir, DAEMON_LOCK_NAME)):
                 # An older immich-backupd has it open: changing the schema under it
                 # would make it write rows that this release cannot read.
                 self._conn.close()
@@ -624,7 +637,8 @@ class StateReader:
                     f"the state database {self.path} is from an older release and an "
                     "immich-backupd that is still running uses it; restart that one (the "
                     "service) to upgrade the database, then run this again")
-            migrate(self._conn)
+            if version < SCHEMA_VERSION:
+                migrate(self._conn)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -231,7 +231,7 @@ def test_an_older_schema_in_use_is_not_migrated_under_its_user(tmp_path: Path):
     conn.close()
     with RunLock(tmp_path, DAEMON_LOCK_NAME, "daemon"), \
             pytest.raises(StateError, match=r"older release.*restart"):
-        StateReader(tmp_path)
+        StateReader(tmp_path, migration_wait=0.3)
     conn = sqlite3.connect(tmp_path / DB_NAME)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 1  # untouched
     conn.close()
@@ -241,6 +241,30 @@ def test_an_older_schema_in_use_is_not_migrated_under_its_user(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / DB_NAME)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
+
+
+def test_a_database_being_created_by_a_running_pass_is_waited_for(tmp_path: Path):
+    """`status` right after `once` started: the file exists at schema 0 while `once`
+    (this release, holding the lock) creates it. That is a wait, not "an older release"
+    (a CI run saw exit 74 there)."""
+    import threading
+
+    from immich_backupd.lock import LOCK_NAME, RunLock
+    from immich_backupd.state import migrate
+
+    creator = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None,
+                              check_same_thread=False)
+    creator.execute("PRAGMA journal_mode=WAL")
+    with RunLock(tmp_path, LOCK_NAME, "once"):
+        timer = threading.Timer(0.3, migrate, (creator,))
+        timer.start()
+        try:
+            reader = StateReader(tmp_path, migration_wait=5)
+            assert reader.counts() == {}
+            reader.close()
+        finally:
+            timer.join()
+    creator.close()
 
 
 async def test_album_marks_and_forgets_go_by_folder_in_chunks(tmp_path: Path):
