@@ -32,22 +32,18 @@ import aiosqlite
 
 from .errors import StateError
 from .lock import DAEMON_LOCK_NAME, LOCK_NAME, is_locked
+from .model import ON_SERVER, SEEN_ON_SERVER, FileStatus
 
 DB_NAME = "state.sqlite3"
 
-# Outcomes of a file, as stored in files.status.
-UPLOADED = "uploaded"  # sent by us, the server answered 201 created
-DUPLICATE = "duplicate"  # the server already had this content (or we did, under another path)
-FAILED = "failed"  # will be retried after next_attempt_at
-TRASHED = "trashed"  # the server has it in the trash: reported, not re-uploaded
-UNSUPPORTED = "unsupported"  # the server refused the type; retried only if the file changes
-# The server had it and no longer has it: the user deleted it in Immich. Not uploaded
-# again unless asked (``retry --deleted``); the file stays on this disk.
-DELETED = "deleted_on_server"
-PENDING = "pending"  # hashed, known not to be on this server: the next pass uploads it
-ON_SERVER = (UPLOADED, DUPLICATE)
-# What the server was seen to hold (or the user to remove): what ``verify`` asks again.
-SEEN_ON_SERVER = (UPLOADED, DUPLICATE, TRASHED, DELETED)
+# Outcomes of a file, as stored in files.status (see model.FileStatus).
+UPLOADED = FileStatus.UPLOADED
+DUPLICATE = FileStatus.DUPLICATE
+FAILED = FileStatus.FAILED
+TRASHED = FileStatus.TRASHED
+UNSUPPORTED = FileStatus.UNSUPPORTED
+DELETED = FileStatus.DELETED
+PENDING = FileStatus.PENDING
 
 # Each entry migrates from version i to i+1. Never edit a shipped step; append one.
 MIGRATIONS: tuple[str, ...] = (
