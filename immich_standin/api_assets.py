@@ -221,6 +221,7 @@ def _finish_upload(ctx: RequestContext, upload: ReceivedUpload) -> web.Response:
         stored, created = state.insert_asset_unless_duplicate(asset)
         if created:
             state.counters.created += 1
+            state.jobs.enqueue(stored.type)
             return json_response(ctx, {"id": stored.id, "status": "created"}, 201)
         state.counters.duplicates += 1
         return json_response(ctx, {"id": stored.id, "status": "duplicate"})

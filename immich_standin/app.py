@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from . import api_albums, api_assets, api_server
+from . import api_albums, api_assets, api_queues, api_server
 from .context import (
     CLOSE_UNDER_CLIENT,
     ApiError,
@@ -54,6 +54,9 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/albums/{id}"): api_albums.get_album,
     ("PUT", "/albums/{id}/assets"): api_albums.add_assets,
     ("PUT", "/albums/assets"): api_albums.add_assets_to_albums,
+    ("GET", "/queues"): api_queues.list_queues,
+    ("GET", "/queues/{name}"): api_queues.get_queue,
+    ("PUT", "/queues/{name}"): api_queues.update_queue,
 }
 
 STATE_KEY = web.AppKey("standin_state", StandinState)
@@ -205,6 +208,8 @@ def _authenticate(ctx: RequestContext) -> None:
         raise ApiError(401, "Invalid API key")
     ctx.key = key
     ctx.user = ctx.state.users[key.user_id]
+    if ctx.op is not None and ctx.op.admin_only and not ctx.user.is_admin:
+        raise ApiError(403, "Forbidden")
     permission = ctx.op.permission if ctx.op is not None else None
     if not key.allows(permission):
         raise ApiError(403, f"Missing required permission: {permission}")

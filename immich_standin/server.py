@@ -12,6 +12,7 @@ server). aiohttp's own lingering is off: it cannot notice a client that went awa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import ssl
 import threading
@@ -23,6 +24,8 @@ from aiohttp import web
 
 from .app import build_app
 from .faults import Faults
+from .jobs import JobQueues
+from .spec import spec_for_version
 from .state import ALL_PERMISSIONS, StandinState, User
 
 KEEPALIVE_TIMEOUT = 5.0
@@ -65,8 +68,12 @@ class StandinCore:
             self.user.id, permissions, name="standin-default",
             secret=api_key or secrets.token_urlsafe(24),
         )
+        if not self.state.jobs.names:
+            spec = spec_for_version(version)
+            self.state.jobs = JobQueues(list(spec.schemas["QueueName"]["enum"]))
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        self._jobs_task: asyncio.Task[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -82,6 +89,7 @@ class StandinCore:
             keepalive_timeout=self.keepalive_timeout, lingering_time=0, shutdown_timeout=1.0,
         )
         await self._runner.setup()
+        self._jobs_task = self.loop.create_task(self.state.jobs.run())
         await self._listen()
         self.faults._on_down_change = self._down_changed
 
@@ -90,11 +98,9 @@ class StandinCore:
         self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True,
                                  ssl_context=self.ssl_context)
         await self._site.start()
-        server = self._site._server
-        assert server is not None
-        sockets: Any = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        addresses: list[Any] = self._runner.addresses  # public: the bound sockets' names
+        if addresses:
+            self.port = addresses[0][1]
 
     async def _stop_listening(self) -> None:
         if self._site is not None:
@@ -124,6 +130,11 @@ class StandinCore:
             asyncio.run_coroutine_threadsafe(apply(), self.loop).result(timeout=10)
 
     async def stop(self) -> None:
+        if self._jobs_task is not None:
+            self._jobs_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._jobs_task
+            self._jobs_task = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

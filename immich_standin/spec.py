@@ -107,6 +107,10 @@ class Operation:
         return self.raw.get("x-immich-permission")
 
     @property
+    def admin_only(self) -> bool:
+        return bool(self.raw.get("x-immich-admin-only"))
+
+    @property
     def needs_auth(self) -> bool:
         return bool(self.raw.get("security"))
 

@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .jobs import JobQueues
+
 ALL_PERMISSIONS = "all"
 
 
@@ -172,6 +174,8 @@ class StandinState:
         self.unknown_fields: list[str] = []
         self.internal_errors: list[str] = []  # bugs in the stand-in itself
         self._by_checksum: dict[tuple[str, bytes], str] = {}
+        # The background job queues (set by the server for its version's queue names).
+        self.jobs = JobQueues([])
 
     # ------------------------------------------------------------------ users
     def add_user(
