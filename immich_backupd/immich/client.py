@@ -351,6 +351,24 @@ class ImmichClient:
                                error=None if r.get("error") is None else as_data(str(r["error"])))
                 for r in data if isinstance(r, dict)]
 
+    # -- background job queues (admin only) ----------------------------------------
+    async def queues(self) -> dict[str, bool]:
+        """Queue name → paused, for the server's background job queues (``GET /queues``,
+        v2.4 and later; an admin's key with ``queue.read``; others get a 403)."""
+        data = await self._get("/queues")
+        _shape(isinstance(data, list) and all(
+            isinstance(q, dict) and isinstance(q.get("name"), str) for q in data),
+            "GET", "/queues", "not a list of queues")
+        return {q["name"]: bool(q.get("isPaused")) for q in data}
+
+    async def set_queue_paused(self, name: str, paused: bool) -> bool:
+        """Pause or resume the queue ``name`` (``PUT /queues/{name}``, ``queue.update``);
+        return whether it is paused now. The server refuses to pause ``backgroundTask``."""
+        _, data = await self._request("PUT", f"/queues/{name}", json_body={"isPaused": paused})
+        _shape(isinstance(data, dict) and isinstance(data.get("isPaused"), bool),
+               "PUT", "/queues/{name}", "no isPaused")
+        return bool(data["isPaused"])
+
 
 def _quota(data: dict[str, Any]) -> Quota:
     size = data.get("quotaSizeInBytes")
