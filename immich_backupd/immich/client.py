@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import aiohttp
 
 from .errors import ApiError, ErrorKind, TransportError, as_data, parse_retry_after
-from .multipart import FilePart, MultipartBody
+from .multipart import FilePart, MultipartBody, Pace
 from .versions import ServerVersion, format_duration_v2
 
 USER_AGENT = "immich-backupd"
@@ -74,6 +74,8 @@ class UploadRequest:
     data: bytes | None = field(default=None, repr=False)
     mtime_ns: int | None = None
     local_disk: bool = False  # the file's closing stat may run on the event loop
+    # The bandwidth cap shared by all uploads (awaited per chunk), or None: no cap.
+    pace: Pace | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +274,7 @@ class ImmichClient:
         if req.sidecar is not None:
             files.append(FilePart("sidecarData", req.sidecar, req.sidecar_size,
                                   req.sidecar.name))
-        body = MultipartBody(files, self._upload_fields(req), req.on_progress)
+        body = MultipartBody(files, self._upload_fields(req), req.on_progress, req.pace)
         headers = {
             "Content-Type": body.content_type,
             "Content-Length": str(len(body)),

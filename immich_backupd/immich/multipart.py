@@ -24,11 +24,16 @@ import asyncio
 import hashlib
 import os
 import random
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 CHUNK = 1 << 20
+#: The chunk sent under a bandwidth cap: small enough to keep the rate smooth (64 KiB at
+#: 100 KB/s is well under a second), large enough to cost nothing.
+PACED_CHUNK = 64 << 10
+#: Waits until that many more bytes may be sent (the bandwidth cap; pipeline/pacer.py).
+Pace = Callable[[int], Awaitable[None]]
 
 
 class FileChangedDuringUploadError(OSError):
@@ -69,7 +74,9 @@ class MultipartBody:
         files: Sequence[FilePart],
         fields: Sequence[tuple[str, str]],
         on_progress: Callable[[int], None] | None = None,
+        pace: Pace | None = None,
     ) -> None:
+        self.pace = pace  # awaited with each chunk's size before it is sent
         # 128 random bits, from the random module: unguessable to a file's author (it is
         # seeded from the OS at start-up) without a getrandom() system call per upload
         # (uuid4), each of which gives the GIL up and waits to get it back.
@@ -109,15 +116,19 @@ class MultipartBody:
         files = sum(len(h) + f.size + 2 for h, f in zip(self._heads, self.files, strict=True))
         return files + len(self._tail)
 
-    async def stream(self, chunk: int = CHUNK) -> AsyncIterator[bytes | memoryview]:
+    async def stream(self, chunk: int | None = None) -> AsyncIterator[bytes | memoryview]:
         loop = asyncio.get_running_loop()
         self.error = None
+        if chunk is None:
+            chunk = CHUNK if self.pace is None else PACED_CHUNK
         for head, part in zip(self._heads, self.files, strict=True):
             yield head
             source = _kept(loop, part, chunk) if part.data is not None else \
                 _read_verified(loop, part, chunk)
             try:
                 async for data in source:
+                    if self.pace is not None:
+                        await self.pace(len(data))
                     self.bytes_sent += len(data)
                     yield data
                     if self.on_progress is not None:
