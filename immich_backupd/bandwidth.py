@@ -128,9 +128,9 @@ def parse_timetable(value: object) -> Timetable:
         raise BandwidthError(f"expected a rate ({_EXAMPLES}), got {value!r}", "type",
                              type(value).__name__)
     text = str(value).strip()
+    if "," not in text and not _WHEN.match(text):
+        return Timetable((Slot(None, 0, parse_rate(text)),))  # one rate ("5 MB/s" too)
     entries = [e for e in re.split(r"[\s;]+", text) if e]
-    if len(entries) == 1 and "," not in entries[0] and not _WHEN.match(entries[0]):
-        return Timetable((Slot(None, 0, parse_rate(entries[0])),))
     if not entries:
         raise BandwidthError(f"expected a rate ({_EXAMPLES}), got {text!r}", "rate", text)
     slots: list[Slot] = []

@@ -28,11 +28,13 @@ from urllib.parse import urlsplit
 import platformdirs
 import yaml
 
+from immich_backupd.bandwidth import BandwidthError, Timetable, parse_timetable
 from immich_backupd.bilingual import Alt, Line, Msg
 from immich_backupd.durations import DurationError, format_duration, parse_duration
 from immich_backupd.errors import ConfigError
 from immich_backupd.folder_problems import os_error_reason
 from immich_backupd.i18n import N_
+from immich_backupd.quiet_hours import QuietHours, QuietHoursError, parse_quiet_hours
 from immich_backupd.rules import AlbumRules
 
 __all__ = [
@@ -125,6 +127,11 @@ class ServerSettings:
     # Per request, connect and read. Generous, because a slow NAS hashing a large video
     # upload can take a while to answer; a dead server is still noticed within a minute.
     timeout: float = 60.0
+    # Bulk-import mode (an admin's key): a pass with more than pause_jobs_threshold files
+    # to upload pauses the server's thumbnail, metadata and ML queues and resumes them
+    # after. Off: pausing another admin's server is not a backup tool's call to make.
+    pause_jobs_during_import: bool = False
+    pause_jobs_threshold: int = 1000
 
     @property
     def api_url(self) -> str:
@@ -205,7 +212,22 @@ class BackupSettings:
     # what it has: once a day costs a few seconds for 100,000 files (200 requests for
     # 1M) and keeps status true within a day. 0: only `immich-backupd verify`.
     verify_interval: float = 86400.0
+    # A cap on the upload stream, all uploads together, or an rclone-style timetable
+    # (bandwidth.py); "off": as fast as the link goes, which is what a backup wants.
+    bandwidth: str = "off"
+    # Times of day without uploads ("08:00-18:00"); empty: none.
+    quiet_hours: str = ""
     retry: RetrySettings = field(default_factory=RetrySettings)
+
+    @property
+    def bandwidth_table(self) -> Timetable:
+        """``bandwidth`` parsed (it was checked when the config was loaded)."""
+        return parse_timetable(self.bandwidth)
+
+    @property
+    def quiet(self) -> QuietHours:
+        """``quiet_hours`` parsed (checked when the config was loaded)."""
+        return parse_quiet_hours(self.quiet_hours or None)
 
 
 @dataclass(frozen=True)
@@ -255,7 +277,8 @@ class Settings:
 _SECTIONS: Final[dict[str, tuple[str, ...]]] = {
     "": ("server", "state_dir", "albums", "backup", "notifications", "dashboard",
          "log_level"),
-    "server": ("url", "api_key", "api_key_file", "ca_file", "verify_tls", "timeout"),
+    "server": ("url", "api_key", "api_key_file", "ca_file", "verify_tls", "timeout",
+               "pause_jobs_during_import", "pause_jobs_threshold"),
     "albums": ("include", "exclude"),
     "backup": (
         "album_sync",
@@ -271,6 +294,8 @@ _SECTIONS: Final[dict[str, tuple[str, ...]]] = {
         "follow_symlinks",
         "check_batch_size",
         "verify_interval",
+        "bandwidth",
+        "quiet_hours",
         "retry",
     ),
     "backup.metered": ("photos", "videos"),
@@ -468,6 +493,8 @@ def to_config_dict(settings: Settings, *, reveal_key: bool = False) -> dict[str,
         server["ca_file"] = str(settings.server.ca_file)
     server["verify_tls"] = settings.server.verify_tls
     server["timeout"] = format_duration(settings.server.timeout)
+    server["pause_jobs_during_import"] = settings.server.pause_jobs_during_import
+    server["pause_jobs_threshold"] = settings.server.pause_jobs_threshold
     b = settings.backup
     return {
         "server": server,
@@ -490,6 +517,8 @@ def to_config_dict(settings: Settings, *, reveal_key: bool = False) -> dict[str,
             "follow_symlinks": b.follow_symlinks,
             "check_batch_size": b.check_batch_size,
             "verify_interval": format_duration(b.verify_interval),
+            "bandwidth": b.bandwidth,
+            "quiet_hours": b.quiet_hours,
             "retry": {
                 "max_attempts": b.retry.max_attempts,
                 "initial": format_duration(b.retry.initial),
@@ -982,7 +1011,13 @@ def _server(p: _Problems, ctx: _Context, value: Any) -> ServerSettings | None:
         p.warn(("server", "ca_file"), Msg(N_("ca_file is ignored because verify_tls is false")))
     if url is None or key is None or (ca_file is None and ca_value is not None):
         return None
-    if verify_tls is None or timeout is None:
+    pause_jobs = _bool(p, ("server", "pause_jobs_during_import"),
+                       sec.get("pause_jobs_during_import", _MISSING),
+                       ServerSettings.pause_jobs_during_import)
+    pause_threshold = _int(p, ("server", "pause_jobs_threshold"),
+                           sec.get("pause_jobs_threshold", _MISSING),
+                           ServerSettings.pause_jobs_threshold, 0)
+    if verify_tls is None or timeout is None or pause_jobs is None or pause_threshold is None:
         return None
     secret, source, key_file = key
     return ServerSettings(
@@ -993,6 +1028,8 @@ def _server(p: _Problems, ctx: _Context, value: Any) -> ServerSettings | None:
         ca_file=ca_file,
         verify_tls=verify_tls,
         timeout=timeout,
+        pause_jobs_during_import=pause_jobs,
+        pause_jobs_threshold=pause_threshold,
     )
 
 
@@ -1317,11 +1354,57 @@ def _backup(p: _Problems, value: Any) -> BackupSettings | None:
         "verify_interval": _duration(
             p, (*base, "verify_interval"), get("verify_interval"), d.verify_interval
         ),
+        "bandwidth": _bandwidth(p, (*base, "bandwidth"), get("bandwidth"), d.bandwidth),
+        "quiet_hours": _quiet_hours(p, (*base, "quiet_hours"), get("quiet_hours"),
+                                    d.quiet_hours),
         "retry": _retry(p, get("retry")),
     }
     if any(v is None for v in values.values()):
         return None
     return BackupSettings(**values)
+
+
+_BANDWIDTH_PROBLEMS: Final = {
+    "rate": N_("not a rate: {value} (e.g. 5MB/s, 512KB/s or off)"),
+    "entry": N_("not a timetable entry: {value} (HH:MM,RATE or Mon-HH:MM,RATE, e.g. "
+                "\"08:00,1MB/s 23:00,off\")"),
+    "time": N_("no such time of day: {value}"),
+    "weekday": N_("no such weekday: {value} (Mon, Tue, Wed, Thu, Fri, Sat, Sun)"),
+    "order": N_("a time is given twice in {value}"),
+    "type": N_("expected a rate such as 5MB/s or a timetable, got {value}"),
+}
+_QUIET_PROBLEMS: Final = {
+    "range": N_("not a time range: {value} (e.g. \"08:00-18:00\" or \"22:00-06:00\"; it "
+                "must leave some time of the day for uploads)"),
+    "time": N_("no such time of day in {value}"),
+    "type": N_("expected time ranges such as \"08:00-18:00\", got {value}"),
+}
+
+
+def _bandwidth(p: _Problems, path: KeyPath, value: Any, default: str) -> str | None:
+    if value is _MISSING or value is None:
+        return default
+    if value is False:  # YAML reads an unquoted `off` as false
+        return "off"
+    try:
+        parse_timetable(value)
+    except BandwidthError as exc:
+        shown = _describe(value) if exc.reason == "type" else repr(exc.shown)
+        p.error(path, Msg(_BANDWIDTH_PROBLEMS[exc.reason], value=shown))
+        return None
+    return str(value).strip()
+
+
+def _quiet_hours(p: _Problems, path: KeyPath, value: Any, default: str) -> str | None:
+    if value is _MISSING or value is None:
+        return default
+    try:
+        parse_quiet_hours(value)
+    except QuietHoursError as exc:
+        shown = _describe(value) if exc.reason == "type" else repr(exc.shown)
+        p.error(path, Msg(_QUIET_PROBLEMS[exc.reason], value=shown))
+        return None
+    return value.strip()
 
 
 def _metered(p: _Problems, value: Any) -> Metered | None:

@@ -724,3 +724,33 @@ def test_dashboard_listen_refuses_the_network_and_nonsense(text):
 
     with pytest.raises(ValueError):
         parse_listen(text)
+
+
+def test_bandwidth_quiet_hours_and_job_pausing(env: dict[str, str]) -> None:
+    """The run controls of issue 19: read, defaults, and each mistake named with its line."""
+    settings = parse_settings(minimal(), env=env)
+    assert settings.backup.bandwidth == "off" and settings.backup.quiet_hours == ""
+    assert settings.backup.bandwidth_table.limit_at(__import__("datetime").datetime.now()) \
+        == (None, None)
+    assert not settings.server.pause_jobs_during_import
+    assert settings.server.pause_jobs_threshold == 1000
+    text = minimal() + (
+        "backup:\n  bandwidth: 08:00,1MB/s 23:00,off\n  quiet_hours: 22:00-06:00\n")
+    text = text.replace("  api_key:", "  pause_jobs_during_import: true\n"
+                        "  pause_jobs_threshold: 50\n  api_key:")
+    settings = parse_settings(text, env=env)
+    assert settings.backup.bandwidth == "08:00,1MB/s 23:00,off"
+    assert settings.backup.quiet.ranges == ((22 * 60, 6 * 60),)
+    assert settings.server.pause_jobs_during_import
+    assert settings.server.pause_jobs_threshold == 50
+    assert parse_settings(minimal() + "backup:\n  bandwidth: off\n", env=env).backup \
+        .bandwidth == "off"
+    problems = problems_of(minimal() + "backup:\n  bandwidth: 5 MB/h\n"
+                           "  quiet_hours: 8-18\n", env)
+    assert any(":7:" in p and "backup.bandwidth" in p and "not a rate: '5 MB/h'" in p
+               for p in problems), problems
+    assert any(":8:" in p and "backup.quiet_hours" in p and "'8-18'" in p
+               for p in problems), problems
+    problems = problems_of(minimal() + "backup:\n  bandwidth: Fri-18:00,1M Xyz-08:00,2M\n",
+                           env)
+    assert any("no such weekday: 'Xyz'" in p for p in problems), problems
