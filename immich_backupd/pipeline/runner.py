@@ -58,7 +58,10 @@ from ..videoinfo import duration_ms
 from .albums import sync_albums
 from .budget import ByteBudget
 from .connect import ServerInfo, raise_if_fatal
+from .jobpause import META_KEY as PAUSED_QUEUES_KEY
+from .jobpause import JobPause, resume_leftovers, should_pause
 from .livelink import link_late_video
+from .pacer import Pacer
 from .plan import (
     Candidate,
     Unit,
@@ -225,6 +228,12 @@ class BackupPass:
         # uploads in flight have finished and been recorded (see _pipeline).
         self._fatal: BaseException | None = None
         self._ends_sent = 0  # end markers the checker put in the upload queue
+        # The bandwidth cap, shared by every upload of the pass (None: no cap).
+        table = backup.bandwidth_table
+        self._pace = Pacer(table) if any(s.rate for s in table.slots) else None
+        # Bulk-import mode: the server's job queues paused once this many files go up.
+        self._jobs = JobPause(client, store)
+        self._to_upload = 0  # files the check left to upload so far
 
     # -- control -------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -254,6 +263,10 @@ class BackupPass:
         on a quota answer, a rejected key, a server gone or a stop; the pass row is closed
         with the outcome, also when the pass is cancelled ("aborted", then re-raised)."""
         pass_id = await self.store.start_pass()
+        if await self.store.get_meta(PAUSED_QUEUES_KEY):
+            # A pass killed while the server's queues were paused: resume them first.
+            with contextlib.suppress(ApiError, TransportError):
+                await resume_leftovers(self.client, self.store)
         outcome = "complete"
         error: BackupdError | None = None
         cancelled = False
@@ -282,6 +295,9 @@ class BackupPass:
         except* asyncio.CancelledError:
             outcome, cancelled = "aborted", True
         finally:
+            if self._jobs.paused:
+                with contextlib.suppress(ApiError, TransportError, sqlite3.Error):
+                    await self._jobs.resume()
             if self._own_hasher:
                 self.hasher.close()
             self._reads.close()
@@ -903,7 +919,13 @@ class BackupPass:
             elif r.reason == "unsupported-format":
                 outcomes.append((cand, UNSUPPORTED, None, "unsupported file type"))
         await self._record_later(outcomes)
-        for unit in _unfinished(batch):
+        unfinished = _unfinished(batch)
+        self._to_upload += sum(c.outcome is None for u in unfinished for c in u.members)
+        server = self.settings.server
+        if should_pause(server.pause_jobs_during_import, self._to_upload,
+                        server.pause_jobs_threshold) and not self._jobs.refused:
+            await self._jobs.pause()
+        for unit in unfinished:
             await upload_q.put(unit)
 
     # -- stage 4: upload -----------------------------------------------------------
@@ -977,6 +999,7 @@ class BackupPass:
             data=cand.data,
             mtime_ns=st.mtime_ns,
             local_disk=local,
+            pace=self._pace,
         )
         self.progress.phase = "uploading"
         self._notify()
