@@ -10,6 +10,7 @@ read is translated (``i18n``); log lines are not.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import os
 import sqlite3
@@ -127,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its exit code. A reader that closed our stdout (``status |
     head -1``) ends the command quietly with 0: the output was not wanted, nothing failed
     (and it is never mistaken for a state folder that cannot be written)."""
+    if sys.stderr is not None and not faulthandler.is_enabled():
+        # A crash in native code (SQLite, a hashing library) prints the Python stacks,
+        # which the journal keeps, instead of ending with a bare signal number.
+        faulthandler.enable()
     try:
         code = _main(argv)
         sys.stdout.flush()  # here, not at exit, where a closed pipe is not caught
