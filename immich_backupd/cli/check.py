@@ -43,7 +43,7 @@ from ..immich.versions import unsupported_message
 from ..lock import DAEMON_LOCK_NAME, is_locked, read_holder
 from ..media import DEFAULT_MEDIA_TYPES, MediaTypes
 from ..pipeline.connect import missing_permissions
-from ..report.statusline import watch_problem
+from ..report.statusline import waiting_text, watch_problem
 from ..report.text import count, human_bytes
 from ..rules import AlbumRules
 from ..scan import walk
@@ -481,7 +481,8 @@ async def _conditions(screen: Screen, names: dict[str, str], settings: Settings)
     if network.metered:
         decision = req.evaluate(PowerState(False, None, "none"), network)
         screen.add(Item("warn", names["network"], _("{rule}; metered now").format(rule=rule),
-                        more=[_(decision.waiting_for or "")] if decision.waiting_for else []))
+                        more=[waiting_text(decision.waiting_for)]
+                        if decision.waiting_for else []))
     elif network.metered is None:
         screen.add(Item("info", names["network"], _("{rule}; metering unknown here, which "
                                                     "counts as unmetered").format(rule=rule),

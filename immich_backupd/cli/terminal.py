@@ -18,6 +18,7 @@ from typing import TextIO
 from ..i18n import _
 from ..report.progress import Progress, Reporter
 from ..report.rate import RateWindow, transfer, transfer_parts
+from ..report.statusline import waiting_text
 from ..report.text import count
 from .common import term_width
 
@@ -25,7 +26,7 @@ from .common import term_width
 def progress_line(p: Progress, rate: float | None) -> tuple[str, str]:
     """The line for ``p``, as (fixed part, current file): the caller cuts the file part."""
     if p.waiting_for:
-        return "⏸ " + _(p.waiting_for), ""
+        return "⏸ " + waiting_text(p.waiting_for), ""
     if not p.planned:
         return _("Scanning… {n} files found").format(n=count(p.seen)), ""
     more = "+" if p.scanning else ""

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from .network import NetworkSource, Watchable
 from .policy import ALLOW_ALL, Decision, Kind, Requirements
@@ -44,7 +45,9 @@ class ConditionMonitor:
         requirements: Requirements,
         *,
         recheck_interval: float = 60.0,
+        local_now: Callable[[], datetime] = datetime.now,
     ) -> None:
+        self.local_now = local_now  # the clock quiet hours are read on
         self.power = power
         self.network = network
         self.requirements = requirements
@@ -68,7 +71,7 @@ class ConditionMonitor:
         req = self.requirements
         power = await self._read_power() if req.needs_power else _NOT_CHECKED_POWER
         network = await self._read_network() if req.needs_network else _NOT_CHECKED_NETWORK
-        decision = req.evaluate(power, network)
+        decision = req.evaluate(power, network, self.local_now())
         if decision != self.last:
             log.debug("conditions: %s; %s -> %s", power, network, decision)
         self.last = decision
@@ -104,8 +107,12 @@ class ConditionMonitor:
                         on_wait(text)
                     except Exception:
                         log.exception("on_wait callback failed")
+                timeout = self.recheck_interval
+                if decision.until is not None:  # quiet hours end then: look again
+                    left = (decision.until - self.local_now()).total_seconds()
+                    timeout = max(0.05, min(timeout, left + 0.05))
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.recheck_interval):
+                    async with asyncio.timeout(timeout):
                         await changed.wait()
         finally:
             self._waiters.discard(changed)

@@ -11,9 +11,11 @@ an unknown network as unmetered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
+from ..quiet_hours import QuietHours
 from .states import NetworkState, PowerState
 
 if TYPE_CHECKING:
@@ -23,9 +25,11 @@ __all__ = ["ALLOW_ALL", "Decision", "Kind", "Reason", "Requirements", "evaluate"
 
 Kind = Literal["any", "photos", "videos"]
 # Machine-readable: what the daemon waits for (status output, logs, tests).
-Reason = Literal["charging", "unmetered"]
+Reason = Literal["charging", "unmetered", "quiet_hours"]
 
 WAITING_FOR_POWER = "Waiting for power (running on battery)"
+#: ``waiting_for`` in quiet hours; ``{time}`` is HH:MM (report.statusline translates it).
+QUIET_HOURS = "Quiet hours: no uploads until {time}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,7 @@ class Decision:
     videos: bool
     waiting_for: str | None
     reason: Reason | None = None
+    until: datetime | None = None  # when a time-based hold (quiet hours) ends, local time
 
     def allows(self, kind: Kind) -> bool:
         """Whether work of ``kind`` may go ahead; ``any`` means at least one kind."""
@@ -61,14 +66,20 @@ def evaluate(
     metered_videos: bool,
     power: PowerState,
     network: NetworkState,
+    quiet_until: datetime | None = None,
 ) -> Decision:
     """Given the user's requirements and the current power and network, return a Decision.
+
+    In quiet hours (``quiet_until``: when they end) nothing goes up, whatever else holds.
 
     On battery with ``require_charging``: nothing, waiting for power (the network does not
     matter then). On a metered network: photos iff ``metered_photos``, videos iff
     ``metered_videos``, and neither with ``require_unmetered``. ``None`` (unknown) in either
     state never holds anything back.
     """
+    if quiet_until is not None:
+        return Decision(False, False, QUIET_HOURS.format(time=quiet_until.strftime("%H:%M")),
+                        "quiet_hours", quiet_until)
     if require_charging and power.on_battery is True:
         return Decision(False, False, WAITING_FOR_POWER, "charging")
     if network.metered is not True:
@@ -94,6 +105,7 @@ class Requirements:
     require_unmetered: bool = False
     metered_photos: bool = True
     metered_videos: bool = False
+    quiet: QuietHours = field(default_factory=lambda: QuietHours(()))
 
     @classmethod
     def from_settings(cls, backup: BackupSettings) -> Requirements:
@@ -102,6 +114,7 @@ class Requirements:
             require_unmetered=backup.require_unmetered,
             metered_photos=backup.metered.photos,
             metered_videos=backup.metered.videos,
+            quiet=backup.quiet,
         )
 
     @property
@@ -115,11 +128,18 @@ class Requirements:
         return self.require_unmetered or not (self.metered_photos and self.metered_videos)
 
     @property
+    def needs_clock(self) -> bool:
+        """Whether the time of day can change a decision (quiet hours)."""
+        return bool(self.quiet.ranges)
+
+    @property
     def needs_checks(self) -> bool:
         """False when every state allows everything: then no source need ever be read."""
-        return self.needs_power or self.needs_network
+        return self.needs_power or self.needs_network or self.needs_clock
 
-    def evaluate(self, power: PowerState, network: NetworkState) -> Decision:
+    def evaluate(self, power: PowerState, network: NetworkState,
+                 now: datetime | None = None) -> Decision:
+        """``now``: the local time, for quiet hours (None: not in quiet hours)."""
         return evaluate(
             require_charging=self.require_charging,
             require_unmetered=self.require_unmetered,
@@ -127,4 +147,5 @@ class Requirements:
             metered_videos=self.metered_videos,
             power=power,
             network=network,
+            quiet_until=None if now is None else self.quiet.quiet_until(now),
         )

@@ -370,6 +370,13 @@ class Daemon:
         self._watch_held()
         self._publish(force=True)
 
+    def _quiet_hours_began(self, backup: BackupPass) -> None:
+        """Stop taking new uploads (those in flight finish); the next pass, a full one,
+        waits for the end of the quiet hours like for any condition."""
+        log.info("quiet hours begin: no new uploads until they end")
+        self._full_requested = True
+        backup.request_stop()
+
     def _watch_held(self) -> None:
         """While files are held by the conditions, wait for the conditions to allow
         them (the sources' signals: NetworkManager, power), then back them up."""
@@ -417,10 +424,19 @@ class Daemon:
 
     async def _run_pass(self, targets: ScanTargets | None,
                         kinds: frozenset[str] | None) -> PassResult:
+        quiet_stop: asyncio.TimerHandle | None = None
+
         def on_start(backup: BackupPass) -> None:
+            nonlocal quiet_stop
             self._pass = backup
             if self._stop.is_set():
                 backup.request_stop()
+            now = self.monitor.local_now()  # the conditions' clock
+            starts = self.settings.backup.quiet.next_start(now)
+            if starts is not None:  # quiet hours begin: no new uploads from then on
+                quiet_stop = asyncio.get_running_loop().call_later(
+                    max(0.0, (starts - now).total_seconds()),
+                    self._quiet_hours_began, backup)
 
         reporter = Fanout(_DaemonReporter(self), self.notifier)
         task = asyncio.create_task(run_pass(
@@ -442,6 +458,8 @@ class Daemon:
             return task.result()
         finally:
             stopper.cancel()
+            if quiet_stop is not None:
+                quiet_stop.cancel()
 
     def _hold(self, path: Path, st: Any) -> Hold:
         """Judge a file by its file events: still being written (held), or written,

@@ -27,6 +27,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 
 from ..i18n import _, ngettext
 from .progress import Progress, Reporter
+from .statusline import waiting_text
 from .text import count
 
 __all__ = [
@@ -273,7 +274,7 @@ def progress_text(progress: Progress) -> NotificationText | None:
     not worth a notification.
     """
     if progress.waiting_for:
-        return NotificationText(_("Backup paused"), _(progress.waiting_for), "low")
+        return NotificationText(_("Backup paused"), waiting_text(progress.waiting_for), "low")
     if not progress.uploads:
         return None
     planned = max(progress.planned, 1)

@@ -21,7 +21,7 @@ from ..lock import is_locked, read_holder
 from ..rules import AlbumRules
 from ..state import FAILED, ON_SERVER, UNSUPPORTED, StateReader
 from .live import read_live
-from .statusline import held_line
+from .statusline import held_line, waiting_text
 from .text import count
 
 
@@ -149,7 +149,7 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
     live = data["live"] or {}
     state = live.get("state")
     if state == "waiting" and live.get("waiting_for"):
-        return "waiting", "⏸ " + _(live["waiting_for"])
+        return "waiting", "⏸ " + waiting_text(live["waiting_for"])
     if state == "error" and live.get("error"):
         return "error", "✗ " + live["error"]
     busy = in_pass(live)

@@ -8,6 +8,7 @@ status``).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def status_line(
     """``state``: starting, scanning, backing-up, waiting, idle, error. ``rate``: bytes
     per second the pass sends (``report.rate``), for the time left."""
     if state == "waiting" and waiting_for:
-        return _(waiting_for)  # the engine's few waiting sentences are in the catalogue
+        return waiting_text(waiting_for)
     if state == "error" and error:
         return error
     if state in ("scanning", "backing-up") and progress is not None:
@@ -76,6 +77,19 @@ def status_line(
     if state == "starting":
         return _("Starting")
     return idle_line(backed_up, total, failed, last_backup)
+
+
+_QUIET_RE = re.compile(r"^Quiet hours: no uploads until (\d\d:\d\d)$")
+
+
+def waiting_text(waiting_for: str) -> str:
+    """The engine's ``waiting_for`` sentence (English, as in live.json and the log) in
+    the user's language: the fixed ones by lookup in the catalogue, quiet hours with
+    their end time."""
+    quiet = _QUIET_RE.match(waiting_for)
+    if quiet:
+        return _("Quiet hours: no uploads until {time}").format(time=quiet.group(1))
+    return _(waiting_for)
 
 
 def held_line(counts: dict[str, int]) -> str | None:

@@ -206,3 +206,27 @@ async def test_close_closes_watched_sources():
     await m.wait_until_allowed("any", lambda text: None)
     await m.close()
     assert power.closed
+
+
+async def test_quiet_hours_hold_everything_and_end_by_themselves():
+    """No source is read for quiet hours alone; the wait ends at their end time without
+    any signal (the monitor's clock runs from 17:59:59.7 on the loop's time)."""
+    import time
+    from datetime import datetime, timedelta
+
+    from immich_backupd.quiet_hours import parse_quiet_hours
+
+    power, network = FakePower(on_battery=True), FakeNetwork(metered=True)
+    start, t0 = datetime(2026, 12, 7, 17, 59, 59, 700000), time.monotonic()
+    monitor = ConditionMonitor(
+        power, network, Requirements(metered_videos=True, quiet=parse_quiet_hours("08:00-18:00")),
+        recheck_interval=3600,
+        local_now=lambda: start + timedelta(seconds=time.monotonic() - t0))
+    decision = await monitor.current()
+    assert (decision.photos, decision.videos, decision.reason) == (False, False, "quiet_hours")
+    assert decision.waiting_for == "Quiet hours: no uploads until 18:00"
+    assert decision.until == datetime(2026, 12, 7, 18, 0)
+    shown: list[str] = []
+    allowed = await asyncio.wait_for(monitor.wait_until_allowed("any", shown.append), 10)
+    assert allowed == ALLOW_ALL and shown == ["Quiet hours: no uploads until 18:00"]
+    assert power.reads == 0 and network.reads == 0
