@@ -21,7 +21,8 @@ async def test_quiet_hours_hold_the_daemon_and_it_resumes_after(server, make_set
                        quiet_hours="11:00-13:00")
     settings = load_settings(setup.config)
     clock = [datetime(2026, 12, 7, 12, 0)]
-    monitor = ConditionMonitor(UnknownPower(), UnknownNetwork("none", "no network source in this test"),
+    no_network = UnknownNetwork("none", "no network source in this test")
+    monitor = ConditionMonitor(UnknownPower(), no_network,
                                Requirements.from_settings(settings.backup),
                                recheck_interval=3600, local_now=lambda: clock[0])
     daemon = Daemon(setup.config, settings, monitor=monitor)
