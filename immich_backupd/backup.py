@@ -6,6 +6,7 @@ built here and nowhere else, so tests can build the same parts against the stand
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import json
@@ -14,6 +15,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 
 from .config import Settings
 from .errors import BackupdError, ExitCode, ServerUnavailableError
@@ -23,11 +25,20 @@ from .immich.retry import RetryPolicy
 from .immich.versions import ServerVersion
 from .lock import RunLock
 from .pipeline.connect import ServerInfo, connect
+from .pipeline.dryrun import DryRunReport, dry_run_scan
 from .pipeline.runner import BackupPass, HoldFn, PassResult, ScanTargets, state_error
 from .pipeline.verify import Identity, VerifyReport, at_pass_start
 from .report.live import Fanout, LiveFile
 from .report.progress import Reporter
-from .state import DB_NAME, StateStore
+from .rules import AlbumRules
+from .state import (
+    DB_NAME,
+    SCHEMA_VERSION,
+    FileRecord,
+    StateStore,
+    WorkerReads,
+    row_to_record,
+)
 
 log = logging.getLogger("immich_backupd")
 
@@ -167,6 +178,56 @@ async def run_verify(settings: Settings) -> VerifyReport:
         raise ServerUnavailableError(f"the Immich server at {settings.server.url} did not "
                                      "answer the verify; try again later")
     return report
+
+
+async def run_dry(settings: Settings) -> DryRunReport:
+    """``once --dry-run``: what a pass would do (see pipeline/dryrun.py); writes nothing,
+    sends only read requests, takes no lock. Raises BackupdError like a pass that
+    cannot start (server unreachable, key refused) or a StateError for a state of an
+    older release (a real pass upgrades it first)."""
+    path = settings.state_dir / DB_NAME
+    reads: WorkerReads | None = None
+    if path.exists():
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise state_error(path, exc) from exc
+        if version != SCHEMA_VERSION:
+            raise state_error(path, sqlite3.DatabaseError(
+                f"schema {version}, this release reads {SCHEMA_VERSION}: run a backup "
+                "without --dry-run once to upgrade it"))
+        reads = WorkerReads(path)
+    try:
+        # No device id is made for a state that has none: a dry run writes nothing.
+        client = make_client(settings, "immich-backupd-dry-run")
+        async with client:
+            info = await connect(client, album_sync=settings.backup.album_sync)
+            albums = await client.albums() if settings.backup.album_sync else {}
+
+        def records_for(folder: Path) -> dict[str, FileRecord]:
+            if reads is None:
+                return {}
+            return {name: row_to_record(row)
+                    for name, row in reads.dir_rows(str(folder)).items()}
+
+        def known(folder: str) -> dict[str, tuple[int, int, int]]:
+            return {} if reads is None else reads.dir_known(folder)[0]
+
+        backup = settings.backup
+        return await asyncio.to_thread(
+            dry_run_scan, AlbumRules(settings.albums.include, settings.albums.exclude),
+            info.media, records_for, known, album_sync=backup.album_sync,
+            existing_albums=albums, ignore_placeholders=backup.ignore_cloud_placeholders,
+            follow_symlinks=backup.follow_symlinks)
+    except sqlite3.Error as exc:
+        raise state_error(path, exc) from exc
+    finally:
+        if reads is not None:
+            reads.close()
 
 
 async def _save_server(store: StateStore, settings: Settings, version: ServerVersion,

@@ -86,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=_("do not check the server and key before writing"))
     sub.add_parser("check", help=_("check config, server, key, folders, state folder, "
                                    "watches and conditions; say what to fix"))
-    sub.add_parser("once", help=_("one full backup pass, then exit"))
+    p = sub.add_parser("once", help=_("one full backup pass, then exit"))
+    p.add_argument("--dry-run", action="store_true",
+                   help=_("show what a pass would upload and add to albums; change nothing"))
     sub.add_parser("verify", help=_("ask the server now about every file backed up: "
                                     "what is there, trashed or deleted in Immich"))
     sub.add_parser("run", help=_("the daemon: back up, then watch and back up until SIGTERM"))

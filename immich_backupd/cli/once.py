@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import folder_problems
-from ..backup import exit_code_for, run_pass
+from ..backup import exit_code_for, run_dry, run_pass
 from ..config import Settings
 from ..errors import ExitCode
 from ..gctune import tune_gc
@@ -30,6 +30,8 @@ from .verify import news_lines
 
 
 def cmd_once(settings: Settings, args: argparse.Namespace) -> int:
+    if getattr(args, "dry_run", False):
+        return _dry_run(settings)
     tune_gc()
     stream = sys.stderr
     if is_tty(stream):
@@ -37,6 +39,50 @@ def cmd_once(settings: Settings, args: argparse.Namespace) -> int:
         with _live_stderr(live, settings.log_level):
             return asyncio.run(_once(settings, live))
     return asyncio.run(_once(settings, PlainProgress(stream)))
+
+
+#: Files a dry run lists on a terminal before "… and N more" (all of them into a pipe).
+DRY_RUN_SHOWN = 20
+
+
+def _dry_run(settings: Settings) -> int:
+    """``once --dry-run``: the report of pipeline/dryrun.py; 0, or a pass's error code."""
+    report = asyncio.run(run_dry(settings))
+    files = sorted(report.to_upload)
+    shown = files if not is_tty(sys.stdout) else files[:DRY_RUN_SHOWN]
+    for path, size, _kind in shown:
+        print(f"  + {show_path(path)}  ({human_bytes(size)})")
+    if len(shown) < len(files):
+        print("  " + _("… and {n} more (pipe the output to see them all)").format(
+            n=count(len(files) - len(shown))))
+    print(_("Dry run: nothing was uploaded, and the state and the server are unchanged."))
+    print(_("{seen} files found, {done} backed up.").format(
+        seen=count(report.seen), done=count(report.backed_up)))
+    if files:
+        print(_("{n} to check with the server and upload ({photos} photos, {videos} videos, "
+                "{size}); the server is not asked in a dry run, so files it already has "
+                "are in this count.").format(
+            n=count(len(files)), photos=count(report.count("image")),
+            videos=count(report.count("video")), size=human_bytes(report.bytes)))
+    else:
+        print(_("Nothing to upload."))
+    if report.albums:
+        line = ngettext("{n} album would get files", "{n} albums would get files",
+                        len(report.albums)).format(n=count(len(report.albums)))
+        if report.new_albums:
+            line += " " + _("({n} new: {names})").format(
+                n=count(len(report.new_albums)), names=", ".join(report.new_albums))
+        print(line + ".")
+    if report.retry_later:
+        print(_("{n} failed before and wait for their next try.").format(
+            n=count(report.retry_later)))
+    if report.left_out:
+        print(_("{n} left out: trashed or deleted in Immich, or refused by the server.")
+              .format(n=count(report.left_out)))
+    if report.placeholders:
+        print(_("{n} cloud files not on this disk left out.").format(
+            n=count(report.placeholders)))
+    return 0
 
 
 @contextmanager

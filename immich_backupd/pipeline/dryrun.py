@@ -1,0 +1,97 @@
+"""``once --dry-run``: what a pass would do, from the folders and the state alone.
+
+Contract: nothing is written — the state is opened read-only (``query_only``), no hash
+is computed, and the server gets only read requests (``GET`` of version, media types,
+the key's permissions, the user and the album list). In particular the server is not
+asked which files it already has (``bulk-upload-check`` is a ``POST``): a new or changed
+file is reported as "to check and upload", an upper bound — the real pass uploads only
+what the server does not have.
+
+The walk and the plan are the pass's own (``scan.walk``, ``plan.plan_dir``), so a dry
+run sees what a pass would: the same exclusions, the same change rule, the same retry
+times and the same album names.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..media import MediaTypes
+from ..rules import AlbumRules
+from ..scan import DirListing, KnownFn, walk
+from ..state import FileRecord
+from .plan import plan_dir
+
+RecordsFn = Callable[[Path], Mapping[str, FileRecord]]
+
+
+@dataclass
+class DryRunReport:
+    """What a pass would do now. ``to_upload``: (path, size, kind) of the files it would
+    check with the server and upload unless the server has them."""
+
+    seen: int = 0
+    backed_up: int = 0
+    to_upload: list[tuple[Path, int, str]] = field(default_factory=list)
+    retry_later: int = 0  # failed before; their next try is not due yet
+    left_out: int = 0  # trashed or deleted in Immich, or a type the server refused
+    placeholders: int = 0  # cloud files not on this disk, left out
+    albums: dict[str, int] = field(default_factory=dict)  # album -> files it would get
+    new_albums: list[str] = field(default_factory=list)  # albums it would create
+
+    @property
+    def bytes(self) -> int:
+        return sum(size for _, size, _ in self.to_upload)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for _, _, k in self.to_upload if k == kind)
+
+
+def plan_listings(
+    listings: Iterable[DirListing],
+    records_for: RecordsFn,
+    rules: AlbumRules,
+    *,
+    album_sync: bool,
+    existing_albums: Iterable[str],
+    ignore_placeholders: bool,
+    now: float,
+) -> DryRunReport:
+    """Fold the pass's plan of every folder into a report (no I/O of its own beyond
+    ``records_for``)."""
+    report = DryRunReport()
+    for listing in listings:
+        report.seen += len(listing.files) + len(listing.unchanged)
+        report.backed_up += len(listing.unchanged)
+        if not listing.files:
+            continue
+        album = rules.album_name_for(listing.path / "_")
+        plan = plan_dir(listing.path, listing.files, listing.kinds, listing.sidecars,
+                        records_for(listing.path), album, now,
+                        ignore_placeholders=ignore_placeholders)
+        report.seen -= plan.placeholders
+        report.placeholders += plan.placeholders
+        report.backed_up += plan.done
+        report.left_out += plan.skipped
+        report.retry_later += plan.waiting
+        for unit in plan.units:
+            for cand in unit.members:
+                report.to_upload.append((cand.path, cand.stat.size, cand.kind))
+                if album_sync and cand.album:
+                    report.albums[cand.album] = report.albums.get(cand.album, 0) + 1
+    known = set(existing_albums)
+    report.new_albums = sorted(a for a in report.albums if a not in known)
+    return report
+
+
+def dry_run_scan(rules: AlbumRules, media: MediaTypes, records_for: RecordsFn,
+                 known: KnownFn | None, *, album_sync: bool, existing_albums: Iterable[str],
+                 ignore_placeholders: bool, follow_symlinks: bool) -> DryRunReport:
+    """Walk the include folders and plan them (blocking: run it in a thread)."""
+    return plan_listings(
+        walk(rules, media, known=known, follow_symlinks=follow_symlinks),
+        records_for, rules, album_sync=album_sync, existing_albums=existing_albums,
+        ignore_placeholders=ignore_placeholders, now=time.time())

@@ -1,0 +1,60 @@
+"""`once --dry-run`: what a pass would upload and put in albums, while the server gets
+only read requests (no POST, PUT or DELETE) and the state stays as it was."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .conftest import check_clean
+
+
+def writes(server) -> list[str]:
+    return [f"{r.method} {r.path}" for r in server.state.requests
+            if r.method not in ("GET", "HEAD", "OPTIONS")]
+
+
+def dump(state_dir) -> list[str]:
+    conn = sqlite3.connect(f"file:{state_dir / 'state.sqlite3'}?mode=ro", uri=True)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def test_a_first_dry_run_lists_everything_and_writes_nothing(server, make_setup):
+    setup = make_setup(server)
+    proc = setup.run("once", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    expected = setup.lib.expected
+    listed = [line for line in proc.stdout.splitlines() if line.startswith("  + ")]
+    assert len(listed) == len(expected), proc.stdout
+    for path in expected:
+        assert any(str(path) in line or path.name in line for line in listed), path
+    assert f"{len(expected)} to check with the server and upload" in proc.stdout
+    assert "Dry run: nothing was uploaded" in proc.stdout
+    assert "would get files" in proc.stdout and "new:" in proc.stdout
+    assert writes(server) == []
+    assert not (setup.state_dir / "state.sqlite3").exists()
+    assert server.state.assets == {}
+
+
+def test_after_a_backup_only_the_new_file_is_listed_and_the_state_is_unchanged(
+        server, make_setup):
+    setup = make_setup(server)
+    assert setup.run("once").returncode == 0
+    new = setup.lib.include[0] / "new-photo.jpg"
+    new.write_bytes(b"\xff\xd8\xff\xe0 a new photo" * 100)
+    before = dump(setup.state_dir)
+    requests_before = len(server.state.requests)
+    proc = setup.run("once", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    listed = [line for line in proc.stdout.splitlines() if line.startswith("  + ")]
+    assert len(listed) == 1 and "new-photo.jpg" in listed[0], proc.stdout
+    assert f"{len(setup.lib.expected)} backed up" in proc.stdout
+    assert not [r for r in server.state.requests[requests_before:]
+                if r.method not in ("GET", "HEAD")]
+    assert dump(setup.state_dir) == before
+    # And the real pass then does what the dry run said.
+    assert setup.run("once").returncode == 0
+    assert server.state.counters.created == len(setup.lib.expected) + 1
+    check_clean(server)
