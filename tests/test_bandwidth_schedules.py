@@ -143,3 +143,19 @@ def test_bad_quiet_hours_name_the_range(value: object, reason: str) -> None:
     with pytest.raises(QuietHoursError) as err:
         parse_quiet_hours(value)
     assert err.value.reason == reason
+
+
+def test_status_run_controls_at_a_given_time() -> None:
+    """What status reports of the cap and the quiet hours, for a given local time."""
+    from immich_backupd.config import parse_settings
+    from immich_backupd.report.status import run_controls
+
+    text = ("server:\n  url: https://photos.example.com\n  api_key: " + "k" * 40 + "\n"
+            "albums:\n  include: [/tmp]\n"
+            "backup:\n  bandwidth: 08:00,1MB/s 23:00,off\n  quiet_hours: 12:00-13:00\n")
+    settings = parse_settings(text, env={"HOME": "/tmp"})
+    assert run_controls(settings, at(0, 12, 30)) == {
+        "bandwidth": MiB, "bandwidth_until": "2026-12-07T23:00",
+        "quiet_until": "2026-12-07T13:00"}
+    assert run_controls(settings, at(0, 23, 30)) == {
+        "bandwidth": None, "bandwidth_until": "2026-12-08T08:00", "quiet_until": None}

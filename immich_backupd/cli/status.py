@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import folder_problems, placeholders
+from ..bandwidth import format_rate
 from ..config import Settings
 from ..i18n import _, ngettext
 from ..report.deletions import deleted_line, trashed_line
@@ -57,6 +58,17 @@ def render(data: dict[str, Any], width: int) -> list[str]:
                      used=human_bytes(used)))
         out.append("  " + _("Server: {url} · Immich {version} · {space}").format(
             url=server["url"], version=server["version"], space=space))
+    controls = data.get("run_controls") or {}
+    if controls.get("bandwidth"):
+        line = _("Upload cap: {rate}").format(rate=format_rate(controls["bandwidth"]))
+        if controls.get("bandwidth_until"):
+            line += " " + _("until {time}").format(time=controls["bandwidth_until"][-5:])
+        out.append("  " + line)
+    if controls.get("quiet_until"):
+        quiet = _("Quiet hours: no uploads until {time}").format(
+            time=controls["quiet_until"][-5:])
+        if quiet not in data["headline"]:
+            out.append("  " + quiet)
     live = data["live"] or {}
     if data["daemon"]:
         watching = len(live.get("watching") or {})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +99,19 @@ def status_data(settings: Settings) -> dict[str, Any]:
         data["backed_up"], data["total"], data["live"])
     if data["running"]:
         data["pid"] = read_holder(settings.state_dir)
+    data["run_controls"] = run_controls(settings, datetime.now())
     data["state"], data["headline"] = headline(data)
     return data
+
+
+def run_controls(settings: Settings, now: datetime) -> dict[str, Any]:
+    """The bandwidth cap in force at ``now`` (bytes/s, None: none) and until when, and
+    the end of the quiet hours when ``now`` is in them (local times, ISO)."""
+    cap, cap_until = settings.backup.bandwidth_table.limit_at(now)
+    quiet_until = settings.backup.quiet.quiet_until(now)
+    return {"bandwidth": cap,
+            "bandwidth_until": cap_until.isoformat(timespec="minutes") if cap_until else None,
+            "quiet_until": quiet_until.isoformat(timespec="minutes") if quiet_until else None}
 
 
 def in_pass(live: dict[str, Any] | None) -> bool:

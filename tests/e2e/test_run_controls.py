@@ -89,3 +89,12 @@ def test_queues_paused_by_a_killed_pass_are_resumed_at_the_next_start(server, ma
     proc = setup.run("once")
     assert proc.returncode == 0, proc.stderr
     assert server.state.jobs.paused_names() == []
+
+
+def test_status_shows_the_cap_in_force(server, make_setup):
+    setup = make_setup(server, photos=1, bandwidth="1.5MB/s", quiet_hours="")
+    data = setup.json("status")
+    assert data["run_controls"] == {"bandwidth": int(1.5 * (1 << 20)),
+                                    "bandwidth_until": None, "quiet_until": None}
+    text = setup.run("status").stdout
+    assert "Upload cap: 1.5MB/s" in text, text
