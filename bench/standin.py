@@ -100,6 +100,8 @@ async def _serve(args: argparse.Namespace) -> None:
     from immich_standin.server import StandinCore
 
     core = StandinCore(version=args.version, host="127.0.0.1", port=0)
+    # The server's background jobs per new asset (immich_standin/jobs.py): CPU seconds.
+    core.state.jobs.job_seconds = args.job_seconds
     if args.seed_file is not None:
         _seed(core, args.seed_file)
     # The client's collector settings (gctune.py), for the same reason: the stand-in
@@ -144,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed-file", type=Path)
     p.add_argument("--stats-file", type=Path)
     p.add_argument("--version", default="3.1.0")
+    p.add_argument("--job-seconds", type=float, default=0.0)
     asyncio.run(_serve(p.parse_args(argv)))
     return 0
 
@@ -158,8 +161,9 @@ class Server:
     """
 
     def __init__(self, workdir: Path, seed_file: Path | None = None,
-                 profiler: list[str] | None = None) -> None:
+                 profiler: list[str] | None = None, job_seconds: float = 0.0) -> None:
         self.workdir = workdir
+        self.job_seconds = job_seconds
         self.seed_file = seed_file
         self.profiler = profiler or []
         self.proc: subprocess.Popen[bytes] | None = None
@@ -181,6 +185,8 @@ class Server:
                "--ready-file", str(ready), "--stats-file", str(self._stats_file)]
         if self.seed_file is not None:
             cmd += ["--seed-file", str(self.seed_file)]
+        if self.job_seconds:
+            cmd += ["--job-seconds", str(self.job_seconds)]
         self._log = open(self.workdir / "standin.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self._log, stderr=self._log,
                                      stdin=subprocess.DEVNULL)
