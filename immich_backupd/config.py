@@ -19,7 +19,7 @@ import difflib
 import ipaddress
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
@@ -1382,29 +1382,29 @@ _QUIET_PROBLEMS: Final = {
 
 
 def _bandwidth(p: _Problems, path: KeyPath, value: Any, default: str) -> str | None:
-    if value is _MISSING or value is None:
-        return default
-    if value is False:  # YAML reads an unquoted `off` as false
-        return "off"
-    try:
-        parse_timetable(value)
-    except BandwidthError as exc:
-        shown = _describe(value) if exc.reason == "type" else repr(exc.shown)
-        p.error(path, Msg(_BANDWIDTH_PROBLEMS[exc.reason], value=shown))
-        return None
-    return str(value).strip()
+    return _grammar(p, path, value, default, parse_timetable, BandwidthError,
+                    _BANDWIDTH_PROBLEMS)
 
 
 def _quiet_hours(p: _Problems, path: KeyPath, value: Any, default: str) -> str | None:
+    return _grammar(p, path, value, default, parse_quiet_hours, QuietHoursError,
+                    _QUIET_PROBLEMS)
+
+
+def _grammar(p: _Problems, path: KeyPath, value: Any, default: str,
+             parse: Callable[[Any], object], error: type[BandwidthError | QuietHoursError],
+             problems: Mapping[str, str]) -> str | None:
+    """A value in a small grammar (bandwidth.py, quiet_hours.py), kept as written once
+    it parses; its error's ``reason`` picks the translated message."""
     if value is _MISSING or value is None:
         return default
     try:
-        parse_quiet_hours(value)
-    except QuietHoursError as exc:
+        parse(value)
+    except error as exc:
         shown = _describe(value) if exc.reason == "type" else repr(exc.shown)
-        p.error(path, Msg(_QUIET_PROBLEMS[exc.reason], value=shown))
+        p.error(path, Msg(problems[exc.reason], value=shown))
         return None
-    return value.strip()
+    return str(value).strip()
 
 
 def _metered(p: _Problems, value: Any) -> Metered | None:
