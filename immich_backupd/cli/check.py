@@ -42,7 +42,12 @@ from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..immich.versions import unsupported_message
 from ..lock import DAEMON_LOCK_NAME, is_locked, read_holder
 from ..media import DEFAULT_MEDIA_TYPES, MediaTypes
-from ..pipeline.connect import missing_permissions
+from ..pipeline.connect import (
+    LINK_PERMISSION,
+    QUEUE_PERMISSIONS,
+    missing_optional,
+    missing_permissions,
+)
 from ..report.statusline import waiting_text, watch_problem
 from ..report.text import count, human_bytes
 from ..rules import AlbumRules
@@ -271,6 +276,20 @@ async def _key(screen: Screen, label: str, client: ImmichClient, settings: Setti
                "a new one.")]))
         return False
     shown = _("all permissions") if "all" in granted else ", ".join(granted)
+    optional = missing_optional(granted, settings.server.pause_jobs_during_import)
+    if optional:
+        more = []
+        if LINK_PERMISSION in optional:
+            more.append(_("Without asset.update a live photo's video that arrives after "
+                          "its photo cannot be linked to it (the video is listed as failed)."))
+        if any(p in optional for p in QUEUE_PERMISSIONS):
+            more.append(_("Without queue.read and queue.update (and an admin's key) "
+                          "bulk-import mode cannot pause the server's job queues; backups "
+                          "go on without it."))
+        screen.add(Item("warn", label, _("valid ({source}): {permissions}; missing "
+                                         "{missing}").format(
+            source=source, permissions=shown, missing=", ".join(optional)), more=more))
+        return True
     screen.add(Item("ok", label, _("valid ({source}): {permissions}").format(
         source=source, permissions=shown)))
     return True

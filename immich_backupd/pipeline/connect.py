@@ -29,6 +29,20 @@ class ServerInfo:
     user_email: str = ""
 
 
+#: Permissions a backup goes on without, losing one thing each (see ``check``).
+LINK_PERMISSION = "asset.update"  # linking a live photo's late video (livelink.py)
+QUEUE_PERMISSIONS = ("queue.read", "queue.update")  # bulk-import mode (jobpause.py)
+
+
+def missing_optional(granted: tuple[str, ...], pause_jobs: bool) -> list[str]:
+    """The optional permissions the key lacks: ``asset.update`` always, the queue ones
+    when bulk-import mode is on."""
+    if "all" in granted:
+        return []
+    wanted = [LINK_PERMISSION, *(QUEUE_PERMISSIONS if pause_jobs else ())]
+    return [p for p in wanted if p not in granted]
+
+
 def missing_permissions(granted: tuple[str, ...], album_sync: bool) -> list[str]:
     """The permissions a backup needs that the key lacks (``all`` grants everything)."""
     if "all" in granted:

@@ -254,3 +254,24 @@ def test_retry_wakes_a_running_daemon(tmp_path, capsys):
     assert "1 file will be retried on the next pass." in out
     assert "The running daemon was told to back up now." in out
     assert woken == [True]
+
+
+async def test_check_warns_of_the_optional_permissions(srv, tmp_path):
+    """asset.update (late live-photo videos) and, with bulk-import mode, the queue
+    permissions: a warning that says what is lost, not a blocking problem."""
+    key = srv.create_api_key(["asset.upload", "user.read", "album.read", "album.create",
+                              "albumAsset.create"])
+    config = write_config(tmp_path, srv.url, key)
+    code, out = await check(config)
+    assert code == 0, out
+    assert "missing asset.update" in out and "cannot be linked" in out
+    assert "queue.read" not in out  # bulk-import mode is off
+    data = json.loads(config.read_text())
+    data["server"]["pause_jobs_during_import"] = True
+    config.write_text(json.dumps(data))
+    code, out = await check(config)
+    assert code == 0, out
+    assert "missing asset.update, queue.read, queue.update" in out
+    assert "bulk-import mode cannot pause" in out
+    code, out = await check(write_config(tmp_path, srv.url, srv.api_key))
+    assert "missing" not in out  # every permission
