@@ -17,7 +17,8 @@ __all__ = ["Backend", "BackendFactory", "EventKind", "WatchHooks"]
 
 EventKind = Literal["created", "modified", "attrib", "closed", "opened", "deleted", "moved"]
 """What a backend reports. A move is two reports: "deleted" for the source, then "moved"
-for the destination (or "created" when the source was outside every watched tree)."""
+for the destination (also when the source was outside every watched tree: a file renamed
+into place is whole)."""
 
 
 class WatchHooks(Protocol):

@@ -78,7 +78,6 @@ class InotifyBackend:
         self._root_of: dict[int, str] = {}  # wd -> the root it was added for
         self._roots: set[str] = set()
         self._moved_from: dict[int, str] = {}  # cookie -> folder moved away, not yet placed
-        self._file_cookies: set[int] = set()  # files moved away, destination not yet seen
 
     def __repr__(self) -> str:
         return f"InotifyBackend(roots={sorted(self._roots)!r}, watches={len(self._path_of)})"
@@ -278,11 +277,10 @@ class InotifyBackend:
             reports.append(("created", path, False))
         if mask & IN_MOVED_FROM:
             reports.append(("deleted", path, False))
-            self._file_cookies.add(ev.cookie)
         if mask & IN_MOVED_TO:
-            inside = ev.cookie in self._file_cookies
-            self._file_cookies.discard(ev.cookie)
-            reports.append(("moved" if inside else "created", path, False))
+            # Renamed into place, from a watched folder or from outside them all (a
+            # download or a copy finished in a temporary folder): whole either way.
+            reports.append(("moved", path, False))
         if mask & IN_MODIFY:
             reports.append(("modified", path, False))
         if mask & IN_ATTRIB:
@@ -330,11 +328,9 @@ class InotifyBackend:
         for old in self._moved_from.values():
             self._remove_tree(old)
         self._moved_from.clear()
-        self._file_cookies.clear()
 
     def _overflowed(self) -> None:
         for root in sorted(self._roots):
             self._add_tree(root, root, None)
         self._moved_from.clear()
-        self._file_cookies.clear()
         self._hooks.overflowed()

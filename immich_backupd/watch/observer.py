@@ -105,9 +105,10 @@ class FolderWatcher:
     (times or mode set without a write),
     "closed" (a writer closed it: it is likely complete), "deleted", "moved" (``path`` is
     the destination; the source is reported "deleted" first) and, with ``report_opens``,
-    "opened" (by a reader or a writer: inotify cannot tell). A file moved in from outside
-    the include folders is "created". Folder paths come with "created", "moved" and
-    "deleted" only; the files of a new or moved-in folder are reported one by one too.
+    "opened" (by a reader or a writer: inotify cannot tell). A file renamed in from outside
+    the include folders is "moved" too (with no "deleted" before it): it is whole. Folder
+    paths come with "created", "moved" and "deleted" only; the files of a new or moved-in
+    folder are reported one by one too.
 
     ``on_change`` is called from the watchers' threads (the native one, the polling one
     and the mount watcher each have one, so two calls may overlap): it must be

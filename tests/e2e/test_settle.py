@@ -161,3 +161,29 @@ def test_a_file_changed_after_its_backup_goes_up_as_a_new_version(server, make_s
     assert stored(server, "IMG_1000.jpg") == sorted(
         [(photo.stat().st_size - 2_000, old), (photo.stat().st_size, new)])
     assert "uploaded" in second.stderr and "a new version" in second.stderr
+
+
+def test_daemon_a_photo_renamed_in_from_outside_goes_up_without_waiting_settle_time(
+        server, make_setup, tmp_path):
+    """A download or a copy finished in another folder and renamed into place is whole:
+    the rename vouches for it, so the daemon does not wait out settle_time (the bench's
+    daemon latency went from ~1 s to 30 s when such a rename counted as "created")."""
+    setup = make_setup(server, photos=2, settle_time="30s", trigger_delay="300ms",
+                       max_delay="3s")
+    d = Daemon(setup, tmp_path)
+    try:
+        d.wait_notify(lambda m: m == "READY=1")
+        wait_until(lambda: set(server_assets(server)) == set(setup.lib.expected.values()),
+                   30, "the initial backup")
+        staging = tmp_path / "downloads"
+        staging.mkdir()
+        data = JPEG + os.urandom(200_000)
+        (staging / "new.jpg").write_bytes(data)
+        os.rename(staging / "new.jpg", setup.lib.include[0] / "new.jpg")
+        sha1 = hashlib.sha1(data).hexdigest()
+        started = time.monotonic()
+        wait_until(lambda: sha1 in server_assets(server), 25, "the renamed photo")
+        assert time.monotonic() - started < 15  # well under settle_time
+    finally:
+        code = d.stop()
+    assert code == 0, d.stderr()

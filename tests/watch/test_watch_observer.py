@@ -138,7 +138,9 @@ def test_moved_in_from_outside(
     outside = write(tmp_path / "outside" / "in.jpg")
     shutil.copytree(tmp_path / "outside", tmp_path / "outdir")
     os.rename(outside, lib / "in.jpg")
-    assert recorder.wait_for(lib / "in.jpg", "created")
+    # Renamed into place: whole, like a move inside the tree (the daemon need not wait
+    # settle_time for it), although no "deleted" came first.
+    assert recorder.wait_for(lib / "in.jpg", "moved")
     os.rename(tmp_path / "outdir", lib / "album")  # a folder moved in: its files reported
     assert recorder.wait_for(lib / "album" / "in.jpg")
 
