@@ -287,3 +287,51 @@ async def test_album_marks_and_forgets_go_by_folder_in_chunks(tmp_path: Path):
     for r in records:
         assert (await store.get(r.path) is None) == (r.path in gone), r.path
     await store.close()
+
+
+def test_two_connections_migrating_at_once_do_each_step_once(tmp_path: Path):
+    """Two processes that open an old state at once: the second reads the version inside
+    its write transaction, after the first committed, and skips the step the first did
+    (reading it before would run migration 2 again and fail on its ``CREATE TABLE``)."""
+    import threading
+
+    from immich_backupd.state import MIGRATIONS, migrate, split_path
+    from immich_backupd.state.schema import statements
+
+    path = tmp_path / DB_NAME
+    first = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    first.execute("PRAGMA journal_mode=WAL")
+    first.executescript(f"BEGIN;{MIGRATIONS[0]}PRAGMA user_version=1;COMMIT;")
+    d, n = split_path(tmp_path / "photos" / "a.jpg")
+    first.execute("INSERT INTO files(dir, name, size, mtime_ns, ino, status, updated_at) "
+                  "VALUES (?,?,10,5,1,?,0)", (d, n, UPLOADED))
+    # The first holds the write lock in the middle of migration 2 ...
+    first.execute("BEGIN IMMEDIATE")
+    for statement in statements(MIGRATIONS[1]):
+        first.execute(statement)
+    first.execute("PRAGMA user_version=2")
+
+    second = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    waiting = threading.Event()
+    second.set_trace_callback(lambda sql: "BEGIN IMMEDIATE" in sql and waiting.set())
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            migrate(second)
+        except BaseException as exc:  # reported by the assert below
+            errors.append(exc)
+
+    # ... while the second, which saw version 1, waits for it to take its own.
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert waiting.wait(10)
+    first.execute("COMMIT")
+    thread.join(30)
+    assert not thread.is_alive() and errors == []
+    assert second.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert second.execute("SELECT count(*) FROM files").fetchone()[0] == 1
+    assert second.execute("SELECT count(*) FROM dirs").fetchone()[0] == 1
+    assert second.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    first.close()
+    second.close()

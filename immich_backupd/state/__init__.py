@@ -1,0 +1,42 @@
+"""The local state database: what was seen, hashed, uploaded, failed; and each pass.
+
+One SQLite file in ``state_dir``. Losing it loses no data: a fresh state re-learns from
+the server by checksum (``bulk-upload-check``) without uploading again.
+
+By job:
+
+- :mod:`.schema`: the tables, their migrations and :func:`migrate`, used by every opener;
+- :mod:`.paths`: a path's key, (folder, name) as bytes;
+- :mod:`.records`: :class:`FileRecord`, :class:`PassStats` and the SQL pieces they share;
+- :mod:`.store`: :class:`StateStore`, the pass's async writer;
+- :mod:`.worker`: :class:`WorkerReads`, the worker threads' read-only connections;
+- :mod:`.reader`: :class:`StateReader`, the CLI's synchronous access.
+"""
+
+from ..model import ON_SERVER, SEEN_ON_SERVER
+from .paths import join_path, split_path, split_paths
+from .reader import StateReader
+from .records import (
+    DELETED,
+    DUPLICATE,
+    FAILED,
+    PENDING,
+    TRASHED,
+    UNSUPPORTED,
+    UPLOADED,
+    FileRecord,
+    PassStats,
+    file_row,
+    row_to_record,
+)
+from .schema import DB_NAME, MIGRATIONS, PRAGMAS, SCHEMA_VERSION, migrate, migration_scripts
+from .store import StateStore
+from .worker import WorkerReads
+
+__all__ = [
+    "DB_NAME", "DELETED", "DUPLICATE", "FAILED", "MIGRATIONS", "ON_SERVER", "PENDING",
+    "PRAGMAS", "SCHEMA_VERSION", "SEEN_ON_SERVER", "TRASHED", "UNSUPPORTED", "UPLOADED",
+    "FileRecord", "PassStats", "StateReader", "StateStore", "WorkerReads", "file_row",
+    "join_path", "migrate", "migration_scripts", "row_to_record", "split_path",
+    "split_paths",
+]

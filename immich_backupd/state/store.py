@@ -1,0 +1,234 @@
+"""Async access to the state for the pipeline: the single writer.
+
+One SQLite file in ``state_dir`` (WAL, so ``status`` and the worker threads can read
+while a pass writes). It is the memory that makes a backup "exactly once" cheap: a file
+whose (size, mtime_ns, inode) match its record is never opened again, and content
+already on the server (by BLAKE3) is never uploaded again, whatever its path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from ..model import ON_SERVER, SEEN_ON_SERVER
+from .paths import split_path, split_paths
+from .records import (
+    DIR_ID,
+    FILE_COLS,
+    FILE_ROW,
+    FILES,
+    INSERT_COLS,
+    FileRecord,
+    PassStats,
+    by_folder,
+    file_row,
+    names_per_statement,
+    row_to_record,
+    rows_per_statement,
+)
+from .schema import DB_NAME, PRAGMAS, migrate
+
+
+def _migrate_file(path: Path) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        migrate(conn)
+    finally:
+        conn.close()
+
+
+class StateStore:
+    """Async access for the pipeline (aiosqlite: one connection, one thread)."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._db = conn
+        self.path = path
+        self._per_statement = rows_per_statement()
+        self._names_per_statement = names_per_statement()
+        # Many pipeline tasks write through one connection: a transaction must not
+        # interleave with another task's statements.
+        self._write_lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    @classmethod
+    async def open(cls, state_dir: Path) -> StateStore:
+        """Open (creating or migrating it, see :func:`.schema.migrate`) the state in
+        ``state_dir``."""
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = state_dir / DB_NAME
+        await asyncio.to_thread(_migrate_file, path)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        for pragma in PRAGMAS:
+            await conn.execute(pragma)
+        await conn.execute("PRAGMA cache_size=-16384")
+        return cls(conn, path)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    # -- meta ----------------------------------------------------------------------
+    async def get_meta(self, key: str) -> str | None:
+        async with self._db.execute("SELECT value FROM meta WHERE key=?", (key,)) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO meta(key, value) VALUES(?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
+
+    async def device_id(self) -> str:
+        """A per-install id, sent as ``deviceId`` to v2 servers; stable across runs."""
+        value = await self.get_meta("device_id")
+        if value is None:
+            value = f"immich-backupd-{uuid.uuid4()}"
+            await self.set_meta("device_id", value)
+        return value
+
+    # -- files ---------------------------------------------------------------------
+    async def get(self, path: Path) -> FileRecord | None:
+        dir_key, name = split_path(path)
+        async with self._db.execute(
+            f"SELECT {FILE_COLS} FROM {FILES} WHERE d.path=? AND f.name=?", (dir_key, name)
+        ) as cur:
+            row = await cur.fetchone()
+        return row_to_record(row) if row else None
+
+    async def put(self, record: FileRecord) -> None:
+        """Insert or replace one record, committed at once (autocommit)."""
+        await self.put_many([record])
+
+    async def put_many(self, records: Iterable[FileRecord]) -> None:
+        records = list(records)
+        await self.put_rows([
+            file_row(dir_key, name, r.size, r.mtime_ns, r.ino, r.blake3, r.sha1, r.status,
+                     r.remote_id, r.album, r.album_done, r.error, r.attempts, r.next_attempt_at)
+            for r, (dir_key, name) in zip(records, split_paths(r.path for r in records),
+                                          strict=True)])
+
+    async def put_rows(self, records: Sequence[tuple[Any, ...]]) -> None:
+        """:meth:`put_many` for records made by :func:`file_row` (folder and name as
+        bytes, see :func:`split_path`): the pipeline records a batch of outcomes without
+        building a FileRecord for each."""
+        if not records:
+            return
+        now = time.time()
+        rows = [(*r, now) for r in records]
+        dirs = [(d,) for d in dict.fromkeys(row[0] for row in rows)]
+        per = self._per_statement
+        async with self._transaction() as db:
+            await db.executemany("INSERT OR IGNORE INTO dirs(path) VALUES (?)", dirs)
+            for i in range(0, len(rows), per):
+                part = rows[i:i + per]
+                await db.execute(
+                    f"INSERT OR REPLACE INTO files({INSERT_COLS}) VALUES "
+                    + ",".join([FILE_ROW] * len(part)),
+                    [value for row in part for value in row],
+                )
+
+    async def forget(self, path: Path) -> None:
+        await self.forget_many([path])
+
+    async def forget_many(self, paths: Iterable[Path]) -> None:
+        keys = split_paths(paths)
+        if not keys:
+            return
+        async with self._transaction() as db:
+            await self._each_folder(db, "DELETE FROM files", keys)
+
+    async def pending_album_adds(self) -> list[FileRecord]:
+        """Files on the server that are not yet confirmed in their album."""
+        async with self._db.execute(
+            f"SELECT {FILE_COLS} FROM {FILES} WHERE f.status IN (?, ?) AND f.album_done=0 "
+            "AND f.album IS NOT NULL AND f.remote_id IS NOT NULL",
+            ON_SERVER,
+        ) as cur:
+            rows = await cur.fetchall()
+        return [row_to_record(r) for r in rows]
+
+    async def _each_folder(self, db: aiosqlite.Connection, head: str,
+                           keys: list[tuple[bytes, bytes]]) -> None:
+        """``head`` (an UPDATE or DELETE of ``files``) for the records ``keys`` name, one
+        statement per folder and chunk of names (see by_folder)."""
+        for dir_key, names in by_folder(keys, self._names_per_statement):
+            await db.execute(f"{head} WHERE dir={DIR_ID} AND name IN "
+                             f"({','.join('?' * len(names))})", [dir_key, *names])
+
+    async def seen_on_server(self, after: tuple[int, bytes] | None, limit: int
+                             ) -> list[tuple[int, bytes, bytes, str, str | None]]:
+        """Up to ``limit`` records whose place on the server ``verify`` asks again
+        (status in SEEN_ON_SERVER, with a SHA-1), as (folder id, name, sha1, status,
+        remote id), in key order after the key ``after`` (None: from the start). A
+        range of the primary key a call: the whole table is read once, in pieces."""
+        start = after if after is not None else (-1, b"")
+        # "+f.status": filter, do not pick the status index (the rows come in key order).
+        async with self._db.execute(
+            "SELECT dir, name, sha1, status, remote_id FROM files f "
+            "WHERE (dir, name) > (?, ?) AND +f.status IN (?, ?, ?, ?) AND sha1 IS NOT NULL "
+            "ORDER BY dir, name LIMIT ?", (*start, *SEEN_ON_SERVER, limit),
+        ) as cur:
+            return list(await cur.fetchall())
+
+    async def set_verdicts(self, rows: Sequence[tuple[str, str | None, bool, int, bytes]]
+                           ) -> None:
+        """Write what ``verify`` learnt: (status, remote id, album to be redone, folder
+        id, name) a record, in one transaction."""
+        if not rows:
+            return
+        now = time.time()
+        async with self._transaction() as db:
+            await db.executemany(
+                "UPDATE files SET status=?, remote_id=?, "
+                "album_done=CASE WHEN ? THEN 0 ELSE album_done END, error=NULL, "
+                "updated_at=? WHERE dir=? AND name=?",
+                [(s, r, a, now, d, n) for s, r, a, d, n in rows])
+
+    async def mark_album_done(self, paths: Iterable[Path]) -> None:
+        keys = split_paths(paths)
+        if not keys:
+            return
+        async with self._transaction() as db:
+            await self._each_folder(db, "UPDATE files SET album_done=1", keys)
+
+    # -- passes --------------------------------------------------------------------
+    async def start_pass(self) -> int:
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO passes(started_at, outcome) VALUES(?, 'running')", (time.time(),)
+            )
+        return int(cur.lastrowid or 0)
+
+    async def finish_pass(self, pass_id: int, stats: PassStats, outcome: str) -> None:
+        now = time.time()
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE passes SET finished_at=?, outcome=?, seen=?, hashed=?, uploaded=?, "
+                "duplicates=?, failed=?, bytes=?, duration=? WHERE id=?",
+                (now, outcome, stats.seen, stats.hashed, stats.uploaded, stats.duplicates,
+                 stats.failed, stats.bytes, now - stats.started_at, pass_id),
+            )
+        if outcome in ("complete", "partial"):
+            await self.set_meta("last_backup_at", str(now))
+

@@ -1,0 +1,125 @@
+"""Read-only access to the state from the pipeline's worker threads."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..model import ON_SERVER
+from .records import DIR_ID, FILE_COLS, FILES, FileRecord, chunks, row_to_record
+
+
+class WorkerReads:
+    """Read-only connections for the pipeline's worker threads, one per thread.
+
+    The scanner and the hash workers ask the state in the thread where they already
+    run, instead of a hop to the writer's thread and back for every folder or group:
+    adopting or rescanning a large library is bound by those hops, not by SQLite. WAL
+    lets them read committed data while the writer (:class:`StateStore`) goes on.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every thread's connection (after the workers are done)."""
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+
+    def dir_known(self, directory: str) -> tuple[dict[str, tuple[int, int, int]], int]:
+        """For the scan of one folder: (size, mtime_ns, ino) by name of the files that
+        need nothing as long as their stat stays exactly that (they are on the server),
+        and how many records the folder has in all. Only what a rescan compares is
+        read: full rows (:meth:`dir_rows`) are needed only for a folder where something
+        changed."""
+        known: dict[str, tuple[int, int, int]] = {}
+        count = 0
+        for name, size, mtime_ns, ino, on_server in self._conn().execute(
+            f"SELECT name, size, mtime_ns, ino, status IN (?, ?) FROM files WHERE dir={DIR_ID}",
+            (*ON_SERVER, os.fsencode(directory)),
+        ):
+            count += 1
+            if on_server:
+                known[os.fsdecode(name)] = (size, mtime_ns, ino)
+        return known, count
+
+    def has_records_below(self, folder: str) -> bool:
+        """Return True if the state has a record of a file in ``folder`` or below it."""
+        key = os.fsencode(folder.rstrip("/"))
+        row = self._conn().execute(
+            "SELECT 1 FROM files f JOIN dirs d ON d.id = f.dir "
+            "WHERE d.path = ? OR (d.path >= ? AND d.path < ?) LIMIT 1",
+            (key, key + b"/", key + b"0"),  # "0" follows "/": every path below
+        ).fetchone()
+        return row is not None
+
+    def dir_rows(self, directory: str) -> dict[str, tuple[Any, ...]]:
+        """The raw rows (``FILE_COLS``) of one folder, keyed by file name (str)."""
+        rows = self._conn().execute(
+            f"SELECT {FILE_COLS} FROM {FILES} WHERE d.path=?", (os.fsencode(directory),)
+        ).fetchall()
+        return {os.fsdecode(row[1]): row for row in rows}
+
+    def find_by_inodes(
+        self, keys: Sequence[tuple[int, int, int]]
+    ) -> dict[tuple[int, int, int], FileRecord]:
+        """Hashed records with the same (ino, size, mtime_ns) as the keys: files moved on
+        the same disk. A query per 500 keys."""
+        out: dict[tuple[int, int, int], FileRecord] = {}
+        conn = self._conn()
+        for part in chunks(list(keys), 500):
+            want = set(part)
+            marks = ",".join("?" * len(part))
+            rows = conn.execute(
+                f"SELECT {FILE_COLS} FROM files f INDEXED BY files_ino "
+                f"JOIN dirs d ON d.id = f.dir WHERE f.ino IN ({marks}) "
+                "AND f.blake3 IS NOT NULL", [k[0] for k in part]
+            ).fetchall()
+            for row in rows:
+                key = (row[4], row[2], row[3])
+                if key in want:
+                    out.setdefault(key, row_to_record(row))
+        return out
+
+    def remotes_for_contents(self, blake3s: Sequence[bytes]) -> dict[bytes, str]:
+        """BLAKE3 → remote id, for the contents some path already has on the server.
+
+        The index holds the first 8 bytes of each BLAKE3; the rows it finds are kept
+        only when the whole value matches. INDEXED BY: with the status filter, SQLite
+        would otherwise pick the status index and scan every backed-up row.
+        """
+        out: dict[bytes, str] = {}
+        conn = self._conn()
+        wanted = set(blake3s)
+        for part in chunks(list({b[:8]: None for b in wanted}), 500):
+            marks = ",".join("?" * len(part))
+            for b, remote_id in conn.execute(
+                f"SELECT blake3, remote_id FROM files INDEXED BY files_content "
+                f"WHERE substr(blake3, 1, 8) IN ({marks}) AND status IN (?, ?) "
+                "AND remote_id IS NOT NULL",
+                (*part, *ON_SERVER),
+            ):
+                if b in wanted:
+                    out.setdefault(b, remote_id)
+        return out
+
