@@ -57,10 +57,10 @@ class FolderEdit:
 
 @dataclass(frozen=True)
 class ValueEdit:
-    """Set ``<section>.<key>`` to ``value`` (a bool, int or str as YAML would hold it)."""
+    """Set the key at ``path`` (``("backup", "metered", "videos")``) to ``value`` (a bool,
+    int or str as YAML would hold it); missing sections on the way are created."""
 
-    section: str
-    key: str
+    path: tuple[str, ...]
     value: bool | int | str
 
 
@@ -92,24 +92,26 @@ def edited_text(text: str, edit: Edit, label: str = "<string>") -> str:
     if isinstance(edit, FolderEdit):
         _edit_folders(doc, edit, label)
     else:
-        section = _child_map(doc, edit.section, label)
-        section[edit.key] = edit.value
+        section = doc
+        for depth, name in enumerate(edit.path[:-1]):
+            section = _child_map(section, name, label, ".".join(edit.path[:depth + 1]))
+        section[edit.path[-1]] = edit.value
     out = io.StringIO()
     y.dump(doc, out)
     return out.getvalue()
 
 
-def _child_map(doc: CommentedMap, name: str, label: str) -> CommentedMap:
+def _child_map(doc: CommentedMap, name: str, label: str, dotted: str) -> CommentedMap:
     if name not in doc or doc[name] is None:
         doc[name] = CommentedMap()
     section = doc[name]
     if not isinstance(section, CommentedMap):
-        raise ConfigError([Line(f"{label}: {name}:", Msg(N_("must be a mapping of keys")))])
+        raise ConfigError([Line(f"{label}: {dotted}:", Msg(N_("must be a mapping of keys")))])
     return section
 
 
 def _edit_folders(doc: CommentedMap, edit: FolderEdit, label: str) -> None:
-    albums = _child_map(doc, "albums", label)
+    albums = _child_map(doc, "albums", label, "albums")
     key = edit.which.value
     where = f"{label}: albums.{key}:"
     if key not in albums or albums[key] is None:

@@ -143,7 +143,7 @@ def test_a_missing_exclude_list_is_created(env: dict[str, str], tmp_path: Path) 
 
 
 def test_value_edit_sets_a_toggle_keeping_comments(config: Path, env: dict[str, str]) -> None:
-    settings = apply_edit(config, ValueEdit("backup", "album_sync", False), env=env)
+    settings = apply_edit(config, ValueEdit(("backup", "album_sync"), False), env=env)
     assert settings.backup.album_sync is False
     text = config.read_text()
     assert "  album_sync: false\n" in text
@@ -153,7 +153,7 @@ def test_value_edit_sets_a_toggle_keeping_comments(config: Path, env: dict[str, 
 def test_value_edit_of_a_wrong_type_is_refused(config: Path, env: dict[str, str]) -> None:
     before = config.read_bytes()
     with pytest.raises(ConfigError) as info:
-        apply_edit(config, ValueEdit("backup", "album_sync", "sometimes"), env=env)
+        apply_edit(config, ValueEdit(("backup", "album_sync"), "sometimes"), env=env)
     assert "backup.album_sync" in str(info.value)
     assert config.read_bytes() == before
 
@@ -173,3 +173,20 @@ def test_atomic_write_replaces_by_rename(tmp_path: Path) -> None:
     assert reader.read() == "old\n"
     reader.close()
     assert path.read_text() == "new\n"
+
+
+def test_value_edit_creates_nested_sections(env: dict[str, str], tmp_path: Path,
+                                            home: Path) -> None:
+    path = _written(tmp_path / "c.yaml",
+                    "server:\n  url: https://x.example\n  api_key: " + "k" * 30 +
+                    "\nalbums:\n  include: [~/Pictures]  # mine\n")
+    settings = apply_edit(path, ValueEdit(("backup", "metered", "videos"), True), env=env)
+    assert settings.backup.metered.videos is True
+    assert settings.backup.metered.photos is True  # the default, untouched
+    assert "# mine" in path.read_text()
+
+
+def test_a_section_that_is_not_a_mapping_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        edited_text("backup: 3\n", ValueEdit(("backup", "metered", "videos"), True), "c.yaml")
+    assert info.value.problems == ["c.yaml: backup: must be a mapping of keys"]
