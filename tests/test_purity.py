@@ -1,0 +1,56 @@
+"""The pure modules stay pure: importing one, in a fresh interpreter, loads none of the
+I/O frameworks (asyncio, aiohttp, aiosqlite, watchdog).
+
+A pure module holds decisions (time and data passed in) that can be read and tested
+alone; the frameworks belong to the edges (the pass, the client, the state's writer,
+the daemon). The list is every module of immich_backupd that is pure today; a module
+that needs a framework is not listed, not forced. Add a new pure module here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FRAMEWORKS = ("asyncio", "aiohttp", "aiosqlite", "watchdog")
+
+PURE_MODULES = (
+    "bandwidth", "bilingual", "changes", "config", "config_edit", "durations", "errors",
+    "folder_problems", "gctune", "i18n", "lock", "media", "model", "mounts", "placeholders",
+    "quiet_hours", "rules", "scan", "service", "videoinfo",
+    "daemon.sdnotify", "daemon.wake",
+    "dashboard.guard", "dashboard.tokens", "dashboard.view",
+    "immich.errors", "immich.versions",
+    "pipeline.budget", "pipeline.jobpause",
+    "report.deletions", "report.log", "report.progress", "report.rate", "report.statusline",
+    "report.text",
+    "watch.backend", "watch.debounce", "watch.filtering", "watch.inotify",
+    "watch.inotify_tree", "watch.limits", "watch.mountwatch", "watch.observer",
+    "watch.pollthread", "watch.settle",
+)
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.mark.parametrize("name", PURE_MODULES)
+def test_pure_module_imports_no_io_framework(name: str) -> None:
+    module = f"immich_backupd.{name}"
+    code = (
+        "import importlib, sys\n"
+        f"importlib.import_module({module!r})\n"
+        f"print(' '.join(m for m in {FRAMEWORKS!r} if m in sys.modules))\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=ROOT, timeout=60, check=False)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == [], f"{module} imports {p.stdout.strip()}"
+
+
+def test_the_list_names_modules_that_exist() -> None:
+    """A module renamed or split away must not leave its name here, checking nothing."""
+    missing = [n for n in PURE_MODULES if importlib.util.find_spec(f"immich_backupd.{n}") is None]
+    assert missing == []
