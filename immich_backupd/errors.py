@@ -1,8 +1,8 @@
 """Exit codes and the exceptions that carry them.
 
-Pure: imported by every layer, imports nothing of ours. The codes are the contract of
-``interface.md`` (sysexits), so a service manager can tell a bad config (do not restart)
-from a server that is down (retry later).
+Pure: imported by every layer, imports nothing of ours. The codes (sysexits, listed
+under *Exit codes* in README.md) are a contract, so a service manager can tell a bad
+config (do not restart) from a server that is down (retry later).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The command line: ``immich-backupd [--config PATH] COMMAND``; one module per command.
 
 Thin: parse arguments, load the config, call one layer below, map the outcome to an
-exit code of ``interface.md``. Expected failures (bad config, server down, bad key, lock
+exit code (README.md, *Exit codes*). Expected failures (bad config, server down, bad key, lock
 held, a full disk) print one line to stderr, saying what happened and what to do, and
 never a traceback. ``--json`` prints exactly one JSON document on stdout. What people
 read is translated (``i18n``); log lines are not.

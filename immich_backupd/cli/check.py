@@ -3,8 +3,8 @@
 Each item is printed as soon as it is known (a large library takes a moment to count):
 config, server and version, API key and permissions, quota, each folder (readable, how
 many photos and videos), the state folder, inotify watches, charging and network, the
-daemon. The exit code is that of the first item that blocks backups (``interface.md``:
-78 config, 69 server, 77 key, 73 quota, 74 state folder); warnings leave it at 0.
+daemon. The exit code is that of the first item that blocks backups (README.md, *Exit
+codes*: 78 config, 69 server, 77 key, 73 quota, 74 state folder); warnings leave it at 0.
 Conditions not met right now (on battery, a metered network) are warnings: backups wait
 for them, they are not broken.
 """

@@ -1,8 +1,8 @@
 """What a failed request means for a backup: retry it, stop the pass, or give up on a file.
 
 Pure, so that the decision can be tested over every status and message without a
-server. The classification follows the answers of a real Immich server (see
-``shared/immich-api/NOTES.md``): quota and unsupported types are 400s told apart by
+server. The classification follows the answers of a real Immich server (which the
+in-repo stand-in, ``immich_standin``, imitates): quota and unsupported types are 400s told apart by
 their message; 401 is a bad key; 403 names the missing permission.
 """
 

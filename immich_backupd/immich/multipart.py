@@ -3,7 +3,7 @@
 Built by hand rather than with ``aiohttp.FormData`` for three reasons:
 - Order: the file parts go first and ``filename`` last. A real v3.1 server reads
   ``filename`` only when it precedes the file part, and then checks the sidecar's
-  extension against it, failing a valid ``.xmp`` (see NOTES.md).
+  extension against it, failing a valid ``.xmp``.
 - Memory: the file is read in fixed chunks off the event loop, so a 4 GB video costs
   one chunk of memory, and the exact ``Content-Length`` is known up front.
 - Integrity: the SHA-1 of the bytes actually sent is computed on the way and compared

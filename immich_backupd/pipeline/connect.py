@@ -1,7 +1,8 @@
 """The start of every pass: reach the server, check its version, our key and its user.
 
-Fails early, with the exit code of ``interface.md``, before a single file is read:
-unreachable or unsupported server → 69, bad key or missing permission → 77.
+Fails early, with its exit code (:class:`~immich_backupd.errors.ExitCode`), before a
+single file is read: unreachable or unsupported server → 69, bad key or missing
+permission → 77.
 """
 
 from __future__ import annotations

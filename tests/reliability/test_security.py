@@ -108,7 +108,7 @@ def test_the_api_key_appears_nowhere(server, tmp_path):
 
 
 def test_key_and_config_readable_by_others_give_a_warning(server, tmp_path):
-    """Decision: a warning, not an error (interface.md does not forbid it, and a
+    """Decision: a warning, not an error (nothing requires a private key file, and a
     shared-group NAS setup may need it); the warning says how to fix it."""
     tree = make_tree(tmp_path / "lib", folders=1, per_folder=2)
     config = write_config(tmp_path, server.url, KEY, tree.include)
