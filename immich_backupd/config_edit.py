@@ -131,6 +131,21 @@ def _edit_folders(doc: CommentedMap, edit: FolderEdit, label: str) -> None:
         del entries[present.index(edit.entry)]
 
 
+def listed_folders(text: str) -> dict[FolderList, list[str]]:
+    """The entries of ``albums.include`` and ``albums.exclude`` as written in ``text``
+    (before ``~`` expansion); an absent or malformed list is empty."""
+    try:
+        doc = _yaml().load(text) if text.strip() else None
+    except YAMLError:
+        doc = None
+    albums = doc.get("albums") if isinstance(doc, CommentedMap) else None
+    out = {}
+    for which in FolderList:
+        entries = albums.get(which.value) if isinstance(albums, CommentedMap) else None
+        out[which] = [str(e) for e in entries] if isinstance(entries, list) else []
+    return out
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so that a reader sees the old file or the new one,
     never a part: a temporary file beside it (same mode as the old one), fsynced, renamed

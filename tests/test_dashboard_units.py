@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 from immich_backupd.dashboard import guard, tokens
 from immich_backupd.dashboard.server import accept_languages
@@ -77,3 +78,41 @@ def test_accept_language_order():
     assert accept_languages("en;q=0.5, de") == ["de", "en"]
     assert accept_languages("fr;q=0, *;q=0.1") == []
     assert accept_languages(None) == []
+
+
+def test_folder_tally_counts_files_below_each_folder() -> None:
+    from immich_backupd.dashboard.folders import tally
+    rows = [(Path("/p/a"), "uploaded", 3), (Path("/p/a/deep/er"), "failed", 2),
+            (Path("/p/b"), "duplicate", 1), (Path("/p/ab"), "uploaded", 7),
+            (Path("/q"), "uploaded", 5)]
+    got = tally(rows, [Path("/p/a"), Path("/p/b"), Path("/p/c")])
+    assert got == {Path("/p/a"): {"total": 5, "backed_up": 3},
+                   Path("/p/b"): {"total": 1, "backed_up": 1},
+                   Path("/p/c"): {"total": 0, "backed_up": 0}}
+
+
+def test_folder_edit_bodies_are_checked() -> None:
+    from immich_backupd.config_edit import FolderEdit, FolderList, ListOp
+    from immich_backupd.dashboard.folders import parse_folder_edit
+    good = {"list": "exclude", "op": "add", "entry": " /p/x "}
+    assert parse_folder_edit(good) == FolderEdit(FolderList.EXCLUDE, ListOp.ADD, "/p/x")
+    for bad in (None, [], {**good, "list": "other"}, {**good, "op": "toggle"},
+                {**good, "entry": ""}, {**good, "entry": "a\nb"}, {**good, "entry": 3},
+                {**good, "extra": 1}, {"list": "include", "op": "add"}):
+        assert parse_folder_edit(bad) is None, bad
+
+
+def test_only_readable_subfolders_are_offered(tmp_path: Path) -> None:
+    from immich_backupd.dashboard.folders import readable_subfolders
+    for name in ("b", "a", "locked"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "file.jpg").write_bytes(b"x")
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    (tmp_path / "locked").chmod(0)
+    try:
+        got = [p.name for p in readable_subfolders(tmp_path)]
+        expected = ["a", "b"] if not os.access(tmp_path / "locked", os.R_OK) else \
+            ["a", "b", "locked"]  # root reads everything
+        assert got == expected
+    finally:
+        (tmp_path / "locked").chmod(0o755)

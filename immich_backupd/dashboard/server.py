@@ -28,11 +28,13 @@ from aiohttp import web
 
 from .. import i18n
 from ..config import Settings
+from ..config_edit import apply_edit
+from ..errors import ConfigError
 from ..i18n import _
 from ..report.live import LIVE_NAME
 from ..report.status import failed_items, status_data
 from ..state import StateReader
-from . import guard, tokens
+from . import folders, guard, tokens
 from .view import page_texts, status_view
 
 log = logging.getLogger("immich_backupd.dashboard")
@@ -52,6 +54,11 @@ class Controls(Protocol):
 
     @property
     def paused(self) -> bool: ...
+
+    @property
+    def config_path(self) -> Path: ...
+
+    def request_reload(self) -> None: ...
 
     def backup_now(self) -> None: ...
 
@@ -106,6 +113,7 @@ class Dashboard:
         self._runner: web.AppRunner | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._closing = False
+        self._editing = asyncio.Lock()  # one config edit at a time: none is lost
         self._static = {name: (HERE / "static" / name).read_bytes() for name in STATIC}
         self._template = string.Template((HERE / "templates" / "index.html").read_text())
         self.openapi = (HERE / "openapi.json").read_bytes()
@@ -133,6 +141,9 @@ class Dashboard:
         app.router.add_post("/api/v1/backup", self.api_backup)
         app.router.add_post("/api/v1/pause", self.api_pause)
         app.router.add_post("/api/v1/resume", self.api_resume)
+        app.router.add_get("/api/v1/folders", self.api_folders)
+        app.router.add_get("/api/v1/folders/browse", self.api_browse)
+        app.router.add_post("/api/v1/folders", self.api_edit_folders)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, cfg.host, cfg.port, shutdown_timeout=2.0)
@@ -301,6 +312,44 @@ class Dashboard:
         self.controls.resume()
         self.changes.poke()
         return _json({"paused": self.controls.paused})
+
+    async def api_folders(self, request: web.Request) -> web.StreamResponse:
+        return _json(await asyncio.to_thread(folders.listed, self.controls.config_path))
+
+    async def api_browse(self, request: web.Request) -> web.StreamResponse:
+        text = request.query.get("path") or str(Path.home())
+        if not os.path.isabs(text):
+            return _refuse(400, _("path: expected an absolute folder, got {path}").format(
+                path=text), True)
+        path = Path(os.path.normpath(text))
+        try:
+            return _json(await asyncio.to_thread(folders.browse, path, self.state_dir))
+        except OSError as exc:
+            return _refuse(404, _("path: the daemon cannot read the folder {path} ({reason})")
+                           .format(path=path, reason=exc.strerror or exc), True)
+
+    async def api_edit_folders(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        edit = folders.parse_folder_edit(body)
+        if edit is None:
+            return _refuse(400, _('expected a JSON object: "list": "include" or "exclude", '
+                                  '"op": "add" or "remove", "entry": a folder or pattern'), True)
+        async with self._editing:
+            try:
+                await asyncio.to_thread(apply_edit, self.controls.config_path, edit)
+            except ConfigError as exc:
+                return _refuse(422, " ".join(exc.translated()), True)
+            except OSError as exc:
+                return _refuse(500, _("cannot write the config file: {reason}").format(
+                    reason=exc.strerror or exc), True)
+        log.info("dashboard: %s %s albums.%s; reloading", edit.op.value, edit.entry,
+                 edit.which.value)
+        self.controls.request_reload()
+        self.changes.poke()
+        return _json(await asyncio.to_thread(folders.listed, self.controls.config_path))
 
     async def api_events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
+import yaml
 
 from immich_backupd.dashboard.server import HERE
 from immich_backupd.i18n import for_languages
@@ -247,3 +248,52 @@ def test_the_page_speaks_the_browser_language():
     assert german.gettext("Retry all") == "Alle erneut versuchen"
     assert for_languages(["en-GB", "de"]).gettext("Retry all") == "Retry all"
     assert for_languages(["fr", "de"]).gettext("Retry all") == "Alle erneut versuchen"
+
+
+def test_an_exclude_added_through_the_api_keeps_comments_and_is_applied(
+        server, dash_setup, tmp_path):
+    setup = dash_setup
+    assert setup.run("once").returncode == 0
+    d, link, token = start(setup, tmp_path)
+    try:
+        # The user's own file: YAML with comments (start() wrote the test's JSON).
+        config = json.loads(setup.config.read_text())
+        text = "# my backup settings\n" + yaml.safe_dump(config, sort_keys=False).replace(
+            "albums:\n", "albums:  # what goes to Immich\n", 1)
+        setup.config.write_text(text)
+        root = setup.lib.include[0]
+        (root / "private").mkdir()
+        api = Http(link)
+        auth = {"Authorization": f"Bearer {token}"}
+
+        status, _, body = api.request("GET", "/api/v1/folders/browse?path=" + str(root),
+                                      headers=auth)
+        listing = valid(json.loads(body), "Browse")
+        names = [f["name"] for f in listing["folders"]]
+        assert "private" in names and status == 200
+        known = sum(f["total"] for f in listing["folders"])
+        assert 0 < known <= len(setup.lib.expected)
+
+        bad = {"list": "exclude", "op": "add", "entry": "private"}
+        assert api.request("POST", "/api/v1/folders", {"list": "nope"}, headers=auth)[0] == 400
+        status, _, body = api.request("POST", "/api/v1/folders",
+                                      {**bad, "list": "include"}, headers=auth)
+        assert status == 422 and "albums.include" in valid(json.loads(body), "Error")[
+            "error"]["message"]
+        assert setup.config.read_text() == text  # refused: unchanged
+
+        status, _, body = api.request("POST", "/api/v1/folders",
+                                      {**bad, "entry": str(root / "private")}, headers=auth)
+        assert status == 200, body
+        assert str(root / "private") in valid(json.loads(body), "Folders")["exclude"]
+        after = setup.config.read_text()
+        assert after.startswith("# my backup settings\n")
+        assert "albums:  # what goes to Immich\n" in after
+        wait_until(lambda: "configuration reloaded" in d.stderr(), 15, "the reload")
+
+        hidden = new_photo(root / "private" / "x.jpg")
+        shown = new_photo(root / "public" / "y.jpg")
+        wait_until(lambda: on_server(server, shown), 20, "the photo outside the exclude")
+        assert not on_server(server, hidden)
+    finally:
+        assert d.stop() == 0, d.stderr()
