@@ -6,7 +6,7 @@ watcher share one definition of "a file we back up" and tests need no files.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -177,9 +177,14 @@ DEFAULT_MEDIA_TYPES = MediaTypes(
 
 
 def match_sidecars(media_names: Iterable[str], names_in_dir: Iterable[str]) -> dict[str, str]:
-    """Return media name -> sidecar name for every media file that has one.
+    """Return media name -> sidecar name for every media file that has one, the
+    folder's names indexed once.
 
-    Same rule as :func:`sidecar_for`, with the folder indexed once (the scanner's path).
+    ``x.jpg.xmp`` (Darktable, digiKam, Immich itself) is preferred over ``x.xmp``
+    (Lightroom, Capture One). Names compare case-insensitively, because cameras write
+    ``IMG_1.JPG`` and editors ``IMG_1.xmp``, and on macOS/Windows they are the same name.
+    ``x.xmp`` is ambiguous when ``x.jpg`` and ``x.mov`` both exist: it is attached to
+    both, since the metadata (rating, tags, dates) is about the shot, not one file of it.
     """
     # lower-cased name without ".xmp" -> the real sidecar names that fold to it
     index: dict[str, list[str]] = {}
@@ -205,18 +210,6 @@ def match_sidecars(media_names: Iterable[str], names_in_dir: Iterable[str]) -> d
             found = [n for n in found if n.startswith(base)] or found
         out[name] = min(found)
     return out
-
-
-def sidecar_for(name: str, names_in_dir: Collection[str]) -> str | None:
-    """Return the ``.xmp`` sidecar of media file ``name`` among ``names_in_dir``, or None.
-
-    ``x.jpg.xmp`` (Darktable, digiKam, Immich itself) is preferred over ``x.xmp``
-    (Lightroom, Capture One). Names compare case-insensitively, because cameras write
-    ``IMG_1.JPG`` and editors ``IMG_1.xmp``, and on macOS/Windows they are the same name.
-    ``x.xmp`` is ambiguous when ``x.jpg`` and ``x.mov`` both exist: it is attached to
-    both, since the metadata (rating, tags, dates) is about the shot, not one file of it.
-    """
-    return match_sidecars((name,), names_in_dir).get(name)
 
 
 # --- Live photos ---------------------------------------------------------------------------

@@ -231,14 +231,6 @@ class AlbumRules:
             entry_is_dir = True
         return False
 
-    def is_excluded_dir(self, path: Path | str) -> bool:
-        """:meth:`is_excluded` for a path known to be a folder."""
-        return self.is_excluded(path, is_dir=True)
-
-    def is_excluded_file(self, path: Path | str) -> bool:
-        """:meth:`is_excluded` for a path known to be a file."""
-        return self.is_excluded(path, is_dir=False)
-
     # --- inclusion -------------------------------------------------------------------------
 
     def is_root(self, path: Path | str) -> bool:
@@ -248,16 +240,13 @@ class AlbumRules:
     def root_of(self, path: Path | str) -> Path | None:
         """Return the include folder containing ``path`` (the deepest, when nested), or None.
 
-        Exclusions are not considered; see :meth:`is_included`.
+        Exclusions are not considered (the watcher's ``watch.filtering.accept`` and the
+        walk apply them).
         """
         for cur in _ancestors(_norm(path)):
             if cur in self._root_set:
                 return Path(cur)
         return None
-
-    def is_included(self, path: Path | str, *, is_dir: bool | None = None) -> bool:
-        """Return True if ``path`` is under (or is) an include folder and not excluded."""
-        return self.root_of(path) is not None and not self.is_excluded(path, is_dir=is_dir)
 
     def wholly_excluded_roots(self) -> list[Path]:
         """Return the include folders that an exclusion removes entirely (a config mistake)."""

@@ -12,7 +12,6 @@ from immich_backupd.media import (
     is_ignored_name,
     live_photo_pairs,
     match_sidecars,
-    sidecar_for,
     stem,
 )
 
@@ -117,21 +116,21 @@ def test_not_ignored_dirs(name: str) -> None:
 
 def test_sidecar_prefers_full_name() -> None:
     names = {"x.jpg", "x.jpg.xmp", "x.xmp"}
-    assert sidecar_for("x.jpg", names) == "x.jpg.xmp"
+    assert match_sidecars(["x.jpg"], names) == {"x.jpg": "x.jpg.xmp"}
 
 
 def test_sidecar_falls_back_to_stem() -> None:
-    assert sidecar_for("x.jpg", {"x.jpg", "x.xmp"}) == "x.xmp"
-    assert sidecar_for("x.jpg", {"x.jpg"}) is None
-    assert sidecar_for("x.jpg", {"y.xmp", "x.jpg.txt"}) is None
+    assert match_sidecars(["x.jpg"], {"x.jpg", "x.xmp"}) == {"x.jpg": "x.xmp"}
+    assert match_sidecars(["x.jpg"], {"x.jpg"}) == {}
+    assert match_sidecars(["x.jpg"], {"y.xmp", "x.jpg.txt"}) == {}
 
 
 def test_sidecar_is_case_insensitive() -> None:
-    assert sidecar_for("X.JPG", {"X.XMP"}) == "X.XMP"
-    assert sidecar_for("IMG_1.JPG", {"IMG_1.JPG.xmp"}) == "IMG_1.JPG.xmp"
-    assert sidecar_for("IMG_1.JPG", {"img_1.xmp"}) == "img_1.xmp"
+    assert match_sidecars(["X.JPG"], {"X.XMP"}) == {"X.JPG": "X.XMP"}
+    assert match_sidecars(["IMG_1.JPG"], {"IMG_1.JPG.xmp"}) == {"IMG_1.JPG": "IMG_1.JPG.xmp"}
+    assert match_sidecars(["IMG_1.JPG"], {"img_1.xmp"}) == {"IMG_1.JPG": "img_1.xmp"}
     # Several spellings (case-sensitive file system): the media name's own case wins.
-    assert sidecar_for("IMG_1.JPG", {"img_1.xmp", "IMG_1.XMP"}) == "IMG_1.XMP"
+    assert match_sidecars(["IMG_1.JPG"], {"img_1.xmp", "IMG_1.XMP"}) == {"IMG_1.JPG": "IMG_1.XMP"}
 
 
 def test_ambiguous_stem_sidecar_goes_to_both() -> None:
