@@ -24,7 +24,6 @@ from immich_backupd.media import (
     Kind,
     MediaTypes,
     is_ignored_dir,
-    is_ignored_name,
     live_photo_pairs,
     match_sidecars,
 )
@@ -40,7 +39,7 @@ from immich_backupd.placeholders import (
 )
 from immich_backupd.rules import AlbumRules
 
-__all__ = ["DirListing", "ErrorHandler", "FileStat", "stat_one", "walk", "walk_targets"]
+__all__ = ["DirListing", "ErrorHandler", "FileStat", "walk", "walk_targets"]
 
 log = logging.getLogger(__name__)
 
@@ -344,44 +343,3 @@ def _suffix_placeholder(entry: os.DirEntry[str], name: str,
         return None
     st = entry.stat(follow_symlinks=False)
     return detect(size=st.st_size, blocks=0, fs_type=None, suffix=True)
-
-
-def stat_one(
-    path: Path,
-    root: Path,
-    media: MediaTypes,
-    rules: AlbumRules,
-    *,
-    follow_symlinks: bool = False,
-) -> FileStat | None:
-    """Re-examine one path (for the watcher): its :class:`FileStat` if the walk would list it.
-
-    Return None when it is not a candidate: outside ``root``, inside an ignored folder
-    below ``root``, an ignored or unsupported name, excluded, gone, or not a regular
-    file. Other errors (e.g. PermissionError) propagate, since the caller must report
-    them. Symlinked folders between ``root`` and ``path`` are not checked.
-    """
-    name = path.name
-    if is_ignored_name(name) or media.kind_of(name) not in ("image", "video"):
-        return None
-    try:
-        rel = path.relative_to(root)
-    except ValueError:
-        return None
-    if not rel.parts or any(is_ignored_dir(p) for p in rel.parts[:-1]):
-        return None
-    if rules.is_excluded(path, is_dir=False):
-        return None
-    try:
-        st = os.stat(path, follow_symlinks=follow_symlinks)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    if not stat_mod.S_ISREG(st.st_mode):
-        return None
-    if (
-        follow_symlinks
-        and os.path.islink(path)
-        and rules.is_excluded(os.path.realpath(path), is_dir=False)
-    ):
-        return None  # as in walk(): a link does not bring back an excluded file
-    return FileStat.from_stat_result(name, st)

@@ -21,7 +21,7 @@ from immich_backupd.changes import (
 )
 from immich_backupd.media import DEFAULT_MEDIA_TYPES as MEDIA
 from immich_backupd.rules import AlbumRules
-from immich_backupd.scan import DirListing, stat_one, walk
+from immich_backupd.scan import DirListing, walk
 
 
 def touch(path: Path, data: bytes = b"x") -> Path:
@@ -219,7 +219,6 @@ def test_fifo_is_skipped(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.jpg")
     touch(tmp_path / "a.jpg")
     assert tree(tmp_path) == {".": ["a.jpg"]}
-    assert stat_one(tmp_path / "pipe.jpg", tmp_path, MEDIA, AlbumRules([tmp_path], [])) is None
 
 
 def test_symlinks_are_not_followed_by_default(tmp_path: Path) -> None:
@@ -320,7 +319,7 @@ def test_name_that_is_not_utf8(tmp_path: Path) -> None:
     assert os.fsencode(f.name) == b"caf\xe9.jpg"
     path = ls.path / f.name
     assert path.read_bytes() == b"abc"  # the str name round-trips to the same bytes
-    assert stat_one(path, tmp_path, MEDIA, AlbumRules([tmp_path], [])) == f
+    assert f.size == 3 and f.ino == os.stat(bad).st_ino
 
 
 def test_very_deep_tree(tmp_path: Path) -> None:
@@ -350,35 +349,26 @@ def test_sparse_file_is_not_a_placeholder(tmp_path: Path) -> None:
     assert ls.files[0].is_placeholder is False
 
 
-# --- stat_one --------------------------------------------------------------------------------
+# --- one folder's candidates, links to files -----------------------------------------------
 
 
-def test_stat_one(tmp_path: Path) -> None:
-    rules = AlbumRules([tmp_path], ["private", "*.png"])
+def test_only_candidates_are_listed(tmp_path: Path) -> None:
     ok = touch(tmp_path / "sub" / "a.jpg", b"123")
-    got = stat_one(ok, tmp_path, MEDIA, rules)
-    assert got is not None
-    assert (got.name, got.size) == ("a.jpg", 3)
-    (listed,) = listings(tmp_path, ["private", "*.png"])
-    assert listed.files == [got]
-
-    assert stat_one(tmp_path / "sub" / "missing.jpg", tmp_path, MEDIA, rules) is None
     for rel in ["private/b.jpg", "c.png", "@eaDir/d.jpg", ".hidden/e.jpg", "f.txt", "._g.jpg"]:
-        assert stat_one(touch(tmp_path / rel), tmp_path, MEDIA, rules) is None, rel
-    assert stat_one(touch(tmp_path.parent / "elsewhere.jpg"), tmp_path, MEDIA, rules) is None
+        touch(tmp_path / rel)
     (tmp_path / "dir.jpg").mkdir()
-    assert stat_one(tmp_path / "dir.jpg", tmp_path, MEDIA, rules) is None
-    assert stat_one(tmp_path / "sub" / "a.jpg" / "x.jpg", tmp_path, MEDIA, rules) is None
+    (listed,) = listings(tmp_path, ["private", "*.png"])
+    assert listed.path == ok.parent
+    (got,) = listed.files
+    assert (got.name, got.size, got.ino) == ("a.jpg", 3, ok.stat().st_ino)
 
 
-def test_stat_one_symlink(tmp_path: Path) -> None:
+def test_links_to_files(tmp_path: Path) -> None:
     target = touch(tmp_path / "t.jpg", b"12")
     (tmp_path / "l.jpg").symlink_to(target)
-    rules = AlbumRules([tmp_path], [])
-    assert stat_one(tmp_path / "l.jpg", tmp_path, MEDIA, rules) is None
-    followed = stat_one(tmp_path / "l.jpg", tmp_path, MEDIA, rules, follow_symlinks=True)
-    assert followed is not None
-    assert followed.size == 2
+    assert tree(tmp_path) == {".": ["t.jpg"]}
+    (ls,) = listings(tmp_path, follow_symlinks=True)
+    assert sorted((f.name, f.size) for f in ls.files) == [("l.jpg", 2), ("t.jpg", 2)]
 
 
 # --- change detection (pure) -----------------------------------------------------------------
@@ -466,6 +456,3 @@ def test_followed_link_to_an_excluded_target_is_skipped(tmp_path: Path) -> None:
     (tmp_path / "pub" / "secret_link.jpg").symlink_to(tmp_path / "private" / "secret.jpg")
     result = tree(tmp_path, [str(tmp_path / "private")], follow_symlinks=True)
     assert result == {"pub": ["ok.jpg"]}
-    rules = AlbumRules([tmp_path], [str(tmp_path / "private")])
-    link = tmp_path / "pub" / "secret_link.jpg"
-    assert stat_one(link, tmp_path, MEDIA, rules, follow_symlinks=True) is None
