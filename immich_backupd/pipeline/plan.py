@@ -152,15 +152,15 @@ def plan_dir(
     dir_key = os.fsencode(directory)
     dir_str = str(directory)
     prefix = dir_str if dir_str.endswith(os.sep) else dir_str + os.sep
-    # ``directory / name`` without parsing the name again (a fifth of the cost), where
-    # pathlib has it (CPython 3.11+); a listing's names are plain names.
-    make = getattr(directory, "_make_child_relpath", None)
+    # joinpath, not ``/`` (which wraps it in a try): about 1.4 µs a candidate on
+    # CPython 3.11, only files with work get one, each then hashed and uploaded.
+    child = directory.joinpath
 
     def candidate(st: FileStat, *, hidden: bool = False) -> Candidate:
         name = st.name
         record = records.get(name) if records else None
         cand = Candidate(
-            path=make(name) if make is not None else directory / name,
+            path=child(name),
             stat=st,
             kind=kinds[name],
             album=None if hidden else album,
