@@ -317,7 +317,8 @@ class Dashboard:
         return _json(await asyncio.to_thread(folders.listed, self.controls.config_path))
 
     async def api_browse(self, request: web.Request) -> web.StreamResponse:
-        text = request.query.get("path") or str(Path.home())
+        include = self.controls.settings.albums.include
+        text = request.query.get("path") or str(include[0] if include else Path.home())
         if not os.path.isabs(text):
             return _refuse(400, _("path: expected an absolute folder, got {path}").format(
                 path=text), True)

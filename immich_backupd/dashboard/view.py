@@ -29,6 +29,15 @@ def page_texts() -> dict[str, str]:
         "logout": _("Log out"),
         "no_failed": _("✓ No failed uploads."),
         "refused": _("The daemon refused: {reason}"),
+        "folders_title": _("Folders"),
+        "included": _("Backed up"),
+        "excluded": _("Left out"),
+        "browse_title": _("Add a folder"),
+        "up": _("Up"),
+        "include": _("Back up"),
+        "exclude": _("Leave out"),
+        "remove": _("Remove"),
+        "counts": _("{n} of {total} backed up"),
     }
 
 

@@ -297,3 +297,48 @@ def test_an_exclude_added_through_the_api_keeps_comments_and_is_applied(
         assert not on_server(server, hidden)
     finally:
         assert d.stop() == 0, d.stderr()
+
+
+def test_the_browser_leaves_a_folder_out_keeping_the_config_comments(
+        server, dash_setup, tmp_path, browser):
+    setup = dash_setup
+    assert setup.run("once").returncode == 0
+    d, link, _token = start(setup, tmp_path)
+    try:
+        config = json.loads(setup.config.read_text())
+        text = "# my backup settings\n" + yaml.safe_dump(config, sort_keys=False).replace(
+            "albums:\n", "albums:  # what goes to Immich\n", 1)
+        setup.config.write_text(text)
+        root = setup.lib.include[0]
+        (root / "private").mkdir()
+        browser.get(link)
+        wait_until(lambda: browser.find_elements(
+            "css selector", f'#browse-list li[data-path="{root / "private"}"]'), 10,
+            "the folder in the browser")
+        assert text_of(browser, "browse-path") == str(root)
+        item = browser.find_element("css selector",
+                                    f'#browse-list li[data-path="{root / "private"}"]')
+        assert item.find_element("css selector", ".counts").text == "0 of 0 backed up"
+        item.find_element("css selector", ".exclude").click()
+        wait_until(lambda: browser.find_elements(
+            "css selector", f'#exclude-list li[data-entry="{root / "private"}"]'), 10,
+            "the new exclude on the page")
+        after = setup.config.read_text()
+        assert after.startswith("# my backup settings\n")
+        assert "albums:  # what goes to Immich\n" in after
+        wait_until(lambda: "configuration reloaded" in d.stderr(), 15, "the reload")
+
+        hidden = new_photo(root / "private" / "x.jpg")
+        shown = new_photo(root / "public" / "y.jpg")
+        wait_until(lambda: on_server(server, shown), 20, "the photo outside the exclude")
+        assert not on_server(server, hidden)
+
+        # Backing up the folder just left out is refused with the loader's words.
+        browser.find_element("css selector",
+                             f'#browse-list li[data-path="{root / "private"}"] .include').click()
+        wait_until(lambda: browser.find_element("id", "error").is_displayed(), 10,
+                   "the refusal")
+        assert "albums.include" in text_of(browser, "error"), text_of(browser, "error")
+        assert setup.config.read_text() == after
+    finally:
+        assert d.stop() == 0, d.stderr()

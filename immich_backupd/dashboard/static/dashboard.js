@@ -55,13 +55,64 @@
       credentials: "same-origin",
     });
     const error = $("error");
-    if (!answer.ok) {
-      let reason = String(answer.status);
-      try { reason = (await answer.json()).error.message; } catch (e) { /* not JSON */ }
-      error.textContent = error.dataset.refused.replace("{reason}", reason);
-      show(error, true);
-    } else {
-      show(error, false);
+    if (answer.ok) { show(error, false); return true; }
+    let reason = String(answer.status);
+    try { reason = (await answer.json()).error.message; } catch (e) { /* not JSON */ }
+    error.textContent = error.dataset.refused.replace("{reason}", reason);
+    show(error, true);
+    return false;
+  }
+
+  async function getJSON(url) {
+    const answer = await fetch(url, {credentials: "same-origin"});
+    return answer.ok ? answer.json() : null;
+  }
+
+  function fromTemplate(id) { return $(id).content.firstElementChild.cloneNode(true); }
+
+  async function loadFolders() {
+    const lists = await getJSON("/api/v1/folders");
+    if (!lists) return;
+    for (const which of ["include", "exclude"]) {
+      const ul = $(which + "-list");
+      ul.replaceChildren();
+      for (const entry of lists[which]) {
+        const li = fromTemplate("folder-entry");
+        li.dataset.entry = entry;
+        li.querySelector(".entry").textContent = entry;
+        li.querySelector(".remove").addEventListener("click",
+          () => editFolders({list: which, op: "remove", entry: entry}));
+        ul.appendChild(li);
+      }
+    }
+  }
+
+  async function editFolders(body) {
+    if (await post("/api/v1/folders", body)) await loadFolders();
+  }
+
+  async function browse(path) {
+    const at = await getJSON("/api/v1/folders/browse" +
+      (path ? "?path=" + encodeURIComponent(path) : ""));
+    if (!at) return;
+    $("browse-path").textContent = at.path;
+    $("browse-up").dataset.path = at.parent || "";
+    show($("browse-up"), !!at.parent);
+    const ul = $("browse-list");
+    ul.replaceChildren();
+    for (const folder of at.folders) {
+      const li = fromTemplate("browse-item");
+      li.dataset.path = folder.path;
+      li.querySelector(".name").textContent = folder.name;
+      li.querySelector(".name").addEventListener("click", () => browse(folder.path));
+      const counts = li.querySelector(".counts");
+      counts.textContent = counts.dataset.template.replace("{n}", folder.backed_up)
+        .replace("{total}", folder.total);
+      for (const which of ["include", "exclude"]) {
+        li.querySelector("." + which).addEventListener("click",
+          () => editFolders({list: which, op: "add", entry: folder.path}));
+      }
+      ul.appendChild(li);
     }
   }
 
@@ -75,6 +126,9 @@
       event.preventDefault();
       post("/logout").then(() => window.location.reload());
     });
+    $("browse-up").addEventListener("click", () => browse($("browse-up").dataset.path));
+    loadFolders();
+    browse("");
     const events = new EventSource("/api/v1/events");
     events.addEventListener("status", (event) => render(JSON.parse(event.data)));
   });
