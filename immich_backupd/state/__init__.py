@@ -11,7 +11,13 @@ By job:
 - :mod:`.store`: :class:`StateStore`, the pass's async writer;
 - :mod:`.worker`: :class:`WorkerReads`, the worker threads' read-only connections;
 - :mod:`.reader`: :class:`StateReader`, the CLI's synchronous access.
+
+Only the store needs asyncio and aiosqlite: it is imported on first use of
+``StateStore``, so a pure module can import records and statuses from here (see
+tests/test_purity.py).
 """
+
+from typing import TYPE_CHECKING
 
 from ..model import ON_SERVER, SEEN_ON_SERVER
 from .paths import join_path, split_path, split_paths
@@ -30,8 +36,10 @@ from .records import (
     row_to_record,
 )
 from .schema import DB_NAME, MIGRATIONS, PRAGMAS, SCHEMA_VERSION, migrate, migration_scripts
-from .store import StateStore
 from .worker import WorkerReads
+
+if TYPE_CHECKING:
+    from .store import StateStore
 
 __all__ = [
     "DB_NAME", "DELETED", "DUPLICATE", "FAILED", "MIGRATIONS", "ON_SERVER", "PENDING",
@@ -40,3 +48,12 @@ __all__ = [
     "join_path", "migrate", "migration_scripts", "row_to_record", "split_path",
     "split_paths",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``StateStore``, imported when first asked for (PEP 562)."""
+    if name == "StateStore":
+        from .store import StateStore
+
+        return StateStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
