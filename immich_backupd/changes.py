@@ -8,7 +8,6 @@ the checks follows restic's archiver.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol
 
 # macOS/iOS: the file's data lives in the cloud (iCloud Drive "optimise storage").
@@ -102,15 +101,6 @@ class KnownFile(Protocol):
     def mtime_ns(self) -> int: ...
     @property
     def ino(self) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class KnownRecord:
-    """A plain :class:`KnownFile`, for stores and tests that have no richer row type."""
-
-    size: int
-    mtime_ns: int
-    ino: int
 
 
 ChangeReason = Literal["new", "size", "mtime", "inode"]

@@ -13,7 +13,6 @@ import pytest
 from immich_backupd import scan as scan_mod
 from immich_backupd.changes import (
     FileStat,
-    KnownRecord,
     birthtime_ns,
     change_reason,
     is_placeholder,
@@ -379,7 +378,7 @@ def fs(size: int = 10, mtime_ns: int = 1_000, ino: int = 7) -> FileStat:
 
 
 def test_needs_hash_order() -> None:
-    known = KnownRecord(size=10, mtime_ns=1_000, ino=7)
+    known = fs()  # the record's (size, mtime_ns, ino)
     assert change_reason(fs(), None) == "new"
     assert change_reason(fs(size=11, mtime_ns=2, ino=8), known) == "size"
     assert change_reason(fs(mtime_ns=2, ino=8), known) == "mtime"
@@ -395,7 +394,7 @@ def test_needs_hash_accepts_any_known_file_shape() -> None:
 
 
 def test_fat_tolerance() -> None:
-    known = KnownRecord(size=10, mtime_ns=10_000_000_000, ino=7)
+    known = fs(mtime_ns=10_000_000_000)
     within = fs(mtime_ns=known.mtime_ns + 2_000_000_000)
     beyond = fs(mtime_ns=known.mtime_ns - 2_000_000_001)
     assert needs_hash(within, known)
@@ -405,8 +404,8 @@ def test_fat_tolerance() -> None:
 
 
 def test_unknown_inode_is_not_compared() -> None:
-    assert not needs_hash(fs(ino=0), KnownRecord(10, 1_000, 7))
-    assert not needs_hash(fs(ino=7), KnownRecord(10, 1_000, 0))
+    assert not needs_hash(fs(ino=0), fs())
+    assert not needs_hash(fs(ino=7), fs(ino=0))
 
 
 def test_placeholder_and_birthtime_from_platform_fields() -> None:
