@@ -116,3 +116,25 @@ def test_only_readable_subfolders_are_offered(tmp_path: Path) -> None:
         assert got == expected
     finally:
         (tmp_path / "locked").chmod(0o755)
+
+
+def test_settings_toggles_are_the_configs_booleans() -> None:
+    from dataclasses import replace
+
+    from immich_backupd.config import BackupSettings, Metered, parse_settings
+    from immich_backupd.config_edit import ValueEdit
+    from immich_backupd.dashboard.toggles import KEYS, parse_toggle, toggles
+    settings = parse_settings("server: {url: https://x.example, api_key: " + "k" * 30 +
+                              "}\nalbums: {include: [/]}\n")
+    settings = replace(settings, backup=replace(BackupSettings(), require_charging=True,
+                                                metered=Metered(photos=False, videos=True)))
+    got = {t["key"]: t["value"] for t in toggles(settings)}
+    assert list(got) == list(KEYS)
+    assert got["backup.require_charging"] is True and got["backup.album_sync"] is True
+    assert (got["backup.metered.photos"], got["backup.metered.videos"]) == (False, True)
+    assert parse_toggle({"key": "backup.metered.videos", "value": False}) == \
+        ValueEdit(("backup", "metered", "videos"), False)
+    for bad in (None, {"key": "backup.concurrency", "value": True},
+                {"key": "backup.album_sync", "value": "false"},
+                {"key": "backup.album_sync"}, {"key": "backup.album_sync", "value": 1, "x": 2}):
+        assert parse_toggle(bad) is None, bad

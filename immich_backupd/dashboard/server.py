@@ -28,13 +28,13 @@ from aiohttp import web
 
 from .. import i18n
 from ..config import Settings
-from ..config_edit import apply_edit
+from ..config_edit import Edit, apply_edit
 from ..errors import ConfigError
 from ..i18n import _
 from ..report.live import LIVE_NAME
 from ..report.status import failed_items, status_data
 from ..state import StateReader
-from . import folders, guard, tokens
+from . import folders, guard, toggles, tokens
 from .view import page_texts, status_view
 
 log = logging.getLogger("immich_backupd.dashboard")
@@ -114,6 +114,7 @@ class Dashboard:
         self._watcher: asyncio.Task[None] | None = None
         self._closing = False
         self._editing = asyncio.Lock()  # one config edit at a time: none is lost
+        self._applied: Settings | None = None  # what the last edit wrote
         self._static = {name: (HERE / "static" / name).read_bytes() for name in STATIC}
         self._template = string.Template((HERE / "templates" / "index.html").read_text())
         self.openapi = (HERE / "openapi.json").read_bytes()
@@ -144,6 +145,8 @@ class Dashboard:
         app.router.add_get("/api/v1/folders", self.api_folders)
         app.router.add_get("/api/v1/folders/browse", self.api_browse)
         app.router.add_post("/api/v1/folders", self.api_edit_folders)
+        app.router.add_get("/api/v1/settings", self.api_settings)
+        app.router.add_post("/api/v1/settings", self.api_edit_settings)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, cfg.host, cfg.port, shutdown_timeout=2.0)
@@ -330,27 +333,46 @@ class Dashboard:
                            .format(path=path, reason=exc.strerror or exc), True)
 
     async def api_edit_folders(self, request: web.Request) -> web.StreamResponse:
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        edit = folders.parse_folder_edit(body)
+        edit = folders.parse_folder_edit(await _body(request))
         if edit is None:
             return _refuse(400, _('expected a JSON object: "list": "include" or "exclude", '
                                   '"op": "add" or "remove", "entry": a folder or pattern'), True)
+        refused = await self._apply(edit)
+        if refused is not None:
+            return refused
+        log.info("dashboard: %s %s albums.%s; reloading", edit.op.value, edit.entry,
+                 edit.which.value)
+        return _json(await asyncio.to_thread(folders.listed, self.controls.config_path))
+
+    async def api_settings(self, request: web.Request) -> web.StreamResponse:
+        return _json({"toggles": toggles.toggles(self.controls.settings)})
+
+    async def api_edit_settings(self, request: web.Request) -> web.StreamResponse:
+        edit = toggles.parse_toggle(await _body(request))
+        if edit is None:
+            return _refuse(400, _('expected a JSON object: "key": one of {keys}, "value": true '
+                                  'or false').format(keys=", ".join(toggles.KEYS)), True)
+        refused = await self._apply(edit)
+        if refused is not None:
+            return refused
+        log.info("dashboard: %s set to %s; reloading", ".".join(edit.path), edit.value)
+        return _json({"toggles": toggles.toggles(self._applied)})
+
+    async def _apply(self, edit: Edit) -> web.Response | None:
+        """Write ``edit`` to the config file and have the daemon reload it; a refusal
+        (the loader's problems, or why the file cannot be written) if not done."""
         async with self._editing:
             try:
-                await asyncio.to_thread(apply_edit, self.controls.config_path, edit)
+                self._applied = await asyncio.to_thread(apply_edit, self.controls.config_path,
+                                                        edit)
             except ConfigError as exc:
                 return _refuse(422, " ".join(exc.translated()), True)
             except OSError as exc:
                 return _refuse(500, _("cannot write the config file: {reason}").format(
                     reason=exc.strerror or exc), True)
-        log.info("dashboard: %s %s albums.%s; reloading", edit.op.value, edit.entry,
-                 edit.which.value)
         self.controls.request_reload()
         self.changes.poke()
-        return _json(await asyncio.to_thread(folders.listed, self.controls.config_path))
+        return None
 
     async def api_events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
@@ -369,6 +391,13 @@ class Dashboard:
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return response
+
+
+async def _body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        return None
 
 
 def _retry(state_dir: Path, paths: list[Path] | None) -> list[Path]:

@@ -30,6 +30,7 @@ def page_texts() -> dict[str, str]:
         "no_failed": _("✓ No failed uploads."),
         "refused": _("The daemon refused: {reason}"),
         "folders_title": _("Folders"),
+        "settings_title": _("Settings"),
         "included": _("Backed up"),
         "excluded": _("Left out"),
         "browse_title": _("Add a folder"),

@@ -303,7 +303,7 @@ def test_the_browser_leaves_a_folder_out_keeping_the_config_comments(
         server, dash_setup, tmp_path, browser):
     setup = dash_setup
     assert setup.run("once").returncode == 0
-    d, link, _token = start(setup, tmp_path)
+    d, link, token = start(setup, tmp_path)
     try:
         config = json.loads(setup.config.read_text())
         text = "# my backup settings\n" + yaml.safe_dump(config, sort_keys=False).replace(
@@ -340,5 +340,25 @@ def test_the_browser_leaves_a_folder_out_keeping_the_config_comments(
                    "the refusal")
         assert "albums.include" in text_of(browser, "error"), text_of(browser, "error")
         assert setup.config.read_text() == after
+
+        # A switch of the settings screen is written the same way.
+        box = browser.find_element("css selector",
+                                   '#settings-list li[data-key="backup.album_sync"] input')
+        assert box.is_selected()
+        box.click()
+        wait_until(lambda: "album_sync: false" in setup.config.read_text(), 10,
+                   "album_sync written")
+        assert setup.config.read_text().startswith("# my backup settings\n")
+        wait_until(lambda: d.stderr().count("configuration reloaded") == 2, 15,
+                   "the second reload")
+        auth = {"Authorization": f"Bearer {token}"}
+        answer = valid(json.loads(Http(link).request("GET", "/api/v1/settings",
+                                                     headers=auth)[2]), "Toggles")
+        assert {t["key"]: t["value"] for t in answer["toggles"]}["backup.album_sync"] is False
+        status, _, body = Http(link).request("POST", "/api/v1/settings",
+                                             {"key": "backup.album_sync", "value": "no"},
+                                             headers=auth)
+        assert status == 400 and "backup.album_sync" in valid(json.loads(body), "Error")[
+            "error"]["message"]
     finally:
         assert d.stop() == 0, d.stderr()

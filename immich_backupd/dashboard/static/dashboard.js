@@ -91,6 +91,28 @@
     if (await post("/api/v1/folders", body)) await loadFolders();
   }
 
+  function renderSettings(answer) {
+    const ul = $("settings-list");
+    ul.replaceChildren();
+    for (const toggle of answer.toggles) {
+      const li = fromTemplate("toggle-item");
+      li.dataset.key = toggle.key;
+      const box = li.querySelector(".value");
+      box.checked = toggle.value;
+      li.querySelector(".label").textContent = toggle.label;
+      box.addEventListener("change", async () => {
+        await post("/api/v1/settings", {key: toggle.key, value: box.checked});
+        await loadSettings();  // refused or not, show what the file says now
+      });
+      ul.appendChild(li);
+    }
+  }
+
+  async function loadSettings() {
+    const answer = await getJSON("/api/v1/settings");
+    if (answer) renderSettings(answer);
+  }
+
   async function browse(path) {
     const at = await getJSON("/api/v1/folders/browse" +
       (path ? "?path=" + encodeURIComponent(path) : ""));
@@ -128,6 +150,7 @@
     });
     $("browse-up").addEventListener("click", () => browse($("browse-up").dataset.path));
     loadFolders();
+    loadSettings();
     browse("");
     const events = new EventSource("/api/v1/events");
     events.addEventListener("status", (event) => render(JSON.parse(event.data)));
