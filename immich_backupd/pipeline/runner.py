@@ -885,16 +885,24 @@ class BackupPass:
             self._ends_sent += 1
 
     async def _check_batch(self, batch: list[Unit], upload_q: asyncio.Queue[object]) -> None:
-        pending = [c for u in batch for c in u.members if c.outcome is None]
+        """Check ``batch`` one request (check_batch_size files) at a time, queueing each
+        part's uploads before asking about the next: the check runs no further ahead of
+        the uploads than one request and the upload queue, whatever the size of the
+        groups the hashers hand over (a fatal answer then stops the pass early)."""
+        for part in _parts(batch, self._batch_size):
+            if self.stopping:
+                return
+            await self._check_part(part, upload_q)
+
+    async def _check_part(self, part: list[Unit], upload_q: asyncio.Queue[object]) -> None:
+        pending = [c for u in part for c in u.members if c.outcome is None]
         ids = {str(i): c for i, c in enumerate(pending)}
         items = [(i, c.sha1) for i, c in ids.items() if c.sha1 is not None]
         results = []
-        size = self._batch_size
-        for part in (items[i:i + size] for i in range(0, len(items), size)):
+        if items:
             try:
-                results += await self._call(
-                    lambda part=part: self.client.bulk_upload_check(part),  # type: ignore[misc]
-                    "bulk-upload-check")
+                results = await self._call(
+                    lambda: self.client.bulk_upload_check(items), "bulk-upload-check")
             except (ApiError, TransportError) as exc:
                 raise_if_fatal(exc)
                 # The check is an optimisation: without it, the checksum header still
@@ -902,7 +910,7 @@ class BackupPass:
                 log.warning("bulk-upload-check failed (%s); uploading with checksum only",
                             exc)
         outcomes: list[tuple[Candidate, str, str | None, str | None]] = []
-        linking = {id(u.members[0]) for u in batch if u.link_to is not None}
+        linking = {id(u.members[0]) for u in part if u.link_to is not None}
         for r in results:
             cand = ids.get(r.id)
             if cand is None or r.accept:
@@ -919,7 +927,7 @@ class BackupPass:
             elif r.reason == "unsupported-format":
                 outcomes.append((cand, UNSUPPORTED, None, "unsupported file type"))
         await self._record_later(outcomes)
-        unfinished = _unfinished(batch)
+        unfinished = _unfinished(part)
         self._to_upload += sum(c.outcome is None for u in unfinished for c in u.members)
         server = self.settings.server
         if should_pause(server.pause_jobs_during_import, self._to_upload,
@@ -1270,6 +1278,22 @@ def _unfinished(units: list[Unit]) -> list[Unit]:
     return [u for u in units
             if (u.members[0].outcome is None if len(u.members) == 1
                 else any(c.outcome is None for c in u.members))]
+
+
+def _parts(units: list[Unit], size: int) -> Iterator[list[Unit]]:
+    """Split units, kept whole, into parts of at most ``size`` members still without an
+    outcome (a unit larger than ``size`` is a part of its own)."""
+    part: list[Unit] = []
+    n = 0
+    for unit in units:
+        k = sum(c.outcome is None for c in unit.members)
+        if part and n + k > size:
+            yield part
+            part, n = [], 0
+        part.append(unit)
+        n += k
+    if part:
+        yield part
 
 
 def _groups(units: list[Unit]) -> Iterator[list[Unit]]:

@@ -10,6 +10,7 @@ not know of.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import time
@@ -97,8 +98,16 @@ def test_sigterm_mid_pass_records_every_upload_the_server_finished(server, tmp_p
 
 def test_a_fatal_answer_to_the_check_still_records_the_uploads_in_flight(server, tmp_path):
     """The key is revoked mid-pass: the bulk check of the next batch ends the pass (77);
-    the uploads already in flight are finished and recorded all the same."""
+    the uploads already in flight are finished and recorded all the same.
+
+    The files are an hour old, so the scan hands them to the check as one group. The
+    check must still go one request at a time behind the uploads, not ask about the
+    whole group first (then no check was left to be refused, as happened in CI when
+    most files were old enough)."""
     tree = make_tree(tmp_path / "lib", folders=6, per_folder=30)
+    hour_ago = time.time() - 3600
+    for path in tree.expected:
+        os.utime(path, (hour_ago, hour_ago))
     config = write_config(tmp_path, server.url, server.api_key, tree.include, concurrency=4,
                           check_batch_size=20)
     server.faults.latency("POST", ASSETS, 0.2)
