@@ -16,7 +16,7 @@ ISO_BMFF = frozenset({".mp4", ".m4v", ".mov", ".3gp", ".3gpp", ".insv"})
 _MAX_BOXES = 64  # a real file has a handful at the top level; stop early on garbage
 
 
-def _boxes(fh: BinaryIO, start: int, end: int):
+def boxes(fh: BinaryIO, start: int, end: int):
     """Yield (type, payload_offset, payload_end) of the boxes in [start, end)."""
     pos = start
     for _ in range(_MAX_BOXES):
@@ -65,10 +65,10 @@ def duration_ms(path: Path) -> int | None:
     try:
         with path.open("rb") as fh:
             end = fh.seek(0, 2)
-            for kind, start, stop in _boxes(fh, 0, end):
+            for kind, start, stop in boxes(fh, 0, end):
                 if kind != b"moov":
                     continue
-                for inner, istart, istop in _boxes(fh, start, stop):
+                for inner, istart, istop in boxes(fh, start, stop):
                     if inner == b"mvhd":
                         fh.seek(istart)
                         return parse_mvhd(fh.read(min(istop - istart, 120)))

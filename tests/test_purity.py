@@ -19,8 +19,9 @@ import pytest
 FRAMEWORKS = ("asyncio", "aiohttp", "aiosqlite", "watchdog")
 
 PURE_MODULES = (
-    "bandwidth", "bilingual", "changes", "config", "config_edit", "durations", "errors",
-    "folder_problems", "gctune", "i18n", "lock", "media", "model", "mounts", "placeholders",
+    "bandwidth", "bilingual", "capture_date", "changes", "config", "config_edit", "durations",
+    "errors", "folder_problems", "gctune", "i18n", "lock", "media", "model", "mounts",
+    "placeholders",
     "quiet_hours", "rules", "scan", "service", "videoinfo",
     "cli.common", "cli.dashboard", "cli.service", "cli.terminal",
     "daemon.sdnotify", "daemon.wake",

@@ -221,8 +221,12 @@ def iso_time(ns: int) -> str:
 
 
 def created_ns(stat: FileStat) -> int:
-    """Birth time where the OS keeps one, else the modification time."""
-    return stat.birthtime_ns if stat.birthtime_ns is not None else stat.mtime_ns
+    """The file time a capture date falls back to: the modification time, or the birth
+    time where the OS keeps one and it is earlier (a file edited after it was made). A
+    copy's birth time is when it was copied, so the earlier of the two is the closer."""
+    if stat.birthtime_ns is None:
+        return stat.mtime_ns
+    return min(stat.birthtime_ns, stat.mtime_ns)
 
 
 # Across passes, a failed file waits longer each time: within a pass it was already

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from .. import folder_problems, placeholders
+from ..capture_date import capture_date
 from ..changes import FileStat
 from ..config import Settings
 from ..errors import BackupdError, QuotaExceededError, ServerUnavailableError, StateError
@@ -990,11 +991,16 @@ class BackupPass:
 
         duration = await asyncio.to_thread(duration_ms, cand.path) if cand.kind == "video" \
             else None
+        # Only files being uploaded get a date: from bytes kept in memory at once, else
+        # from the headers (a few small reads, off the loop).
+        created = capture_date(cand.path, created_ns(st), data=cand.data) \
+            if cand.data is not None \
+            else await asyncio.to_thread(capture_date, cand.path, created_ns(st))
         req = UploadRequest(
             path=cand.path,
             size=st.size,
             sha1=cand.sha1,
-            created_at=iso_time(created_ns(st)),
+            created_at=created.iso(),
             modified_at=iso_time(st.mtime_ns),
             filename=cand.path.name,
             sidecar=sidecar,

@@ -1,0 +1,427 @@
+"""When a photo or video was taken, as the upload's ``fileCreatedAt``: always with an offset.
+
+The date is chosen in this order (docs/configuration.md, "Capture dates"):
+
+1. the file's own metadata: EXIF ``DateTimeOriginal`` (else ``DateTimeDigitized``) with
+   its ``OffsetTime…`` and sub-seconds, in JPEG, TIFF-based RAW (CR2, NEF, ARW, DNG, …)
+   and HEIC/HEIF/AVIF files; the ``mvhd`` creation time (UTC) of MP4/MOV videos;
+2. a date in the file name: ``IMG_20240501_103000``, ``PXL_20240501_103000123``,
+   ``IMG-20240501-WA0001`` (a day only), ``Screenshot_2024-05-01-10-30-00``,
+   ``Screenshot 2024-05-01 at 10.30.00``, ``20240501_103000``, ``VID_…`` and the like;
+3. the file's time stamp (the caller's fallback: the earlier of mtime and birth time).
+
+A time the source gives without an offset (EXIF without ``OffsetTime…``, a file name) is
+read as wall time in the zone passed in (``tz``; None: this machine's zone, with its
+daylight-saving rules for that date). A UTC time (``mvhd``) is shown in that zone.
+
+The parsers work on a seekable binary stream (a file, or ``io.BytesIO`` over bytes
+already in memory) and read only headers: JPEG segment headers up to the Exif block,
+TIFF directories, ISO-BMFF box headers (media data is seeked over, never read). Pure:
+nothing here opens a file but :func:`capture_date`, the one I/O function.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import re
+import struct
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import BinaryIO
+
+from .videoinfo import boxes
+
+_MAC_EPOCH_OFFSET = 2_082_844_800  # seconds from 1904-01-01 (QuickTime) to 1970-01-01
+_MIN_YEAR = 1900  # a metadata date before this is a camera's unset clock, not a date
+_MAX_IFD_ENTRIES = 512
+_MAX_JPEG_SEGMENTS = 32
+_MAX_META_BYTES = 1 << 20  # an iinf/iloc box larger than this is not a photo's
+_BUFFER = 64 * 1024  # the file is read in blocks of this size, headers only
+
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1",
+                          b"msf1", b"avif", b"avis"})
+
+# EXIF tags
+_EXIF_IFD = 0x8769
+_OFFSET_TIME = 0x9010
+_DATE_ORIGINAL, _OFFSET_ORIGINAL, _SUBSEC_ORIGINAL = 0x9003, 0x9011, 0x9291
+_DATE_DIGITIZED, _OFFSET_DIGITIZED, _SUBSEC_DIGITIZED = 0x9004, 0x9012, 0x9292
+
+
+class DateSource(enum.Enum):
+    """Where a capture date came from."""
+
+    METADATA = "metadata"  # EXIF or the video's header
+    NAME = "name"  # a date in the file name
+    FILE_TIME = "file time"  # the file system's time stamp
+
+
+@dataclass(frozen=True)
+class CaptureDate:
+    """A capture date: ``when`` is always timezone-aware."""
+
+    when: datetime
+    source: DateSource
+
+    def iso(self) -> str:
+        """ISO-8601 with milliseconds and the offset, as the server takes it."""
+        return self.when.isoformat(timespec="milliseconds")
+
+
+def in_zone(naive: datetime, tz: tzinfo | None) -> datetime:
+    """A wall-clock time read in ``tz`` (None: this machine's zone, its DST rules)."""
+    return naive.astimezone() if tz is None else naive.replace(tzinfo=tz)
+
+
+def from_ns(ns: int, tz: tzinfo | None) -> datetime:
+    """A POSIX time in nanoseconds as an aware datetime in ``tz`` (None: local)."""
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).astimezone(tz)
+
+
+# --- EXIF (TIFF structure) -------------------------------------------------------------
+
+def parse_offset(text: str) -> timezone | None:
+    """An EXIF ``OffsetTime…`` value (``+02:00``, ``-05:30``) as a zone, or None."""
+    m = re.fullmatch(r"\s*([+-])(\d\d):?(\d\d)\s*", text)
+    if m is None:
+        return None
+    minutes = int(m[2]) * 60 + int(m[3])
+    if minutes > 14 * 60:
+        return None
+    return timezone((-1 if m[1] == "-" else 1) * timedelta(minutes=minutes))
+
+
+def parse_exif_datetime(text: str, subsec: str = "") -> datetime | None:
+    """``YYYY:MM:DD HH:MM:SS`` (naive) with optional sub-seconds, or None when unset
+    (``0000:00:00 00:00:00``, blanks) or not a date."""
+    m = re.fullmatch(r"\s*(\d{4})[:-](\d\d)[:-](\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d+))?\s*",
+                     text)
+    if m is None:
+        return None
+    frac = m[7] or subsec.strip()
+    micro = int((frac + "000000")[:6]) if frac.isdigit() else 0
+    try:
+        when = datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]),
+                        micro)
+    except ValueError:
+        return None
+    return when if when.year >= _MIN_YEAR else None
+
+
+def _read_at(fh: BinaryIO, pos: int, n: int) -> bytes:
+    fh.seek(pos)
+    return fh.read(n)
+
+
+def _ifd(fh: BinaryIO, base: int, offset: int, order: str) -> dict[int, tuple[int, int, bytes]]:
+    """The entries of the IFD at ``base + offset``: tag → (type, count, 4 value bytes)."""
+    head = _read_at(fh, base + offset, 2)
+    if len(head) < 2:
+        return {}
+    (count,) = struct.unpack(order + "H", head)
+    if count > _MAX_IFD_ENTRIES:
+        return {}
+    raw = _read_at(fh, base + offset + 2, 12 * count)
+    out = {}
+    for i in range(len(raw) // 12):
+        tag, kind, n = struct.unpack(order + "HHI", raw[i * 12:i * 12 + 8])
+        out[tag] = (kind, n, raw[i * 12 + 8:i * 12 + 12])
+    return out
+
+
+def _ascii(fh: BinaryIO, base: int, order: str, entry: tuple[int, int, bytes] | None) -> str:
+    if entry is None:
+        return ""
+    kind, n, value = entry
+    if kind not in (2, 7) or n > 256:  # ASCII (or UNDEFINED, as some writers use)
+        return ""
+    raw = value[:n] if n <= 4 else _read_at(fh, base + struct.unpack(order + "I", value)[0], n)
+    return raw.split(b"\0", 1)[0].decode("ascii", "replace")
+
+
+def tiff_date(fh: BinaryIO, base: int, tz: tzinfo | None) -> datetime | None:
+    """The capture date in the TIFF structure starting at ``base`` (an Exif block's
+    payload, or a TIFF-based RAW file at 0): ``DateTimeOriginal``, else
+    ``DateTimeDigitized``, with its offset, else ``OffsetTime``, else read in ``tz``."""
+    head = _read_at(fh, base, 8)
+    if len(head) < 8 or head[:2] not in (b"II", b"MM"):
+        return None
+    order = "<" if head[:2] == b"II" else ">"
+    (ifd0,) = struct.unpack(order + "I", head[4:8])
+    entries = _ifd(fh, base, ifd0, order)
+    exif = entries.get(_EXIF_IFD)
+    if exif is None:
+        return None
+    sub = _ifd(fh, base, struct.unpack(order + "I", exif[2])[0], order)
+    fallback_offset = parse_offset(_ascii(fh, base, order, sub.get(_OFFSET_TIME)))
+    for date_tag, offset_tag, subsec_tag in ((_DATE_ORIGINAL, _OFFSET_ORIGINAL, _SUBSEC_ORIGINAL),
+                                             (_DATE_DIGITIZED, _OFFSET_DIGITIZED,
+                                              _SUBSEC_DIGITIZED)):
+        naive = parse_exif_datetime(_ascii(fh, base, order, sub.get(date_tag)),
+                                    _ascii(fh, base, order, sub.get(subsec_tag)))
+        if naive is None:
+            continue
+        zone = parse_offset(_ascii(fh, base, order, sub.get(offset_tag))) or fallback_offset
+        return naive.replace(tzinfo=zone) if zone is not None else in_zone(naive, tz)
+    return None
+
+
+def jpeg_date(fh: BinaryIO, tz: tzinfo | None) -> datetime | None:
+    """The EXIF date of a JPEG: its segment headers are walked to the first Exif APP1
+    block (the image data is never reached)."""
+    pos = 2
+    for _ in range(_MAX_JPEG_SEGMENTS):
+        head = _read_at(fh, pos, 4)
+        if len(head) < 4 or head[0] != 0xFF:
+            return None
+        marker = head[1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, start of scan: no Exif before the data
+            return None
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", head[2:4])
+        if marker == 0xE1 and _read_at(fh, pos + 4, 6) == b"Exif\0\0":
+            found = tiff_date(fh, pos + 10, tz)
+            if found is not None:
+                return found
+        pos += 2 + length
+    return None
+
+
+# --- ISO-BMFF: HEIF stills, MP4/MOV videos ---------------------------------------------
+
+def _child(fh: BinaryIO, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    for k, s, e in boxes(fh, start, end):
+        if k == kind:
+            return s, e
+    return None
+
+
+def parse_iinf_exif_id(payload: bytes) -> int | None:
+    """The item id of the ``Exif`` item in an ``iinf`` box's payload, or None."""
+    if len(payload) < 6:
+        return None
+    version = payload[0]
+    pos = 6 if version == 0 else 8
+    while pos + 8 <= len(payload):
+        size, kind = struct.unpack(">I4s", payload[pos:pos + 8])
+        if size < 8:
+            return None
+        body = payload[pos + 8:pos + size]
+        if kind == b"infe" and len(body) >= 4:
+            v = body[0]
+            if v == 2 and len(body) >= 12 and body[8:12] == b"Exif":
+                return struct.unpack(">H", body[4:6])[0]
+            if v == 3 and len(body) >= 14 and body[10:14] == b"Exif":
+                return struct.unpack(">I", body[4:8])[0]
+        pos += size
+    return None
+
+
+def parse_iloc_extent(payload: bytes, item_id: int) -> tuple[int, int] | None:
+    """(file offset, length) of the first extent of ``item_id`` in an ``iloc`` box's
+    payload, for items stored in the file itself (construction method 0), or None."""
+    try:
+        version = payload[0]
+        offset_size, length_size = payload[4] >> 4, payload[4] & 15
+        base_size, index_size = payload[5] >> 4, (payload[5] & 15 if version in (1, 2) else 0)
+        pos = 6
+        id_fmt = ">H" if version < 2 else ">I"
+        (count,) = struct.unpack_from(id_fmt, payload, pos)
+        pos += struct.calcsize(id_fmt)
+
+        def uint(size: int) -> int:
+            nonlocal pos
+            if size not in (0, 4, 8):
+                raise ValueError(size)
+            value = int.from_bytes(payload[pos:pos + size], "big") if size else 0
+            if len(payload) < pos + size:
+                raise ValueError("truncated")
+            pos += size
+            return value
+
+        for _ in range(count):
+            (iid,) = struct.unpack_from(id_fmt, payload, pos)
+            pos += struct.calcsize(id_fmt)
+            method = 0
+            if version in (1, 2):
+                method = struct.unpack_from(">H", payload, pos)[0] & 15
+                pos += 2
+            pos += 2  # data_reference_index
+            base = uint(base_size)
+            (extents,) = struct.unpack_from(">H", payload, pos)
+            pos += 2
+            first: tuple[int, int] | None = None
+            for _ in range(extents):
+                uint(index_size)
+                off, length = uint(offset_size), uint(length_size)
+                if first is None:
+                    first = (base + off, length)
+            if iid == item_id:
+                return first if method == 0 else None
+    except (IndexError, ValueError, struct.error):
+        return None
+    return None
+
+
+def heif_date(fh: BinaryIO, end: int, tz: tzinfo | None) -> datetime | None:
+    """The EXIF date of a HEIC/HEIF/AVIF file: its ``meta`` box names the Exif item and
+    where it lies; only those boxes and the item's TIFF directories are read."""
+    meta = _child(fh, 0, end, b"meta")
+    if meta is None:
+        return None
+    start, stop = meta[0] + 4, meta[1]  # meta is a full box: version and flags first
+    found = {}
+    for kind, s, e in boxes(fh, start, stop):
+        if kind in (b"iinf", b"iloc") and e - s <= _MAX_META_BYTES:
+            found[kind] = _read_at(fh, s, e - s)
+    item = parse_iinf_exif_id(found.get(b"iinf", b""))
+    if item is None:
+        return None
+    extent = parse_iloc_extent(found.get(b"iloc", b""), item)
+    if extent is None:
+        return None
+    head = _read_at(fh, extent[0], 4)
+    if len(head) < 4:
+        return None
+    base = extent[0] + 4 + struct.unpack(">I", head)[0]
+    if _read_at(fh, base, 6) == b"Exif\0\0":  # some writers count the prefix, some not
+        base += 6
+    return tiff_date(fh, base, tz)
+
+
+def parse_mvhd_created(payload: bytes) -> datetime | None:
+    """The creation time (UTC) in an ``mvhd`` payload (version 0 or 1), or None when
+    unset (0) or before 1970 (a camera whose clock was never set)."""
+    if len(payload) >= 8 and payload[0] == 0:
+        (secs,) = struct.unpack(">I", payload[4:8])
+    elif len(payload) >= 12 and payload[0] == 1:
+        (secs,) = struct.unpack(">Q", payload[4:12])
+    else:
+        return None
+    posix = secs - _MAC_EPOCH_OFFSET
+    if posix <= 0 or posix > 1 << 34:
+        return None
+    return datetime.fromtimestamp(posix, tz=UTC)
+
+
+def quicktime_date(fh: BinaryIO, end: int, tz: tzinfo | None) -> datetime | None:
+    """The ``mvhd`` creation time of an MP4/MOV file, shown in ``tz``: the top-level box
+    headers are walked to ``moov`` (wherever it is), the media data is seeked over."""
+    moov = _child(fh, 0, end, b"moov")
+    if moov is None:
+        return None
+    mvhd = _child(fh, moov[0], moov[1], b"mvhd")
+    if mvhd is None:
+        return None
+    created = parse_mvhd_created(_read_at(fh, mvhd[0], min(mvhd[1] - mvhd[0], 12)))
+    return created.astimezone(tz) if created is not None else None
+
+
+def metadata_date(fh: BinaryIO, tz: tzinfo | None) -> datetime | None:
+    """The capture date in a file's own metadata, by its content (not its name): JPEG,
+    TIFF-based RAW, HEIF, MP4/MOV. None when the format is another or has no date."""
+    end = fh.seek(0, io.SEEK_END)
+    head = _read_at(fh, 0, 12)
+    if head[:2] == b"\xff\xd8":
+        return jpeg_date(fh, tz)
+    if head[:4] in (b"II*\0", b"MM\0*", b"IIRO", b"IIU\0"):  # TIFF; Olympus ORF, Panasonic RW2
+        return tiff_date(fh, 0, tz)
+    if head[4:8] == b"ftyp":
+        if head[8:12] in _HEIF_BRANDS:
+            return heif_date(fh, end, tz)
+        return quicktime_date(fh, end, tz)
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip"):  # QuickTime without ftyp
+        return quicktime_date(fh, end, tz)
+    return None
+
+
+# --- file names ------------------------------------------------------------------------
+
+_NAME_DATE = re.compile(
+    r"""(?<!\d)
+    (?P<y>19\d\d|20\d\d) (?P<s>[-_.]?) (?P<m>0[1-9]|1[0-2]) (?P=s) (?P<d>0[1-9]|[12]\d|3[01])
+    (?:
+        (?:[-_ T.]|\ at\ )?
+        (?P<H>[01]?\d|2[0-3]) (?P<t>[-_.:]?) (?P<M>[0-5]\d) (?P=t) (?P<S>[0-5]\d)
+        (?P<ms>\d{3})?
+        (?:[ \u202f]?(?P<ampm>[AaPp][Mm])(?![A-Za-z]))?
+    )?
+    (?!\d)""",
+    re.X,
+)
+
+
+def name_date(name: str, tz: tzinfo | None, file_time: datetime | None = None) -> datetime | None:
+    """A date in a file name (the extension left out), read in ``tz``; None if none.
+
+    A name with a day but no time of day (WhatsApp's ``IMG-20240501-WA0001``) gives the
+    file time when that falls on the same day in ``tz``, else midnight of that day.
+    """
+    stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+    for m in _NAME_DATE.finditer(stem):
+        try:
+            day = date(int(m["y"]), int(m["m"]), int(m["d"]))
+        except ValueError:  # 20230231
+            continue
+        if m["H"] is None:
+            if file_time is not None and file_time.astimezone(tz).date() == day:
+                return file_time.astimezone(tz)
+            return in_zone(datetime(day.year, day.month, day.day), tz)
+        hour = int(m["H"])
+        if m["ampm"]:
+            if not 1 <= hour <= 12:
+                continue
+            hour = hour % 12 + (12 if m["ampm"].lower() == "pm" else 0)
+        elif len(m["H"]) == 1 and not m["t"]:
+            continue  # "2024050193000": not a time
+        naive = datetime(day.year, day.month, day.day, hour, int(m["M"]), int(m["S"]),
+                         int(m["ms"] or 0) * 1000)
+        return in_zone(naive, tz)
+    return None
+
+
+def choose(metadata: datetime | None, name: str, file_time: datetime,
+           tz: tzinfo | None) -> CaptureDate:
+    """The date to send: the metadata's, else the name's, else the file time's."""
+    if metadata is not None:
+        return CaptureDate(metadata, DateSource.METADATA)
+    from_name = name_date(name, tz, file_time)
+    if from_name is not None:
+        return CaptureDate(from_name, DateSource.NAME)
+    return CaptureDate(file_time.astimezone(tz), DateSource.FILE_TIME)
+
+
+def date_from_stream(fh: BinaryIO, name: str, file_time_ns: int,
+                     tz: tzinfo | None = None) -> CaptureDate:
+    """The capture date of the file open as ``fh`` (seekable), named ``name``, whose
+    time stamp is ``file_time_ns``. A stream that cannot be parsed falls through to the
+    name and the time stamp; never raises for bad content."""
+    try:
+        found = metadata_date(fh, tz)
+    except (struct.error, ValueError, OverflowError):
+        found = None
+    return choose(found, name, from_ns(file_time_ns, tz), tz)
+
+
+def capture_date(path: Path, file_time_ns: int, *, data: bytes | None = None,
+                 tz: tzinfo | None = None) -> CaptureDate:
+    """The capture date of the file at ``path`` (see the module docstring for the order).
+
+    ``data``: the file's bytes when already in memory (nothing is read then). Otherwise
+    the headers are read in blocks of 64 KiB; a file that cannot be opened or read falls
+    through to the name and ``file_time_ns`` (the upload reports its own I/O errors).
+    """
+    if data is not None:
+        return date_from_stream(io.BytesIO(data), path.name, file_time_ns, tz)
+    try:
+        with path.open("rb", buffering=_BUFFER) as fh:
+            return date_from_stream(fh, path.name, file_time_ns, tz)
+    except OSError:
+        return choose(None, path.name, from_ns(file_time_ns, tz), tz)

@@ -1,0 +1,122 @@
+"""Small real media files with capture dates, built byte by byte for tests and the demo.
+
+Each is a valid file of its format as far as date readers go: a JPEG with an APP1 Exif
+block, a TIFF (the layout of CR2/NEF/ARW/DNG), a HEIC whose ``meta`` box names an Exif
+item, an MP4/MOV whose ``moov/mvhd`` carries a creation time. The media data is filler
+(random bytes from the caller), as in :mod:`immich_standin.library`.
+"""
+
+from __future__ import annotations
+
+import struct
+from datetime import UTC, datetime
+
+MAC_EPOCH = datetime(1904, 1, 1, tzinfo=UTC)
+
+
+def box(kind: bytes, payload: bytes) -> bytes:
+    """An ISO-BMFF box."""
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def full_box(kind: bytes, version: int, payload: bytes, flags: int = 0) -> bytes:
+    return box(kind, bytes([version]) + flags.to_bytes(3, "big") + payload)
+
+
+def tiff_exif(date: str | None = "2024:05:01 10:30:00", offset: str | None = None,
+              subsec: str | None = None, *, little_endian: bool = True,
+              digitized: str | None = None) -> bytes:
+    """A TIFF structure (IFD0 with an Exif pointer, an Exif IFD) with the dates given:
+    ``DateTimeOriginal``, ``OffsetTimeOriginal``, ``SubSecTimeOriginal``,
+    ``DateTimeDigitized``; the ASCII values stored after the IFDs."""
+    o = "<" if little_endian else ">"
+    tags = []
+    if date is not None:
+        tags.append((0x9003, date))
+    if digitized is not None:
+        tags.append((0x9004, digitized))
+    if offset is not None:
+        tags.append((0x9011, offset))
+    if subsec is not None:
+        tags.append((0x9291, subsec))
+    tags.sort()
+    ifd0_at = 8
+    ifd0 = struct.pack(o + "H", 2)  # Orientation, ExifIFD pointer
+    exif_at = ifd0_at + 2 + 2 * 12 + 4
+    ifd0 += struct.pack(o + "HHIHH", 0x0112, 3, 1, 1, 0)
+    ifd0 += struct.pack(o + "HHII", 0x8769, 4, 1, exif_at) + struct.pack(o + "I", 0)
+    values_at = exif_at + 2 + 12 * len(tags) + 4
+    entries, values = b"", b""
+    for tag, text in tags:
+        raw = text.encode() + b"\0"
+        if len(raw) <= 4:
+            entries += struct.pack(o + "HHI", tag, 2, len(raw)) + raw.ljust(4, b"\0")
+        else:
+            entries += struct.pack(o + "HHII", tag, 2, len(raw), values_at + len(values))
+            values += raw + (b"\0" if len(raw) % 2 else b"")
+    exif = struct.pack(o + "H", len(tags)) + entries + struct.pack(o + "I", 0)
+    head = (b"II" if little_endian else b"MM") + struct.pack(o + "HI", 42, ifd0_at)
+    return head + ifd0 + exif + values
+
+
+def jpeg_with_exif(tiff: bytes | None, image: bytes, *, icc_first: bool = False) -> bytes:
+    """A JPEG: SOI, APP0 (JFIF), optionally an APP2 before, APP1 Exif with ``tiff``
+    (none when None), a quantisation table, SOS with ``image`` as the scan, EOI."""
+
+    def segment(marker: int, payload: bytes) -> bytes:
+        return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
+
+    parts = [b"\xff\xd8", segment(0xE0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0")]
+    if icc_first:
+        parts.append(segment(0xE2, b"ICC_PROFILE\0\x01\x01" + bytes(3000)))
+    if tiff is not None:
+        parts.append(segment(0xE1, b"Exif\0\0" + tiff))
+    parts.append(segment(0xDB, bytes(65)))
+    parts.append(segment(0xDA, bytes(10)) + image.replace(b"\xff", b"\xfe") + b"\xff\xd9")
+    return b"".join(parts)
+
+
+def heic_with_exif(tiff: bytes, image: bytes, *, items_before: int = 3,
+                   prefix: bool = True) -> bytes:
+    """A HEIC: ftyp, meta (hdlr, iinf with ``items_before`` image items then an Exif
+    item, iloc pointing into mdat), mdat holding the images and the Exif item (its 4-byte
+    TIFF-header offset, "Exif\\0\\0" when ``prefix``, then ``tiff``)."""
+    exif_item = struct.pack(">I", 6 if prefix else 0) + (b"Exif\0\0" if prefix else b"") + tiff
+    ftyp = box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
+    ids = list(range(1, items_before + 1))
+    exif_id = items_before + 1
+    infes = b"".join(full_box(b"infe", 2, struct.pack(">HH4s", i, 0, b"hvc1") + b"\0")
+                     for i in ids)
+    infes += full_box(b"infe", 2, struct.pack(">HH4s", exif_id, 0, b"Exif") + b"\0")
+    iinf = full_box(b"iinf", 0, struct.pack(">H", exif_id) + infes)
+    hdlr = full_box(b"hdlr", 0, bytes(4) + b"pict" + bytes(12) + b"\0")
+    chunk = max(1, len(image) // max(1, items_before))
+
+    def meta_with(mdat_start: int) -> bytes:
+        # iloc version 1: offset_size 4, length_size 4, base_offset_size 0, index_size 0
+        body = struct.pack(">BBH", 0x44, 0x00, exif_id)
+        for n, i in enumerate(ids):
+            body += struct.pack(">HHHHII", i, 0, 0, 1, mdat_start + n * chunk, chunk)
+        body += struct.pack(">HHHHII", exif_id, 0, 0, 1,
+                            mdat_start + items_before * chunk, len(exif_item))
+        iloc = full_box(b"iloc", 1, body)
+        return full_box(b"meta", 0, hdlr + iinf + iloc)
+
+    media = image[:items_before * chunk].ljust(items_before * chunk, b"\0") + exif_item
+    meta = meta_with(0)
+    mdat_start = len(ftyp) + len(meta) + 8
+    return ftyp + meta_with(mdat_start) + box(b"mdat", media)
+
+
+def mp4_with_creation(created: datetime | None, media: bytes, *, moov_last: bool = True,
+                      brand: bytes = b"isom", version: int = 0) -> bytes:
+    """An MP4/MOV: ftyp, mdat, and moov/mvhd with ``created`` as its creation time
+    (seconds since 1904, UTC; 0 when None) and a 1 s duration."""
+    secs = 0 if created is None else int((created - MAC_EPOCH).total_seconds())
+    if version == 0:
+        mvhd = full_box(b"mvhd", 0, struct.pack(">IIII", secs, secs, 600, 600) + bytes(80))
+    else:
+        mvhd = full_box(b"mvhd", 1, struct.pack(">QQIQ", secs, secs, 600, 600) + bytes(80))
+    parts = [box(b"ftyp", brand + b"\x00\x00\x02\x00isomiso2mp41"), box(b"mdat", media)]
+    parts.insert(2 if moov_last else 1, box(b"moov", mvhd))
+    return b"".join(parts)
