@@ -3,7 +3,9 @@
 A real aiohttp server on loopback that behaves like Immich (the vendored v2.7.0 or
 v3.1.0 OpenAPI spec, plus the server behaviour recorded in the project's Immich notes)
 for what a backup client uses: server info, ``/users/me``, ``/api-keys/me``,
-``POST /assets``, ``POST /assets/bulk-upload-check`` and albums. It is strict on
+``POST /assets``, ``POST /assets/bulk-upload-check``, ``GET``/``PUT /assets/{id}``,
+albums, stacks (``state.stacks``; see api_stacks.py for what real servers do when a
+stack is made again) and the job queues. It is strict on
 purpose: every request is validated against the spec of the emulated version and each
 failure is recorded in ``state.violations`` (a list of readable strings), so client
 tests can end with ``assert srv.state.violations == []``.
@@ -23,7 +25,7 @@ In a test::
 The server runs in a background thread with its own event loop, so it works from sync
 and asyncio tests alike. Useful state helpers: ``seed_asset(owner_id, data, filename,
 trashed=...)``, ``trash_asset(id)``, ``find_asset_by_checksum(hex_or_b64, user_id)``,
-``albums_named(name)``, ``create_api_key(user_id, permissions)``, ``snapshot()``;
+``albums_named(name)``, ``create_stack(owner_id, ids)``, ``create_api_key(user_id, permissions)``, ``snapshot()``;
 counters in ``state.counters`` (created, duplicates, early_duplicates, upload_requests,
 bulk_checks, bulk_items_checked, ...); multipart fields the spec does not know in
 ``state.unknown_fields``; the request log (secrets stripped) in ``state.requests``.

@@ -23,8 +23,9 @@ def _duration_v2(asset: Asset) -> str:
     return asset.duration or "0:00:00.00000"
 
 
-def asset_dto(ctx: RequestContext, asset: Asset) -> dict[str, Any]:
-    """An ``AssetResponseDto`` with what the stand-in knows (no EXIF, no thumbnails)."""
+def asset_dto(ctx: RequestContext, asset: Asset, *, with_stack: bool = False) -> dict[str, Any]:
+    """An ``AssetResponseDto`` with what the stand-in knows (no EXIF, no thumbnails);
+    ``with_stack``: its ``stack`` (or null), as ``GET /assets/{id}`` shows it."""
     dto: dict[str, Any] = {
         "id": asset.id,
         "checksum": asset.checksum_b64,
@@ -55,6 +56,12 @@ def asset_dto(ctx: RequestContext, asset: Asset) -> dict[str, Any]:
         dto["duration"] = _duration_v2(asset)
     else:
         dto["duration"] = int(asset.duration) if (asset.duration or "").isdigit() else None
+    if with_stack:
+        stack = ctx.state.stacks.get(asset.stack_id or "")
+        dto["stack"] = None if stack is None else {
+            "id": stack.id, "primaryAssetId": stack.primary_asset_id,
+            "assetCount": len(ctx.state.stack_members(stack.id)),
+        }
     return dto
 
 

@@ -280,6 +280,17 @@ async def device_asset_ids(ctx: RequestContext) -> web.Response:
     return json_response(ctx, ids)
 
 
+async def get_asset(ctx: RequestContext) -> web.Response:
+    """``GET /assets/{id}``: the asset with its ``stack``; not the user's (or unknown):
+    400 ``Not found or no asset.read access``."""
+    user = ctx.require_user()
+    with ctx.state.lock:
+        asset = ctx.state.assets.get(ctx.path_params["id"].lower())
+        if asset is None or asset.owner_id != user.id:
+            raise ApiError(400, "Not found or no asset.read access")
+        return json_response(ctx, asset_dto(ctx, asset, with_stack=True))
+
+
 async def update_asset(ctx: RequestContext) -> web.Response:
     """``PUT /assets/{id}`` (``UpdateAssetDto``, both majors): the fields a backup client
     sends. ``livePhotoVideoId`` links a video to a still afterwards, as the real server

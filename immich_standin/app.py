@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from . import api_albums, api_assets, api_queues, api_server
+from . import api_albums, api_assets, api_queues, api_server, api_stacks
 from .context import (
     CLOSE_UNDER_CLIENT,
     ApiError,
@@ -46,6 +46,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/api-keys/me"): api_server.api_key_me,
     ("POST", "/assets"): api_assets.upload_asset,
     ("POST", "/assets/bulk-upload-check"): api_assets.bulk_upload_check,
+    ("GET", "/assets/{id}"): api_assets.get_asset,
     ("PUT", "/assets/{id}"): api_assets.update_asset,
     ("POST", "/assets/exist"): api_assets.check_existing_assets,
     ("GET", "/assets/device/{deviceId}"): api_assets.device_asset_ids,
@@ -54,6 +55,13 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/albums/{id}"): api_albums.get_album,
     ("PUT", "/albums/{id}/assets"): api_albums.add_assets,
     ("PUT", "/albums/assets"): api_albums.add_assets_to_albums,
+    ("POST", "/stacks"): api_stacks.create_stack,
+    ("GET", "/stacks"): api_stacks.search_stacks,
+    ("DELETE", "/stacks"): api_stacks.delete_stacks,
+    ("GET", "/stacks/{id}"): api_stacks.get_stack,
+    ("PUT", "/stacks/{id}"): api_stacks.update_stack,
+    ("DELETE", "/stacks/{id}"): api_stacks.delete_stack,
+    ("DELETE", "/stacks/{id}/assets/{assetId}"): api_stacks.remove_asset,
     ("GET", "/queues"): api_queues.list_queues,
     ("GET", "/queues/{name}"): api_queues.get_queue,
     ("PUT", "/queues/{name}"): api_queues.update_queue,

@@ -100,6 +100,7 @@ class Asset:
     device_id: str | None = None
     duration: str | None = None
     created_at: str = field(default_factory=now_iso)
+    stack_id: str | None = None  # the stack it is in (asset.stackId)
 
     @property
     def checksum_hex(self) -> str:
@@ -132,6 +133,20 @@ class Album:
 
 
 @dataclass
+class Stack:
+    """A stack: its members are the assets whose ``stack_id`` is its id (as in the
+    database, where ``asset.stackId`` points at the stack)."""
+
+    id: str
+    owner_id: str
+    primary_asset_id: str
+    created_at: str = field(default_factory=now_iso)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class Counters:
     """How often things happened; tests assert on these (e.g. "nothing re-uploaded")."""
 
@@ -143,6 +158,8 @@ class Counters:
     bulk_checks: int = 0
     bulk_items_checked: int = 0
     albums_created: int = 0
+    stacks_created: int = 0
+    stacks_deleted: int = 0  # by DELETE, and when a new stack replaced them
     updates: int = 0  # PUT /assets/{id}
     faults_injected: int = 0
 
@@ -168,6 +185,7 @@ class StandinState:
         self.api_keys: dict[str, ApiKey] = {}  # secret -> key
         self.assets: dict[str, Asset] = {}
         self.albums: dict[str, Album] = {}
+        self.stacks: dict[str, Stack] = {}
         self.counters = Counters()
         self.requests: list[RequestRecord] = []
         self.violations: list[str] = []
@@ -323,6 +341,9 @@ class StandinState:
             for album in self.albums.values():
                 if asset_id in album.asset_ids:
                     album.asset_ids.remove(asset_id)
+            # stack.primaryAssetId cascades: the stack goes, its members are unstacked
+            for stack in [s for s in self.stacks.values() if s.primary_asset_id == asset_id]:
+                self.delete_stack(stack.id)
 
     # ----------------------------------------------------------------- albums
     def create_album(
@@ -340,6 +361,48 @@ class StandinState:
     def albums_named(self, name: str) -> list[Album]:
         with self.lock:
             return [a for a in self.albums.values() if a.name == name]
+
+    # ----------------------------------------------------------------- stacks
+    def create_stack(self, owner_id: str, asset_ids: list[str]) -> Stack:
+        """``POST /stacks`` as the real server's repository does it, in one step: stacks
+        whose *primary* asset is among ``asset_ids`` are deleted and their members join
+        the new stack; the first id becomes its primary; every listed asset is moved into
+        it (out of whatever stack it was in, which keeps its other members). So stacking
+        the same pair twice replaces the stack by a new one."""
+        with self.lock:
+            ids = set(asset_ids)
+            merged = [s for s in self.stacks.values()
+                      if s.owner_id == owner_id and s.primary_asset_id in ids]
+            members = set(ids)
+            for old in merged:
+                members.update(a.id for a in self.assets.values() if a.stack_id == old.id)
+                self.delete_stack(old.id)
+            stack = Stack(id=new_id(), owner_id=owner_id, primary_asset_id=asset_ids[0])
+            self.stacks[stack.id] = stack
+            for aid in members:
+                if aid in self.assets:
+                    self.assets[aid].stack_id = stack.id
+            self.counters.stacks_created += 1
+            return stack
+
+    def delete_stack(self, stack_id: str) -> None:
+        """Delete a stack; its members stay, unstacked (``asset.stackId`` is set null)."""
+        with self.lock:
+            if self.stacks.pop(stack_id, None) is None:
+                return
+            for asset in self.assets.values():
+                if asset.stack_id == stack_id:
+                    asset.stack_id = None
+            self.counters.stacks_deleted += 1
+
+    def stack_members(self, stack_id: str) -> list[Asset]:
+        """The assets a stack shows: not trashed, not hidden; the primary first."""
+        with self.lock:
+            stack = self.stacks[stack_id]
+            members = [a for a in self.assets.values() if a.stack_id == stack_id
+                       and not a.is_trashed and a.visibility in ("timeline", "archive")]
+            members.sort(key=lambda a: a.id != stack.primary_asset_id)
+            return members
 
     # ------------------------------------------------------------- recording
     def add_violation(self, text: str) -> None:
@@ -371,6 +434,7 @@ class StandinState:
                 ],
                 "assets": [a.to_json() for a in self.assets.values()],
                 "albums": [a.to_json() for a in self.albums.values()],
+                "stacks": [s.to_json() for s in self.stacks.values()],
                 "counters": asdict(self.counters),
                 "violations": list(self.violations),
                 "unknown_fields": list(self.unknown_fields),
