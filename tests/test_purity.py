@@ -22,7 +22,7 @@ PURE_MODULES = (
     "bandwidth", "bilingual", "capture_date", "changes", "config", "config_edit", "durations",
     "errors", "folder_problems", "gctune", "i18n", "lock", "media", "model", "mounts",
     "placeholders",
-    "quiet_hours", "rules", "scan", "service", "videoinfo",
+    "quiet_hours", "rules", "scan", "service", "stacks", "videoinfo",
     "cli.common", "cli.dashboard", "cli.service", "cli.terminal",
     "daemon.sdnotify", "daemon.wake",
     "dashboard.folders", "dashboard.guard", "dashboard.tokens", "dashboard.view",

@@ -1,0 +1,193 @@
+"""Which files of one folder belong together as a stack on the server: RAW+JPEG pairs and
+bursts, by their names alone.
+
+Pure: names in, groups out; never touches the file system. A stack never spans folders:
+:func:`stacks_in_folder` takes the names of one folder, :func:`stacks_by_folder` splits
+paths by their folder first. A file is in at most one stack (an asset has one stack on
+the server). Groups of one are no stack (the server takes two ids or more).
+
+- **RAW+JPEG** (``StackKind.RAW_JPEG``): a RAW file and a JPEG or HEIC with the same stem,
+  compared case-insensitively (``IMG_1234.CR2`` + ``IMG_1234.JPG``, an iPhone's
+  ``IMG_1234.DNG`` + ``IMG_1234.HEIC``); the JPEG is the cover, else the HEIC. A Google
+  Pixel's pair is named differently and found by its own naming:
+  ``PXL_20231207_032111247.RAW-01.COVER.jpg`` + ``PXL_20231207_032111247.RAW-02.ORIGINAL.dng``.
+- **Bursts** (``StackKind.BURST``), by the naming of the cameras that mark them:
+
+  ===========================================  ==============================================
+  Huawei, Honor, Xiaomi, older Samsung          ``IMG_20231014_183246_BURST001_COVER.jpg``,
+                                                ``IMG_20231014_183246_BURST002.jpg``
+                                                (``_Burst01`` too: case does not matter)
+  Google Camera (Nexus, early Pixel), Sony      ``00015IMG_00015_BURST20171111030039_COVER.jpg``,
+  Xperia                                        ``00001IMG_00001_BURST20171111030039.jpg``,
+                                                ``DSC_0052_BURST20230709220904977_COVER.JPG``
+  Samsung (One UI)                              ``20231207_101605_001.jpg``, ``…_002.jpg``
+  Google Pixel (Top Shot, long exposure, …)     ``PXL_20230330_184138390.MOTION-01.COVER.jpg``,
+                                                ``PXL_20230330_184138390.MOTION-02.ORIGINAL.jpg``
+  ===========================================  ==============================================
+
+  The file marked ``COVER`` is the cover; where none is marked (Samsung), the first of
+  the burst. Apple marks bursts inside the files (a burst id in the maker notes), not
+  in their names: not detected here.
+
+When bursts are stacked, a burst's RAW files (same burst name, RAW extension) are in
+the burst's stack; otherwise the RAW+JPEG pairs inside it are stacked on their own.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from .media import DEFAULT_MEDIA_TYPES, extension, stem
+
+RAW_EXTENSIONS = frozenset({
+    ".3fr", ".ari", ".arw", ".cap", ".cr2", ".cr3", ".crw", ".dcr", ".dng", ".erf", ".fff",
+    ".iiq", ".k25", ".kdc", ".mrw", ".nef", ".nrw", ".orf", ".ori", ".pef", ".raf", ".raw",
+    ".rw2", ".rwl", ".sr2", ".srf", ".srw", ".x3f",
+})
+"""RAW formats among the server's image types (Immich's own list of raw formats)."""
+
+JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe"})
+HEIC_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
+COVER_EXTENSIONS = JPEG_EXTENSIONS | HEIC_EXTENSIONS
+
+
+class StackKind(enum.Enum):
+    """Why files are stacked; each has its own switch (``raw_jpeg``, ``bursts``)."""
+
+    RAW_JPEG = "raw_jpeg"
+    BURST = "burst"
+
+
+@dataclass(frozen=True)
+class StackGroup:
+    """Files of one folder to stack: ``members`` holds every name, the cover first.
+
+    ``key`` names the group within its folder (its kind and shared name part, lower
+    case), stable across passes, so a state can remember which groups are stacked.
+    """
+
+    kind: StackKind
+    key: str
+    cover: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BurstName:
+    """What a name says about the burst it is part of."""
+
+    kind: StackKind
+    key: str  # shared by the burst's files in one folder (lower case)
+    index: int  # its place in the burst (0 when the name does not say)
+    is_cover: bool
+
+
+# Google Pixel: <radical>[.<MODE>...].<KIND>-NN.<ROLE>.<ext>
+_PIXEL = re.compile(
+    r"^(?P<key>[^.]+?)(?:\.[A-Z_]+)*\.(?P<kind>[A-Z_]+)-(?P<idx>\d{2})\.(?P<role>[A-Z_]+)"
+    r"\.[^.]+$")
+# Google Camera / Sony Xperia: ..._BURST<timestamp>[_COVER].<ext>
+_BURST_ID = re.compile(r"^(?P<idx>\d{5})?.*?_(?P<key>BURST\d{14,17})(?P<cover>_COVER)?\.[^.]+$",
+                       re.I)
+# Huawei, Honor, Xiaomi, older Samsung: <radical>_BURST<NNN>[_COVER].<ext>
+_BURST_SEQ = re.compile(r"^(?P<key>.+?)_BURST(?P<idx>\d{1,3})(?P<cover>_COVER)?\.[^.]+$", re.I)
+# Samsung One UI: YYYYMMDD_HHMMSS_NNN.<ext>
+_SAMSUNG = re.compile(r"^(?P<key>\d{8}_\d{6})_(?P<idx>\d{3})\.[^.]+$")
+
+
+def parse_burst(name: str) -> BurstName | None:
+    """The burst (or Pixel RAW pair) a file name marks it part of, or None."""
+    m = _PIXEL.match(name)
+    if m is not None:
+        kind = StackKind.RAW_JPEG if m["kind"] == "RAW" else StackKind.BURST
+        return BurstName(kind, f"pixel:{m['key'].lower()}.{m['kind'].lower()}",
+                         int(m["idx"]), m["role"] == "COVER")
+    m = _BURST_ID.match(name)
+    if m is not None:
+        return BurstName(StackKind.BURST, f"burst:{m['key'].lower()}", int(m["idx"] or 0),
+                         m["cover"] is not None)
+    m = _BURST_SEQ.match(name)
+    if m is not None:
+        return BurstName(StackKind.BURST, f"burst:{m['key'].lower()}", int(m["idx"]),
+                         m["cover"] is not None)
+    m = _SAMSUNG.match(name)
+    if m is not None:
+        return BurstName(StackKind.BURST, f"burst:{m['key']}", int(m["idx"]), False)
+    return None
+
+
+def _cover_rank(name: str) -> tuple[int, str]:
+    ext = extension(name)
+    return (0 if ext in JPEG_EXTENSIONS else 1 if ext in HEIC_EXTENSIONS else 2, name)
+
+
+def _named_groups(names: list[str], raw_jpeg: bool, bursts: bool) -> list[StackGroup]:
+    parsed: dict[str, list[tuple[BurstName, str]]] = {}
+    for name in names:
+        burst = parse_burst(name)
+        if burst is None:
+            continue
+        if (burst.kind is StackKind.BURST and not bursts) or (
+                burst.kind is StackKind.RAW_JPEG and not raw_jpeg):
+            continue
+        parsed.setdefault(burst.key, []).append((burst, name))
+    out = []
+    for key, found in parsed.items():
+        if len(found) < 2:
+            continue
+        covers = [n for b, n in found if b.is_cover and extension(n) not in RAW_EXTENSIONS]
+        ordered = sorted(found, key=lambda f: (f[0].index, _cover_rank(f[1])))
+        cover = min(covers, key=_cover_rank) if covers else next(
+            (n for _, n in ordered if extension(n) not in RAW_EXTENSIONS), ordered[0][1])
+        members = (cover, *(n for _, n in ordered if n != cover))
+        out.append(StackGroup(found[0][0].kind, key, cover, members))
+    return out
+
+
+def _raw_jpeg_groups(names: Iterable[str]) -> list[StackGroup]:
+    by_stem: dict[str, list[str]] = {}
+    for name in names:
+        ext = extension(name)
+        if ext in RAW_EXTENSIONS or ext in COVER_EXTENSIONS:
+            by_stem.setdefault(stem(name).lower(), []).append(name)
+    out = []
+    for key, group in by_stem.items():
+        raws = sorted(n for n in group if extension(n) in RAW_EXTENSIONS)
+        covers = sorted((n for n in group if extension(n) in COVER_EXTENSIONS), key=_cover_rank)
+        if raws and covers:
+            out.append(StackGroup(StackKind.RAW_JPEG, f"raw:{key}", covers[0],
+                                  (*covers, *raws)))
+    return out
+
+
+def stacks_in_folder(names: Iterable[str], *, raw_jpeg: bool = True, bursts: bool = False,
+                     images: frozenset[str] = DEFAULT_MEDIA_TYPES.image) -> list[StackGroup]:
+    """The stacks among the files ``names`` of one folder (names, not paths), with the
+    kinds switched on; only names with an extension in ``images`` are considered.
+    Sorted by cover name."""
+    pool = sorted({n for n in names if extension(n) in images})
+    groups = _named_groups(pool, raw_jpeg, bursts)
+    taken = {m for g in groups for m in g.members}
+    if raw_jpeg:
+        groups += _raw_jpeg_groups(n for n in pool if n not in taken)
+    return sorted(groups, key=lambda g: g.cover)
+
+
+def stacks_by_folder(paths: Iterable[PurePath], *, raw_jpeg: bool = True, bursts: bool = False,
+                     images: frozenset[str] = DEFAULT_MEDIA_TYPES.image,
+                     ) -> dict[PurePath, list[StackGroup]]:
+    """Folder → its stacks, for files anywhere: each folder is grouped on its own, so
+    files with the same stem in two folders are never stacked together."""
+    folders: dict[PurePath, list[str]] = {}
+    for path in paths:
+        folders.setdefault(path.parent, []).append(path.name)
+    out = {}
+    for folder, names in folders.items():
+        found = stacks_in_folder(names, raw_jpeg=raw_jpeg, bursts=bursts, images=images)
+        if found:
+            out[folder] = found
+    return out

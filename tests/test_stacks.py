@@ -1,0 +1,152 @@
+"""Stack groups from file names: RAW+JPEG pairs and the bursts of common phones and
+cameras, one folder at a time, each file in one stack at most."""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+import pytest
+
+from immich_backupd.stacks import (
+    StackGroup,
+    StackKind,
+    parse_burst,
+    stacks_by_folder,
+    stacks_in_folder,
+)
+
+
+def groups(names, **kw) -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(g.kind.value, g.cover, g.members) for g in stacks_in_folder(names, **kw)]
+
+
+def test_raw_and_jpeg_with_the_same_stem():
+    names = ["IMG_1234.CR2", "IMG_1234.JPG", "IMG_1235.JPG", "IMG_1236.NEF", "notes.txt",
+             "IMG_1234.JPG.xmp", "IMG_1237.ARW", "img_1237.jpg", "IMG_1238.HEIC", "IMG_1238.MOV"]
+    assert groups(names) == [
+        ("raw_jpeg", "IMG_1234.JPG", ("IMG_1234.JPG", "IMG_1234.CR2")),
+        ("raw_jpeg", "img_1237.jpg", ("img_1237.jpg", "IMG_1237.ARW")),  # case folds
+    ]
+
+
+def test_iphone_proraw_and_the_jpeg_before_the_heic():
+    assert groups(["IMG_0001.DNG", "IMG_0001.HEIC"]) == [
+        ("raw_jpeg", "IMG_0001.HEIC", ("IMG_0001.HEIC", "IMG_0001.DNG"))]
+    assert groups(["DSCF0001.RAF", "DSCF0001.HIF", "DSCF0001.JPG"]) == [
+        ("raw_jpeg", "DSCF0001.JPG", ("DSCF0001.JPG", "DSCF0001.HIF", "DSCF0001.RAF"))]
+
+
+def test_no_stack_without_both_halves_or_for_videos_and_other_images():
+    assert groups(["a.CR2", "a.NEF", "b.jpg", "b.heic", "c.mov", "c.jpg", "d.png", "d.dng",
+                   "e.tif", "e.jpg"]) == []
+
+
+def test_switched_off():
+    assert groups(["IMG_1234.CR2", "IMG_1234.JPG"], raw_jpeg=False) == []
+
+
+def test_the_server_image_types_decide_what_is_considered():
+    only_jpeg = frozenset({".jpg"})
+    assert groups(["IMG_1234.CR2", "IMG_1234.JPG"], images=only_jpeg) == []
+
+
+def test_never_across_folders():
+    paths = [PurePath("/p/2024/IMG_1.CR2"), PurePath("/p/2024-jpeg/IMG_1.JPG"),
+             PurePath("/p/a/IMG_2.NEF"), PurePath("/p/a/IMG_2.JPG"), PurePath("/p/b/IMG_2.JPG")]
+    found = stacks_by_folder(paths)
+    assert found == {PurePath("/p/a"): [StackGroup(StackKind.RAW_JPEG, "raw:img_2", "IMG_2.JPG",
+                                                   ("IMG_2.JPG", "IMG_2.NEF"))]}
+
+
+@pytest.mark.parametrize(("names", "cover"), [
+    # Huawei / Honor / Xiaomi
+    (["IMG_20231014_183246_BURST002.jpg", "IMG_20231014_183246_BURST001_COVER.jpg",
+      "IMG_20231014_183246_BURST003.jpg"], "IMG_20231014_183246_BURST001_COVER.jpg"),
+    # older Samsung spelling
+    (["20160730_101500_Burst02.jpg", "20160730_101500_Burst01.jpg"],
+     "20160730_101500_Burst01.jpg"),
+    # Google Camera on Nexus / early Pixel, with the cover in the middle of the burst
+    (["00000IMG_00000_BURST20171111030039.jpg", "00001IMG_00001_BURST20171111030039.jpg",
+      "00015IMG_00015_BURST20171111030039_COVER.jpg"],
+     "00015IMG_00015_BURST20171111030039_COVER.jpg"),
+    (["00100PORTRAIT_00100_BURST20181229213517346_COVER.jpg",
+      "00000PORTRAIT_00000_BURST20181229213517346.jpg"],
+     "00100PORTRAIT_00100_BURST20181229213517346_COVER.jpg"),
+    # Sony Xperia
+    (["DSC_0001_BURST20230709220904977.JPG", "DSC_0052_BURST20230709220904977_COVER.JPG"],
+     "DSC_0052_BURST20230709220904977_COVER.JPG"),
+    # Samsung One UI: no cover marked, the first is the cover
+    (["20231207_101605_002.jpg", "20231207_101605_001.jpg", "20231207_101605_031.jpg"],
+     "20231207_101605_001.jpg"),
+    # Pixel Top Shot and long exposure
+    (["PXL_20230330_184138390.MOTION-02.ORIGINAL.jpg",
+      "PXL_20230330_184138390.MOTION-01.COVER.jpg"],
+     "PXL_20230330_184138390.MOTION-01.COVER.jpg"),
+    (["PXL_20230809_203029471.LONG_EXPOSURE-01.COVER.jpg",
+      "PXL_20230809_203029471.LONG_EXPOSURE-02.ORIGINAL.jpg"],
+     "PXL_20230809_203029471.LONG_EXPOSURE-01.COVER.jpg"),
+])
+def test_bursts(names, cover):
+    found = stacks_in_folder([*names, "IMG_9999.jpg"], bursts=True)
+    assert len(found) == 1
+    group = found[0]
+    assert group.kind is StackKind.BURST and group.cover == cover
+    assert sorted(group.members) == sorted(names) and group.members[0] == cover
+    assert stacks_in_folder(names) == []  # bursts are off by default
+
+
+def test_two_bursts_in_one_folder_stay_apart_and_a_lone_burst_file_is_no_stack():
+    names = ["IMG_20231014_183246_BURST001_COVER.jpg", "IMG_20231014_183246_BURST002.jpg",
+             "IMG_20231014_183300_BURST001_COVER.jpg", "IMG_20231014_183300_BURST002.jpg",
+             "IMG_20231014_190000_BURST001_COVER.jpg", "20231207_101605_001.jpg"]
+    found = stacks_in_folder(names, bursts=True)
+    assert [g.members for g in found] == [
+        ("IMG_20231014_183246_BURST001_COVER.jpg", "IMG_20231014_183246_BURST002.jpg"),
+        ("IMG_20231014_183300_BURST001_COVER.jpg", "IMG_20231014_183300_BURST002.jpg"),
+    ]
+    assert len({g.key for g in found}) == 2
+
+
+def test_pixel_raw_pair_is_raw_jpeg():
+    names = ["PXL_20240615_204528165.NIGHT.RAW-02.ORIGINAL.dng",
+             "PXL_20240615_204528165.NIGHT.RAW-01.COVER.jpg",
+             "PXL_20231207_032111247.RAW-01.COVER.jpg",
+             "PXL_20231207_032111247.RAW-02.ORIGINAL.dng"]
+    assert groups(names) == [
+        ("raw_jpeg", "PXL_20231207_032111247.RAW-01.COVER.jpg",
+         ("PXL_20231207_032111247.RAW-01.COVER.jpg", "PXL_20231207_032111247.RAW-02.ORIGINAL.dng")),
+        ("raw_jpeg", "PXL_20240615_204528165.NIGHT.RAW-01.COVER.jpg",
+         ("PXL_20240615_204528165.NIGHT.RAW-01.COVER.jpg",
+          "PXL_20240615_204528165.NIGHT.RAW-02.ORIGINAL.dng")),
+    ]
+    assert groups(names, raw_jpeg=False, bursts=True) == []
+
+
+def test_a_burst_takes_its_raw_files_and_each_file_is_in_one_stack():
+    names = ["IMG_20231014_183246_BURST001_COVER.jpg", "IMG_20231014_183246_BURST001_COVER.dng",
+             "IMG_20231014_183246_BURST002.jpg", "IMG_20231014_183246_BURST002.dng"]
+    burst = stacks_in_folder(names, bursts=True)
+    assert len(burst) == 1 and burst[0].cover == "IMG_20231014_183246_BURST001_COVER.jpg"
+    assert sorted(burst[0].members) == sorted(names)
+    pairs = stacks_in_folder(names, bursts=False)  # without bursts: the pairs inside
+    assert [(g.kind, g.members) for g in pairs] == [
+        (StackKind.RAW_JPEG, ("IMG_20231014_183246_BURST001_COVER.jpg",
+                              "IMG_20231014_183246_BURST001_COVER.dng")),
+        (StackKind.RAW_JPEG, ("IMG_20231014_183246_BURST002.jpg",
+                              "IMG_20231014_183246_BURST002.dng")),
+    ]
+
+
+@pytest.mark.parametrize("name", [
+    "IMG_1234.JPG", "20231207_101605.jpg", "PXL_20231207_032111247.jpg",
+    "PXL_20231207_032111247.MP.jpg", "BURST.jpg", "IMG_20231014_183246_BURST.jpg",
+    "2023120_101605_001.jpg",
+])
+def test_names_that_are_no_burst(name):
+    assert parse_burst(name) is None
+
+
+def test_keys_are_stable_and_folder_local():
+    a = stacks_in_folder(["IMG_1.JPG", "IMG_1.CR2"])[0]
+    b = stacks_in_folder(["img_1.cr2", "img_1.jpg", "other.jpg"])[0]
+    assert a.key == b.key == "raw:img_1"
