@@ -4,7 +4,8 @@ The date is chosen in this order (docs/configuration.md, "Capture dates"):
 
 1. the file's own metadata: EXIF ``DateTimeOriginal`` (else ``DateTimeDigitized``) with
    its ``OffsetTime…`` and sub-seconds, in JPEG, TIFF-based RAW (CR2, NEF, ARW, DNG, …)
-   and HEIC/HEIF/AVIF files; the ``mvhd`` creation time (UTC) of MP4/MOV videos;
+   and HEIC/HEIF/AVIF files; for MP4/MOV videos, Apple's ``creationdate`` (with its
+   offset), else the ``mvhd`` creation time (UTC);
 2. a date in the file name: ``IMG_20240501_103000``, ``PXL_20240501_103000123``,
    ``IMG-20240501-WA0001`` (a day only), ``Screenshot_2024-05-01-10-30-00``,
    ``Screenshot 2024-05-01 at 10.30.00``, ``20240501_103000``, ``VID_…`` and the like;
@@ -311,12 +312,73 @@ def parse_mvhd_created(payload: bytes) -> datetime | None:
     return datetime.fromtimestamp(posix, tz=UTC)
 
 
+_APPLE_CREATION = b"com.apple.quicktime.creationdate"
+
+
+def parse_apple_creation(keys: bytes, ilst: bytes) -> datetime | None:
+    """Apple's ``com.apple.quicktime.creationdate`` (local time with its offset, e.g.
+    ``2024-05-01T10:30:00+0200``) from the payloads of a QuickTime ``keys`` and ``ilst``
+    box, or None."""
+    if len(keys) < 8:
+        return None
+    (count,) = struct.unpack(">I", keys[4:8])
+    pos, index = 8, None
+    for i in range(1, min(count, 1024) + 1):
+        if pos + 8 > len(keys):
+            return None
+        (size,) = struct.unpack(">I", keys[pos:pos + 4])
+        if size < 8:
+            return None
+        if keys[pos + 8:pos + size] == _APPLE_CREATION:
+            index = i
+            break
+        pos += size
+    if index is None:
+        return None
+    pos = 0
+    while pos + 8 <= len(ilst):
+        size, item = struct.unpack(">II", ilst[pos:pos + 8])
+        if size < 8:
+            return None
+        if item == index:
+            body = ilst[pos + 8:pos + size]  # a "data" box: type, locale, then the value
+            if len(body) < 16 or body[4:8] != b"data":
+                return None
+            text = body[16:].decode("utf-8", "replace").strip()
+            try:
+                when = datetime.fromisoformat(re.sub(r"([+-]\d\d)(\d\d)$", r"\1:\2", text))
+            except ValueError:
+                return None
+            return when if when.tzinfo is not None and when.year >= _MIN_YEAR else None
+        pos += size
+    return None
+
+
+def _apple_date(fh: BinaryIO, moov: tuple[int, int]) -> datetime | None:
+    meta = _child(fh, moov[0], moov[1], b"meta")
+    if meta is None:
+        return None
+    start = meta[0]
+    if _read_at(fh, start + 4, 4) != b"hdlr":  # an ISO full box: version and flags first
+        start += 4
+    found = {}
+    for kind, s, e in boxes(fh, start, meta[1]):
+        if kind in (b"keys", b"ilst") and e - s <= _MAX_META_BYTES:
+            found[kind] = _read_at(fh, s, e - s)
+    return parse_apple_creation(found.get(b"keys", b""), found.get(b"ilst", b""))
+
+
 def quicktime_date(fh: BinaryIO, end: int, tz: tzinfo | None) -> datetime | None:
-    """The ``mvhd`` creation time of an MP4/MOV file, shown in ``tz``: the top-level box
-    headers are walked to ``moov`` (wherever it is), the media data is seeked over."""
+    """The creation time of an MP4/MOV file: Apple's ``creationdate`` (local time with
+    its offset) where the file has one, else the ``mvhd`` creation time (UTC) shown in
+    ``tz``. The box headers are walked to ``moov`` (wherever it is), the media data is
+    seeked over."""
     moov = _child(fh, 0, end, b"moov")
     if moov is None:
         return None
+    apple = _apple_date(fh, moov)
+    if apple is not None:
+        return apple
     mvhd = _child(fh, moov[0], moov[1], b"mvhd")
     if mvhd is None:
         return None

@@ -25,9 +25,10 @@ In a test::
 The server runs in a background thread with its own event loop, so it works from sync
 and asyncio tests alike. Useful state helpers: ``seed_asset(owner_id, data, filename,
 trashed=...)``, ``trash_asset(id)``, ``find_asset_by_checksum(hex_or_b64, user_id)``,
-``albums_named(name)``, ``create_stack(owner_id, ids)``, ``create_api_key(user_id, permissions)``, ``snapshot()``;
-counters in ``state.counters`` (created, duplicates, early_duplicates, upload_requests,
-bulk_checks, bulk_items_checked, ...); multipart fields the spec does not know in
+``albums_named(name)``, ``create_stack(owner_id, ids)``,
+``create_api_key(user_id, permissions)``, ``snapshot()``; counters in ``state.counters``
+(created, duplicates, early_duplicates, upload_requests, bulk_checks, bulk_items_checked,
+stacks_created, ...); multipart fields the spec does not know in
 ``state.unknown_fields``; the request log (secrets stripped) in ``state.requests``.
 
 Versions: ``"2.x"`` behaves like the v2.7 spec (deviceAssetId/deviceId required,

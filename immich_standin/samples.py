@@ -108,15 +108,32 @@ def heic_with_exif(tiff: bytes, image: bytes, *, items_before: int = 3,
     return ftyp + meta_with(mdat_start) + box(b"mdat", media)
 
 
+def apple_meta(creationdate: str, *, full_box: bool = False) -> bytes:
+    """A QuickTime ``meta`` box as an iPhone writes it in ``moov``: hdlr ``mdta``, keys
+    (a make and ``com.apple.quicktime.creationdate``), ilst with their UTF-8 values.
+    ``full_box``: with the version and flags of an ISO ``meta`` box."""
+    names = [b"com.apple.quicktime.make", b"com.apple.quicktime.creationdate"]
+    values = [b"Apple", creationdate.encode()]
+    entries = b"".join(struct.pack(">I4s", 8 + len(n), b"mdta") + n for n in names)
+    keys = struct.pack(">II", 0, len(names)) + entries
+    ilst = b"".join(struct.pack(">I", 8 + 8 + 8 + len(v)) + struct.pack(">I", i + 1)
+                    + box(b"data", struct.pack(">II", 1, 0) + v) for i, v in enumerate(values))
+    hdlr = box(b"hdlr", bytes(8) + b"mdta" + bytes(12) + b"\0")
+    body = hdlr + box(b"keys", keys) + box(b"ilst", ilst)
+    return box(b"meta", (bytes(4) if full_box else b"") + body)
+
+
 def mp4_with_creation(created: datetime | None, media: bytes, *, moov_last: bool = True,
-                      brand: bytes = b"isom", version: int = 0) -> bytes:
+                      brand: bytes = b"isom", version: int = 0,
+                      apple: bytes = b"") -> bytes:
     """An MP4/MOV: ftyp, mdat, and moov/mvhd with ``created`` as its creation time
-    (seconds since 1904, UTC; 0 when None) and a 1 s duration."""
+    (seconds since 1904, UTC; 0 when None) and a 1 s duration; ``apple``: a ``meta``
+    box to add to ``moov`` (see :func:`apple_meta`)."""
     secs = 0 if created is None else int((created - MAC_EPOCH).total_seconds())
     if version == 0:
         mvhd = full_box(b"mvhd", 0, struct.pack(">IIII", secs, secs, 600, 600) + bytes(80))
     else:
         mvhd = full_box(b"mvhd", 1, struct.pack(">QQIQ", secs, secs, 600, 600) + bytes(80))
     parts = [box(b"ftyp", brand + b"\x00\x00\x02\x00isomiso2mp41"), box(b"mdat", media)]
-    parts.insert(2 if moov_last else 1, box(b"moov", mvhd))
+    parts.insert(2 if moov_last else 1, box(b"moov", mvhd + apple))
     return b"".join(parts)

@@ -21,6 +21,7 @@ from immich_backupd.capture_date import (
     parse_offset,
 )
 from immich_standin.samples import (
+    apple_meta,
     heic_with_exif,
     jpeg_with_exif,
     mp4_with_creation,
@@ -107,6 +108,26 @@ def test_video_mvhd_creation_time_in_the_local_zone(tmp_path: Path, moov_last: b
     assert got.source is DateSource.METADATA
     assert got.when == taken
     assert got.iso() == "2024-05-01T10:30:00.000+02:00"
+
+
+@pytest.mark.parametrize("full_box", [False, True])
+def test_iphone_video_creationdate_with_its_offset_wins_over_mvhd(tmp_path: Path,
+                                                                    full_box: bool):
+    path = tmp_path / "IMG_0005.MOV"
+    taken = datetime(2024, 5, 1, 8, 30, tzinfo=UTC)
+    meta = apple_meta("2024-05-01T04:30:00-0400", full_box=full_box)
+    path.write_bytes(mp4_with_creation(taken, filler(), brand=b"qt  ", apple=meta))
+    got = capture_date(path, MTIME_NS, tz=BERLIN)
+    assert got.source is DateSource.METADATA
+    assert got.iso() == "2024-05-01T04:30:00.000-04:00" and got.when == taken
+
+
+def test_a_bad_apple_creationdate_falls_back_to_mvhd(tmp_path: Path):
+    path = tmp_path / "IMG_0006.MOV"
+    taken = datetime(2024, 5, 1, 8, 30, tzinfo=UTC)
+    for bad in ("yesterday", "2024-05-01T04:30:00"):  # no offset: not trusted
+        path.write_bytes(mp4_with_creation(taken, filler(), apple=apple_meta(bad)))
+        assert capture_date(path, MTIME_NS, tz=BERLIN).iso() == "2024-05-01T10:30:00.000+02:00"
 
 
 def test_video_without_creation_time_uses_its_name(tmp_path: Path):

@@ -10,7 +10,13 @@ from pathlib import Path
 
 from immich_standin import StandinServer
 from immich_standin.library import Library
-from immich_standin.samples import heic_with_exif, jpeg_with_exif, mp4_with_creation, tiff_exif
+from immich_standin.samples import (
+    apple_meta,
+    heic_with_exif,
+    jpeg_with_exif,
+    mp4_with_creation,
+    tiff_exif,
+)
 
 from .conftest import Setup, write_config
 
@@ -33,6 +39,10 @@ def test_file_created_at_for_each_kind(server: StandinServer, tmp_path: Path):
         "clip.MOV": (mp4_with_creation(datetime(2024, 5, 1, 8, 30, tzinfo=UTC),
                                        rng.randbytes(4000), brand=b"qt  "),
                      "2024-05-01T10:30:00.000+02:00"),  # mvhd in UTC, shown in Berlin
+        "IMG_0004.MOV": (mp4_with_creation(datetime(2024, 5, 1, 8, 30, tzinfo=UTC),
+                                           rng.randbytes(4000), brand=b"qt  ",
+                                           apple=apple_meta("2024-05-01T04:30:00-0400")),
+                         "2024-05-01T04:30:00.000-04:00"),  # the iPhone's own offset
         "Screenshot_2024-05-01-10-30-00.png": (b"\x89PNG\r\n\x1a\n" + rng.randbytes(4000),
                                                "2024-05-01T10:30:00.000+02:00"),
         "PXL_20240501_103000123.jpg": (jpeg_with_exif(None, rng.randbytes(4000)),
