@@ -29,6 +29,9 @@ the server). Groups of one are no stack (the server takes two ids or more).
   the burst. Apple marks bursts inside the files (a burst id in the maker notes), not
   in their names: not detected here.
 
+:func:`stack_requests` decides what to send given what the server has and which stacks
+were made before (see its docstring for why a stack is never sent twice).
+
 When bursts are stacked, a burst's RAW files (same burst name, RAW extension) are in
 the burst's stack; otherwise the RAW+JPEG pairs inside it are stacked on their own.
 """
@@ -37,9 +40,10 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import NamedTuple
 
 from .media import DEFAULT_MEDIA_TYPES, extension, stem
 
@@ -190,4 +194,53 @@ def stacks_by_folder(paths: Iterable[PurePath], *, raw_jpeg: bool = True, bursts
         found = stacks_in_folder(names, raw_jpeg=raw_jpeg, bursts=bursts, images=images)
         if found:
             out[folder] = found
+    return out
+
+
+# --- What to send ----------------------------------------------------------------------
+
+class KnownStack(NamedTuple):
+    """A stack this client made, as its state remembers it (by folder and group key)."""
+
+    stack_id: str
+    primary_id: str
+    asset_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class StackRequest:
+    """One ``POST /stacks`` to send: ``asset_ids`` with the cover's first (it becomes the
+    primary). ``replaces``: the known stack the server will delete when it makes this one
+    (because it lists that stack's primary), or None: the caller forgets it."""
+
+    key: str
+    asset_ids: tuple[str, ...]
+    replaces: str | None
+
+
+def stack_requests(groups: Iterable[StackGroup], remote_ids: Mapping[str, str | None],
+                   known: Mapping[str, KnownStack]) -> list[StackRequest]:
+    """The stacks to create for one folder's ``groups``, given the server ids of its
+    files that are on the server (``remote_ids``: name → id) and the stacks made before
+    (``known``: group key → stack).
+
+    Real servers replace a stack when it is made again (a new id; the old one deleted)
+    and move a listed member out of any other stack, so nothing is sent for a group
+    whose files on the server are all in its known stack already. A group is stacked
+    once its cover and at least one other file are on the server; a file that reaches
+    the server later (or under a new id) has the stack made again with every file, which
+    replaces the old one. A file gone from the folder changes nothing on the server.
+    """
+    out = []
+    for group in groups:
+        ids = [remote_ids.get(name) for name in group.members]
+        present = [i for i in ids if i]
+        if not ids[0] or len(present) < 2:
+            continue  # the cover must be the primary; two ids at least
+        before = known.get(group.key)
+        if before is not None and set(present) <= before.asset_ids:
+            continue
+        replaces = before.stack_id if before is not None and before.primary_id in present \
+            else None
+        out.append(StackRequest(group.key, tuple(dict.fromkeys(present)), replaces))
     return out

@@ -8,9 +8,12 @@ from pathlib import PurePath
 import pytest
 
 from immich_backupd.stacks import (
+    KnownStack,
     StackGroup,
     StackKind,
+    StackRequest,
     parse_burst,
+    stack_requests,
     stacks_by_folder,
     stacks_in_folder,
 )
@@ -150,3 +153,40 @@ def test_keys_are_stable_and_folder_local():
     a = stacks_in_folder(["IMG_1.JPG", "IMG_1.CR2"])[0]
     b = stacks_in_folder(["img_1.cr2", "img_1.jpg", "other.jpg"])[0]
     assert a.key == b.key == "raw:img_1"
+
+
+RAW_PAIR = stacks_in_folder(["IMG_1.JPG", "IMG_1.CR2"])
+BURST = stacks_in_folder(["20231207_101605_001.jpg", "20231207_101605_002.jpg",
+                          "20231207_101605_003.jpg"], bursts=True)
+
+
+def test_a_group_is_stacked_once_its_cover_and_another_file_are_up():
+    key = RAW_PAIR[0].key
+    assert stack_requests(RAW_PAIR, {"IMG_1.CR2": "r"}, {}) == []  # no cover yet
+    assert stack_requests(RAW_PAIR, {"IMG_1.JPG": "j"}, {}) == []  # alone
+    assert stack_requests(RAW_PAIR, {"IMG_1.JPG": "j", "IMG_1.CR2": "r"}, {}) == [
+        StackRequest(key, ("j", "r"), None)]
+
+
+def test_a_known_stack_is_never_sent_again():
+    key = RAW_PAIR[0].key
+    known = {key: KnownStack("s1", "j", frozenset({"j", "r"}))}
+    assert stack_requests(RAW_PAIR, {"IMG_1.JPG": "j", "IMG_1.CR2": "r"}, known) == []
+    # a file deleted from the folder changes nothing on the server
+    assert stack_requests(RAW_PAIR, {"IMG_1.JPG": "j"}, known) == []
+
+
+def test_a_late_file_remakes_the_stack_with_all_which_replaces_the_old():
+    key = BURST[0].key
+    first = {"20231207_101605_001.jpg": "a", "20231207_101605_003.jpg": "c"}
+    assert stack_requests(BURST, first, {}) == [StackRequest(key, ("a", "c"), None)]
+    known = {key: KnownStack("s1", "a", frozenset({"a", "c"}))}
+    later = {**first, "20231207_101605_002.jpg": "b"}
+    assert stack_requests(BURST, later, known) == [StackRequest(key, ("a", "b", "c"), "s1")]
+
+
+def test_a_cover_uploaded_again_under_a_new_id_does_not_replace_the_old_stack():
+    key = RAW_PAIR[0].key
+    known = {key: KnownStack("s1", "j-old", frozenset({"j-old", "r"}))}
+    assert stack_requests(RAW_PAIR, {"IMG_1.JPG": "j-new", "IMG_1.CR2": "r"}, known) == [
+        StackRequest(key, ("j-new", "r"), None)]

@@ -3,6 +3,8 @@ is listed, a listed member leaves its old stack, refusals are the real server's.
 
 from __future__ import annotations
 
+from immich_backupd.stacks import KnownStack, stack_requests, stacks_in_folder
+
 UNKNOWN = "0b9a4c1e-5d6f-4a7b-8c9d-0e1f2a3b4c5d"
 
 
@@ -150,3 +152,24 @@ async def test_trashed_and_hidden_members_are_not_shown_and_a_deleted_primary_en
     assert [x["id"] for x in body["assets"]] == [a.id]
     srv.state.delete_asset(a.id)  # the trash emptied of the primary
     assert sid not in srv.state.stacks and b.stack_id is None and c.stack_id is None
+
+
+async def test_stack_requests_leave_one_stack_per_group_across_passes(api, srv):
+    """The pure decisions of immich_backupd.stacks, sent as they say, against the
+    stand-in's real-server behaviour: one stack per group, whatever order files arrive."""
+    names = ["20231207_101605_001.jpg", "20231207_101605_002.jpg", "20231207_101605_003.jpg"]
+    groups = stacks_in_folder(names, bursts=True)
+    assets = dict(zip(names, seed(srv, *names), strict=True))
+    known: dict[str, KnownStack] = {}
+    for up in (names[::2], names, names):  # the middle file arrives in the second pass
+        remote = {n: assets[n].id for n in up}
+        for req in stack_requests(groups, remote, known):
+            body = await stack(api, *(srv.state.assets[i] for i in req.asset_ids))
+            if req.replaces is not None:
+                assert req.replaces not in srv.state.stacks  # the server deleted it
+            known[req.key] = KnownStack(body["id"], body["primaryAssetId"],
+                                        frozenset(a["id"] for a in body["assets"]))
+    assert srv.state.counters.stacks_created == 2  # the third pass sent nothing
+    (only,) = srv.state.stacks.values()
+    assert only.primary_asset_id == assets[names[0]].id
+    assert {a.id for a in srv.state.stack_members(only.id)} == {a.id for a in assets.values()}
