@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import struct
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ from immich_backupd.capture_date import (
     date_from_stream,
     name_date,
     parse_exif_datetime,
+    parse_iloc_extent,
     parse_offset,
 )
 from immich_standin.samples import (
@@ -276,3 +278,19 @@ def test_only_headers_are_read_of_a_big_file(tmp_path: Path, kind: str):
     assert got.source is DateSource.METADATA
     assert got.iso() == "2024-05-01T10:30:00.000+02:00"
     assert raw.read_bytes <= 3 * 64 * 1024, raw.read_bytes
+
+
+def test_iloc_versions_and_field_sizes():
+    # version 0: offset 4, length 4, base 0; two items, the Exif one second
+    v0 = bytes([0, 0, 0, 0, 0x44, 0x00]) + struct.pack(">H", 2) \
+        + struct.pack(">HHHII", 1, 0, 1, 100, 50) + struct.pack(">HHHII", 7, 0, 1, 900, 60)
+    assert parse_iloc_extent(v0, 7) == (900, 60)
+    # version 2: 32-bit ids, offset 8, length 4, base 8, index 4; base + offset
+    v2 = bytes([2, 0, 0, 0, 0x84, 0x84]) + struct.pack(">I", 1) \
+        + struct.pack(">IHHQH", 9, 0, 0, 1000, 1) + struct.pack(">IQI", 0, 24, 70)
+    assert parse_iloc_extent(v2, 9) == (1024, 70)
+    # construction method 1 (in the idat box): not read
+    v1_idat = bytes([1, 0, 0, 0, 0x44, 0x00]) + struct.pack(">H", 1) \
+        + struct.pack(">HHHHII", 5, 1, 0, 1, 0, 10)
+    assert parse_iloc_extent(v1_idat, 5) is None
+    assert parse_iloc_extent(v0, 8) is None and parse_iloc_extent(v0[:15], 7) is None
