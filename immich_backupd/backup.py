@@ -219,7 +219,7 @@ async def run_dry(settings: Settings) -> DryRunReport:
 
         backup = settings.backup
         return await asyncio.to_thread(
-            dry_run_scan, AlbumRules(settings.albums.include, settings.albums.exclude),
+            dry_run_scan, AlbumRules.from_settings(settings.albums),
             info.media, records_for, known, album_sync=backup.album_sync,
             existing_albums=albums, ignore_placeholders=backup.ignore_cloud_placeholders,
             follow_symlinks=backup.follow_symlinks)

@@ -28,8 +28,23 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 _MAGIC = frozenset("*?[")
+
+
+if TYPE_CHECKING:  # only for the type checker: not worth its start-up time
+
+    class AlbumSource(Protocol):
+        """What the rules are built from: the config's ``albums`` section
+        (``config.AlbumSettings``), named by shape so this module imports nothing above
+        it."""
+
+        @property
+        def include(self) -> Sequence[Path]: ...
+
+        @property
+        def exclude(self) -> Sequence[str]: ...
 
 
 def _norm(path: Path | str) -> str:
@@ -180,6 +195,18 @@ class AlbumRules:
         self._name_dir_re = _compile([r for r, _ in name_globs])
         self._path_file_re = _compile([r for r, d in path_globs if not d])
         self._path_dir_re = _compile([r for r, _ in path_globs])
+
+    @classmethod
+    def from_settings(
+        cls, albums: AlbumSource, *, roots: Sequence[Path] | None = None
+    ) -> AlbumRules:
+        """The rules of the config's ``albums`` section: the one way the daemon, the pass,
+        ``check`` and a dry run build them, so a new per-folder setting is passed on here.
+
+        ``roots`` narrows the include folders to these (``check`` walks one at a time);
+        the exclusions are always all of them.
+        """
+        return cls(albums.include if roots is None else roots, albums.exclude)
 
     def __repr__(self) -> str:
         roots = [str(r) for r in self.roots]

@@ -19,7 +19,9 @@ import pytest
 FRAMEWORKS = ("asyncio", "aiohttp", "aiosqlite", "watchdog")
 
 PURE_MODULES = (
-    "bandwidth", "bilingual", "capture_date", "changes", "config", "config_edit", "durations",
+    "bandwidth", "bilingual", "capture_date", "changes", "config", "config.albums", "config.fields",
+    "config.keys", "config.model", "config.paths", "config.render", "config.sections",
+    "config.yamldoc", "config_edit", "durations",
     "errors", "folder_problems", "gctune", "i18n", "lock", "media", "model", "mounts",
     "placeholders",
     "quiet_hours", "rules", "scan", "service", "stacks", "videoinfo",

@@ -309,3 +309,15 @@ def test_property_incremental_check_agrees(r: AlbumRules, path: str, is_dir: boo
             incremental = True
             break
     assert incremental == r.is_excluded(path, is_dir=is_dir)
+
+
+def test_rules_from_settings_take_the_albums_section(tmp_path):
+    from immich_backupd.config import AlbumSettings
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    albums = AlbumSettings(include=(a, b), exclude=("Private",))
+    rules = AlbumRules.from_settings(albums)
+    assert rules.roots == (a, b) and rules.exclude == ("Private",)
+    assert rules.is_excluded_entry(str(a / "Private"), "Private", True)
+    only_b = AlbumRules.from_settings(albums, roots=[b])
+    assert only_b.roots == (b,) and only_b.exclude == ("Private",)

@@ -327,7 +327,7 @@ async def _media(client: ImmichClient) -> MediaTypes:
 
 
 def _folders(screen: Screen, label: str, settings: Settings, media: MediaTypes) -> None:
-    rules = AlbumRules(settings.albums.include, settings.albums.exclude)
+    rules = AlbumRules.from_settings(settings.albums)
     for root in settings.albums.include:
         shown = show_path(root)
         if rules.is_excluded(root, is_dir=True):
@@ -349,7 +349,7 @@ def _folders(screen: Screen, label: str, settings: Settings, media: MediaTypes) 
             continue
         errors: list[tuple[Path, OSError]] = []
         photos = videos = 0
-        for listing in walk(AlbumRules([root], settings.albums.exclude), media,
+        for listing in walk(AlbumRules.from_settings(settings.albums, roots=[root]), media,
                             follow_symlinks=settings.backup.follow_symlinks,
                             on_error=_collect(errors)):
             for kind in listing.kinds.values():
@@ -437,7 +437,7 @@ def _watching(screen: Screen, label: str, settings: Settings,
         screen.add(Item("info", label, _("no inotify here; the daemon watches with the "
                                          "system's own file events, or polls")))
         return
-    rules = AlbumRules(settings.albums.include, settings.albums.exclude)
+    rules = AlbumRules.from_settings(settings.albums)
     needed = count_dirs(settings.albums.include, rules)
     folders = ngettext("{n} folder to watch", "{n} folders to watch", needed).format(
         n=count(needed))

@@ -257,7 +257,7 @@ class Daemon:
     async def _start_watcher(self) -> None:
         """Watch the include folders, then prove that events arrive (see
         :meth:`FolderWatcher.probe`): without them it polls, and the status says so."""
-        rules = AlbumRules(self.settings.albums.include, self.settings.albums.exclude)
+        rules = AlbumRules.from_settings(self.settings.albums)
         loop = self._loop
         assert loop is not None
 
@@ -562,7 +562,7 @@ class Daemon:
         self.debouncer.trigger_delay = settings.backup.trigger_delay
         self.debouncer.max_delay = settings.backup.max_delay
         if self._watcher is not None:
-            rules = AlbumRules(settings.albums.include, settings.albums.exclude)
+            rules = AlbumRules.from_settings(settings.albums)
             await asyncio.to_thread(self._watcher.reconfigure, rules)
             await self._probe_watcher()
         if (old.albums != settings.albums or old.server != settings.server

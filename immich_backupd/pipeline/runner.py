@@ -204,7 +204,7 @@ class BackupPass:
         self.cloud_placeholders: dict[Path, str] = {}  # skipped: path -> kind
         self._unavailable_roots: set[Path] = set()  # empty now, files known: not mounted
         self._gone: list[Path] = []
-        self.rules = AlbumRules(settings.albums.include, settings.albums.exclude)
+        self.rules = AlbumRules.from_settings(settings.albums)
         backup = settings.backup
         self.policy = RetryPolicy(backup.retry.max_attempts, backup.retry.initial,
                                   backup.retry.max)

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from immich_backupd.config import (
-    _SECTIONS,
     CONFIG_KEYS,
+    SECTIONS,
     default_state_dir,
     parse_settings,
     to_config_dict,
@@ -61,7 +61,7 @@ def test_every_key_is_documented_once_and_nothing_else():
 
 
 def test_sections_are_marked_as_sections():
-    sections = {name for name in _SECTIONS if name}
+    sections = {name for name in SECTIONS if name}
     for key, row in rows().items():
         assert (row["type"] == "section") == (key in sections), key
 

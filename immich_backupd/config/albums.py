@@ -1,0 +1,162 @@
+"""The ``albums`` section: include folders, exclusions, and how they combine.
+
+Per-include-folder settings (an entry that is a mapping, not only a path) belong in
+``_include`` here, with their keys in ``keys.py`` and their fields in ``AlbumSettings``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from immich_backupd.bilingual import Msg
+from immich_backupd.i18n import N_
+from immich_backupd.rules import AlbumRules
+
+from .fields import _Context, _kind, _list, _path, _Problems, _required, _section, _string
+from .model import AlbumSettings
+from .paths import _expand_home
+from .yamldoc import _MISSING, KeyPath
+
+
+def _albums(p: _Problems, ctx: _Context, value: Any) -> AlbumSettings | None:
+    base: KeyPath = ("albums",)
+    if value is _MISSING:
+        return None
+    sec = _section(p, value, base, "albums")  # an empty section is read as {}
+    if value is not None and not isinstance(value, dict):
+        return None
+    include, include_ok = _include(p, ctx, _required(p, sec, base, "include"))
+    exclude, exclude_ok = _exclude(p, ctx, sec.get("exclude", _MISSING))
+    # Judge the valid entries even when others are broken: report everything at once.
+    if not _include_not_excluded(p, include, exclude) or not (include_ok and exclude_ok):
+        return None
+    return AlbumSettings(
+        include=tuple(path for _, path in include),
+        exclude=tuple(entry for _, entry in exclude),
+    )
+
+
+def _include(p: _Problems, ctx: _Context, value: Any) -> tuple[list[tuple[int, Path]], bool]:
+    """The valid include folders with their indexes, and whether all of them were valid."""
+    base: KeyPath = ("albums", "include")
+    if value is _MISSING:
+        return [], False
+    items = _list(p, base, value, Msg(N_("folders")))
+    if items is None:
+        return [], False
+    if not items:
+        p.error(base, Msg(N_("must list at least one folder")))
+        return [], False
+    ok = True
+    out: list[tuple[int, Path]] = []
+    for index, item in enumerate(items):
+        path = (*base, index)
+        folder = _path(p, ctx, path, item)
+        if folder is None:
+            ok = False
+            continue
+        kind = _kind(p, ctx, path, folder)
+        if kind == "missing":
+            # A USB disk or a share mounted later: the daemon waits for it, and a pass
+            # says it was not backed up (never "complete").
+            p.warn(path, Msg(N_("folder does not exist (yet): {path}; it is backed up once it "
+                                "is there"), path=folder))
+        elif kind is not None and kind != "dir":
+            p.error(path, Msg(N_("not a folder: {path}"), path=folder))
+        if kind not in ("dir", "missing"):
+            ok = False
+            continue
+        _overlap_warning(p, path, index, folder, out)
+        out.append((index, folder))
+    return out, ok
+
+
+def _overlap_warning(
+    p: _Problems, path: KeyPath, index: int, folder: Path, earlier: list[tuple[int, Path]]
+) -> None:
+    """Warn (once) if ``folder`` repeats or nests with an earlier include folder.
+
+    Harmless, since every file is backed up once, but usually a slip worth mentioning.
+    """
+    for other_index, other in earlier:
+        if other == folder:
+            p.warn(path, Msg(N_("listed twice (also at albums.include[{index}]): {path}"),
+                             index=other_index, path=folder))
+            return
+    for other_index, other in earlier:
+        if other in folder.parents or folder in other.parents:
+            inner, outer = (index, other_index) if other in folder.parents else (other_index, index)
+            p.warn(path, Msg(N_("albums.include[{inner}] lies inside albums.include[{outer}]; "
+                                "its files are backed up once, with the outer folder"),
+                             inner=inner, outer=outer))
+            return
+
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def _exclude(p: _Problems, ctx: _Context, value: Any) -> tuple[list[tuple[int, str]], bool]:
+    """The valid exclude entries with their indexes, and whether all of them were valid."""
+    base: KeyPath = ("albums", "exclude")
+    if value is _MISSING or value is None:
+        return [], True
+    items = _list(p, base, value, Msg(N_("folders or globs")))
+    if items is None:
+        return [], False
+    ok = True
+    out: list[tuple[int, str]] = []
+    for index, item in enumerate(items):
+        path = (*base, index)
+        entry = _exclude_entry(p, ctx, path, item)
+        if entry is None:
+            ok = False
+        else:
+            out.append((index, entry))
+    return out, ok
+
+
+def _exclude_entry(p: _Problems, ctx: _Context, path: KeyPath, value: Any) -> str | None:
+    """One exclude entry, in the dialect of ``rules.AlbumRules``.
+
+    Globs, bare names and relative paths are kept as given (a trailing ``/`` means "folders
+    only" there); a leading ``~`` of a glob is expanded, since ``~/Pictures/*/cache`` could
+    never match otherwise. Absolute paths (after ``~``/``$VAR`` expansion) are normalized.
+    """
+    text = _string(p, path, value)
+    if text is None:
+        return None
+    if _GLOB_CHARS & set(text):
+        return _expand_home(text, ctx.env) if text.startswith("~") else text
+    if text.startswith(("~", "$", "/")):
+        absolute = _path(p, ctx, path, text)
+        if absolute is None:
+            return None
+        folders_only = text.endswith("/") and str(absolute) != "/"
+        return f"{absolute}/" if folders_only else str(absolute)
+    if text.rstrip("/") in (".", ".."):
+        p.error(path, Msg(N_("excluding {value} makes no sense; name a folder, a path or a "
+                             "glob"), value=repr(text)))
+        return None
+    return text
+
+
+def _include_not_excluded(
+    p: _Problems, include: list[tuple[int, Path]], exclude: list[tuple[int, str]]
+) -> bool:
+    """An include folder that an exclusion removes entirely would back up nothing: an error.
+
+    Asks ``AlbumRules`` (the scanner's own matcher) entry by entry, so the message can name
+    the culprit, and globs and bare names are judged exactly as the scanner will.
+    """
+    ok = True
+    for index, folder in include:
+        for ex_index, entry in exclude:
+            if AlbumRules([folder], [entry]).wholly_excluded_roots():
+                p.error(("albums", "include", index), Msg(
+                    N_("folder {path} is excluded by albums.exclude[{index}] ({entry}), so "
+                       "nothing in it would be backed up"),
+                    path=folder, index=ex_index, entry=repr(entry)))
+                ok = False
+                break
+    return ok

@@ -1,0 +1,108 @@
+"""The one description of the keys (``config.keys.KEYS``) holds the rest to it: the
+known keys of each section, docs/configuration.md's table, config.example.yaml and the
+readers that check each value."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from immich_backupd.config import (
+    CONFIG_KEYS,
+    KEYS,
+    SECTIONS,
+    parse_settings,
+    to_config_dict,
+)
+from immich_backupd.durations import parse_duration
+from immich_backupd.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+DOC_ROW = re.compile(r"^\| `([a-z_.]+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \| (.+) \|$")
+
+
+def doc_rows() -> dict[str, tuple[str, str]]:
+    text = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    return {m[1]: (m[2].strip(), m[3].strip())
+            for m in map(DOC_ROW.match, text.splitlines()) if m}
+
+
+def test_keys_are_unique_and_each_lies_in_a_described_section():
+    paths = [key.path for key in KEYS]
+    assert len(paths) == len(set(paths))
+    sections = {key.path for key in KEYS if key.kind == "section"}
+    for key in KEYS:
+        assert key.section == "" or key.section in sections, key.path
+        assert key.doc and "\n" not in key.doc, key.path
+    assert set(CONFIG_KEYS) == set(paths)
+    assert set(SECTIONS) == {"", *sections}
+
+
+def test_the_documentation_table_lists_exactly_the_keys_with_their_type_and_default():
+    rows = doc_rows()
+    assert list(rows) == [key.path for key in KEYS]  # same keys, same order
+    for key in KEYS:
+        assert rows[key.path] == (key.kind, key.default), key.path
+
+
+def example_keys(text: str) -> set[str]:
+    """Keys set in the example, and keys shown commented out (``# name: value``) at the
+    indentation of their section."""
+    found: set[str] = set()
+    stack: list[tuple[int, str]] = []
+    for line in text.splitlines():
+        m = re.match(r"^( *)(# )?([a-z_]+):( |$)", line)
+        if not m:
+            continue
+        indent, name = len(m[1]), m[3]
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        path = f"{stack[-1][1]}.{name}" if stack else name
+        found.add(path)
+        if not m[2]:
+            stack.append((indent, path))
+    return found
+
+
+def test_the_example_shows_exactly_the_described_keys():
+    text = (REPO / "config.example.yaml").read_text(encoding="utf-8")
+    assert example_keys(text) == {key.path for key in KEYS}
+
+
+def test_the_described_defaults_are_the_model_defaults(tmp_path):
+    settings = parse_settings(f"server: {{url: https://x.example, api_key: k}}\n"
+                              f"albums: {{include: [{tmp_path}]}}\n", base_dir=tmp_path)
+    actual = to_config_dict(settings)
+    for key in KEYS:
+        if not key.default.startswith("`") or key.kind == "section" or key.path == "state_dir":
+            continue
+        value = yaml.safe_load(key.default.strip("`"))
+        real = actual
+        for part in key.path.split("."):
+            real = real[part]
+        if key.kind == "duration":
+            assert parse_duration(value) == parse_duration(real), key.path
+        else:
+            assert value == real, key.path
+
+
+@pytest.mark.parametrize("key", [k for k in KEYS if k.section], ids=lambda k: k.path)
+def test_every_described_key_is_read_and_checked(key, tmp_path):
+    """A key in the table that no reader looks at would be accepted and ignored: give
+    each a value of a wrong type and expect an error at exactly that key."""
+    data: dict = {"server": {"url": "https://x.example", "api_key": "k"},
+                  "albums": {"include": [str(tmp_path)]}}
+    if key.path == "server.api_key_file":
+        del data["server"]["api_key"]
+    node = data
+    *parents, last = key.path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = [1] if key.kind == "section" else {"wrong": 1}
+    with pytest.raises(ConfigError) as info:
+        parse_settings(yaml.safe_dump(data), base_dir=tmp_path, env={})
+    assert any(f" at '{key.path}':" in str(line) for line in info.value.problems), (
+        info.value.problems)
