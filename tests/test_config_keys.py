@@ -106,3 +106,10 @@ def test_every_described_key_is_read_and_checked(key, tmp_path):
         parse_settings(yaml.safe_dump(data), base_dir=tmp_path, env={})
     assert any(f" at '{key.path}':" in str(line) for line in info.value.problems), (
         info.value.problems)
+
+
+def test_the_dashboard_toggles_are_described_boolean_keys():
+    from immich_backupd.dashboard import toggles
+
+    kinds = {key.path: key.kind for key in KEYS}
+    assert {kinds.get(path) for path in toggles.KEYS} == {"boolean"}
