@@ -106,3 +106,6 @@ SECTIONS: Final[dict[str, tuple[str, ...]]] = _sections(KEYS)
 CONFIG_KEYS: Final[tuple[str, ...]] = tuple(
     f"{section}.{key}" if section else key for section, keys in SECTIONS.items() for key in keys
 )
+
+#: The type of each key (``KEYS``' second column) by dotted path.
+KINDS: Final[dict[str, str]] = {key.path: key.kind for key in KEYS}

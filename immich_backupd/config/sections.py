@@ -7,8 +7,9 @@ section. The ``albums`` section is in ``albums.py``.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from immich_backupd.bilingual import Alt, Msg
@@ -33,6 +34,7 @@ from .fields import (
     _section,
     _string,
 )
+from .keys import KINDS, SECTIONS
 from .model import (
     API_KEY_ENV,
     CREDENTIAL_NAME,
@@ -113,12 +115,12 @@ def _server(p: _Problems, ctx: _Context, value: Any) -> ServerSettings | None:
         p.warn(("server", "ca_file"), Msg(N_("ca_file is ignored because verify_tls is false")))
     if url is None or key is None or (ca_file is None and ca_value is not None):
         return None
-    pause_jobs = _bool(p, ("server", "pause_jobs_during_import"),
-                       sec.get("pause_jobs_during_import", _MISSING),
-                       ServerSettings.pause_jobs_during_import)
-    pause_threshold = _int(p, ("server", "pause_jobs_threshold"),
-                           sec.get("pause_jobs_threshold", _MISSING),
-                           ServerSettings.pause_jobs_threshold, 0)
+    pause_jobs = _typed(p, ("server", "pause_jobs_during_import"),
+                        sec.get("pause_jobs_during_import", _MISSING),
+                        ServerSettings.pause_jobs_during_import)
+    pause_threshold = _typed(p, ("server", "pause_jobs_threshold"),
+                             sec.get("pause_jobs_threshold", _MISSING),
+                             ServerSettings.pause_jobs_threshold)
     if verify_tls is None or timeout is None or pause_jobs is None or pause_threshold is None:
         return None
     secret, source, key_file = key
@@ -254,6 +256,29 @@ def _key_ok(p: _Problems, path: KeyPath, key: str, what: str | Msg) -> bool:
     return True
 
 
+# The bounds of integer keys (keys.KEYS gives their type; the range is the reader's).
+_INT_RANGES: Final[dict[str, tuple[int, int | None]]] = {
+    "server.pause_jobs_threshold": (0, None),
+    "backup.concurrency": (1, 16),
+    "backup.check_batch_size": (1, 5000),
+    "backup.retry.max_attempts": (1, None),
+}
+
+
+def _typed(p: _Problems, path: KeyPath, value: Any, default: Any) -> Any:
+    """A value read as its key's type in ``keys.KEYS`` says: boolean, integer, duration."""
+    dotted = ".".join(str(part) for part in path)
+    kind = KINDS[dotted]
+    if kind == "boolean":
+        return _bool(p, path, value, default)
+    if kind == "integer":
+        low, high = _INT_RANGES[dotted]
+        return _int(p, path, value, default, low, high)
+    if kind == "duration":
+        return _duration(p, path, value, default)
+    raise ValueError(f"{dotted}: no plain reader for {kind!r}")  # a programming error
+
+
 def _backup(p: _Problems, value: Any) -> BackupSettings | None:
     base: KeyPath = ("backup",)
     sec = _section(p, value, base, "backup")
@@ -274,41 +299,20 @@ def _backup(p: _Problems, value: Any) -> BackupSettings | None:
                "be at least as long"),
             long=format_duration(max_delay), short=format_duration(trigger_delay)))
         max_delay = None
+    readers: dict[str, Callable[[], Any]] = {
+        "trigger_delay": lambda: trigger_delay,
+        "max_delay": lambda: max_delay,
+        "metered": lambda: _metered(p, get("metered")),
+        "bandwidth": lambda: _bandwidth(p, (*base, "bandwidth"), get("bandwidth"), d.bandwidth),
+        "quiet_hours": lambda: _quiet_hours(p, (*base, "quiet_hours"), get("quiet_hours"),
+                                            d.quiet_hours),
+        "retry": lambda: _retry(p, get("retry")),
+    }
+    # In the order of keys.KEYS, so problems on one line come in the documented order.
     values = {
-        "album_sync": _bool(p, (*base, "album_sync"), get("album_sync"), d.album_sync),
-        "concurrency": _int(p, (*base, "concurrency"), get("concurrency"), d.concurrency, 1, 16),
-        "trigger_delay": trigger_delay,
-        "max_delay": max_delay,
-        "rescan_interval": _duration(
-            p, (*base, "rescan_interval"), get("rescan_interval"), d.rescan_interval
-        ),
-        "settle_time": _duration(p, (*base, "settle_time"), get("settle_time"), d.settle_time),
-        "require_charging": _bool(
-            p, (*base, "require_charging"), get("require_charging"), d.require_charging
-        ),
-        "require_unmetered": _bool(
-            p, (*base, "require_unmetered"), get("require_unmetered"), d.require_unmetered
-        ),
-        "metered": _metered(p, get("metered")),
-        "ignore_cloud_placeholders": _bool(
-            p,
-            (*base, "ignore_cloud_placeholders"),
-            get("ignore_cloud_placeholders"),
-            d.ignore_cloud_placeholders,
-        ),
-        "follow_symlinks": _bool(
-            p, (*base, "follow_symlinks"), get("follow_symlinks"), d.follow_symlinks
-        ),
-        "check_batch_size": _int(
-            p, (*base, "check_batch_size"), get("check_batch_size"), d.check_batch_size, 1, 5000
-        ),
-        "verify_interval": _duration(
-            p, (*base, "verify_interval"), get("verify_interval"), d.verify_interval
-        ),
-        "bandwidth": _bandwidth(p, (*base, "bandwidth"), get("bandwidth"), d.bandwidth),
-        "quiet_hours": _quiet_hours(p, (*base, "quiet_hours"), get("quiet_hours"),
-                                    d.quiet_hours),
-        "retry": _retry(p, get("retry")),
+        name: readers[name]() if name in readers
+        else _typed(p, (*base, name), get(name), getattr(d, name))
+        for name in SECTIONS["backup"]
     }
     if any(v is None for v in values.values()):
         return None
@@ -320,8 +324,8 @@ def _metered(p: _Problems, value: Any) -> Metered | None:
     sec = _section(p, value, base, "backup.metered")
     if value is not _MISSING and value is not None and not isinstance(value, dict):
         return None
-    photos = _bool(p, (*base, "photos"), sec.get("photos", _MISSING), Metered.photos)
-    videos = _bool(p, (*base, "videos"), sec.get("videos", _MISSING), Metered.videos)
+    photos = _typed(p, (*base, "photos"), sec.get("photos", _MISSING), Metered.photos)
+    videos = _typed(p, (*base, "videos"), sec.get("videos", _MISSING), Metered.videos)
     if photos is None or videos is None:
         return None
     return Metered(photos=photos, videos=videos)
@@ -333,9 +337,8 @@ def _retry(p: _Problems, value: Any) -> RetrySettings | None:
     if value is not _MISSING and value is not None and not isinstance(value, dict):
         return None
     d = RetrySettings
-    attempts = _int(
-        p, (*base, "max_attempts"), sec.get("max_attempts", _MISSING), d.max_attempts, 1
-    )
+    attempts = _typed(p, (*base, "max_attempts"), sec.get("max_attempts", _MISSING),
+                      d.max_attempts)
     initial = _duration(p, (*base, "initial"), sec.get("initial", _MISSING), d.initial)
     longest = _duration(p, (*base, "max"), sec.get("max", _MISSING), d.max)
     if initial is not None and longest is not None and longest < initial:
