@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from .. import folder_problems, placeholders
-from ..capture_date import capture_date
+from ..capture_date import CaptureDate, capture_date
 from ..changes import FileStat
 from ..config import Settings
 from ..errors import BackupdError, QuotaExceededError, ServerUnavailableError, StateError
@@ -989,13 +989,14 @@ class BackupPass:
             upload.sent = min(sent, st.size)
             self._notify()
 
-        duration = await asyncio.to_thread(duration_ms, cand.path) if cand.kind == "video" \
-            else None
-        # Only files being uploaded get a date: from bytes kept in memory at once, else
-        # from the headers (a few small reads, off the loop).
-        created = capture_date(cand.path, created_ns(st), data=cand.data) \
-            if cand.data is not None \
-            else await asyncio.to_thread(capture_date, cand.path, created_ns(st))
+        # Only files being uploaded get a date: a photo whose bytes are kept is read in
+        # memory at once; otherwise the headers (and a video's duration) in one trip to a
+        # thread.
+        if cand.kind != "video" and cand.data is not None:
+            duration, created = _headers(cand.path, cand.kind, created_ns(st), cand.data)
+        else:
+            duration, created = await asyncio.to_thread(
+                _headers, cand.path, cand.kind, created_ns(st), cand.data)
         req = UploadRequest(
             path=cand.path,
             size=st.size,
@@ -1284,6 +1285,14 @@ def _unfinished(units: list[Unit]) -> list[Unit]:
     return [u for u in units
             if (u.members[0].outcome is None if len(u.members) == 1
                 else any(c.outcome is None for c in u.members))]
+
+
+def _headers(path: Path, kind: str, file_time_ns: int,
+             data: bytes | None) -> tuple[int | None, CaptureDate]:
+    """What an upload sends from a file's headers: a video's duration, and the capture
+    date (from ``data`` when the file's bytes are kept, else read from ``path``)."""
+    duration = duration_ms(path) if kind == "video" else None
+    return duration, capture_date(path, file_time_ns, data=data)
 
 
 def _parts(units: list[Unit], size: int) -> Iterator[list[Unit]]:
