@@ -1,33 +1,41 @@
-"""Notifications: the reporter's throttling and slots, and the desktop adapter's safety.
+"""Notifications: what is told and when (the decisions, time passed in), and the reporter
+that sends them, one notification per slot updated in place.
 
-No ``from __future__ import annotations`` here: the stand-in notification server at the end
-declares its D-Bus signatures as annotations, which dbus-fast reads at runtime.
+The D-Bus adapter against a recorded notification server: test_notify_desktop.py; the
+daemon as a process: e2e/test_notifications.py.
 """
+
+from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from immich_backupd.report.notify import (
-    DesktopNotifier,
+from immich_backupd.report.notify import NotifyingReporter
+from immich_backupd.report.notify_policy import (
+    SHOW_AFTER,
+    UPDATE_EVERY,
+    Memory,
+    Message,
     NotificationText,
-    NotifyingReporter,
-    NullNotifier,
+    PassNotes,
+    Slot,
+    Totals,
+    alert,
     final_text,
+    forget_missing,
+    pass_end,
+    progress_due,
     progress_text,
-    session_bus_address,
 )
 from immich_backupd.report.progress import Progress
-from tests.dbus_bus import private_bus
 
 
 class FakeNotifier:
-    """Records every call; ids are n1, n2, ...; ``fail`` makes send raise."""
+    """Records every call; ids are n1, n2, ... and an update keeps its id (as D-Bus's
+    ``replaces_id`` does); ``fail`` makes send raise."""
 
     def __init__(self, fail: bool = False) -> None:
         self.sent: list[dict[str, Any]] = []
@@ -40,7 +48,7 @@ class FakeNotifier:
             raise ConnectionError("notification server gone")
         self.sent.append({"title": title, "body": body, "replace_id": replace_id,
                           "urgency": urgency})
-        return f"n{len(self.sent)}"
+        return replace_id or f"n{len(self.sent)}"
 
     async def close(self) -> None:
         self.closed = True
@@ -78,8 +86,15 @@ def fake() -> FakeNotifier:
 
 
 @pytest.fixture
-def reporter(fake: FakeNotifier, clock: Clock) -> NotifyingReporter:
-    return NotifyingReporter(fake, interval=10, clock=clock)
+def saved() -> list[Memory]:
+    return []
+
+
+@pytest.fixture
+def reporter(fake: FakeNotifier, clock: Clock, saved: list[Memory]) -> NotifyingReporter:
+    # Past its first backup: a pass that shows nothing ends quietly.
+    return NotifyingReporter(fake, clock=clock, memory=Memory(first_backup_done=True),
+                             save=saved.append)
 
 
 # --------------------------------------------------------------------------- texts
@@ -98,57 +113,198 @@ def test_progress_text():
         "Backup paused", "Waiting for Wi-Fi (videos held on a metered network)", "low")
 
 
-def test_final_texts():
-    p = Progress(seen=1234, backed_up=1234, uploaded=3)
-    complete = final_text(p, "complete", shown=False)
-    assert complete.title == "Backup complete · 1,234 of 1,234 backed up"
-    quiet = Progress(seen=10, backed_up=10)
-    assert final_text(quiet, "complete", shown=False) is None  # a daemon runs many of these
-    assert final_text(quiet, "stopped", shown=False) is None
-    assert final_text(quiet, "stopped", shown=True).title == "Backup stopped"
-    partial = final_text(Progress(seen=10, backed_up=5, failed=5), "partial", shown=False)
-    assert "5 failed" in partial.body and "immich-backupd failed" in partial.body
-    assert final_text(quiet, "quota", shown=False).urgency == "critical"
-    assert "immich-backupd check" in final_text(quiet, "auth", shown=False).body
+def test_final_texts_quote_the_states_counts():
+    p = Progress(seen=3, backed_up=3, uploaded=3)  # a pass over one folder
+    totals = Totals(backed_up=1234, total=1234, failed=0)
+    assert final_text(p, "complete", totals=totals).title == (
+        "Backup complete · 1,234 of 1,234 backed up")
+    first = final_text(p, "complete", totals=totals, first=True)
+    assert first == NotificationText("First backup complete", "1,234 of 1,234 backed up",
+                                     "normal")
+    # The count of failures is the state's: 11 files are failing, one of them new.
+    failing = final_text(Progress(seen=1, failed=1), "partial",
+                         totals=Totals(backed_up=0, total=11, failed=11), new_failures=1)
+    assert failing.title == "Backup finished with failures"
+    assert failing.body == "0 of 11 backed up · 11 failed. See: immich-backupd failed"
+    assert failing.urgency == "normal"
+    # Old failures only: never "complete", but no banner either.
+    old = final_text(p, "complete", totals=Totals(9, 10, 1))
+    assert (old.title, old.urgency) == ("Backup finished with failures", "low")
+    unreadable = final_text(p, "partial", totals=Totals(3, 3, 0))
+    assert unreadable.title == "Backup incomplete" and "immich-backupd status" in unreadable.body
+    assert final_text(p, "stopped").title == "Backup stopped"
+    assert final_text(Progress(), "quota").urgency == "critical"
+    assert "immich-backupd check" in final_text(Progress(), "auth").body
+    assert final_text(p, "state") is None
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def test_progress_is_due_only_after_uploading_for_a_while():
+    notes = PassNotes()
+    p = uploading(0, 50)
+    assert not progress_due(p, notes, 1000)  # no upload seen yet
+    notes.uploading_since = 1000
+    assert not progress_due(p, notes, 1000 + SHOW_AFTER - 0.1)
+    assert progress_due(p, notes, 1000 + SHOW_AFTER)
+    assert not progress_due(Progress(phase="scanning"), notes, 2000)  # nothing to show
+    # A pause is worth showing only on a progress that shows.
+    paused = uploading(1, 50)
+    paused.waiting_for = "Waiting for power (running on battery)"
+    assert not progress_due(paused, notes, 2000)
+    notes.shown_at = 2000
+    assert not progress_due(p, notes, 2000 + UPDATE_EVERY - 0.1)
+    assert progress_due(p, notes, 2000 + UPDATE_EVERY)
+    assert progress_due(paused, notes, 2000.1)  # paused: at once
+
+
+def test_a_routine_pass_ends_quietly():
+    done = Memory(first_backup_done=True)
+    messages, memory = pass_end(Progress(seen=1, backed_up=1, uploaded=1), "complete",
+                                PassNotes(), done, Totals(101, 101, 0))
+    assert (messages, memory) == ([], done)
+
+
+def test_the_first_backup_ends_with_a_summary_once():
+    messages, memory = pass_end(Progress(seen=2, backed_up=2, uploaded=2), "complete",
+                                PassNotes(), Memory(), Totals(2, 2, 0))
+    assert messages == [Message(Slot.STATUS, NotificationText(
+        "First backup complete", "2 of 2 backed up", "normal"))]
+    assert memory.first_backup_done
+    assert pass_end(Progress(seen=2), "complete", PassNotes(), memory, Totals(2, 2, 0))[0] == []
+    # Stopped or empty: the first backup is still to come.
+    for outcome, totals in (("stopped", Totals(1, 2, 0)), ("complete", Totals(0, 0, 0))):
+        assert not pass_end(Progress(), outcome, PassNotes(), Memory(), totals)[1]\
+            .first_backup_done
+
+
+def test_a_failure_is_told_once_until_the_file_is_backed_up():
+    notes = PassNotes(failures={"/p/IMG_1.jpg": "HTTP 500"})
+    done = Memory(first_backup_done=True)
+    messages, memory = pass_end(Progress(failed=1), "partial", notes, done, Totals(5, 6, 1))
+    assert messages == [Message(Slot.FAILURES, NotificationText(
+        "Upload failed: IMG_1.jpg", "HTTP 500\nSee: immich-backupd failed", "normal"))]
+    assert memory.failed == {"/p/IMG_1.jpg"}
+    # The next pass (or a restart, which reads the memory back) fails it again: silence.
+    again = Memory.from_json(memory.to_json())
+    assert again == memory
+    notes = PassNotes(failures={"/p/IMG_1.jpg": "HTTP 500"})
+    assert pass_end(Progress(failed=1), "partial", notes, again, Totals(5, 6, 1)) == (
+        [], memory)
+    # Backed up meanwhile, then failing again: told again.
+    recovered, memory = pass_end(Progress(), "complete",
+                                 PassNotes(recovered={"/p/IMG_1.jpg"}), memory, None)
+    assert recovered == [] and memory.failed == frozenset()
+    notes = PassNotes(failures={"/p/IMG_1.jpg": "HTTP 500"})
+    assert len(pass_end(Progress(failed=1), "partial", notes, memory, None)[0]) == 1
+
+
+def test_new_failures_are_one_notification_with_the_right_counts():
+    old = {f"/p/old{i}.jpg" for i in range(10)}
+    failures = {p: "HTTP 500" for p in sorted(old)} | {
+        f"/p/new{i}.jpg": "HTTP 500" for i in range(5)}
+    memory = Memory(failed=frozenset(old), first_backup_done=True)
+    messages, after = pass_end(Progress(failed=15), "partial", PassNotes(failures=failures),
+                               memory, Totals(backed_up=0, total=15, failed=15))
+    assert messages == [Message(Slot.FAILURES, NotificationText(
+        "5 uploads failed",
+        "new0.jpg, new1.jpg, new2.jpg (+2 more)\n15 files are not backed up\n"
+        "See: immich-backupd failed", "normal"))]
+    assert len(after.failed) == 15
+
+
+def test_a_shown_pass_ends_in_place_and_tells_its_failures_there():
+    notes = PassNotes(shown_at=5.0, failures={"/p/a.jpg": "boom"})
+    messages, memory = pass_end(Progress(failed=1), "partial", notes,
+                                Memory(first_backup_done=True), Totals(9, 10, 1))
+    assert [(m.slot, m.text.title) for m in messages] == [
+        (Slot.STATUS, "Backup finished with failures")]
+    assert memory.failed == {"/p/a.jpg"}
+    # Stopped: the progress says so, and the failures are told apart.
+    messages, _ = pass_end(Progress(failed=1), "stopped", PassNotes(
+        shown_at=5.0, failures={"/p/a.jpg": "boom"}), Memory(), None)
+    assert [(m.slot, m.text.title) for m in messages] == [
+        (Slot.STATUS, "Backup stopped"), (Slot.FAILURES, "Upload failed: a.jpg")]
+
+
+def test_alerts_are_told_once_until_a_pass_completes():
+    memory = Memory(first_backup_done=True)
+    titles = []
+    for outcome in ("quota", "quota", "complete", "quota", "auth", "auth"):
+        messages, memory = pass_end(Progress(), outcome, PassNotes(), memory, None)
+        titles += [m.text.title for m in messages]
+    assert titles == ["Immich storage quota exceeded", "Immich storage quota exceeded",
+                      "Immich backup stopped"]
+    assert memory.alert == "auth"
+    # Before a pass began (the daemon's connect), and after a restart: the same memory.
+    assert alert("auth", Memory.from_json(memory.to_json())) == ([], memory)
+    assert alert("quota", memory)[0][0].text.urgency == "critical"
+    # A progress showing is replaced even by a repeated alert (it would stay stale).
+    assert pass_end(Progress(), "auth", PassNotes(shown_at=1.0), memory, None)[0]
+
+
+def test_memory_reads_what_it_wrote_and_tolerates_junk():
+    memory = Memory(failed=frozenset({"/p/\udcff.jpg"}), alert="quota", first_backup_done=True)
+    assert Memory.from_json(memory.to_json()) == memory
+    assert Memory.from_json({"failed": "x", "alert": "nonsense", "first_backup_done": 1}) \
+        == Memory()
+    assert forget_missing(memory, ["/q.jpg"]).failed == frozenset()
+    assert forget_missing(memory, ["/p/\udcff.jpg"]) is memory
 
 
 # --------------------------------------------------------------------------- reporter
 
 
-async def test_progress_is_one_notification_updated_in_place_and_throttled(
+async def test_progress_is_one_notification_updated_in_place(
     reporter: NotifyingReporter, fake: FakeNotifier, clock: Clock
 ):
-    reporter.progress(uploading(0, 50))
-    await reporter.flush()
-    for t in (1, 5, 9.9):  # within the interval: nothing
-        clock.now += t - (clock.now - 1000)
+    for t in (0, 1, 5, SHOW_AFTER - 0.1):  # uploading, but not for long: nothing
+        clock.now = 1000 + t
         reporter.progress(uploading(int(t), 50))
     await reporter.flush()
-    assert fake.titles == ["Uploading 1 of 50"]
-    clock.now = 1010
-    reporter.progress(uploading(11, 50, sent=90))
+    assert fake.sent == []
+    clock.now = 1000 + SHOW_AFTER
+    reporter.progress(uploading(10, 50))
+    clock.now += UPDATE_EVERY / 2
+    reporter.progress(uploading(11, 50))  # within the interval: nothing
     await reporter.flush()
-    clock.now = 1020
-    reporter.progress(uploading(20, 50))
+    clock.now += UPDATE_EVERY / 2
+    reporter.progress(uploading(20, 50, sent=90))
     await reporter.flush()
-    assert fake.titles == ["Uploading 1 of 50", "Uploading 12 of 50", "Uploading 21 of 50"]
-    assert [s["replace_id"] for s in fake.sent] == [None, "n1", "n2"]
+    assert fake.titles == ["Uploading 11 of 50", "Uploading 21 of 50"]
+    assert [s["replace_id"] for s in fake.sent] == [None, "n1"]
     assert fake.sent[1]["body"] == "IMG_1234.jpg 90%"
+    reporter.pass_done(Progress(seen=50, backed_up=50, uploaded=50), "complete")
+    await reporter.flush()
+    assert fake.sent[-1] == {"title": "Backup complete · 50 of 50 backed up", "body": "",
+                             "replace_id": "n1", "urgency": "low"}
+    # The next pass, if long, takes over the same notification.
+    clock.now += 100
+    reporter.progress(uploading(0, 500))
+    clock.now += SHOW_AFTER
+    reporter.progress(uploading(1, 500))
+    await reporter.flush()
+    assert fake.sent[-1]["replace_id"] == "n1"
+    assert {s["replace_id"] for s in fake.sent} == {None, "n1"}
 
 
 async def test_queued_updates_collapse_into_the_latest(
     reporter: NotifyingReporter, fake: FakeNotifier, clock: Clock
 ):
+    reporter.progress(uploading(0, 50))
     for i in range(5):  # no await in between: the worker has not run yet
-        clock.now += 10
+        clock.now += SHOW_AFTER
         reporter.progress(uploading(i, 50))
     await reporter.flush()
     assert fake.titles == ["Uploading 5 of 50"]
 
 
-async def test_pause_and_resume_bypass_the_throttle(
-    reporter: NotifyingReporter, fake: FakeNotifier
+async def test_pause_and_resume_of_a_shown_pass_bypass_the_throttle(
+    reporter: NotifyingReporter, fake: FakeNotifier, clock: Clock
 ):
+    reporter.progress(uploading(0, 50))
+    clock.now += SHOW_AFTER
     reporter.progress(uploading(0, 50))
     await reporter.flush()
     waiting = uploading(1, 50)
@@ -158,92 +314,95 @@ async def test_pause_and_resume_bypass_the_throttle(
     reporter.progress(uploading(1, 50))
     await reporter.flush()
     assert fake.titles == ["Uploading 1 of 50", "Backup paused", "Uploading 2 of 50"]
+    assert [s["replace_id"] for s in fake.sent] == [None, "n1", "n1"]
 
 
-async def test_pass_end_replaces_the_progress_notification(
-    reporter: NotifyingReporter, fake: FakeNotifier
+async def test_a_routine_new_photo_sends_nothing(
+    reporter: NotifyingReporter, fake: FakeNotifier, clock: Clock, saved: list[Memory]
 ):
-    reporter.progress(uploading(0, 2))
-    reporter.file_done("/photos/IMG_1.jpg", "uploaded")
-    await reporter.flush()
-    reporter.pass_done(Progress(seen=1234, backed_up=1234, uploaded=2), "complete")
-    await reporter.flush()
-    assert fake.sent[-1] == {"title": "Backup complete · 1,234 of 1,234 backed up", "body": "",
-                             "replace_id": "n1", "urgency": "low"}
-    # The next pass's progress takes over the same notification.
-    reporter.progress(uploading(0, 1))
-    await reporter.flush()
-    assert fake.sent[-1]["replace_id"] == "n2"
-
-
-async def test_a_quiet_pass_sends_nothing(reporter: NotifyingReporter, fake: FakeNotifier):
     reporter.progress(Progress(phase="scanning", seen=10))
-    reporter.file_done("/p/a.jpg", "duplicate")
-    reporter.pass_done(Progress(seen=10, backed_up=10), "complete")
+    reporter.progress(uploading(0, 1))
+    clock.now += 2
+    reporter.file_done("/photos/2024/IMG_1234.jpg", "uploaded")
+    reporter.file_done("/photos/2024/IMG_0001.jpg", "duplicate")
+    reporter.pass_done(Progress(seen=10, backed_up=10, uploaded=1), "complete")
     await reporter.flush()
-    assert fake.sent == []
+    assert fake.sent == [] and saved == []
 
 
-async def test_first_failures_by_name_then_one_count(
-    reporter: NotifyingReporter, fake: FakeNotifier, clock: Clock
+async def test_failures_are_sent_and_remembered_once(
+    fake: FakeNotifier, clock: Clock, saved: list[Memory]
 ):
+    counts = Totals(backed_up=4, total=6, failed=2)
+    reporter = NotifyingReporter(fake, clock=clock, memory=Memory(first_backup_done=True),
+                                 save=saved.append, totals=lambda: counts)
     reporter.file_done("/p/IMG_5678.jpg", "failed", "Network connection lost")
-    reporter.file_done("/p/IMG_5679.jpg", "failed", "Network connection lost")
-    reporter.file_done("/p/clip.avi", "unsupported", "")
+    reporter.file_done("/p/IMG_5679.jpg", "unsupported", "")
     await reporter.flush()
-    assert fake.sent[0] == {"title": "Upload failed: IMG_5678.jpg",
-                            "body": "Network connection lost", "replace_id": None,
-                            "urgency": "normal"}
-    assert fake.titles[2] == "Upload failed: clip.avi"
-    assert len(fake.sent) == 3
-    for _ in range(50):  # a burst: one count, not fifty notifications
-        reporter.file_done("/p/x.jpg", "failed", "Network connection lost")
+    assert fake.sent == []  # told at the end of the pass, all in one
+    reporter.pass_done(Progress(seen=6, backed_up=4, failed=2), "partial")
     await reporter.flush()
-    assert fake.titles[3:] == ["4 uploads failed"]
-    clock.now += 10
-    reporter.file_done("/p/y.jpg", "failed", "boom")
-    await reporter.flush()
-    assert fake.titles[4:] == ["54 uploads failed"]
-    assert fake.sent[4]["replace_id"] == "n4"  # the count is updated in place
-    reporter.pass_done(Progress(seen=60, backed_up=6, failed=54), "partial")
-    await reporter.flush()
-    assert fake.titles[5:] == ["Backup finished with failures"]  # count already current
+    assert fake.sent == [{"title": "2 uploads failed", "replace_id": None, "urgency": "normal",
+                          "body": "IMG_5678.jpg, IMG_5679.jpg\n2 files are not backed up\n"
+                                  "See: immich-backupd failed"}]
+    assert saved[-1].failed == {"/p/IMG_5678.jpg", "/p/IMG_5679.jpg"}
+    # A restart: a new reporter with the saved memory; the same failures are not told.
+    again = NotifyingReporter(fake, clock=clock, memory=saved[-1], save=saved.append,
+                              totals=lambda: counts)
+    again.file_done("/p/IMG_5678.jpg", "failed", "Network connection lost")
+    again.pass_done(Progress(seen=1, failed=1), "partial")
+    await again.flush()
+    assert len(fake.sent) == 1 and len(saved) == 1
+    # One of them is backed up: forgotten, so that a later failure is told again.
+    again.file_done("/p/IMG_5678.jpg", "uploaded")
+    again.pass_done(Progress(seen=1, backed_up=1, uploaded=1), "complete")
+    assert saved[-1].failed == {"/p/IMG_5679.jpg"}
+    again.file_done("/p/IMG_5678.jpg", "failed", "boom")
+    again.pass_done(Progress(seen=1, failed=1), "partial")
+    await again.flush()
+    assert fake.sent[-1]["title"] == "Upload failed: IMG_5678.jpg"
+    # A new failure, in the same process: it replaces the previous failure notification.
+    again.file_done("/p/IMG_9999.jpg", "failed", "boom")
+    again.pass_done(Progress(seen=1, failed=1), "partial")
+    await again.flush()
+    assert fake.sent[-1]["title"] == "Upload failed: IMG_9999.jpg"
+    assert [s["replace_id"] for s in fake.sent[1:]] == [None, "n2"]
 
 
-async def test_the_final_count_is_sent_at_the_end_of_the_pass(
-    reporter: NotifyingReporter, fake: FakeNotifier
-):
-    for i in range(6):
-        reporter.file_done(f"/p/{i}.jpg", "failed", "boom")
+async def test_an_alert_before_a_pass_is_told_once(fake: FakeNotifier, saved: list[Memory]):
+    reporter = NotifyingReporter(fake, save=saved.append)
+    reporter.alert("auth")
+    reporter.alert("auth")
     await reporter.flush()
-    assert fake.titles[-1] == "4 uploads failed"
-    reporter.pass_done(Progress(seen=6, failed=6), "partial")
-    await reporter.flush()
-    assert fake.titles[-2:] == ["6 uploads failed", "Backup finished with failures"]
-    # A new pass starts counting again.
-    reporter.file_done("/p/again.jpg", "failed", "boom")
-    await reporter.flush()
-    assert fake.titles[-1] == "Upload failed: again.jpg"
+    assert fake.titles == ["Immich backup stopped"]
+    assert saved == [Memory(alert="auth")]
 
 
-async def test_quota_and_auth_alerts_are_not_repeated_every_pass(
-    reporter: NotifyingReporter, fake: FakeNotifier
-):
-    for outcome in ("quota", "quota", "quota", "complete", "quota", "auth", "auth"):
-        reporter.pass_done(Progress(), outcome)
+async def test_a_failing_save_or_totals_never_propagates(fake: FakeNotifier, caplog):
+    def broken_save(memory: Memory) -> None:
+        raise OSError(28, "No space left on device")
+
+    def broken_totals() -> Totals:
+        raise RuntimeError("database is locked")
+
+    reporter = NotifyingReporter(fake, save=broken_save, totals=broken_totals)
+    with caplog.at_level(logging.DEBUG, logger="immich_backupd.notify"):
+        reporter.file_done("/p/a.jpg", "failed", "boom")
+        reporter.pass_done(Progress(seen=1, failed=1), "partial")
         await reporter.flush()
-    assert fake.titles == ["Immich storage quota exceeded", "Immich storage quota exceeded",
-                           "Immich backup stopped"]
-    assert {s["urgency"] for s in fake.sent} == {"critical"}
+    assert fake.titles == ["First backup finished with failures"]
+    assert "saving what was notified failed" in caplog.text
+    assert reporter.memory.failed == {"/p/a.jpg"}  # remembered in the process at least
 
 
 async def test_a_raising_notifier_never_propagates(clock: Clock, caplog):
     broken = FakeNotifier(fail=True)
-    reporter = NotifyingReporter(broken, interval=10, clock=clock)
+    reporter = NotifyingReporter(broken, clock=clock)
     with caplog.at_level(logging.DEBUG, logger="immich_backupd.notify"):
-        reporter.progress(uploading(0, 5))
         reporter.file_done("/p/a.jpg", "failed", "boom")
         reporter.pass_done(Progress(seen=5, failed=1), "partial")
+        await reporter.flush()
+        reporter.alert("quota")
         await reporter.flush()
         await reporter.close()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -259,7 +418,7 @@ async def test_a_hanging_notifier_does_not_block(clock: Clock):
             return None
 
     reporter = NotifyingReporter(Hanging(), clock=clock, send_timeout=0.05)
-    reporter.progress(uploading(0, 5))
+    reporter.alert("quota")
     async with asyncio.timeout(1):
         await reporter.flush()
 
@@ -300,216 +459,22 @@ def test_events_without_an_event_loop_are_dropped(fake: FakeNotifier):
     assert fake.sent == []
 
 
-# --------------------------------------------------------------------------- adapter
-
-
-def test_session_bus_address():
-    def none(path: Path) -> bool:
-        return False
-
-    def runtime_bus(path: Path) -> bool:
-        return path == Path("/run/user/1000/bus")
-
-    env = {"DBUS_SESSION_BUS_ADDRESS": "unix:path=/tmp/x"}
-    assert session_bus_address(env, 1000, none) == "unix:path=/tmp/x"
-    assert session_bus_address({}, 1000, runtime_bus) == "unix:path=/run/user/1000/bus"
-    assert session_bus_address({}, 1000, none) is None
-    xdg = {"XDG_RUNTIME_DIR": "/tmp/rt"}
-    assert session_bus_address(xdg, 1000, lambda p: p == Path("/tmp/rt/bus")) == (
-        "unix:path=/tmp/rt/bus")
-
-
-class FakeBackend:
-    """Stands in for desktop_notifier.DesktopNotifier 6: the four calls we use."""
-
-    def __init__(self, *, probe_fails: bool = False, send_fails: bool = False,
-                 drops: bool = False) -> None:
-        self.probe_fails = probe_fails
-        self.send_fails = send_fails
-        self.drops = drops  # the library swallowed a failure: id returned, never shown
-        self.shown: dict[str, tuple[str, str, Any]] = {}
-        self.cleared: list[str] = []
-        self.count = 0
-
-    async def get_capabilities(self) -> frozenset[Any]:
-        if self.probe_fails:
-            raise ConnectionRefusedError("no notification server")
-        return frozenset()
-
-    async def send(self, title: str, message: str, urgency: Any = None) -> str:
-        if self.send_fails:
-            raise RuntimeError("boom")
-        self.count += 1
-        identifier = f"uuid-{self.count}"
-        if not self.drops:
-            self.shown[identifier] = (title, message, urgency)
-        return identifier
-
-    async def clear(self, identifier: str) -> None:
-        self.cleared.append(identifier)
-        del self.shown[identifier]  # KeyError if already dismissed, like the library
-
-    async def get_current_notifications(self) -> list[str]:
-        return list(self.shown)
-
-
-def adapter(backend: FakeBackend | None, **kw: Any) -> tuple[DesktopNotifier, list[str]]:
-    made: list[str] = []
-
-    def factory(app_name: str) -> FakeBackend:
-        made.append(app_name)
-        assert backend is not None
-        return backend
-
-    kw.setdefault("env", {"DBUS_SESSION_BUS_ADDRESS": "unix:path=/fake"})
-    kw.setdefault("platform", "linux")
-    return DesktopNotifier(backend=factory, urgency_map=str.upper, uid=1000, **kw), made
-
-
-async def test_without_a_session_nothing_is_even_constructed(caplog, tmp_path: Path):
-    notifier, made = adapter(None, env={"XDG_RUNTIME_DIR": str(tmp_path)})
-    with caplog.at_level(logging.DEBUG, logger="immich_backupd.notify"):
-        assert await notifier.send("t", "b") is None
-        assert await notifier.send("t", "b") is None
-    assert made == []
-    assert notifier.active is False
-    assert [r.levelno for r in caplog.records] == [logging.DEBUG]  # once
-
-
-async def test_sends_and_replaces(caplog):
-    backend = FakeBackend()
-    notifier, made = adapter(backend)
-    assert notifier.active is None
-    first = await notifier.send("Uploading 1 of 2", "a.jpg 5%", urgency="low")
-    second = await notifier.send("Uploading 2 of 2", "b.jpg 5%", replace_id=first, urgency="low")
-    assert (first, second, made, notifier.active) == ("uuid-1", "uuid-2", ["immich-backupd"], True)
-    assert backend.cleared == ["uuid-1"]
-    assert backend.shown == {"uuid-2": ("Uploading 2 of 2", "b.jpg 5%", "LOW")}
-    # Replacing one the user already dismissed just shows the new one.
-    backend.shown.clear()
-    assert await notifier.send("x", "y", replace_id="uuid-2") == "uuid-3"
-
-
-async def test_a_failed_connection_turns_it_off_quietly(caplog):
-    notifier, made = adapter(FakeBackend(probe_fails=True))
-    with caplog.at_level(logging.DEBUG, logger="immich_backupd.notify"):
-        assert await notifier.send("t", "b") is None
-        assert await notifier.send("t", "b") is None
-    assert made == ["immich-backupd"]  # tried once
-    assert [r.levelno for r in caplog.records] == [logging.DEBUG]
-
-
-@pytest.mark.parametrize("backend", [FakeBackend(send_fails=True), FakeBackend(drops=True)])
-async def test_failures_never_raise_and_warn_once(backend: FakeBackend, caplog):
-    notifier, _ = adapter(backend)
-    with caplog.at_level(logging.DEBUG, logger="immich_backupd.notify"):
-        for _ in range(3):
-            assert await notifier.send("t", "b") is None
-    levels = [r.levelno for r in caplog.records]
-    assert levels == [logging.WARNING, logging.DEBUG, logging.DEBUG]
-
-
-async def test_closed_sends_nothing():
-    backend = FakeBackend()
-    notifier, _ = adapter(backend)
-    await notifier.close()
-    assert await notifier.send("t", "b") is None
-    assert backend.shown == {}
-
-
-async def test_null_notifier():
-    assert await NullNotifier().send("t", "b") is None
-    await NullNotifier().close()
-
-
-# --------------------------------------------------------------------------- real library
-
-dbus_fast = pytest.importorskip("dbus_fast")
-from dbus_fast.aio import MessageBus  # noqa: E402
-from dbus_fast.service import ServiceInterface, method, signal  # noqa: E402
-
-
-class FakeNotificationServer(ServiceInterface):
-    """org.freedesktop.Notifications as a desktop provides it, recording what it shows.
-
-    The string annotations are D-Bus signatures, hence the ``noqa`` for pyflakes.
-    """
-
-    def __init__(self) -> None:
-        super().__init__("org.freedesktop.Notifications")
-        self.shown: dict[int, tuple[str, str, int]] = {}  # id -> summary, body, urgency
-        self.next_id = 0
-
-    @method()
-    def Notify(self, app_name: "s", replaces_id: "u", app_icon: "s", summary: "s",  # noqa: F821
-               body: "s", actions: "as", hints: "a{sv}", timeout: "i") -> "u":  # noqa: F821, F722
-        self.next_id += 1
-        self.shown[self.next_id] = (summary, body, hints["urgency"].value)
-        return self.next_id
-
-    @method()
-    def CloseNotification(self, nid: "u") -> None:  # noqa: F821
-        self.shown.pop(nid, None)
-        self.NotificationClosed(nid, 3)
-
-    @method()
-    def GetCapabilities(self) -> "as":  # noqa: F722
-        return ["body", "actions"]
-
-    @method()
-    def GetServerInformation(self) -> "ssss":  # noqa: F821
-        return ["fake", "tests", "1.0", "1.2"]
-
-    @signal()
-    def NotificationClosed(self, nid: "u", reason: "u") -> "uu":  # noqa: F821
-        return [nid, reason]
-
-    @signal()
-    def ActionInvoked(self, nid: "u", action: "s") -> "us":  # noqa: F821
-        return [nid, action]
-
-
-@pytest.fixture
-def session_bus(tmp_path: Path) -> Iterator[str]:
-    if shutil.which("dbus-daemon") is None:
-        pytest.skip("dbus-daemon not installed")
-    with private_bus(tmp_path) as address:
-        yield address
-
-
-@pytest.fixture
-async def server(session_bus: str) -> AsyncIterator[FakeNotificationServer]:
-    bus = await MessageBus(bus_address=session_bus).connect()
-    fake = FakeNotificationServer()
-    bus.export("/org/freedesktop/Notifications", fake)
-    await bus.request_name("org.freedesktop.Notifications")
-    yield fake
-    bus.disconnect()
-
-
-async def test_the_real_library_shows_and_replaces(
-    server: FakeNotificationServer, session_bus: str, monkeypatch: pytest.MonkeyPatch
-):
-    """The installed desktop-notifier, end to end over a private session bus."""
-    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", session_bus)  # where the library looks
-    notifier = DesktopNotifier(platform="linux")
-    reporter = NotifyingReporter(notifier, interval=0)
-    reporter.progress(uploading(0, 2))
+async def test_a_quiet_stretch_of_uploading_is_shown_without_more_events(fake: FakeNotifier):
+    """A pass reports progress when something happens: the show_after mark reached in a
+    long upload's quiet stretch is found by the reporter's own timer, and an update that
+    says the same again is not sent."""
+    reporter = NotifyingReporter(fake, memory=Memory(first_backup_done=True),
+                                 show_after=0.2, interval=0.1)
+    p = uploading(0, 1, sent=100)
+    reporter.progress(p)
+    await asyncio.sleep(0.5)
     await reporter.flush()
-    assert list(server.shown.values()) == [("Uploading 1 of 2", "IMG_1234.jpg 45%", 0)]
-    reporter.pass_done(Progress(seen=2, backed_up=2, uploaded=2), "complete")
+    assert fake.titles == ["Uploading 1 of 1"]  # once, though the timer ran since
+    p.start_upload("/photos/2024/IMG_2.jpg", 100)  # changed, no event: the timer sees it
+    await asyncio.sleep(0.3)
     await reporter.flush()
-    assert list(server.shown.values()) == [("Backup complete · 2 of 2 backed up", "", 0)]
-    reporter.file_done("/p/IMG_5678.jpg", "failed", "Network connection lost")
-    await reporter.close()
-    assert ("Upload failed: IMG_5678.jpg", "Network connection lost", 1) in server.shown.values()
-
-
-async def test_a_session_bus_without_a_notification_server_is_off(
-    session_bus: str, monkeypatch: pytest.MonkeyPatch, caplog
-):
-    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", session_bus)
-    notifier = DesktopNotifier(platform="linux", timeout=5)
-    with caplog.at_level(logging.DEBUG, logger="immich_backupd.notify"):
-        assert await notifier.send("t", "b") is None
-    assert notifier.active is False
+    assert [s["body"] for s in fake.sent] == ["IMG_1234.jpg 100%", "IMG_1234.jpg 100% (+1 more)"]
+    reporter.pass_done(Progress(seen=1, backed_up=1, uploaded=1), "complete")
+    await asyncio.sleep(0.3)  # no timer left behind
+    await reporter.flush()
+    assert fake.titles[-1] == "Backup complete · 1 of 1 backed up" and len(fake.sent) == 3

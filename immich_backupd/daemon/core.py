@@ -53,7 +53,7 @@ from ..errors import (
 )
 from ..pipeline.runner import BackupPass, Hold, PassResult, ScanTargets
 from ..report.live import LIVE_NAME, Fanout
-from ..report.notify import DesktopNotifier, NotifyingReporter, NullNotifier
+from ..report.notify import NotifyingReporter, NullNotifier, desktop_notifier
 from ..report.progress import Progress, Reporter
 from ..report.rate import PassRate, transfer
 from ..report.statusline import held_line, status_line, watch_problem
@@ -61,6 +61,7 @@ from ..rules import AlbumRules
 from ..state import StateReader
 from ..watch import Batch, Debouncer, FolderWatcher, SettleTracker
 from ..watch.backend import BackendFactory
+from . import notified
 from .sdnotify import SdNotify
 from .wake import next_wake
 from .webui import start_dashboard
@@ -139,8 +140,12 @@ class Daemon:
         self.debouncer = Debouncer(settings.backup.trigger_delay, settings.backup.max_delay)
         self.settle = SettleTracker()
         self.status = DaemonState()
+        # What was told is kept in the state folder: a restart repeats nothing.
         self.notifier = NotifyingReporter(
-            DesktopNotifier() if settings.notifications.desktop else NullNotifier())
+            desktop_notifier() if settings.notifications.desktop else NullNotifier(),
+            memory=notified.load(settings.state_dir),
+            save=lambda memory: notified.save(self.settings.state_dir, memory),
+            totals=lambda: notified.totals(self.settings.state_dir))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -535,6 +540,8 @@ class Daemon:
             self.status.waiting_for = "Waiting for the server"
             self.status.error = str(exc)
         else:
+            if isinstance(exc, (AuthError, QuotaExceededError)):  # before the pass began
+                self.notifier.alert("auth" if isinstance(exc, AuthError) else "quota")
             self._wait_error(str(exc), AUTH_RETRY)
         self._publish(force=True)
 

@@ -41,10 +41,12 @@ class Daemon:
         self._running = True
         self._reader.start()
         self.log = tmp / f"daemon-{time.monotonic_ns()}.log"
-        full_env = {**os.environ, "PYTHONPATH": str(REPO), "NOTIFY_SOCKET": str(self.sock_path),
+        # Not the developer's desktop: a test that wants notifications passes the
+        # address of its own private session bus in ``env``.
+        full_env = {**{k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"},
+                    "PYTHONPATH": str(REPO), "NOTIFY_SOCKET": str(self.sock_path),
                     "LC_ALL": "C", "LANGUAGE": "",
                     "WATCHDOG_USEC": "1000000", **(env or {})}
-        full_env.pop("DBUS_SESSION_BUS_ADDRESS", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "immich_backupd", "--config", str(setup.config), "run"],
             stdout=subprocess.DEVNULL, stderr=self.log.open("w"), env=full_env, cwd=tmp)
