@@ -64,6 +64,12 @@ class NotificationServer(ServiceInterface):
                       "id": nid, "summary": summary, "body": body, "urgency": urgency})
         return nid
 
+    def dismiss(self, nid: int) -> None:
+        """The user closes notification ``nid`` (reason 2 of NotificationClosed)."""
+        self.shown.pop(nid, None)
+        self._record({"call": "dismissed", "id": nid})
+        self.NotificationClosed(nid, 2)
+
     @method()
     def CloseNotification(self, nid: "u") -> None:  # noqa: F821
         self.shown.pop(nid, None)

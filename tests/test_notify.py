@@ -41,6 +41,7 @@ class FakeNotifier:
         self.sent: list[dict[str, Any]] = []
         self.fail = fail
         self.closed = False
+        self.closed_by_user: set[str] = set()
 
     async def send(self, title: str, body: str, *, replace_id: str | None = None,
                    urgency: str = "normal") -> str | None:
@@ -48,7 +49,12 @@ class FakeNotifier:
             raise ConnectionError("notification server gone")
         self.sent.append({"title": title, "body": body, "replace_id": replace_id,
                           "urgency": urgency})
+        if replace_id in self.closed_by_user:  # as a desktop does: a new one
+            replace_id = None
         return replace_id or f"n{len(self.sent)}"
+
+    def dismissed(self, identifier: str) -> bool:
+        return identifier in self.closed_by_user
 
     async def close(self) -> None:
         self.closed = True
@@ -478,3 +484,26 @@ async def test_a_quiet_stretch_of_uploading_is_shown_without_more_events(fake: F
     await asyncio.sleep(0.3)  # no timer left behind
     await reporter.flush()
     assert fake.titles[-1] == "Backup complete · 1 of 1 backed up" and len(fake.sent) == 3
+
+
+async def test_a_progress_the_user_closed_stays_closed_for_that_pass(
+    reporter: NotifyingReporter, fake: FakeNotifier, clock: Clock
+):
+    reporter.progress(uploading(0, 50))
+    clock.now += SHOW_AFTER
+    reporter.progress(uploading(5, 50))
+    await reporter.flush()
+    fake.closed_by_user.add("n1")
+    for i in range(6, 20):
+        clock.now += UPDATE_EVERY
+        reporter.progress(uploading(i, 50))
+    reporter.pass_done(Progress(seen=50, backed_up=50, uploaded=50), "complete")
+    await reporter.flush()
+    assert fake.titles == ["Uploading 6 of 50"]  # no update, no "complete" popping back
+    # The next long pass shows its progress again, as a new notification.
+    reporter.progress(uploading(0, 9))
+    clock.now += SHOW_AFTER
+    reporter.progress(uploading(1, 9))
+    await reporter.flush()
+    assert fake.sent[-1] == {"title": "Uploading 2 of 9", "body": "IMG_1234.jpg 45%",
+                             "replace_id": None, "urgency": "low"}

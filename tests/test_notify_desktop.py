@@ -4,6 +4,7 @@ folder (daemon/notified.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import shutil
@@ -72,6 +73,27 @@ async def test_updates_replace_the_notification_in_place(
     assert alert == "2" and server.shown[2][2] == 2
     await notifier.close()
     assert await notifier.send("t", "b") is None and notifier.active is False
+
+
+async def test_a_notification_the_user_closed_is_known(
+    server: NotificationServer, session_bus: str
+):
+    notifier = on_bus(session_bus)
+    first = await notifier.send("Uploading 1 of 2", "a.jpg 5%", urgency="low")
+    other = await notifier.send("Upload failed: b.jpg", "boom")
+    assert first is not None and other is not None
+    assert not notifier.dismissed(first)
+    server.NotificationClosed(int(other), 1)  # expired: not the user's doing
+    server.dismiss(int(first))  # signals arrive in order: this one last
+    for _ in range(100):
+        if notifier.dismissed(first):
+            break
+        await asyncio.sleep(0.02)
+    assert notifier.dismissed(first) and not notifier.dismissed(other)
+    # Replacing a closed one: the server shows a new one (its own choice of id).
+    again = await notifier.send("Uploading 2 of 2", "b.jpg", replace_id=first)
+    assert again == "3" and not notifier.dismissed(again)
+    await notifier.close()
 
 
 async def test_the_reporter_over_dbus_shows_one_progress_notification(

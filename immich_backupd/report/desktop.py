@@ -45,6 +45,10 @@ URGENCY_BYTE = {"low": 0, "normal": 1, "critical": 2}  # the spec's "urgency" hi
 # No notification server on the bus (yet: a user service may start before the desktop).
 _NO_SERVER = frozenset({"org.freedesktop.DBus.Error.ServiceUnknown",
                         "org.freedesktop.DBus.Error.NameHasNoOwner"})
+# The server's signal that a notification closed; reason 2: the user dismissed it.
+CLOSED_RULE = (f"type='signal',interface='{BUS_NAME}',member='NotificationClosed',"
+               f"path='{OBJECT_PATH}'")
+DISMISSED_BY_USER = 2
 
 
 class Notifier(Protocol):
@@ -53,11 +57,15 @@ class Notifier(Protocol):
     ``send`` shows one and returns its id; passing that id as ``replace_id`` to a later
     ``send`` updates that notification in place instead of adding another. It returns
     ``None`` when nothing was shown (no desktop session, or a failure), and never raises.
-    ``close`` releases the notifier; later sends show nothing. Both run on the event loop.
+    ``dismissed`` says whether the user closed the notification of an id (False where
+    that cannot be known). ``close`` releases the notifier; later sends show nothing.
+    All run on the event loop.
     """
 
     async def send(self, title: str, body: str, *, replace_id: str | None = None,
                    urgency: Urgency = "normal") -> str | None: ...
+
+    def dismissed(self, identifier: str) -> bool: ...
 
     async def close(self) -> None: ...
 
@@ -68,6 +76,9 @@ class NullNotifier:
     async def send(self, title: str, body: str, *, replace_id: str | None = None,
                    urgency: Urgency = "normal") -> str | None:
         return None
+
+    def dismissed(self, identifier: str) -> bool:
+        return False
 
     async def close(self) -> None:
         return None
@@ -117,7 +128,8 @@ class DBusNotifier:
     One connection, opened on first use and again after it was lost. Without a session
     bus it is off for good (said once, at debug). Without a notification server on the
     bus (the desktop has not started it yet) a send shows nothing, said at debug, and the
-    next one asks again. ``env`` and ``uid`` are for tests.
+    next one asks again. It listens to ``NotificationClosed`` to know which ones the user
+    dismissed. ``env`` and ``uid`` are for tests.
     """
 
     def __init__(self, app_name: str = "immich-backupd", *,
@@ -132,6 +144,10 @@ class DBusNotifier:
         self._off = False  # no session bus, or closed
         self._lock = asyncio.Lock()
         self._warnings = _Warnings()
+        self._dismissed: set[str] = set()
+
+    def dismissed(self, identifier: str) -> bool:
+        return identifier in self._dismissed
 
     @property
     def active(self) -> bool | None:
@@ -168,7 +184,9 @@ class DBusNotifier:
             else:
                 self._warnings.failed("desktop notification", detail)
             return None
-        return str(reply.body[0])
+        identifier = str(reply.body[0])
+        self._dismissed.discard(identifier)  # showing (again)
+        return identifier
 
     async def close(self) -> None:
         self._off = True
@@ -200,8 +218,32 @@ class DBusNotifier:
                 bus.disconnect()
                 self._warnings.failed("connecting to the session bus", exc)
                 return None
+            await self._listen(bus)
             self._bus = bus
             return bus
+
+    async def _listen(self, bus: MessageBus) -> None:
+        """Hear ``NotificationClosed``; without it nothing counts as dismissed."""
+        from dbus_fast import Message, MessageType
+
+        def on_message(msg: Message) -> None:
+            if (msg.message_type == MessageType.SIGNAL and msg.interface == BUS_NAME
+                    and msg.member == "NotificationClosed" and len(msg.body) == 2
+                    and msg.body[1] == DISMISSED_BY_USER):
+                self._dismissed.add(str(msg.body[0]))
+
+        bus.add_message_handler(on_message)
+        add = Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                      interface="org.freedesktop.DBus", member="AddMatch", signature="s",
+                      body=[CLOSED_RULE])
+        try:
+            async with asyncio.timeout(self.timeout):
+                reply = await bus.call(add)
+        except Exception as exc:
+            log.debug("cannot hear dismissed notifications: %s", describe(exc))
+            return
+        if reply is not None and reply.message_type == MessageType.ERROR:
+            log.debug("cannot hear dismissed notifications: %s", reply.error_name)
 
     def _drop(self, bus: MessageBus) -> None:
         """Forget a connection that failed, so the next send opens a fresh one."""
@@ -290,6 +332,9 @@ class LibraryNotifier:
             self._warnings.failed("desktop notification", exc)
             return None
         return identifier
+
+    def dismissed(self, identifier: str) -> bool:
+        return False  # not tracked: an update after a dismissal shows it again
 
     async def close(self) -> None:
         # The library keeps its connection for the life of the process and offers no

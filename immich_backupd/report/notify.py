@@ -3,8 +3,10 @@
 ``NotifyingReporter`` feeds a pass's events to the decisions of ``notify_policy`` (what is
 told and when: read the rules there) and sends what they produce through a ``Notifier``
 (``desktop.py``): every message of a slot replaces the notification the slot showed, so
-progress is one notification updated in place. What was told (``Memory``) is kept by the
-caller between passes and restarts: the reporter hands every change to ``save``.
+progress is one notification updated in place; one the user closed stays closed for the
+rest of its pass (where the notifier can tell, see ``Notifier.dismissed``). What was told
+(``Memory``) is kept by the caller between passes and restarts: the reporter hands every
+change to ``save``.
 
 Following borgmatic's monitoring hooks, notifications never fail a backup: every call into
 a notifier or ``save`` is wrapped, a failure is logged (a warning the first time, then
@@ -131,6 +133,8 @@ class NotifyingReporter(Reporter):
         self._cancel_timer()
         self._latest = None
         notes, self.notes = self.notes, PassNotes()
+        if notes.shown and self._dismissed(Slot.STATUS):
+            notes.shown_at = None  # the user closed it: end as if it never showed
         totals = self._read_totals()
         messages, memory = pass_end(progress, outcome, notes, self.memory, totals)
         self._send_all(messages, memory)
@@ -171,6 +175,8 @@ class NotifyingReporter(Reporter):
         progress = self._latest
         if progress is None or self._closed:
             return
+        if self.notes.shown and self._dismissed(Slot.STATUS):
+            return  # the user closed this pass's progress: it stays closed
         at = progress_at(progress, self.notes, show_after=self.show_after,
                          interval=self.interval)
         if at is not None and at <= now:
@@ -195,6 +201,15 @@ class NotifyingReporter(Reporter):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _dismissed(self, slot: Slot) -> bool:
+        identifier = self._ids.get(slot)
+        if identifier is None:
+            return False
+        try:
+            return bool(self.notifier.dismissed(identifier))
+        except Exception:
+            return False
 
     def _read_totals(self) -> Totals | None:
         if self._totals is None:
@@ -224,6 +239,8 @@ class NotifyingReporter(Reporter):
         except RuntimeError:
             log.debug("no event loop; notification dropped: %s", text.title)
             return
+        if self._dismissed(slot):
+            del self._ids[slot]  # closed by the user: a new one, not an update of it
         self._pending[slot] = text  # replaces a queued one of the slot, in its place
         self._idle.clear()
         self._wake.set()
