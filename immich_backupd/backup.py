@@ -18,7 +18,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .config import Settings
-from .errors import BackupdError, ExitCode, ServerUnavailableError
+from .errors import (
+    AuthError,
+    BackupdError,
+    ExitCode,
+    ServerUnavailableError,
+    UnsupportedServerError,
+)
 from .hashing import Hasher
 from .immich.client import ImmichClient, Quota, make_ssl_context
 from .immich.retry import RetryPolicy
@@ -30,6 +36,7 @@ from .pipeline.runner import BackupPass, HoldFn, PassResult, ScanTargets, state_
 from .pipeline.verify import Identity, VerifyReport, at_pass_start
 from .report.live import Fanout, LiveFile
 from .report.progress import Reporter
+from .report.status import LAST_STOP_KEY, stop_record
 from .rules import AlbumRules
 from .state import (
     DB_NAME,
@@ -115,7 +122,15 @@ async def _run_pass(
         try:
             client = make_client(settings, await store.device_id())
             async with client:
-                info = await connect(client, album_sync=settings.backup.album_sync)
+                try:
+                    info = await connect(client, album_sync=settings.backup.album_sync)
+                except (AuthError, ServerUnavailableError, UnsupportedServerError) as exc:
+                    # No pass row says so: ``status`` must not show the last one's "✓".
+                    with contextlib.suppress(sqlite3.Error):
+                        await store.set_meta(LAST_STOP_KEY, stop_record(exc, time.time()))
+                    raise
+                if await store.get_meta(LAST_STOP_KEY) not in (None, "null"):
+                    await store.set_meta(LAST_STOP_KEY, "null")
                 log.info("connected to Immich %s at %s", info.version, settings.server.url)
                 report = await _check_server(client, store, settings, info)
                 if report is not None and on_verify is not None:

@@ -18,6 +18,7 @@ from ..errors import ExitCode
 from ..folder_problems import os_error_reason, os_reason
 from ..i18n import _
 from ..state import DB_NAME
+from ..state.room import Room, state_room
 
 PROG = "immich-backupd"
 
@@ -78,6 +79,13 @@ def local_error(exc: OSError | sqlite3.Error, state_dir: Path | None) -> tuple[s
             code = errno.EROFS
         else:
             code = errno.EACCES if "unable to open" in text else 0
+            # SQLite says "unable to open" (or less) for a read-only or a full disk too:
+            # ask the folder, so that the advice fits (not chown for a read-only disk).
+            room = state_room(state_dir) if state_dir is not None else None
+            if room is Room.READ_ONLY:
+                code = errno.EROFS
+            elif room is Room.FULL:
+                code = errno.ENOSPC
         reason = (os_reason(errno.errorcode[code]).render(True) if code
                   else _("the database cannot be used"))
     else:

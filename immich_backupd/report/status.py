@@ -17,13 +17,84 @@ from typing import Any
 
 from .. import folder_problems, placeholders
 from ..config import Settings
+from ..errors import AuthError, BackupdError, UnsupportedServerError
 from ..i18n import _, ngettext
 from ..lock import is_locked, read_holder
 from ..rules import AlbumRules
 from ..state import FAILED, ON_SERVER, UNSUPPORTED, StateReader
+from ..state.room import Room, state_room
 from .live import read_live
 from .statusline import held_line, waiting_text
 from .text import count
+
+LAST_STOP_KEY = "last_stop"
+"""The state's meta key for why the last run could not start a pass (JSON
+``{"reason", "at"}``): written when the server refuses the key, cannot be reached or
+runs an unsupported version before the pass began (:mod:`immich_backupd.backup`), and
+emptied (``null``) when a pass starts. A pass that started records its own outcome."""
+
+
+def stop_record(exc: BackupdError, now: float) -> str:
+    """The :data:`LAST_STOP_KEY` value for a run that could not start because of ``exc``."""
+    reason = ("auth" if isinstance(exc, AuthError) else
+              "unsupported" if isinstance(exc, UnsupportedServerError) else "offline")
+    return json.dumps({"reason": reason, "at": now})
+
+
+def last_stop(last_pass: dict[str, Any] | None, stop: dict[str, Any] | None, *,
+              running: bool, room: str | None, state_dir: str) -> dict[str, Any] | None:
+    """Why backing up stopped short, or None: what ``status`` must say instead of "✓".
+
+    ``room``: the state folder cannot be written now (:mod:`immich_backupd.state.room`)
+    -- reason ``state``, whatever the last pass said, as no pass can record anything.
+    Else, unless a pass runs now: the run that could not start (``stop``, from
+    :data:`LAST_STOP_KEY`, newer than any pass), or the last pass's own outcome when it
+    ended on a refused key (``auth``), a server gone (``offline``) or the state
+    (``state``), or a pass row still ``running`` with no process at work
+    (``interrupted``: killed, or its end could not be written). Returns
+    ``{"reason", "at", "detail"?, "path"?}``.
+    """
+    if room is not None:
+        return {"reason": "state", "detail": room, "path": state_dir, "at": None}
+    if running:
+        return None
+    if stop and stop.get("reason"):
+        return {"reason": stop["reason"], "at": stop.get("at")}
+    last = last_pass or {}
+    outcome = last.get("outcome")
+    if outcome in ("auth", "offline", "state"):
+        return {"reason": outcome, "at": last.get("finished_at")}
+    if outcome == "running":
+        return {"reason": "interrupted", "at": last.get("started_at")}
+    return None
+
+
+def stop_headline(stop: dict[str, Any]) -> str:
+    """The first line of ``status`` for a :func:`last_stop` (never "✓")."""
+    reason = stop["reason"]
+    if reason == "state":
+        where = stop.get("path") or ""
+        if stop.get("detail") == Room.READ_ONLY:
+            text = _("The state folder {dir} is on a read-only disk: nothing is backed up "
+                     "until it can be written")
+        elif stop.get("detail") == Room.FULL:
+            text = _("The disk of the state folder {dir} is full: nothing is backed up "
+                     "until there is room")
+        else:
+            text = _("The state folder {dir} cannot be written: nothing is backed up "
+                     "until it can (chown/chmod it)")
+        return "✗ " + text.format(dir=where)
+    if reason == "auth":
+        return "✗ " + _("The server refused the API key: nothing is backed up until that "
+                        "is fixed (`immich-backupd check` says why)")
+    if reason == "unsupported":
+        return "✗ " + _("The server runs an Immich version this release does not support: "
+                        "nothing is backed up (`immich-backupd check` says more)")
+    if reason == "offline":
+        return "✗ " + _("The Immich server could not be reached at the last backup: the "
+                        "rest follows when it answers again")
+    return "✗ " + _("The last backup was cut off before it could finish (killed, or its "
+                    "state could not be written): the rest follows on the next pass")
 
 
 def folder_counts(state_dir: Path, include: tuple[Path, ...]) -> dict[str, dict[str, int]]:
@@ -72,6 +143,7 @@ def status_data(settings: Settings) -> dict[str, Any]:
             "counts": counts,
             "last_backup_at": float(last_backup) if last_backup else None,
             "last_pass": reader.last_pass(),
+            "last_stop": json.loads(reader.meta(LAST_STOP_KEY) or "null"),
             # What the last verify found (pipeline.verify.VerifyReport), with its time.
             "last_verify": json.loads(reader.meta("last_verify") or "null"),
             "server": server,
@@ -99,6 +171,12 @@ def status_data(settings: Settings) -> dict[str, Any]:
         data["backed_up"], data["total"], data["live"])
     if data["running"]:
         data["pid"] = read_holder(settings.state_dir)
+    # Asked again after the state was read: a pass that started meanwhile is running,
+    # not cut off.
+    data["last_stop"] = last_stop(
+        data["last_pass"], data["last_stop"],
+        running=data["running"] or is_locked(settings.state_dir),
+        room=state_room(settings.state_dir), state_dir=str(settings.state_dir))
     data["run_controls"] = run_controls(settings, datetime.now())
     data["state"], data["headline"] = headline(data)
     return data
@@ -151,8 +229,10 @@ def _alive(pid: object) -> bool:
 def headline(data: dict[str, Any]) -> tuple[str, str]:
     """(state for scripts, the line for people): what is happening, in a few words.
 
-    States: waiting, error, uploading, scanning, failed, cloud, quota, stopped,
-    pending, complete, never. ``quota``: the last pass stopped at the storage quota.
+    States: waiting, error, uploading, scanning, auth, offline, unsupported, state,
+    interrupted, failed, cloud, quota, stopped, pending, complete, never. ``auth`` to
+    ``interrupted``: backing up stopped short (:func:`last_stop`). ``quota``: the last
+    pass stopped at the storage quota.
     ``cloud``: cloud placeholders were left out (their photos are not on this disk;
     :mod:`immich_backupd.placeholders`). ``pending``: files known not to
     be on the server (another server or user, ``retry --deleted``) wait for the next
@@ -171,6 +251,9 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
             total=count(live.get("planned") or 0)) + ("+" if live.get("scanning") else "")
     if busy:
         return "scanning", _("Scanning… {n} files").format(n=count(live.get("seen", 0)))
+    stop = data.get("last_stop")
+    if stop:
+        return stop["reason"], stop_headline(stop)
     problems = folder_problems.loads(json.dumps(data.get("folder_problems") or []))
     folders_line = folder_problems.headline(problems)
     if folders_line is not None and folders_line[0] == "failed":
