@@ -36,7 +36,7 @@ from .pipeline.runner import BackupPass, HoldFn, PassResult, ScanTargets, state_
 from .pipeline.verify import Identity, VerifyReport, at_pass_start
 from .report.live import Fanout, LiveFile
 from .report.progress import Reporter
-from .report.status import LAST_STOP_KEY, stop_record
+from .report.status import BEING_WRITTEN_KEY, LAST_STOP_KEY, stop_record
 from .rules import AlbumRules
 from .state import (
     DB_NAME,
@@ -148,6 +148,8 @@ async def _run_pass(
                     result = await backup.run()
                 finally:
                     backup.hasher.close()
+                if result.outcome in ("complete", "partial"):
+                    await _save_being_written(store, result.held)
                 if result.outcome in ("complete", "partial", "quota"):
                     try:
                         quota = await client.quota()
@@ -250,6 +252,14 @@ async def _save_server(store: StateStore, settings: Settings, version: ServerVer
     """What ``status`` shows of the server, kept from the last pass (it may be offline)."""
     await store.set_meta("server", json.dumps(
         {"url": settings.server.url, "version": str(version), "quota": asdict(quota)}))
+
+
+async def _save_being_written(store: StateStore, held: list[Path]) -> None:
+    """What ``status`` counts as still being written: the files this pass left."""
+    value = json.dumps(sorted({str(p) for p in held}))
+    if (await store.get_meta(BEING_WRITTEN_KEY) or "[]") != value:
+        with contextlib.suppress(sqlite3.Error):
+            await store.set_meta(BEING_WRITTEN_KEY, value)
 
 
 def exit_code_for(result: PassResult) -> ExitCode:

@@ -67,3 +67,31 @@ def test_the_state_folder_comes_first_and_is_named():
 def test_a_pass_at_work_still_comes_first():
     live = {"state": "scanning", "daemon": True, "seen": 3}
     assert head({"reason": "auth", "at": 1.0}, live=live)[0] == "scanning"
+
+
+def test_the_idle_line_says_what_is_not_backed_up_in_order():
+    from immich_backupd.report.statusline import idle_problem
+
+    def line(folders=None, held=None, settling=0, cloud=0):
+        return idle_problem(folders=folders, held=held or {}, settling=settling, cloud=cloud)
+
+    assert line() is None
+    assert line(cloud=2) == "2 files are only in the cloud (not on this disk)"
+    assert line(settling=1, cloud=2) == (
+        "1 file is still being written; it goes up with the next pass after it settles")
+    assert line(held={"videos": 3}, settling=1) == "3 videos wait for an unmetered network"
+    assert line("Waiting for /mnt/usb (not mounted)", {"videos": 3}) == (
+        "Waiting for /mnt/usb (not mounted)")
+
+
+def test_being_written_comes_from_the_daemon_or_the_last_pass():
+    from immich_backupd.report.status import being_written
+
+    assert being_written(None, ["/p/a.jpg"]) == {"count": 1, "files": ["/p/a.jpg"]}
+    assert being_written({"daemon": True, "held": 2}, ["/p/a.jpg"]) == {"count": 2,
+                                                                         "files": []}
+    assert being_written({"daemon": True, "held": 0}, []) == {"count": 0, "files": []}
+    waiting = headline({"live": None, "failed": 0, "last_pass": DONE, "last_backup_at": 1.0,
+                        "being_written": {"count": 2, "files": []}})
+    assert waiting == ("waiting", "⏸ 2 files are still being written; they go up with the "
+                       "next pass after they settle")

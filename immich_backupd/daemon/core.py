@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import folder_problems
+from .. import folder_problems, placeholders
 from ..backup import run_pass
 from ..conditions import (
     ConditionMonitor,
@@ -56,7 +56,7 @@ from ..report.live import LIVE_NAME, Fanout
 from ..report.notify import NotifyingReporter, NullNotifier, desktop_notifier
 from ..report.progress import Progress, Reporter
 from ..report.rate import PassRate, transfer
-from ..report.statusline import held_line, status_line, watch_problem
+from ..report.statusline import idle_problem, status_line, watch_problem
 from ..rules import AlbumRules
 from ..state import StateReader
 from ..watch import Batch, Debouncer, FolderWatcher, SettleTracker
@@ -600,11 +600,11 @@ class Daemon:
         s = self.status
         counts = _counts(self.settings)
         folders = folder_problems.headline(counts.pop("problems", []), symbol=False)
-        held = held_line(held_counts(self._condition_held))
-        if s.state == "idle" and folders is not None:
-            line = folders[1]  # never "Backup complete" while a folder is not backed up
-        elif s.state == "idle" and held is not None:
-            line = held
+        problem = idle_problem(folders=folders[1] if folders else None,
+                               held=held_counts(self._condition_held),
+                               settling=len(self._held), cloud=counts.pop("cloud", 0))
+        if s.state == "idle" and problem is not None:
+            line = problem  # never "Backup complete" while something is not backed up
         else:
             line = status_line(state=s.state, progress=s.progress, waiting_for=s.waiting_for,
                                error=s.error, rate=self._rate.rate_of(s.progress), **counts)
@@ -715,13 +715,14 @@ def _counts(settings: Settings) -> dict[str, Any]:
         summary = reader.summary()
         last = reader.meta("last_backup_at")
         problems = folder_problems.loads(reader.meta(folder_problems.META_KEY))
+        cloud = len(placeholders.loads(reader.meta(placeholders.META_KEY)))
     except Exception:  # status is best-effort
         return {}
     finally:
         reader.close()
     return {"backed_up": summary["backed_up"], "total": summary["total"],
             "failed": summary["failed"], "last_backup": float(last) if last else None,
-            "problems": problems}
+            "problems": problems, "cloud": cloud}
 
 
 def _make_monitor(settings: Settings) -> ConditionMonitor:

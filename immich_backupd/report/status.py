@@ -24,7 +24,7 @@ from ..rules import AlbumRules
 from ..state import FAILED, ON_SERVER, UNSUPPORTED, StateReader
 from ..state.room import Room, state_room
 from .live import read_live
-from .statusline import held_line, waiting_text
+from .statusline import held_line, settling_line, waiting_text
 from .text import count
 
 LAST_STOP_KEY = "last_stop"
@@ -32,6 +32,21 @@ LAST_STOP_KEY = "last_stop"
 ``{"reason", "at"}``): written when the server refuses the key, cannot be reached or
 runs an unsupported version before the pass began (:mod:`immich_backupd.backup`), and
 emptied (``null``) when a pass starts. A pass that started records its own outcome."""
+
+
+BEING_WRITTEN_KEY = "being_written"
+"""The state's meta key for the files the last pass left because they were still being
+written (a JSON list of paths, written by :mod:`immich_backupd.backup` at the end of a
+pass that finished): ``status`` counts them after ``once`` too."""
+
+
+def being_written(live: dict[str, Any] | None, recorded: list[str]) -> dict[str, Any]:
+    """The ``being_written`` of ``status --json``: ``{"count", "files"}``. A running
+    daemon's own count (``live["held"]``: it watches them settle) when it has one, else
+    what the last pass recorded."""
+    if live and live.get("daemon") and live.get("held"):
+        return {"count": int(live["held"]), "files": []}
+    return {"count": len(recorded), "files": list(recorded)}
 
 
 def stop_record(exc: BackupdError, now: float) -> str:
@@ -144,6 +159,7 @@ def status_data(settings: Settings) -> dict[str, Any]:
             "last_backup_at": float(last_backup) if last_backup else None,
             "last_pass": reader.last_pass(),
             "last_stop": json.loads(reader.meta(LAST_STOP_KEY) or "null"),
+            "being_written": json.loads(reader.meta(BEING_WRITTEN_KEY) or "[]"),
             # What the last verify found (pipeline.verify.VerifyReport), with its time.
             "last_verify": json.loads(reader.meta("last_verify") or "null"),
             "server": server,
@@ -167,6 +183,7 @@ def status_data(settings: Settings) -> dict[str, Any]:
         data["live"] = live
         data["daemon"] = bool(live.get("daemon"))
     data["held_by_condition"] = (data["live"] or {}).get("held_by_condition") or {}
+    data["being_written"] = being_written(data["live"], data["being_written"])
     data["backed_up"], data["total"], data["counting"] = counts_in_pass(
         data["backed_up"], data["total"], data["live"])
     if data["running"]:
@@ -265,6 +282,9 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
     held = held_line(live.get("held_by_condition") or {})
     if held is not None:
         return "waiting", "⏸ " + held
+    settling = (data.get("being_written") or {}).get("count") or 0
+    if settling:
+        return "waiting", "⏸ " + settling_line(settling)
     if folders_line is not None:
         return folders_line
     cloud = (data.get("cloud_placeholders") or {}).get("count") or 0

@@ -12,6 +12,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 
+from .. import placeholders
 from ..i18n import N_, _, ngettext
 from .progress import Progress
 from .rate import transfer, transfer_parts
@@ -106,6 +107,34 @@ def held_line(counts: dict[str, int]) -> str | None:
         return ngettext("{n} photo waits for an unmetered network",
                         "{n} photos wait for an unmetered network", photos).format(
             n=count(photos))
+    return None
+
+
+def settling_line(n: int) -> str:
+    """What waits because it is still being written: a pass leaves such files until
+    they settle (the daemon then backs them up by itself; after ``once``, the next run)."""
+    return ngettext("{n} file is still being written; it goes up with the next pass "
+                    "after it settles",
+                    "{n} files are still being written; they go up with the next pass "
+                    "after they settle", n).format(n=count(n))
+
+
+def idle_problem(*, folders: str | None, held: dict[str, int], settling: int,
+                 cloud: int) -> str | None:
+    """What the daemon's idle line says instead of "Backup complete", or None: a folder
+    not backed up (``folders``: its line), files held by a condition (``held``, see
+    :func:`held_line`), still being written (``settling``) or left in the cloud
+    (``cloud`` placeholders), in that order; without the symbol (the service manager
+    shows the line as it is)."""
+    if folders is not None:
+        return folders
+    line = held_line(held)
+    if line is not None:
+        return line
+    if settling:
+        return settling_line(settling)
+    if cloud:
+        return placeholders.headline(cloud, count(cloud)).removeprefix("⏸ ")
     return None
 
 
