@@ -39,7 +39,7 @@ from ..folder_problems import os_error_reason
 from ..i18n import _, ngettext
 from ..immich.client import ImmichClient
 from ..immich.errors import ApiError, ErrorKind, TransportError
-from ..immich.versions import unsupported_message
+from ..immich.versions import SUPPORTED_MAJORS, ServerVersion
 from ..lock import DAEMON_LOCK_NAME, is_locked, read_holder
 from ..media import DEFAULT_MEDIA_TYPES, MediaTypes
 from ..pipeline.connect import (
@@ -200,7 +200,7 @@ async def _server(screen: Screen, names: dict[str, str], settings: Settings) -> 
             return DEFAULT_MEDIA_TYPES
         if not version.supported:
             screen.add(Item("fail", names["server"], f"{url}: Immich {version}",
-                            ExitCode.UNAVAILABLE, [unsupported_message(version)]))
+                            ExitCode.UNAVAILABLE, [unsupported_line(version)]))
             _not_checked(screen, names, "key", "quota")
             return DEFAULT_MEDIA_TYPES
         screen.add(Item("ok", names["server"], f"{url}: Immich {version}"))
@@ -209,6 +209,19 @@ async def _server(screen: Screen, names: dict[str, str], settings: Settings) -> 
             return await _media(client)
         await _quota(screen, names["quota"], client)
         return await _media(client)
+
+
+def unsupported_line(version: ServerVersion) -> str:
+    """Why this server's version is refused and what to upgrade, in the user's language
+    (``immich.versions.unsupported_message`` is the English one, for the log)."""
+    majors = ", ".join(f"v{m}.x" for m in SUPPORTED_MAJORS)
+    if version.major < min(SUPPORTED_MAJORS):
+        text = _("Immich {version} is not supported (supported: {majors}): upgrade the "
+                 "Immich server")
+    else:
+        text = _("Immich {version} is not supported yet (supported: {majors}): upgrade "
+                 "immich-backupd")
+    return text.format(version=version, majors=majors)
 
 
 def _proxy_hint(exc: ApiError) -> list[str]:
