@@ -147,9 +147,9 @@ class Dashboard:
         app.router.add_post("/api/v1/folders", self.api_edit_folders)
         app.router.add_get("/api/v1/settings", self.api_settings)
         app.router.add_post("/api/v1/settings", self.api_edit_settings)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
-        site = web.TCPSite(runner, cfg.host, cfg.port, shutdown_timeout=2.0)
+        site = web.TCPSite(runner, cfg.host, cfg.port)
         try:
             await site.start()
         except BaseException:
