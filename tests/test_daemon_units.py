@@ -126,7 +126,7 @@ async def test_live_file_flushes_the_last_throttled_update(tmp_path: Path):
 
 
 def test_held_by_condition_after_full_and_partial_passes():
-    from immich_backupd.daemon.core import held_after, held_counts
+    from immich_backupd.daemon.policy import held_after, held_counts
     from immich_backupd.pipeline.runner import ScanTargets
 
     a, b = Path("/p/a/v.mp4"), Path("/p/b/w.mov")

@@ -26,7 +26,7 @@ PURE_MODULES = (
     "placeholders",
     "quiet_hours", "rules", "scan", "service", "stacks", "videoinfo",
     "cli.common", "cli.dashboard", "cli.service", "cli.terminal",
-    "daemon.sdnotify", "daemon.wake",
+    "daemon.policy", "daemon.publish", "daemon.sdnotify", "daemon.wake",
     "dashboard.folders", "dashboard.guard", "dashboard.tokens", "dashboard.view",
     "immich.errors", "immich.versions",
     "pipeline.budget", "pipeline.dryrun", "pipeline.jobpause", "pipeline.plan",

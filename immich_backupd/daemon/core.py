@@ -19,90 +19,47 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import folder_problems, placeholders
 from ..backup import run_pass
-from ..conditions import (
-    ConditionMonitor,
-    Decision,
-    Kind,
-    Requirements,
-    default_network_source,
-    default_power_source,
-)
-from ..conditions.power import LinuxSysfsPower
+from ..conditions import ConditionMonitor, Decision, Kind
 from ..config import Settings, load_settings
-from ..errors import (
-    AuthError,
-    BackupdError,
-    ConfigError,
-    ExitCode,
-    LockHeldError,
-    QuotaExceededError,
-    ServerUnavailableError,
-    UnsupportedServerError,
-)
+from ..errors import BackupdError, ConfigError, ExitCode
 from ..pipeline.runner import BackupPass, Hold, PassResult, ScanTargets
-from ..report.live import LIVE_NAME, Fanout
+from ..report.live import Fanout, LiveWriter
 from ..report.notify import NotifyingReporter, NullNotifier, desktop_notifier
 from ..report.progress import Progress, Reporter
-from ..report.rate import PassRate, transfer
-from ..report.statusline import idle_problem, status_line, watch_problem
-from ..rules import AlbumRules
-from ..state import StateReader
+from ..report.rate import PassRate
 from ..watch import Batch, Debouncer, FolderWatcher, SettleTracker
 from ..watch.backend import BackendFactory
-from . import notified
+from . import keepalive, notified
+from .policy import (
+    SERVER_RETRY_FIRST,
+    Trigger,
+    Wait,
+    after_error,
+    held_after,
+    held_due,
+    kinds_for,
+    need_for,
+    targets_for,
+)
+from .publish import NOT_WATCHING, DaemonState, Watching, live_data, read_counts, status_text
 from .sdnotify import SdNotify
+from .waiting import Stopped, conditions_allow, finish_or_abort, make_monitor, replace_monitor
 from .wake import next_wake
+from .watching import reconfigure, start_watcher
 from .webui import start_dashboard
 
 log = logging.getLogger("immich_backupd.daemon")
 
 STOP_GRACE = 30.0  # seconds the uploads in flight get to finish after SIGTERM
-LOCK_RETRY = 30.0  # another run (a manual `once`) holds the lock
-SERVER_RETRY_FIRST = 15.0  # server unreachable: first wait, doubling ...
-SERVER_RETRY_MAX = 900.0  # ... up to 15 minutes
-AUTH_RETRY = 600.0  # key rejected: try again every 10 minutes (or at once on SIGHUP)
-QUOTA_RETRY = 3600.0  # quota full: try again hourly (or on SIGUSR1)
 PUBLISH_INTERVAL = 1.0  # live.json and STATUS= at most once a second
-START_EXTEND = 60.0  # seconds of start-up time asked for at a time until READY=1
-POLL_INTERVAL = 5.0  # seconds between polls where native file watching fails
-PROBE_DIR = "watch-probe"  # in state_dir: where the watcher proves that events arrive
-
-# POWER_SUPPLY_ROOT lets a test (or an unusual system) point the power source at another
-# sysfs tree; the reading code is the real one.
-POWER_ROOT_ENV = "IMMICH_BACKUPD_POWER_SUPPLY_ROOT"
-
-
-@dataclass
-class Trigger:
-    """Why the next pass runs."""
-
-    full: bool = False
-    reason: str = ""
-
-
-@dataclass
-class DaemonState:
-    """What ``status`` shows of the daemon, published in live.json."""
-
-    state: str = "starting"  # starting, scanning, backing-up, waiting, idle, error
-    waiting_for: str | None = None
-    error: str | None = None
-    next_try_at: float | None = None
-    last_pass_outcome: str | None = None
-    progress: Progress | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _DaemonReporter(Reporter):
@@ -136,7 +93,7 @@ class Daemon:
         self.settings = settings
         self.sd = sd or SdNotify()
         self.clock = clock
-        self.monitor = monitor or _make_monitor(settings)
+        self.monitor = monitor or make_monitor(settings)
         self.debouncer = Debouncer(settings.backup.trigger_delay, settings.backup.max_delay)
         self.settle = SettleTracker()
         self.status = DaemonState()
@@ -152,10 +109,10 @@ class Daemon:
         self._full_requested = True  # the full pass at start
         self._reload_requested = False
         self._pass: BackupPass | None = None
-        self._pass_task: asyncio.Task[PassResult] | None = None
         self._watcher: FolderWatcher | None = None
         self._ready = False
         self._last_publish = 0.0
+        self._live = LiveWriter(settings.state_dir)
         self._rate = PassRate()  # of the pass in ``status.progress``
         self._next_rescan = self.clock() + settings.backup.rescan_interval
         self._retry_at: float | None = None  # a failed pass waits until then
@@ -175,9 +132,14 @@ class Daemon:
                              (signal.SIGHUP, self.request_reload),
                              (signal.SIGUSR1, self.backup_now)):
             self._loop.add_signal_handler(sig, handler)
-        watchdog = asyncio.create_task(self._watchdog()) if self.sd.watchdog_interval else None
-        starting = asyncio.create_task(self._extend_start_timeout())
-        await self._start_watcher()
+        watchdog = (asyncio.create_task(keepalive.watchdog(self.sd))
+                    if self.sd.watchdog_interval else None)
+        starting = asyncio.create_task(
+            keepalive.extend_start_timeout(self.sd, lambda: self._ready))
+        self._watcher = await start_watcher(
+            self.settings, self._loop, on_change=self._on_change,
+            on_overflow=self._on_overflow, on_rescan=self._on_rescan,
+            backend=self._watch_backend)
         dashboard = await start_dashboard(self)
         self._publish(force=True)
         try:
@@ -259,36 +221,6 @@ class Daemon:
         self.debouncer.add(root, self.clock())  # a folder: its whole tree is rescanned
         self._wake.set()
 
-    async def _start_watcher(self) -> None:
-        """Watch the include folders, then prove that events arrive (see
-        :meth:`FolderWatcher.probe`): without them it polls, and the status says so."""
-        rules = AlbumRules.from_settings(self.settings.albums)
-        loop = self._loop
-        assert loop is not None
-
-        def on_change(path: Path, kind: str) -> None:
-            loop.call_soon_threadsafe(self._on_change, path, kind)
-
-        def on_overflow() -> None:
-            loop.call_soon_threadsafe(self._on_overflow)
-
-        def on_rescan(root: Path) -> None:
-            loop.call_soon_threadsafe(self._on_rescan, root)
-
-        self._watcher = FolderWatcher(rules, on_change, on_overflow=on_overflow,
-                                      on_rescan=on_rescan, poll_interval=POLL_INTERVAL,
-                                      observer_factory=self._watch_backend)
-        await asyncio.to_thread(self._watcher.start)
-        await self._probe_watcher()
-
-    async def _probe_watcher(self) -> None:
-        watcher = self._watcher
-        assert watcher is not None
-        await asyncio.to_thread(watcher.probe, self.settings.state_dir / PROBE_DIR)
-        modes = watcher.watched_roots()
-        log.info("watching %d folder%s (%s)", len(modes), "s" if len(modes) != 1 else "",
-                 ", ".join(f"{p}: {m}" for p, m in modes.items()))
-
     # -- the loop ----------------------------------------------------------------------
     async def _main_loop(self) -> None:
         while not self._stop.is_set():
@@ -347,12 +279,14 @@ class Daemon:
             if batch.full_rescan:
                 trigger = Trigger(full=True, reason="too many changes")
             else:
-                targets = _targets_for(batch, self._held)
+                folders, trees = targets_for(batch.paths, batch.dirs_to_rescan, self._held,
+                                             Path.is_dir)
+                targets = ScanTargets(folders, trees)
         self._held.clear()
         decision = await self._wait_for_conditions()
         if decision is None:  # stopped while waiting
             return
-        kinds = _kinds_for(decision)
+        kinds = kinds_for(decision)
         log.info("backup pass (%s)%s", trigger.reason if trigger.full else
                  f"{len(targets.folders) + len(targets.trees) if targets else 0} folders "
                  "changed", "" if kinds is None else f", only {', '.join(sorted(kinds))}")
@@ -361,12 +295,11 @@ class Daemon:
         self.status.error = None
         try:
             result = await self._run_pass(targets, kinds)
-        except (BackupdError, _Stopped) as exc:
+        except (BackupdError, Stopped) as exc:
             self._pass_failed(exc, trigger)
             return
         finally:
             self._pass = None
-            self._pass_task = None
             if not self._ready:
                 self._send_ready()
         self._pass_finished(result, trigger)
@@ -390,9 +323,8 @@ class Daemon:
             self._release = None
         if not self._condition_held:
             return
-        kinds = set(self._condition_held.values())
-        need: Kind = "any" if len(kinds) > 1 else ("videos" if "video" in kinds else "photos")
-        self._release = asyncio.create_task(self._release_when_allowed(need))
+        self._release = asyncio.create_task(
+            self._release_when_allowed(need_for(self._condition_held)))
 
     async def _release_when_allowed(self, need: Kind) -> None:
         await self.monitor.wait_until_allowed(need, lambda text: None)
@@ -406,10 +338,6 @@ class Daemon:
         self._wake.set()
 
     async def _wait_for_conditions(self) -> Decision | None:
-        decision = await self.monitor.current()
-        if decision.allows("any"):
-            return decision
-
         def on_wait(text: str) -> None:
             self.status.state = "waiting"
             self.status.waiting_for = text
@@ -417,15 +345,7 @@ class Daemon:
             if not self._ready:
                 self._send_ready()
 
-        waiter = asyncio.create_task(self.monitor.wait_until_allowed("any", on_wait))
-        stopper = asyncio.create_task(self._stop.wait())
-        done, _ = await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (waiter, stopper):
-            if task not in done:
-                task.cancel()
-        if waiter in done:
-            return waiter.result()
-        return None
+        return await conditions_allow(self.monitor, self._stop, on_wait)
 
     async def _run_pass(self, targets: ScanTargets | None,
                         kinds: frozenset[str] | None) -> PassResult:
@@ -447,22 +367,9 @@ class Daemon:
         task = asyncio.create_task(run_pass(
             self.settings, reporter=reporter, on_start=on_start, targets=targets,
             hold=self._hold, kinds=kinds, live=False))
-        self._pass_task = task
-        stopper = asyncio.create_task(self._stop.wait())
         try:
-            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if not task.done():  # stopping: give the uploads in flight their grace
-                done, _ = await asyncio.wait({task}, timeout=STOP_GRACE)
-                if not done:
-                    log.warning("uploads still running after %.0f s: aborting them "
-                                "(the server keeps nothing of a cut upload)", STOP_GRACE)
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-                    raise _Stopped
-            return task.result()
+            return await finish_or_abort(task, self._stop, STOP_GRACE)
         finally:
-            stopper.cancel()
             if quiet_stop is not None:
                 quiet_stop.cancel()
 
@@ -497,59 +404,41 @@ class Daemon:
         if held:
             log.info("%d file%s still being written; looking again when they settle",
                      len(held), "s" if len(held) != 1 else "")
-            # Looked at again when the first of them may have settled: by its mtime (the
-            # pass's settle_time rule, on the wall clock) or by its events. Until then
-            # they wait apart, so they never delay other changes; any pass before that
-            # takes them along (a close event brings one back at once).
-            now = self.clock()
-            due = [t for p in self._held if (t := self.settle.settles_at(p)) is not None]
-            if result.settle_at is not None:
-                due.append(now + result.settle_at - time.time())
-            self._held_due = max(now, min(due, default=now) - self.debouncer.trigger_delay)
+            self._held_due = held_due(
+                self.clock(), [self.settle.settles_at(p) for p in held],
+                None if result.settle_at is None else result.settle_at - time.time(),
+                self.debouncer.trigger_delay)
         else:
             self._held_due = None
-        if isinstance(result.error, ServerUnavailableError):
-            self._pass_failed(result.error, trigger)
-            return
-        if isinstance(result.error, QuotaExceededError):
-            self._wait_error(str(result.error), QUOTA_RETRY)
-        elif isinstance(result.error, AuthError):
-            self._wait_error(str(result.error), AUTH_RETRY)
-        else:
+        wait = None if result.error is None else after_error(
+            result.error, self._server_wait, pass_ran=True)
+        if wait is None:
             self.status.state = "idle"
             self.status.error = None
+        else:
+            self._wait(wait)
         self._publish(force=True)
 
     def _pass_failed(self, exc: BaseException, trigger: Trigger) -> None:
-        if isinstance(exc, _Stopped):
+        if isinstance(exc, Stopped):
             return
-        # The pass runs again at the retry, as a full one: a partial pass's changes were
-        # taken from the debouncer, and would otherwise wait for the next rescan.
-        self._full_requested = True
-        if isinstance(exc, LockHeldError):
-            log.info("%s; retrying in %.0f s", exc, LOCK_RETRY)
-            self._retry_at = self.clock() + LOCK_RETRY
-            self.status.state = "waiting"
-            self.status.waiting_for = "Waiting for another backup run to finish"
-        elif isinstance(exc, (ServerUnavailableError, UnsupportedServerError)):
-            wait = self._server_wait
-            self._server_wait = min(SERVER_RETRY_MAX, wait * 2)
-            log.warning("%s; trying again in %.0f s", exc, wait)
-            self._retry_at = self.clock() + wait
-            self.status.state = "waiting"
-            self.status.waiting_for = "Waiting for the server"
-            self.status.error = str(exc)
-        else:
-            if isinstance(exc, (AuthError, QuotaExceededError)):  # before the pass began
-                self.notifier.alert("auth" if isinstance(exc, AuthError) else "quota")
-            self._wait_error(str(exc), AUTH_RETRY)
+        wait = after_error(exc, self._server_wait, pass_ran=False)
+        assert wait is not None  # every error that stops a pass from running waits
+        self._wait(wait)
         self._publish(force=True)
 
-    def _wait_error(self, message: str, retry: float) -> None:
-        log.error("%s", message)
-        self.status.state = "error"
-        self.status.error = message
-        self._retry_at = self.clock() + retry
+    def _wait(self, wait: Wait) -> None:
+        """Wait as ``policy.after_error`` said, then run again as a full pass: a partial
+        pass's changes were taken from the debouncer, and would otherwise wait for the
+        next rescan."""
+        log.log(wait.level, "%s", wait.message)
+        if wait.alert is not None:  # refused before the pass began
+            self.notifier.alert(wait.alert)
+        self.status.state = wait.state
+        self.status.waiting_for = wait.waiting_for
+        self.status.error = wait.error
+        self._server_wait = wait.server_wait
+        self._retry_at = self.clock() + wait.delay
         self._full_requested = True
 
     # -- reload --------------------------------------------------------------------
@@ -566,16 +455,16 @@ class Daemon:
             return
         old = self.settings
         self.settings = settings
+        if settings.state_dir != old.state_dir:
+            self._live = LiveWriter(settings.state_dir)
         self.debouncer.trigger_delay = settings.backup.trigger_delay
         self.debouncer.max_delay = settings.backup.max_delay
         if self._watcher is not None:
-            rules = AlbumRules.from_settings(settings.albums)
-            await asyncio.to_thread(self._watcher.reconfigure, rules)
-            await self._probe_watcher()
+            await reconfigure(self._watcher, settings)
         if (old.albums != settings.albums or old.server != settings.server
                 or old.backup != settings.backup):
             self._full_requested = True
-        self.monitor = await _replace_monitor(self.monitor, settings)
+        self.monitor = await replace_monitor(self.monitor, settings)
         self._watch_held()  # on the new monitor: the requirements may allow them now
         log.info("configuration reloaded: watching %s",
                  ", ".join(str(p) for p in settings.albums.include))
@@ -596,147 +485,26 @@ class Daemon:
             self._send_ready()  # the first scan is done and the watchers run
         self._publish(force=force)
 
+    def _watching(self) -> Watching:
+        w = self._watcher
+        if w is None:
+            return NOT_WATCHING
+        return Watching(w.watched_roots(), w.blind, w.poll_interval)
+
     def _status_text(self) -> str:
-        s = self.status
-        counts = _counts(self.settings)
-        folders = folder_problems.headline(counts.pop("problems", []), symbol=False)
-        problem = idle_problem(folders=folders[1] if folders else None,
-                               held=held_counts(self._condition_held),
-                               settling=len(self._held), cloud=counts.pop("cloud", 0))
-        if s.state == "idle" and problem is not None:
-            line = problem  # never "Backup complete" while something is not backed up
-        else:
-            line = status_line(state=s.state, progress=s.progress, waiting_for=s.waiting_for,
-                               error=s.error, rate=self._rate.rate_of(s.progress), **counts)
-        if self._watcher is not None and self._watcher.blind:
-            line += " · " + watch_problem(self._watcher.poll_interval)
-        return line
+        return status_text(self.status, read_counts(self.settings.state_dir),
+                           condition_held=self._condition_held, settling=len(self._held),
+                           watching=self._watching(), rate=self._rate)
 
     def _publish(self, force: bool = False) -> None:
+        """STATUS= and live.json, at most once per ``PUBLISH_INTERVAL`` unless forced."""
         now = time.monotonic()
         if not force and now - self._last_publish < PUBLISH_INTERVAL:
             return
         self._last_publish = now
         text = self._status_text()
         self.sd.status(text)
-        s = self.status
-        data: dict[str, Any] = {
-            "pid": os.getpid(),
-            "daemon": True,
-            "state": s.state,
-            "status_line": text,
-            "waiting_for": s.waiting_for,
-            "error": s.error,
-            "queued": self.debouncer.pending,
-            "held": len(self._held),
-            "paused": self._paused,
-            "held_by_condition": held_counts(self._condition_held),
-            "watching": {str(k): str(v) for k, v in
-                         (self._watcher.watched_roots() if self._watcher else {}).items()},
-            "watch_blind": bool(self._watcher and self._watcher.blind),
-            "poll_interval": self._watcher.poll_interval if self._watcher else None,
-            "updated_at": time.time(),
-        }
-        if s.progress is not None and s.state in ("scanning", "backing-up"):
-            data |= s.progress.to_json() | transfer(s.progress,
-                                                    self._rate.rate_of(s.progress))
-            data["state"] = s.state
-        try:
-            path = self.settings.state_dir / LIVE_NAME
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data))
-            os.replace(tmp, path)
-        except OSError as exc:
-            log.debug("cannot publish live state: %s", exc)
-
-    async def _extend_start_timeout(self) -> None:
-        """READY=1 waits for the first scan, which on a first import of a big library
-        can outlast systemd's start timeout (the scan waits on the uploads it feeds):
-        ask for more time, a minute at a time, for as long as the scan makes progress."""
-        while not self._ready:
-            self.sd.send(EXTEND_TIMEOUT_USEC=str(int(START_EXTEND * 1_000_000)))
-            await asyncio.sleep(START_EXTEND / 3)
-
-    async def _watchdog(self) -> None:
-        """WATCHDOG=1 from the event loop itself: if the loop hangs, systemd restarts us."""
-        interval = self.sd.watchdog_interval or 0
-        while True:
-            self.sd.watchdog()
-            await asyncio.sleep(interval)
-
-
-class _Stopped(Exception):
-    """The pass was aborted at shutdown after the grace period."""
-
-
-def _targets_for(batch: Batch, held: set[Path]) -> ScanTargets:
-    folders: set[Path] = set()
-    trees: set[Path] = set(batch.dirs_to_rescan)
-    for path in set(batch.paths) | held:
-        if path.is_dir():
-            trees.add(path)
-        else:
-            folders.add(path.parent)
-    return ScanTargets(frozenset(folders), frozenset(trees))
-
-
-def held_after(before: dict[Path, str], found: dict[Path, str],
-               targets: ScanTargets | None) -> dict[Path, str]:
-    """The files held by the conditions after a pass over ``targets`` (None: all) that
-    held ``found``: the pass's own, and the earlier ones it did not look at."""
-    if targets is None:
-        return dict(found)
-    kept = {p: k for p, k in before.items()
-            if p.parent not in targets.folders
-            and not any(t == p or t in p.parents for t in targets.trees)}
-    return kept | found
-
-
-def held_counts(held: dict[Path, str]) -> dict[str, int]:
-    """{"photos": n, "videos": m} of the held files, for status (kinds with none left out)."""
-    counts: dict[str, int] = {}
-    for kind in held.values():
-        key = "videos" if kind == "video" else "photos"
-        counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
-def _kinds_for(decision: Decision) -> frozenset[str] | None:
-    if decision.photos and decision.videos:
-        return None
-    return frozenset(k for k, ok in (("image", decision.photos), ("video", decision.videos))
-                     if ok)
-
-
-def _counts(settings: Settings) -> dict[str, Any]:
-    reader = StateReader(settings.state_dir)
-    try:
-        summary = reader.summary()
-        last = reader.meta("last_backup_at")
-        problems = folder_problems.loads(reader.meta(folder_problems.META_KEY))
-        cloud = len(placeholders.loads(reader.meta(placeholders.META_KEY)))
-    except Exception:  # status is best-effort
-        return {}
-    finally:
-        reader.close()
-    return {"backed_up": summary["backed_up"], "total": summary["total"],
-            "failed": summary["failed"], "last_backup": float(last) if last else None,
-            "problems": problems, "cloud": cloud}
-
-
-def _make_monitor(settings: Settings) -> ConditionMonitor:
-    root = os.environ.get(POWER_ROOT_ENV)
-    power = LinuxSysfsPower(Path(root)) if root else default_power_source()
-    return ConditionMonitor(power, default_network_source(),
-                            Requirements.from_settings(settings.backup))
-
-
-async def _replace_monitor(old: ConditionMonitor, settings: Settings) -> ConditionMonitor:
-    requirements = Requirements.from_settings(settings.backup)
-    if requirements == old.requirements:
-        return old
-    await old.close()
-    return ConditionMonitor(old.power, old.network, requirements,
-                            recheck_interval=old.recheck_interval)
-
+        self._live.write(live_data(
+            self.status, text, queued=self.debouncer.pending, held=len(self._held),
+            paused=self._paused, condition_held=self._condition_held,
+            watching=self._watching(), rate=self._rate))

@@ -4,6 +4,9 @@ A small JSON file in the state directory, replaced atomically (write, then renam
 most once a second, so that ``status`` in another process reads a whole snapshot
 without touching the database the pass is writing. It holds ``Progress.to_json()`` and
 the rate and time left (``rate.transfer``), which only the publisher can measure.
+
+One writer (``LiveWriter``) puts the file down, for a ``once`` pass (``LiveFile``) and
+for the daemon (which adds its own state to the pass's progress).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .progress import Progress, Reporter
-from .rate import PassRate, transfer
+from .rate import PassRate, progress_json
 
 LIVE_NAME = "live.json"
 
@@ -29,29 +32,46 @@ def read_live(state_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-class LiveFile(Reporter):
-    def __init__(self, state_dir: Path, interval: float = 1.0) -> None:
-        self.path = state_dir / LIVE_NAME
-        self.interval = interval
-        self._last = 0.0
-        self._failed = False
-        self._pending: asyncio.TimerHandle | None = None
-        self._rate = PassRate()
+class LiveWriter:
+    """Replaces ``live.json`` in ``state_dir`` atomically (write, then rename), adding
+    ``pid`` and ``updated_at``. The state folder is made (0700) if missing. A write that
+    fails (a full or read-only state disk) is said once, as a warning, until one succeeds
+    again; it never raises."""
 
-    def _write(self, progress: Progress, **extra: Any) -> None:
-        data = (progress.to_json() | transfer(progress, self._rate.rate_of(progress))
-                | {"pid": os.getpid(), "updated_at": time.time()} | extra)
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / LIVE_NAME
+        self._failed = False
+
+    def write(self, data: dict[str, Any]) -> None:
+        data = data | {"pid": os.getpid(), "updated_at": time.time()}
         tmp = self.path.with_suffix(".tmp")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             tmp.write_text(json.dumps(data))
             os.replace(tmp, self.path)
-        except OSError as exc:  # a full or read-only state disk: say so once, go on
+        except OSError as exc:
             if not self._failed:
                 logging.getLogger("immich_backupd.report").warning(
                     "cannot update %s: %s", self.path, exc.strerror or exc)
             self._failed = True
         else:
             self._failed = False
+
+
+class LiveFile(Reporter):
+    """A pass's progress in live.json, at most once per ``interval`` seconds; the last
+    state before a quiet spell and the outcome are always written."""
+
+    def __init__(self, state_dir: Path, interval: float = 1.0) -> None:
+        self.writer = LiveWriter(state_dir)
+        self.path = self.writer.path
+        self.interval = interval
+        self._last = 0.0
+        self._pending: asyncio.TimerHandle | None = None
+        self._rate = PassRate()
+
+    def _write(self, progress: Progress, **extra: Any) -> None:
+        self.writer.write(progress_json(progress, self._rate) | extra)
 
     def progress(self, progress: Progress) -> None:
         now = time.monotonic()

@@ -85,6 +85,12 @@ def transfer(progress: Progress, rate: float | None) -> dict[str, object]:
             "more_to_come": progress.scanning}
 
 
+def progress_json(progress: Progress, rate: PassRate) -> dict[str, object]:
+    """A pass's progress as published in live.json: its counts, and the rate and time
+    left (``transfer``) as ``rate`` measures them."""
+    return progress.to_json() | transfer(progress, rate.rate_of(progress))
+
+
 def transfer_parts(*, sent: int, planned: int, rate: float | None,
                    seconds_left: float | None, more_to_come: bool) -> list[str]:
     """``["45 MB of 120 MB", "2.4 MB/s", "0:31 left"]``: the pieces every screen shows

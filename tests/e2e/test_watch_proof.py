@@ -20,7 +20,8 @@ import pytest
 
 from immich_backupd.cli.check import Screen, _watching
 from immich_backupd.config import load_settings
-from immich_backupd.daemon.core import POLL_INTERVAL, Daemon
+from immich_backupd.daemon.core import Daemon
+from immich_backupd.daemon.watching import POLL_INTERVAL
 from immich_standin.library import JPEG
 from tests.watch_doubles import BlindBackend
 

@@ -1,0 +1,108 @@
+"""What the daemon shows of itself: its state, the service manager's STATUS= line and
+the contents of live.json, built from plain data (the daemon writes them out, through
+``report.live.LiveWriter`` and ``sdnotify``).
+
+``read_counts`` reads the state's figures (a short read of the SQLite file, best-effort);
+the rest decides nothing but wording and layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import folder_problems, placeholders
+from ..report.progress import Progress
+from ..report.rate import PassRate, progress_json
+from ..report.statusline import idle_problem, status_line, watch_problem
+from ..state import StateReader
+from .policy import held_counts
+
+
+@dataclass
+class DaemonState:
+    """What ``status`` shows of the daemon, published in live.json."""
+
+    state: str = "starting"  # starting, scanning, backing-up, waiting, idle, error, stopped
+    waiting_for: str | None = None
+    error: str | None = None
+    last_pass_outcome: str | None = None
+    progress: Progress | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Watching:
+    """What the daemon's file watcher says of itself: the mode of each root, whether
+    events do not arrive (``blind``: it polls) and how often it polls."""
+
+    roots: Mapping[Path, object]
+    blind: bool
+    poll_interval: float | None
+
+
+NOT_WATCHING = Watching({}, False, None)
+
+
+def read_counts(state_dir: Path) -> dict[str, Any]:
+    """The state's figures for the status line (backed up, total, failed, the last
+    backup, folder problems, cloud placeholders); {} when the state cannot be read."""
+    reader = StateReader(state_dir)
+    try:
+        summary = reader.summary()
+        last = reader.meta("last_backup_at")
+        problems = folder_problems.loads(reader.meta(folder_problems.META_KEY))
+        cloud = len(placeholders.loads(reader.meta(placeholders.META_KEY)))
+    except Exception:  # status is best-effort
+        return {}
+    finally:
+        reader.close()
+    return {"backed_up": summary["backed_up"], "total": summary["total"],
+            "failed": summary["failed"], "last_backup": float(last) if last else None,
+            "problems": problems, "cloud": cloud}
+
+
+def status_text(s: DaemonState, counts: dict[str, Any], *, condition_held: Mapping[Path, str],
+                settling: int, watching: Watching, rate: PassRate) -> str:
+    """The STATUS= line: never "Backup complete" while something is not backed up
+    (``idle_problem``), and the watcher's problem after it when it polls."""
+    counts = dict(counts)
+    folders = folder_problems.headline(counts.pop("problems", []), symbol=False)
+    problem = idle_problem(folders=folders[1] if folders else None,
+                           held=held_counts(condition_held),
+                           settling=settling, cloud=counts.pop("cloud", 0))
+    if s.state == "idle" and problem is not None:
+        line = problem
+    else:
+        line = status_line(state=s.state, progress=s.progress, waiting_for=s.waiting_for,
+                           error=s.error, rate=rate.rate_of(s.progress), **counts)
+    if watching.blind and watching.poll_interval is not None:
+        line += " · " + watch_problem(watching.poll_interval)
+    return line
+
+
+def live_data(s: DaemonState, text: str, *, queued: int, held: int, paused: bool,
+              condition_held: Mapping[Path, str], watching: Watching,
+              rate: PassRate) -> dict[str, Any]:
+    """live.json's contents (without ``pid`` and ``updated_at``, which the writer adds):
+    the daemon's state and, while a pass scans or uploads, its progress."""
+    data: dict[str, Any] = {
+        "daemon": True,
+        "state": s.state,
+        "status_line": text,
+        "waiting_for": s.waiting_for,
+        "error": s.error,
+        "queued": queued,
+        "held": held,
+        "paused": paused,
+        "held_by_condition": held_counts(condition_held),
+        "watching": {str(k): str(v) for k, v in watching.roots.items()},
+        "watch_blind": watching.blind,
+        "poll_interval": watching.poll_interval,
+    }
+    if s.progress is not None and s.state in ("scanning", "backing-up"):
+        data |= progress_json(s.progress, rate)
+        data["state"] = s.state
+    return data

@@ -1,0 +1,86 @@
+"""The daemon's decisions (daemon/policy.py), without a daemon: what each error makes it
+wait for, and when the files still being written are looked at again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from immich_backupd.daemon.policy import (
+    AUTH_RETRY,
+    LOCK_RETRY,
+    QUOTA_RETRY,
+    SERVER_RETRY_MAX,
+    after_error,
+    held_due,
+    need_for,
+    targets_for,
+)
+from immich_backupd.errors import (
+    AuthError,
+    LockHeldError,
+    QuotaExceededError,
+    ServerUnavailableError,
+    StateError,
+    UnsupportedServerError,
+)
+
+
+def test_an_absent_server_is_waited_for_longer_each_time_up_to_the_cap():
+    waits, server_wait = [], 15.0
+    for _ in range(8):
+        w = after_error(ServerUnavailableError("down"), server_wait, pass_ran=False)
+        assert w is not None and w.state == "waiting" and w.error == "down"
+        waits.append(w.delay)
+        server_wait = w.server_wait
+    assert waits == [15, 30, 60, 120, 240, 480, 900, 900]
+    assert server_wait == SERVER_RETRY_MAX
+
+
+def test_a_held_lock_waits_without_an_error_and_keeps_the_server_wait():
+    w = after_error(LockHeldError("held"), 60.0, pass_ran=False)
+    assert w is not None
+    assert (w.state, w.delay, w.error, w.server_wait) == ("waiting", LOCK_RETRY, None, 60.0)
+    assert w.waiting_for == "Waiting for another backup run to finish"
+
+
+@pytest.mark.parametrize(("exc", "alert"), [(AuthError("no"), "auth"),
+                                            (QuotaExceededError("full"), "quota"),
+                                            (StateError("broken"), None)])
+def test_refused_before_the_pass_is_an_error_retried_slowly_and_alerted(exc, alert):
+    w = after_error(exc, 15.0, pass_ran=False)
+    assert w is not None
+    assert (w.state, w.delay, w.error, w.alert) == ("error", AUTH_RETRY, str(exc), alert)
+
+
+def test_a_pass_that_ran_alerts_nothing_itself_and_waits_by_its_error():
+    quota = after_error(QuotaExceededError("full"), 15.0, pass_ran=True)
+    auth = after_error(AuthError("no"), 15.0, pass_ran=True)
+    assert quota is not None and (quota.delay, quota.alert) == (QUOTA_RETRY, None)
+    assert auth is not None and (auth.delay, auth.alert) == (AUTH_RETRY, None)
+    assert after_error(UnsupportedServerError("old"), 15.0, pass_ran=True) is None
+    assert after_error(StateError("x"), 15.0, pass_ran=True) is None
+    server = after_error(ServerUnavailableError("gone"), 15.0, pass_ran=True)
+    assert server is not None and server.state == "waiting"
+
+
+def test_held_files_come_back_at_the_first_that_may_have_settled():
+    assert held_due(100.0, [130.0, None, 120.0], 50.0, 5.0) == 115.0
+    assert held_due(100.0, [None], 8.0, 5.0) == 103.0
+    assert held_due(100.0, [], None, 5.0) == 100.0  # nothing known: at once
+    assert held_due(100.0, [90.0], None, 5.0) == 100.0  # never in the past
+
+
+def test_a_partial_pass_looks_at_the_folders_of_changed_files_and_changed_trees(tmp_path):
+    (tmp_path / "new").mkdir()
+    folders, trees = targets_for([tmp_path / "a" / "x.jpg", tmp_path / "new"],
+                                 [tmp_path / "b"], [tmp_path / "c" / "y.mp4"], Path.is_dir)
+    assert folders == {tmp_path / "a", tmp_path / "c"}
+    assert trees == {tmp_path / "new", tmp_path / "b"}
+
+
+def test_the_conditions_must_allow_what_is_held():
+    assert need_for({Path("a"): "video"}) == "videos"
+    assert need_for({Path("a"): "image"}) == "photos"
+    assert need_for({Path("a"): "image", Path("b"): "video"}) == "any"
