@@ -17,7 +17,7 @@ from typing import ClassVar
 import blake3
 import pytest
 
-from immich_backupd import hashing
+from immich_backupd import digest, hashing
 from immich_backupd.changes import FileStat, needs_hash
 from immich_backupd.hashing import (
     CHECK_FIRST_MIN,
@@ -205,7 +205,7 @@ def test_permission_error_propagates(tmp_path: Path) -> None:
         hash_file(p)
 
 
-@pytest.mark.skipif(not hashing._O_NOATIME, reason="no O_NOATIME on this platform")
+@pytest.mark.skipif(not digest._O_NOATIME, reason="no O_NOATIME on this platform")
 def test_noatime_refused_falls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     p = write(tmp_path / "not_mine.jpg", b"abc")
     real_open = os.open
@@ -213,21 +213,21 @@ def test_noatime_refused_falls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     def fake_open(path: object, flags: int, *args: object) -> int:
         flags_seen.append(flags)
-        if flags & hashing._O_NOATIME:
+        if flags & digest._O_NOATIME:
             raise PermissionError(errno.EPERM, "Operation not permitted")
         return real_open(path, flags, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(hashing.os, "open", fake_open)
+    monkeypatch.setattr(digest.os, "open", fake_open)
     assert hash_file(p).size == 3
     assert len(flags_seen) == 2
 
 
-@pytest.mark.skipif(not hashing._O_NOATIME, reason="no O_NOATIME on this platform")
+@pytest.mark.skipif(not digest._O_NOATIME, reason="no O_NOATIME on this platform")
 def test_eacces_is_not_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def denied(path: object, flags: int, *args: object) -> int:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(hashing.os, "open", denied)
+    monkeypatch.setattr(digest.os, "open", denied)
     with pytest.raises(PermissionError):
         hash_file(write(tmp_path / "a.jpg", b"x"))
 
@@ -260,7 +260,7 @@ def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         asked.append(n)
         return real_read(fd, n)
 
-    monkeypatch.setattr(hashing.os, "read", read)
+    monkeypatch.setattr(digest.os, "read", read)
     return asked
 
 
@@ -327,7 +327,7 @@ def test_appended_before_the_read(
             f.write(b"more")
         return real_read(fd, n)
 
-    monkeypatch.setattr(hashing.os, "read", append_then_read)
+    monkeypatch.setattr(digest.os, "read", append_then_read)
     with pytest.raises(FileChangedError, match="changed while hashing"):
         hash_file(p, keep_max=keep_max)
 
@@ -340,7 +340,7 @@ def test_truncated_before_the_read(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         os.truncate(p, 40)
         return real_read(fd, n)
 
-    monkeypatch.setattr(hashing.os, "read", truncate_then_read)
+    monkeypatch.setattr(digest.os, "read", truncate_then_read)
     with pytest.raises(FileChangedError, match="changed while hashing"):
         hash_file(p)
 
@@ -357,7 +357,7 @@ def test_read_length_differs_from_the_stat(
     (or less, then the end) than fstat said is a change even if the stat does not move."""
     p = write(tmp_path / "odd.jpg", b"a" * 100)
     replies = [returned, b""]
-    monkeypatch.setattr(hashing.os, "read", lambda fd, n: replies.pop(0))
+    monkeypatch.setattr(digest.os, "read", lambda fd, n: replies.pop(0))
     with pytest.raises(FileChangedError) as info:
         hash_file(p, keep_max=1000)
     assert info.value.reason == reason
@@ -376,7 +376,7 @@ def test_short_reads_before_the_end_are_read_on(
         asked.append(n)
         return real_read(fd, min(n, 300))
 
-    monkeypatch.setattr(hashing.os, "read", dribble)
+    monkeypatch.setattr(digest.os, "read", dribble)
     d = hash_file(p, keep_max=1000)
     assert d == reference(data)
     assert d.data == data
@@ -422,8 +422,8 @@ def recording(monkeypatch: pytest.MonkeyPatch) -> type[RecordingBlake3]:
     class Rec(RecordingBlake3):
         calls: ClassVar[list[tuple[str, int]]] = []
 
-    monkeypatch.setattr(hashing, "blake3", type("m", (), {"blake3": Rec}))
-    monkeypatch.setattr(hashing, "_CPUS", 8)  # cores to spare, whatever the machine
+    monkeypatch.setattr(digest, "blake3", type("m", (), {"blake3": Rec}))
+    monkeypatch.setattr(digest, "CPUS", 8)  # cores to spare, whatever the machine
     return Rec
 
 
@@ -442,12 +442,12 @@ def test_parallel_digests_match_reference(
         assert hash_file(p) == reference(data)
     helper = [n for name, n in recording.calls if name.startswith("immich-b3")]
     here = [n for name, n in recording.calls if not name.startswith("immich-b3")]
-    assert helper and all(n >= hashing._PARALLEL_MIN for n in helper)
-    assert all(n < hashing._PARALLEL_MIN for n in here)  # a short last piece, or none
+    assert helper and all(n >= digest._PARALLEL_MIN for n in helper)
+    assert all(n < digest._PARALLEL_MIN for n in here)  # a short last piece, or none
 
 
 def test_small_inputs_stay_on_this_thread(tmp_path: Path, recording: type[RecordingBlake3]) -> None:
-    data = os.urandom(hashing._PARALLEL_MIN - 1)
+    data = os.urandom(digest._PARALLEL_MIN - 1)
     assert hash_file(write(tmp_path / "a.jpg", data)) == reference(data)
     assert hash_file(write(tmp_path / "b.jpg", data), chunk=CHUNK) == reference(data)
     assert {name for name, _ in recording.calls} == {threading.current_thread().name}
@@ -467,8 +467,8 @@ def test_parallel_with_small_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
     """Every piece through the helper, the last one short: same digests."""
-    monkeypatch.setattr(hashing, "_PARALLEL_MIN", 1)
-    monkeypatch.setattr(hashing, "_CPUS", 8)
+    monkeypatch.setattr(digest, "_PARALLEL_MIN", 1)
+    monkeypatch.setattr(digest, "CPUS", 8)
     for size in (0, 1, chunk + 1, 7 * chunk + 3, 8 * chunk):
         data = random.Random(size).randbytes(size)
         assert hash_file(write(tmp_path / "r.bin", data), chunk=chunk) == reference(data)
@@ -497,7 +497,7 @@ def test_abort_waits_for_the_helper_and_the_next_file_is_right(
             finally:
                 running_at_abort.append(recording.running)
     assert running_at_abort == [0, 0, 0]
-    assert hashing._busy == 0
+    assert digest._busy == 0
     assert [name.startswith("immich-b3") for name, _ in recording.calls] == [True, True] * 3
 
     recording.delay = 0.0
@@ -530,26 +530,26 @@ def test_read_error_waits_for_the_helper(
                 raise OSError(errno.EIO, "Input/output error")
             return self._f.readinto(view)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(hashing, "open", FailingFile, raising=False)
+    monkeypatch.setattr(digest, "open", FailingFile, raising=False)
     with pytest.raises(OSError, match="Input/output"):
         try:
             hash_file(p)
         finally:
             assert recording.running == 0
     assert len(recording.calls) == 1
-    assert hashing._busy == 0
+    assert digest._busy == 0
 
 
 def test_no_helper_without_a_spare_core(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recording: type[RecordingBlake3]
 ) -> None:
-    monkeypatch.setattr(hashing, "_CPUS", 1)
+    monkeypatch.setattr(digest, "CPUS", 1)
     data = os.urandom(3 * BIG + 1)
     p = write(tmp_path / "a.mov", data)
     assert hash_file(p) == reference(data)
     assert hash_file(p, keep_max=len(data)) == reference(data)
     assert {name for name, _ in recording.calls} == {threading.current_thread().name}
-    assert hashing._busy == 0
+    assert digest._busy == 0
 
 
 def test_helper_only_while_cores_are_spare(
@@ -557,7 +557,7 @@ def test_helper_only_while_cores_are_spare(
 ) -> None:
     """Two cores: a file hashed alone gets the helper; while another thread is in the
     middle of a large file, this one hashes both here (helpers would only take turns)."""
-    monkeypatch.setattr(hashing, "_CPUS", 2)
+    monkeypatch.setattr(digest, "CPUS", 2)
     a = write(tmp_path / "a.mov", os.urandom(3 * BIG))
     b_data = os.urandom(3 * BIG)
     b = write(tmp_path / "b.mov", b_data)
@@ -581,7 +581,7 @@ def test_helper_only_while_cores_are_spare(
         b_done.set()
         t.join()
     assert during and {name for name, _ in during} == {threading.current_thread().name}
-    assert hashing._busy == 0
+    assert digest._busy == 0
     recording.calls.clear()
     assert hash_file(b) == reference(b_data)  # alone again: the helper
     assert all(name.startswith("immich-b3") for name, _ in recording.calls)
@@ -596,7 +596,7 @@ def test_no_helper_thread_to_start(
         def submit(self, *args: object) -> None:
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
-    monkeypatch.setattr(hashing, "_helper", Refusing)
+    monkeypatch.setattr(digest, "_helper", Refusing)
     data = os.urandom(3 * BIG + 1)
     p = write(tmp_path / "a.mov", data)
     assert hash_file(p) == reference(data)
@@ -605,7 +605,7 @@ def test_no_helper_thread_to_start(
 
 
 def test_helper_ends_with_its_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hashing, "_CPUS", 8)
+    monkeypatch.setattr(digest, "CPUS", 8)
     p = write(tmp_path / "a.mov", os.urandom(2 * BIG))
 
     def helpers() -> int:
@@ -634,7 +634,7 @@ async def test_hashing_threads_run_nicer_than_the_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The pool's threads and their BLAKE3 helpers yield to the event loop's thread."""
-    monkeypatch.setattr(hashing, "_CPUS", 8)  # a core to spare: the helper is used
+    monkeypatch.setattr(digest, "CPUS", 8)  # a core to spare: the helper is used
     p = write(tmp_path / "a.mov", os.urandom(2 * BIG))
     main = _nice_of(threading.main_thread().native_id)  # type: ignore[arg-type]
     want = min(19, main + hashing.HASH_NICE)
@@ -731,7 +731,7 @@ async def test_closed_hasher_refuses_work(tmp_path: Path) -> None:
 def test_default_workers_leave_a_core_to_the_loop(
     monkeypatch: pytest.MonkeyPatch, cpus: int, workers: int
 ) -> None:
-    monkeypatch.setattr(hashing, "_CPUS", cpus)
+    monkeypatch.setattr(digest, "CPUS", cpus)
     assert hashing.default_workers() == workers
     h = Hasher()
     try:

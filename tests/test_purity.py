@@ -20,6 +20,7 @@ FRAMEWORKS = ("asyncio", "aiohttp", "aiosqlite", "watchdog")
 
 PURE_MODULES = (
     "bandwidth", "bilingual", "capture_date", "changes", "config", "config.albums", "config.fields",
+    "digest",
     "config.keys", "config.model", "config.paths", "config.render", "config.sections",
     "config.yamldoc", "config_edit", "durations",
     "errors", "folder_problems", "gctune", "i18n", "lock", "media", "model", "mounts",

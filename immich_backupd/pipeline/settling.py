@@ -6,7 +6,7 @@ event-triggered passes alike):
 
 * a new or changed file whose modification time is at least ``settle_time`` old at the
   scan is *settled*: nothing has written to it for that long. The hasher then checks
-  that its size, mtime and inode are still the scan's (``hashing.hash_file``), and the
+  that its size, mtime and inode are still the scan's (``digest.hash_file``), and the
   upload checks them again before its last byte (``immich.multipart``): a write after
   the scan makes it wait again, never go up torn;
 * a file modified within ``settle_time`` is *held* until its mtime is that old. A pass
