@@ -103,7 +103,7 @@ def test_shipped_files_are_what_render_produces():
     """One source of truth: the repository's files are the rendering of the defaults."""
     system = render_systemd(service.SYSTEM_CONFIG, service.SHIPPED_EXECUTABLE, user=False)
     assert SYSTEM_UNIT.read_text() == system
-    user_unit = service._render_user_unit("ExecStart=" + service.SHIPPED_USER_EXEC_START)
+    user_unit = service.systemd._render_user_unit("ExecStart=" + service.SHIPPED_USER_EXEC_START)
     assert USER_UNIT.read_text() == user_unit
     home = service.SHIPPED_LAUNCHD_HOME
     plist = render_launchd(
