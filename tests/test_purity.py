@@ -37,7 +37,7 @@ PURE_MODULES = (
     "report.text",
     "state", "state.paths", "state.reader", "state.records", "state.schema", "state.worker",
     "watch.backend", "watch.debounce", "watch.filtering", "watch.inotify",
-    "watch.inotify_tree", "watch.limits", "watch.mountwatch", "watch.observer",
+    "watch.inotify_tree", "watch.limits", "watch.mountwatch", "watch.observer", "watch.roots",
     "watch.pollthread", "watch.settle",
 )
 

@@ -24,37 +24,34 @@ warning says what to raise; after a queue overflow ``on_overflow`` asks the daem
 full rescan. A filesystem mounted over (or unmounted from) a watched folder is noticed
 (``/proc/self/mountinfo``): that root is watched again and ``on_rescan`` asks for its
 rescan. :meth:`FolderWatcher.reconfigure` (SIGHUP) adds and removes roots without a
-restart, and retries native watching for polled roots.
+restart, and retries native watching for polled roots. Which backend watches each root,
+and the fall-back to polling, are :mod:`immich_backupd.watch.roots`'.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import itertools
 import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
-from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
 from immich_backupd.media import MediaTypes
 from immich_backupd.rules import AlbumRules
-from immich_backupd.watch import inotify
-from immich_backupd.watch.backend import Backend, BackendFactory, EventKind, WatchHooks
+from immich_backupd.watch.backend import BackendFactory, EventKind
 from immich_backupd.watch.filtering import accept, scandir_pruned
 from immich_backupd.watch.limits import (
     count_dirs,
     inotify_limit,
     inotify_queue_limit,
-    instance_limit_advice,
     prune_dir,
     top_roots,
-    watch_limit_advice,
 )
 from immich_backupd.watch.mountwatch import MountWatcher, affected_roots
+from immich_backupd.watch.roots import Roots, WatchMode, default_native
 
 __all__ = [
     "PROBE_TIMEOUT",
@@ -63,6 +60,7 @@ __all__ = [
     "OnChange",
     "WatchMode",
     "count_dirs",
+    "default_native",
     "inotify_limit",
 ]
 
@@ -76,26 +74,8 @@ machine's thread scheduling in milliseconds. Five seconds only ever pass when no
 comes at all."""
 
 
-class WatchMode(StrEnum):
-    """How a root is watched."""
-
-    NATIVE = "native"  # inotify (Linux), FSEvents (macOS)
-    POLLING = "polling"  # read every ``poll_interval`` seconds
-
-
 _DIR_KINDS = frozenset({"created", "deleted", "moved"})
 _probe_names = itertools.count()
-
-
-def default_native(hooks: WatchHooks, *, report_opens: bool = False) -> Backend:
-    """The native watching mechanism of this platform: inotify on Linux, else watchdog's."""
-    if inotify.available():
-        from immich_backupd.watch.inotify_tree import InotifyBackend
-
-        return InotifyBackend(hooks, report_opens=report_opens)
-    from immich_backupd.watch.watchdog_backend import native_backend  # pragma: no cover
-
-    return native_backend(hooks, report_opens=report_opens)  # pragma: no cover
 
 
 class FolderWatcher:
@@ -149,26 +129,19 @@ class FolderWatcher:
         self._on_rescan = on_rescan
         self._use_polling = use_polling
         self.poll_interval = poll_interval
-        self._report_opens = report_opens
-        self._observer_factory = observer_factory
-        self._hooks = _Hooks(self)
         self._lock = threading.RLock()  # start/stop/reconfigure/fallback
-        self._hook_lock = threading.Lock()  # _exhausted and _probe, touched from threads
+        self._probe_lock = threading.Lock()  # _probe, touched from the backends' threads
         self._running = False
-        self._native: Backend | None = None
-        self._native_unavailable = False
         self._blind = False
-        self._polling: Backend | None = None
-        self._watches: dict[Path, tuple[Backend, object]] = {}
-        self._modes: dict[Path, WatchMode] = {}
-        self._fallen_back: set[Path] = set()
-        self._exhausted: dict[str, OSError] = {}  # root -> why a folder below went unwatched
+        self._roots = Roots(_Hooks(self), use_polling=use_polling, poll_interval=poll_interval,
+                            report_opens=report_opens, factory=observer_factory,
+                            scandir_pruned=self._scandir_pruned)
         self._probe: tuple[str, threading.Event] | None = None
         self._mounts = (MountWatcher(self._mounts_changed, on_tick=self._look_for_missing,
                                      tick=poll_interval) if watch_mounts else None)
 
     def __repr__(self) -> str:
-        modes = {str(k): str(v) for k, v in self._modes.items()}
+        modes = {str(k): str(v) for k, v in self._roots.modes.items()}
         return f"FolderWatcher(running={self._running}, blind={self._blind}, roots={modes!r})"
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -181,7 +154,7 @@ class FolderWatcher:
                 return
             self._running = True
             for root in top_roots(self._rules.roots, self._rules):
-                self._schedule(root)
+                self._roots.schedule(root)
             if self._mounts is not None:
                 self._mounts.start()
 
@@ -193,16 +166,7 @@ class FolderWatcher:
             if not self._running:
                 return
             self._running = False
-            for backend in (self._native, self._polling):
-                if backend is not None:
-                    backend.stop()
-            self._native = self._polling = None
-            self._native_unavailable = False
-            self._watches.clear()
-            self._modes.clear()
-            self._fallen_back.clear()
-            with self._hook_lock:
-                self._exhausted.clear()
+            self._roots.stop()
 
     def __enter__(self) -> FolderWatcher:
         self.start()
@@ -227,27 +191,25 @@ class FolderWatcher:
                 self._media = media
             if not self._running:
                 return
-            redo = set(self._fallen_back)
+            roots = self._roots
+            redo = set(roots.fallen_back)
             if self._blind:
-                self._blind = self._native_unavailable = False
-                redo |= {r for r, m in self._modes.items() if m is WatchMode.POLLING}
+                self._blind = roots.native_unavailable = False
+                redo |= {r for r, m in roots.modes.items() if m is WatchMode.POLLING}
             if tuple(rules.exclude) != tuple(old.exclude):
-                redo |= set(self._watches)
-            self._rewatch(redo)
-
-    def _rewatch(self, redo: set[Path]) -> None:
-        wanted = top_roots(self._rules.roots, self._rules)
-        for root in list(self._watches):
-            if root not in wanted or root in redo:
-                self._unschedule(root)
-        for root in wanted:
-            if root not in self._watches:
-                self._schedule(root)
+                redo |= set(roots.watches)
+            wanted = top_roots(rules.roots, rules)
+            for root in list(roots.watches):
+                if root not in wanted or root in redo:
+                    roots.unschedule(root)
+            for root in wanted:
+                if root not in roots.watches:
+                    roots.schedule(root)
 
     def watched_roots(self) -> dict[Path, WatchMode]:
         """Return each watched root and how: "native" or "polling"."""
         with self._lock:
-            return dict(self._modes)
+            return dict(self._roots.modes)
 
     @property
     def blind(self) -> bool:
@@ -269,13 +231,13 @@ class FolderWatcher:
         with self._lock:
             if not self._running or self._use_polling:
                 return True
-            native = self._ensure_native()
+            native = self._roots.ensure_native()
             if native is None:
                 return True
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             prefix = os.path.join(str(folder), "")
             seen = threading.Event()
-            with self._hook_lock:
+            with self._probe_lock:
                 self._probe = (prefix, seen)
             try:
                 handle: object | None = native.schedule(str(folder))
@@ -290,12 +252,12 @@ class FolderWatcher:
                     f.write(b"probe")
                 ok = seen.wait(timeout)
         finally:
-            with self._hook_lock:
+            with self._probe_lock:
                 self._probe = None
             with contextlib.suppress(OSError):
                 target.unlink()
             with self._lock, contextlib.suppress(KeyError, OSError):
-                if handle is not None and self._native is native:
+                if handle is not None and self._roots.native is native:
                     native.unschedule(handle)
         if not ok:
             self._go_blind(timeout)
@@ -312,14 +274,15 @@ class FolderWatcher:
                 self.poll_interval,
             )
             self._blind = True
-            self._native_unavailable = True
-            for root, mode in list(self._modes.items()):
+            roots = self._roots
+            roots.native_unavailable = True
+            for root, mode in list(roots.modes.items()):
                 if mode is WatchMode.NATIVE:
-                    self._unschedule(root)
-                    self._schedule_polling(root)
-            if self._native is not None:
-                self._native.stop()
-                self._native = None
+                    roots.unschedule(root)
+                    roots.schedule_polling(root)
+            if roots.native is not None:
+                roots.native.stop()
+                roots.native = None
 
     # --- mounts --------------------------------------------------------------------------
 
@@ -335,9 +298,9 @@ class FolderWatcher:
             for root in sorted(hit):
                 log.info("a filesystem was mounted or unmounted at %s: watching %s again "
                          "and rescanning it", ", ".join(sorted(changed)), root)
-                if root in self._watches:
-                    self._unschedule(root)
-                self._schedule(root)
+                if root in self._roots.watches:
+                    self._roots.unschedule(root)
+                self._roots.schedule(root)
         self._rescan(sorted(hit))
 
     def _look_for_missing(self) -> None:
@@ -348,12 +311,12 @@ class FolderWatcher:
             if not self._running:
                 return
             missing = [r for r in top_roots(self._rules.roots, self._rules)
-                       if r not in self._watches]
+                       if r not in self._roots.watches]
             appeared = []
             for root in missing:
                 if root.is_dir():
-                    self._schedule(root)
-                    if root in self._watches:
+                    self._roots.schedule(root)
+                    if root in self._roots.watches:
                         appeared.append(root)
                         log.info("include folder %s is there now: watching and scanning it",
                                  root)
@@ -368,115 +331,13 @@ class FolderWatcher:
             except Exception:
                 log.exception("on_rescan(%s) failed", root)
 
-    # --- scheduling (under self._lock) ---------------------------------------------------
-
-    def _ensure_native(self) -> Backend | None:
-        if self._native is not None or self._native_unavailable:
-            return self._native
-        try:
-            if self._observer_factory is not None:
-                backend = self._observer_factory(self._hooks)
-            else:
-                backend = default_native(self._hooks, report_opens=self._report_opens)
-            backend.start()
-        except OSError as err:
-            self._native_unavailable = True
-            if err.errno == errno.EMFILE:
-                log.warning(
-                    "cannot create an inotify instance (%s); polling every %gs instead. %s",
-                    err,
-                    self.poll_interval,
-                    instance_limit_advice(),
-                )
-            else:
-                log.warning("cannot start the file watcher (%s); polling instead", err)
-            return None
-        self._native = backend
-        return backend
-
-    def _ensure_polling(self) -> Backend:
-        if self._polling is None:
-            from immich_backupd.watch.watchdog_backend import polling_backend
-
-            backend = polling_backend(self._hooks, self.poll_interval, self._scandir_pruned)
-            backend.start()
-            self._polling = backend
-        return self._polling
-
-    def _schedule(self, root: Path) -> None:
-        native = None if self._use_polling else self._ensure_native()
-        if native is None:
-            self._schedule_polling(root)
-            return
-        key = str(root)
-        with self._hook_lock:
-            self._exhausted.pop(key, None)
-        try:
-            handle = native.schedule(key)
-        except OSError as err:
-            if err.errno in (errno.ENOSPC, errno.EMFILE):
-                self._fall_back(root, err)
-            else:
-                log.warning("cannot watch %s (%s); the periodic rescan covers it", root, err)
-            return
-        self._watches[root] = (native, handle)
-        self._modes[root] = WatchMode.NATIVE
-        with self._hook_lock:
-            failed = self._exhausted.pop(key, None)
-        if failed is not None:
-            self._fall_back(root, failed)
-
-    def _schedule_polling(self, root: Path) -> None:
-        if not root.is_dir():
-            log.warning("cannot watch %s (not a folder); the periodic rescan covers it", root)
-            return
-        try:
-            polling = self._ensure_polling()
-            handle = polling.schedule(str(root))
-        except OSError as err:
-            log.warning("cannot watch %s (%s); the periodic rescan covers it", root, err)
-            return
-        self._watches[root] = (polling, handle)
-        self._modes[root] = WatchMode.POLLING
-
-    def _unschedule(self, root: Path) -> None:
-        backend, handle = self._watches.pop(root)
-        self._modes.pop(root, None)
-        self._fallen_back.discard(root)
-        with contextlib.suppress(KeyError):  # its emitter may have stopped by itself
-            backend.unschedule(handle)
-
-    def _fall_back(self, root: Path, err: OSError) -> None:
-        """Replace ``root``'s native watch by polling, and tell the user what to raise."""
-        if root in self._watches:
-            self._unschedule(root)
-        advice = (
-            instance_limit_advice()
-            if err.errno == errno.EMFILE and "instance" in str(err)
-            else watch_limit_advice(inotify_limit())
-        )
-        log.warning(
-            "inotify ran out of watches for %s (%s); polling it every %gs instead, which "
-            "is slower to notice changes and reads the whole tree each time. %s; then "
-            "reload the daemon (SIGHUP) to use inotify again.",
-            root,
-            err.strerror or err,
-            self.poll_interval,
-            advice,
-        )
-        self._schedule_polling(root)
-        if root in self._watches:
-            self._fallen_back.add(root)
+    # --- falling back (a folder created at run time could not be watched) ---------------
 
     def _fall_back_later(self, key: str) -> None:
         """Run in its own thread: a folder created at run time could not be watched."""
         with self._lock:
-            with self._hook_lock:
-                err = self._exhausted.pop(key, None)
-            root = Path(key)
-            if err is None or not self._running or self._modes.get(root) is not WatchMode.NATIVE:
+            if not self._roots.fall_back_if_exhausted(key, self._running):
                 return  # handled where the root was scheduled, or gone
-            self._fall_back(root, err)
         self._notify_overflow()
 
     # --- events (the backends' threads) --------------------------------------------------
@@ -524,10 +385,8 @@ class _Hooks:
 
     def watch_failed(self, root: str, path: str, err: OSError) -> None:
         w = self._w
-        with w._hook_lock:
-            first = root not in w._exhausted
-            w._exhausted[root] = err
-        if first:  # switch in another thread: we are inside the backend's lock here
+        # Switch in another thread: we are inside the backend's lock here.
+        if w._roots.exhausted_below(root, err):
             threading.Thread(
                 target=w._fall_back_later, args=(root,), name="watch-fallback", daemon=True
             ).start()

@@ -260,7 +260,7 @@ def test_queue_overflow_requests_a_rescan(
 ) -> None:
     overflows: list[int] = []
     w = make_watcher([lib], on_overflow=lambda: overflows.append(1))
-    native = w._native
+    native = w._roots.native
     assert isinstance(native, InotifyBackend)
     (lib / "made-while-events-were-lost").mkdir()
     with native._lock:  # the reader thread takes it too
