@@ -27,7 +27,7 @@ PURE_MODULES = (
     "placeholders",
     "quiet_hours", "rules", "scan", "service", "service.common", "service.install",
     "service.launchd", "service.systemd", "stacks", "videoinfo",
-    "cli.common", "cli.dashboard", "cli.service", "cli.terminal",
+    "cli.check_screen", "cli.common", "cli.dashboard", "cli.service", "cli.terminal",
     "daemon.policy", "daemon.publish", "daemon.sdnotify", "daemon.wake",
     "dashboard.folders", "dashboard.guard", "dashboard.tokens", "dashboard.view",
     "immich.errors", "immich.versions",

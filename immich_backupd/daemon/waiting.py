@@ -20,7 +20,7 @@ from ..conditions import (
     default_network_source,
     default_power_source,
 )
-from ..conditions.power import LinuxSysfsPower
+from ..conditions.power import LinuxSysfsPower, PowerSource
 from ..config import Settings
 
 log = logging.getLogger("immich_backupd.daemon")
@@ -36,10 +36,14 @@ class Stopped(Exception):
     """The pass was aborted at shutdown after the grace period."""
 
 
-def make_monitor(settings: Settings) -> ConditionMonitor:
+def power_source() -> PowerSource:
+    """This machine's power source (the sysfs tree under ``$POWER_ROOT_ENV`` if set)."""
     root = os.environ.get(POWER_ROOT_ENV)
-    power = LinuxSysfsPower(Path(root)) if root else default_power_source()
-    return ConditionMonitor(power, default_network_source(),
+    return LinuxSysfsPower(Path(root)) if root else default_power_source()
+
+
+def make_monitor(settings: Settings) -> ConditionMonitor:
+    return ConditionMonitor(power_source(), default_network_source(),
                             Requirements.from_settings(settings.backup))
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from immich_backupd.cli.check import Screen, _watching
+from immich_backupd.cli.check_local import check_watching
+from immich_backupd.cli.check_screen import Screen
 from immich_backupd.config import load_settings
 from immich_backupd.daemon.core import Daemon
 from immich_backupd.daemon.watching import POLL_INTERVAL
@@ -69,7 +70,7 @@ def test_check_says_when_file_watching_does_not_work(tmp_path: Path) -> None:
     settings = load_settings(config)
     out = io.StringIO()
     screen = Screen(out, ["Watching"])
-    _watching(screen, "Watching", settings, backend=BlindBackend)
+    check_watching(screen, "Watching", settings, backend=BlindBackend)
     (item,) = screen.items
     assert item.status == "warn"
     assert item.text == PROBLEM

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from immich_backupd.cli import check as check_mod
-from immich_backupd.cli import main
+from immich_backupd.cli import check_local, main
 from immich_backupd.cli.check import run_check
+from immich_backupd.daemon.waiting import POWER_ROOT_ENV
 from immich_standin import StandinServer
 
 
@@ -104,13 +104,13 @@ async def test_check_missing_and_broken_config(tmp_path):
 
 
 async def test_check_warns_about_inotify_and_conditions(srv, tmp_path, monkeypatch):
-    monkeypatch.setattr(check_mod, "inotify_limit", lambda: 1)
+    monkeypatch.setattr(check_local, "inotify_limit", lambda: 1)
     sysfs = tmp_path / "sysfs"
     (sysfs / "BAT0").mkdir(parents=True)
     for name, value in {"type": "Battery", "status": "Discharging", "capacity": "50",
                         "scope": "System"}.items():
         (sysfs / "BAT0" / name).write_text(value + "\n")
-    monkeypatch.setenv(check_mod.POWER_ROOT_ENV, str(sysfs))
+    monkeypatch.setenv(POWER_ROOT_ENV, str(sysfs))
     config = write_config(tmp_path, srv.url, srv.api_key,
                           backup={"require_charging": True})
     code, out = await check(config)
