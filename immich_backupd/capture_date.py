@@ -32,9 +32,8 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import BinaryIO
 
-from .videoinfo import boxes
+from .videoinfo import MVHD_BYTES, boxes, parse_mvhd
 
-_MAC_EPOCH_OFFSET = 2_082_844_800  # seconds from 1904-01-01 (QuickTime) to 1970-01-01
 _MIN_YEAR = 1900  # a metadata date before this is a camera's unset clock, not a date
 _MAX_IFD_ENTRIES = 512
 _MAX_JPEG_SEGMENTS = 32
@@ -297,21 +296,6 @@ def heif_date(fh: BinaryIO, end: int, tz: tzinfo | None) -> datetime | None:
     return tiff_date(fh, base, tz)
 
 
-def parse_mvhd_created(payload: bytes) -> datetime | None:
-    """The creation time (UTC) in an ``mvhd`` payload (version 0 or 1), or None when
-    unset (0) or before 1970 (a camera whose clock was never set)."""
-    if len(payload) >= 8 and payload[0] == 0:
-        (secs,) = struct.unpack(">I", payload[4:8])
-    elif len(payload) >= 12 and payload[0] == 1:
-        (secs,) = struct.unpack(">Q", payload[4:12])
-    else:
-        return None
-    posix = secs - _MAC_EPOCH_OFFSET
-    if posix <= 0 or posix > 1 << 34:
-        return None
-    return datetime.fromtimestamp(posix, tz=UTC)
-
-
 _APPLE_CREATION = b"com.apple.quicktime.creationdate"
 
 
@@ -382,7 +366,7 @@ def quicktime_date(fh: BinaryIO, end: int, tz: tzinfo | None) -> datetime | None
     mvhd = _child(fh, moov[0], moov[1], b"mvhd")
     if mvhd is None:
         return None
-    created = parse_mvhd_created(_read_at(fh, mvhd[0], min(mvhd[1] - mvhd[0], 12)))
+    created = parse_mvhd(_read_at(fh, mvhd[0], min(mvhd[1] - mvhd[0], MVHD_BYTES))).created
     return created.astimezone(tz) if created is not None else None
 
 
