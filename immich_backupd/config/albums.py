@@ -13,7 +13,16 @@ from immich_backupd.bilingual import Msg
 from immich_backupd.i18n import N_
 from immich_backupd.rules import AlbumRules
 
-from .fields import _Context, _kind, _list, _path, _Problems, _required, _section, _string
+from .fields import (
+    _Context,
+    _kind,
+    _list,
+    _path,
+    _Problems,
+    _required,
+    _required_section,
+    _string,
+)
 from .model import AlbumSettings
 from .paths import _expand_home
 from .yamldoc import _MISSING, KeyPath
@@ -21,10 +30,8 @@ from .yamldoc import _MISSING, KeyPath
 
 def _albums(p: _Problems, ctx: _Context, value: Any) -> AlbumSettings | None:
     base: KeyPath = ("albums",)
-    if value is _MISSING:
-        return None
-    sec = _section(p, value, base, "albums")  # an empty section is read as {}
-    if value is not None and not isinstance(value, dict):
+    sec = _required_section(p, value, "albums")
+    if sec is None:
         return None
     include, include_ok = _include(p, ctx, _required(p, sec, base, "include"))
     exclude, exclude_ok = _exclude(p, ctx, sec.get("exclude", _MISSING))

@@ -90,6 +90,18 @@ def _section(p: _Problems, value: Any, path: KeyPath, name: str) -> dict[str, An
     return {str(k): v for k, v in value.items()}
 
 
+def _required_section(p: _Problems, value: Any, name: str) -> dict[str, Any] | None:
+    """The mapping of a top-level section that must be there (``server``, ``albums``):
+    None when it is missing (its absence is reported where the top level is read) or
+    not a mapping (reported here); an empty section is read as ``{}``."""
+    if value is _MISSING:
+        return None
+    sec = _section(p, value, (name,), name)
+    if value is not None and not isinstance(value, dict):
+        return None
+    return sec
+
+
 def _unknown_key(key: str, section: str) -> Msg:
     """Name the unknown key and the likeliest fix: a near miss, or the key's real section."""
     import difflib  # on the error path only: it costs every start ~1.5 ms

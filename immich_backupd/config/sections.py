@@ -31,6 +31,7 @@ from .fields import (
     _Problems,
     _quiet_hours,
     _required,
+    _required_section,
     _section,
     _string,
 )
@@ -89,10 +90,8 @@ def _validate(data: Any, p: _Problems, ctx: _Context, source: Path | None) -> Se
 
 def _server(p: _Problems, ctx: _Context, value: Any) -> ServerSettings | None:
     base: KeyPath = ("server",)
-    if value is _MISSING:
-        return None
-    sec = _section(p, value, base, "server")  # an empty section is read as {}
-    if value is not None and not isinstance(value, dict):
+    sec = _required_section(p, value, "server")
+    if sec is None:
         return None
     url = _url(p, ("server", "url"), _required(p, sec, base, "url"))
     key = _api_key(p, ctx, sec)
