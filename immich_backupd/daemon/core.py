@@ -33,7 +33,7 @@ from ..errors import BackupdError, ConfigError, ExitCode
 from ..pipeline.runner import BackupPass, Hold, PassResult, ScanTargets
 from ..report.live import Fanout, LiveWriter
 from ..report.notify import NotifyingReporter, NullNotifier, desktop_notifier
-from ..report.progress import Progress, Reporter
+from ..report.progress import Progress
 from ..report.rate import PassRate
 from ..watch import Batch, Debouncer, FolderWatcher, SettleTracker
 from ..watch.backend import BackendFactory
@@ -49,7 +49,15 @@ from .policy import (
     need_for,
     targets_for,
 )
-from .publish import NOT_WATCHING, DaemonState, Watching, live_data, read_counts, status_text
+from .publish import (
+    NOT_WATCHING,
+    DaemonState,
+    ProgressFeed,
+    Watching,
+    live_data,
+    read_counts,
+    status_text,
+)
 from .sdnotify import SdNotify
 from .waiting import Stopped, conditions_allow, finish_or_abort, make_monitor, replace_monitor
 from .wake import next_wake
@@ -62,20 +70,11 @@ STOP_GRACE = 30.0  # seconds the uploads in flight get to finish after SIGTERM
 PUBLISH_INTERVAL = 1.0  # live.json and STATUS= at most once a second
 
 
-class _DaemonReporter(Reporter):
-    """Feeds pass progress to the daemon's status publishing (throttled there)."""
-
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-
-    def progress(self, progress: Progress) -> None:
-        self.daemon._on_progress(progress)
-
-    def pass_done(self, progress: Progress, outcome: str) -> None:
-        self.daemon._on_progress(progress, force=True)
-
-
 class Daemon:
+    """The daemon of one config: ``run()`` until SIGTERM/SIGINT (or ``stop()``); the
+    dashboard's controls (``backup_now``, ``pause``, ``resume``, ``request_reload``)
+    are called on its loop."""
+
     def __init__(
         self,
         config_path: Path,
@@ -363,7 +362,7 @@ class Daemon:
                     max(0.0, (starts - now).total_seconds()),
                     self._quiet_hours_began, backup)
 
-        reporter = Fanout(_DaemonReporter(self), self.notifier)
+        reporter = Fanout(ProgressFeed(self._on_progress), self.notifier)
         task = asyncio.create_task(run_pass(
             self.settings, reporter=reporter, on_start=on_start, targets=targets,
             hold=self._hold, kinds=kinds, live=False))
@@ -374,25 +373,15 @@ class Daemon:
                 quiet_stop.cancel()
 
     def _hold(self, path: Path, st: Any) -> Hold:
-        """Judge a file by its file events: still being written (held), or written,
-        closed (or moved in) and quiet (settled: it need not wait for ``settle_time``).
-        A file the watcher said nothing about (it came before the daemon, or a full scan
-        found it), or only saw created, is left to the pass's settle_time rule on its
-        modification time."""
-        if path not in self.settle:
-            return Hold.UNKNOWN
-        now = self.clock()
-        self.settle.observe(path, st.size, st.mtime_ns, now)
-        if not self.settle.is_settled(path, now):
+        """Judge a file by its file events (``SettleTracker.verdict``); one still being
+        written is held. A file the watcher said nothing about (it came before the
+        daemon, or a full scan found it) is left to the pass's settle_time rule."""
+        verdict = Hold(self.settle.verdict(path, st.size, st.mtime_ns, self.clock()))
+        if verdict is Hold.HOLD:
             self._held.add(path)
-            return Hold.HOLD
-        completed = self.settle.completed(path)
-        self.settle.forget(path)
-        # Only a close or a move in vouches for the whole file; else its mtime decides.
-        return Hold.SETTLED if completed else Hold.UNKNOWN
+        return verdict
 
     def _pass_finished(self, result: PassResult, trigger: Trigger) -> None:
-        self.status.last_pass_outcome = result.outcome
         self._server_wait = SERVER_RETRY_FIRST
         self._retry_at = None
         p = result.progress

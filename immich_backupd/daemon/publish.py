@@ -8,13 +8,13 @@ the rest decides nothing but wording and layout.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import folder_problems, placeholders
-from ..report.progress import Progress
+from ..report.progress import Progress, Reporter
 from ..report.rate import PassRate, progress_json
 from ..report.statusline import idle_problem, status_line, watch_problem
 from ..state import StateReader
@@ -28,9 +28,21 @@ class DaemonState:
     state: str = "starting"  # starting, scanning, backing-up, waiting, idle, error, stopped
     waiting_for: str | None = None
     error: str | None = None
-    last_pass_outcome: str | None = None
     progress: Progress | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ProgressFeed(Reporter):
+    """A pass's progress handed to ``on_progress(progress, force)``: throttled there,
+    forced at the end of the pass."""
+
+    def __init__(self, on_progress: Callable[[Progress, bool], None]) -> None:
+        self.on_progress = on_progress
+
+    def progress(self, progress: Progress) -> None:
+        self.on_progress(progress, False)
+
+    def pass_done(self, progress: Progress, outcome: str) -> None:
+        self.on_progress(progress, True)
 
 
 @dataclass(frozen=True)

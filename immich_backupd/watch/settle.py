@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 DEFAULT_QUIET = 1.0
 """Seconds a file's size and mtime must stay put: longer than a copy's pause between
@@ -165,6 +166,22 @@ class SettleTracker:
         if self._open(entry, now):
             return False
         return now - entry.changed_at >= quiet
+
+    def verdict(self, path: Path, size: int, mtime_ns: int,
+                now: float) -> Literal["hold", "settled", "unknown"]:
+        """Judge a file about to be backed up by its events, seen now at ``size`` and
+        ``mtime_ns``: still being written ("hold"), or written, closed (or moved in) and
+        quiet ("settled": it need not wait for a settle time; it is forgotten). A file no
+        event spoke of, or one only seen created (settled, then forgotten), is "unknown":
+        only a close or a move in vouches for the whole file, else its mtime decides."""
+        if path not in self:
+            return "unknown"
+        self.observe(path, size, mtime_ns, now)
+        if not self.is_settled(path, now):
+            return "hold"
+        completed = self.completed(path)
+        self.forget(path)
+        return "settled" if completed else "unknown"
 
     def settles_at(self, path: Path, quiet: float = DEFAULT_QUIET) -> float | None:
         """Return the earliest time ``path`` can be settled if nothing else happens.

@@ -186,3 +186,19 @@ def test_completed_only_after_a_close_or_a_move_in() -> None:
     t.on_event(c, "created", 0.0)  # a hard link: its writes may come through another name
     assert not t.completed(c)
     assert not t.completed(Path("/l/unknown.jpg"))
+
+
+def test_the_verdict_holds_a_file_being_written_and_trusts_only_a_close() -> None:
+    t = SettleTracker()
+    assert t.verdict(P, 10, 1, now=0) == "unknown"  # no event spoke of it
+    assert P not in t  # and judging it did not start tracking it
+    t.on_event(P, "opened", 0)
+    t.on_event(P, "modified", 0)
+    assert t.verdict(P, 10, 1, now=0.1) == "hold"  # open for writing
+    t.on_event(P, "closed", 1)
+    assert t.verdict(P, 20, 2, now=1.1) == "hold"  # closed, not yet quiet
+    assert t.verdict(P, 20, 2, now=1.1 + DEFAULT_QUIET) == "settled"
+    assert P not in t  # settled: forgotten
+    t.on_event(P, "created", 5)  # a hard link: created, never closed here
+    assert t.verdict(P, 20, 2, now=5) == "hold"
+    assert t.verdict(P, 20, 2, now=5 + DEFAULT_QUIET) == "unknown"  # its mtime decides
