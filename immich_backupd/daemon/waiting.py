@@ -1,6 +1,7 @@
 """The daemon's waits that a stop (SIGTERM) cuts short: for the conditions to allow a
 pass, and for a running pass to end (with ``grace`` seconds for its uploads in flight).
-Also where the condition monitor is made and replaced on reload.
+Also where the condition monitor is made and replaced on reload, and this machine's
+power source (which ``check`` reads too).
 """
 
 from __future__ import annotations
