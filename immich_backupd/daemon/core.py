@@ -30,6 +30,7 @@ from ..backup import run_pass
 from ..conditions import ConditionMonitor, Decision, Kind
 from ..config import Settings, load_settings
 from ..errors import BackupdError, ConfigError, ExitCode
+from ..model import DaemonPhase
 from ..pipeline.runner import BackupPass, Hold, PassResult, ScanTargets
 from ..report.live import Fanout, LiveWriter
 from ..report.notify import NotifyingReporter, NullNotifier, desktop_notifier
@@ -145,7 +146,7 @@ class Daemon:
             await self._main_loop()
         finally:
             self.sd.stopping()
-            self.status.state = "stopped"
+            self.status.state = DaemonPhase.STOPPED
             self._publish(force=True)
             starting.cancel()
             if dashboard is not None:
@@ -258,8 +259,8 @@ class Daemon:
 
     async def _sleep_until(self, when: float) -> None:
         self._wake.clear()
-        if self.status.state not in ("waiting", "error"):
-            self.status.state = "idle"
+        if self.status.state not in (DaemonPhase.WAITING, DaemonPhase.ERROR):
+            self.status.state = DaemonPhase.IDLE
         self._publish()
         timeout = max(0.0, when - self.clock())
         with contextlib.suppress(TimeoutError):
@@ -289,7 +290,7 @@ class Daemon:
         log.info("backup pass (%s)%s", trigger.reason if trigger.full else
                  f"{len(targets.folders) + len(targets.trees) if targets else 0} folders "
                  "changed", "" if kinds is None else f", only {', '.join(sorted(kinds))}")
-        self.status.state = "scanning"
+        self.status.state = DaemonPhase.SCANNING
         self.status.waiting_for = None
         self.status.error = None
         try:
@@ -338,7 +339,7 @@ class Daemon:
 
     async def _wait_for_conditions(self) -> Decision | None:
         def on_wait(text: str) -> None:
-            self.status.state = "waiting"
+            self.status.state = DaemonPhase.WAITING
             self.status.waiting_for = text
             self._publish(force=True)
             if not self._ready:
@@ -402,7 +403,7 @@ class Daemon:
         wait = None if result.error is None else after_error(
             result.error, self._server_wait, pass_ran=True)
         if wait is None:
-            self.status.state = "idle"
+            self.status.state = DaemonPhase.IDLE
             self.status.error = None
         else:
             self._wait(wait)
@@ -469,7 +470,7 @@ class Daemon:
         self.status.progress = progress
         self._rate.update(progress, time.monotonic())
         if progress.uploads:
-            self.status.state = "backing-up"
+            self.status.state = DaemonPhase.BACKING_UP
         if not self._ready and not progress.scanning:
             self._send_ready()  # the first scan is done and the watchers run
         self._publish(force=force)

@@ -24,6 +24,7 @@ from ..errors import (
     ServerUnavailableError,
     UnsupportedServerError,
 )
+from ..model import DaemonPhase
 
 if TYPE_CHECKING:
     from ..conditions.policy import Decision, Kind
@@ -52,7 +53,7 @@ class Wait:
     ``server_wait`` the next time the server is away. ``alert`` names the notification
     to send ("auth", "quota"), if any."""
 
-    state: Literal["waiting", "error"]
+    state: Literal[DaemonPhase.WAITING, DaemonPhase.ERROR]
     delay: float
     message: str
     level: int
@@ -70,25 +71,25 @@ def after_error(exc: BaseException, server_wait: float, *, pass_ran: bool) -> Wa
     before asking). An error this does not wait for (a pass that ran and ended on one)
     gives None: the daemon goes idle."""
     if isinstance(exc, LockHeldError) and not pass_ran:
-        return Wait("waiting", LOCK_RETRY, f"{exc}; retrying in {LOCK_RETRY:.0f} s",
+        return Wait(DaemonPhase.WAITING, LOCK_RETRY, f"{exc}; retrying in {LOCK_RETRY:.0f} s",
                     logging.INFO, server_wait,
                     waiting_for="Waiting for another backup run to finish")
     if (isinstance(exc, ServerUnavailableError)
             or (isinstance(exc, UnsupportedServerError) and not pass_ran)):
-        return Wait("waiting", server_wait, f"{exc}; trying again in {server_wait:.0f} s",
+        return Wait(DaemonPhase.WAITING, server_wait, f"{exc}; trying again in {server_wait:.0f} s",
                     logging.WARNING, min(SERVER_RETRY_MAX, server_wait * 2),
                     waiting_for="Waiting for the server", error=str(exc))
     if pass_ran:
         if isinstance(exc, QuotaExceededError):
-            return Wait("error", QUOTA_RETRY, str(exc), logging.ERROR, server_wait,
+            return Wait(DaemonPhase.ERROR, QUOTA_RETRY, str(exc), logging.ERROR, server_wait,
                         error=str(exc))
         if isinstance(exc, AuthError):
-            return Wait("error", AUTH_RETRY, str(exc), logging.ERROR, server_wait,
+            return Wait(DaemonPhase.ERROR, AUTH_RETRY, str(exc), logging.ERROR, server_wait,
                         error=str(exc))
         return None
     alert = ("auth" if isinstance(exc, AuthError)
              else "quota" if isinstance(exc, QuotaExceededError) else None)
-    return Wait("error", AUTH_RETRY, str(exc), logging.ERROR, server_wait,
+    return Wait(DaemonPhase.ERROR, AUTH_RETRY, str(exc), logging.ERROR, server_wait,
                 error=str(exc), alert=alert)
 
 

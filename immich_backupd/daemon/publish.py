@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import folder_problems, placeholders
+from ..model import DaemonPhase
 from ..report.progress import Progress, Reporter
 from ..report.rate import PassRate, progress_json
 from ..report.statusline import idle_problem, status_line, watch_problem
@@ -25,7 +26,7 @@ from .policy import held_counts
 class DaemonState:
     """What ``status`` shows of the daemon, published in live.json."""
 
-    state: str = "starting"  # starting, scanning, backing-up, waiting, idle, error, stopped
+    state: DaemonPhase = DaemonPhase.STARTING
     waiting_for: str | None = None
     error: str | None = None
     progress: Progress | None = None
@@ -85,7 +86,7 @@ def status_text(s: DaemonState, counts: dict[str, Any], *, condition_held: Mappi
     problem = idle_problem(folders=folders[1] if folders else None,
                            held=held_counts(condition_held),
                            settling=settling, cloud=counts.pop("cloud", 0))
-    if s.state == "idle" and problem is not None:
+    if s.state is DaemonPhase.IDLE and problem is not None:
         line = problem
     else:
         line = status_line(state=s.state, progress=s.progress, waiting_for=s.waiting_for,
@@ -114,7 +115,7 @@ def live_data(s: DaemonState, text: str, *, queued: int, held: int, paused: bool
         "watch_blind": watching.blind,
         "poll_interval": watching.poll_interval,
     }
-    if s.progress is not None and s.state in ("scanning", "backing-up"):
+    if s.progress is not None and s.state in (DaemonPhase.SCANNING, DaemonPhase.BACKING_UP):
         data |= progress_json(s.progress, rate)
         data["state"] = s.state
     return data
