@@ -67,6 +67,26 @@ IOSchedulingClass=idle
 UMask=0077
 """
 
+# The sandbox both units share: no new privileges, the usual address families, and a
+# seccomp filter (a system unit adds namespaces and capabilities around it).
+_SECCOMP = """\
+NoNewPrivileges=yes
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+# setpriority alone: the hashing threads make themselves nicer than the rest (going
+# the other way needs CAP_SYS_NICE, which the service does not have).
+SystemCallFilter=setpriority
+# A denied call fails with EPERM (the daemon reports it) instead of killing the process.
+SystemCallErrorNumber=EPERM
+"""
+
 _SYSTEM_BODY = """\
 {user_lines}\
 StateDirectory=immich-backupd
@@ -100,24 +120,9 @@ ProtectControlGroups=yes
 ProtectProc=invisible
 # No ProcSubset=pid: the daemon reads /proc/sys/fs/inotify/max_user_watches to warn when
 # the folders need more inotify watches than the kernel allows.
-NoNewPrivileges=yes
 CapabilityBoundingSet=
 AmbientCapabilities=
-RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-MemoryDenyWriteExecute=yes
-SystemCallArchitectures=native
-SystemCallFilter=@system-service
-SystemCallFilter=~@privileged @resources
-# setpriority alone: the hashing threads make themselves nicer than the rest (going
-# the other way needs CAP_SYS_NICE, which the service does not have).
-SystemCallFilter=setpriority
-# A denied call fails with EPERM (the daemon reports it) instead of killing the process.
-SystemCallErrorNumber=EPERM
-"""
+""" + _SECCOMP
 
 _USER_BODY = """\
 
@@ -125,19 +130,7 @@ _USER_BODY = """\
 # ProtectSystem=, PrivateTmp= and friends need user namespaces in a user manager
 # (PrivateUsers=yes); where those are available they can be added with a drop-in, see
 # docs/service.md.
-NoNewPrivileges=yes
-RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-MemoryDenyWriteExecute=yes
-SystemCallArchitectures=native
-SystemCallFilter=@system-service
-SystemCallFilter=~@privileged @resources
-SystemCallFilter=setpriority
-SystemCallErrorNumber=EPERM
-"""
+""" + _SECCOMP
 
 _CREDENTIAL_OFF = f"""\
 # The API key as a systemd credential: the file can stay root-only (0600), systemd hands a
