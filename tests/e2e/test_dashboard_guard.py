@@ -1,0 +1,90 @@
+"""Every state-changing route of the dashboard refuses a request without the session, a
+wrong ``Host``, a cross-origin request (``Origin`` or fetch metadata) and a session's
+request without its CSRF token -- and such a refusal changes nothing: neither the config
+file, nor the pause, nor the failed list. Driven over plain HTTP against a real daemon."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from .test_dashboard import Http, start, valid
+
+
+@pytest.fixture
+def dash_setup(server, make_setup):
+    return make_setup(server, trigger_delay="300ms", max_delay="2s")
+
+
+def login(api: Http, link: str) -> str:
+    """Log ``api`` in with the one-time ``link``; the session's CSRF token."""
+    parts = urlsplit(link)
+    status, headers, _ = api.request("GET", f"{parts.path}?{parts.query}")
+    assert status == 303
+    api.cookie = headers["Set-Cookie"].split(";")[0]
+    status, _, page = api.request("GET", "/")
+    assert status == 200
+    text = page.decode()
+    marker = 'name="csrf-token" content="'
+    assert marker in text, text[:400]
+    return text.split(marker, 1)[1].split('"', 1)[0]
+
+
+def test_every_changing_route_refuses_forgeries_and_changes_nothing(server, dash_setup,
+                                                                    tmp_path):
+    setup = dash_setup
+    assert setup.run("once").returncode == 0
+    d, link, token = start(setup, tmp_path)
+    try:
+        root = setup.lib.include[0]
+        (root / "private").mkdir()
+        changes: list[tuple[str, Any]] = [
+            ("/api/v1/folders", {"list": "exclude", "op": "add",
+                                 "entry": str(root / "private")}),
+            ("/api/v1/settings", {"key": "backup.require_charging", "value": True}),
+            ("/api/v1/pause", None),
+            ("/api/v1/resume", None),
+            ("/api/v1/backup", None),
+            ("/api/v1/retry", {"all": True}),
+        ]
+        api = Http(link)
+        csrf = login(api, link)
+        config_before = setup.config.read_text()
+        good = {"X-CSRF-Token": csrf}
+        port = urlsplit(link).port
+        forgeries: list[tuple[int, dict[str, str], bool]] = [
+            (403, {}, True),  # the session without its CSRF token
+            (403, {"X-CSRF-Token": "forged"}, True),
+            (403, {**good, "Origin": "http://evil.example"}, True),
+            (403, {**good, "Origin": f"http://127.0.0.1:{port + 1}"}, True),
+            (403, {**good, "Sec-Fetch-Site": "cross-site"}, True),
+            (421, {**good, "Host": f"evil.example:{port}"}, True),  # DNS rebinding
+            (421, {"Authorization": f"Bearer {token}", "Host": f"rebind.example:{port}"},
+             False),
+            (401, good, False),  # no session at all
+        ]
+        for path, body in changes:
+            for code, headers, with_session in forgeries:
+                cookie, api.cookie = api.cookie, api.cookie if with_session else None
+                got, _, answer = api.request("POST", path, body, headers=headers)
+                api.cookie = cookie
+                assert got == code, (path, headers, with_session, answer)
+                valid(json.loads(answer), "Error")
+        # Nothing above changed anything.
+        assert setup.config.read_text() == config_before
+        auth = {"Authorization": f"Bearer {token}"}
+        status = json.loads(api.request("GET", "/api/v1/status", headers=auth)[2])
+        assert status["paused"] is False
+        assert "configuration reloaded" not in d.stderr()
+
+        # The same requests with the session's CSRF token are taken.
+        for path, body in changes:
+            got, _, answer = api.request("POST", path, body, headers=good)
+            assert got == 200, (path, answer)
+        after = setup.config.read_text()
+        assert str(root / "private") in after and "require_charging" in after
+    finally:
+        assert d.stop() == 0, d.stderr()
