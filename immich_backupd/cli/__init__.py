@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--api-token", action="store_true",
                    help=_("print the API token instead (for scripts and Home Assistant)"))
     g.add_argument("--open", action="store_true", help=_("open the address in the browser"))
+    g.add_argument("--rotate", action="store_true",
+                   help=_("replace the API token and log every browser out"))
     p = sub.add_parser("install-service",
                        help=_("write the systemd unit (or launchd agent) for this config"))
     p.add_argument("--user", action="store_true",

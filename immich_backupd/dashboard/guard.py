@@ -108,6 +108,10 @@ class Sessions:
             return None
         return session
 
+    def end_all(self) -> None:
+        """Log every browser out (the tokens were rotated)."""
+        self._by_id.clear()
+
     def end(self, sid: str | None) -> None:
         if sid:
             self._by_id.pop(sid, None)

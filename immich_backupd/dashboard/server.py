@@ -110,6 +110,7 @@ class Dashboard:
         self.url: str | None = None
         self._hosts: frozenset[str] = frozenset()
         self._api_token = ""
+        self._token_sig: tuple[int, int] | None = None  # the api-token file's version
         self._runner: web.AppRunner | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._closing = False
@@ -128,6 +129,7 @@ class Dashboard:
         """Listen on the configured address; return the URL (``http://host:port``)."""
         cfg = self.controls.settings.dashboard
         self._api_token = await asyncio.to_thread(tokens.ensure_api_token, self.state_dir)
+        self._token_sig = await asyncio.to_thread(tokens.token_signature, self.state_dir)
         app = web.Application(middlewares=[self._guard])
         app.on_response_prepare.append(_security_headers)
         app.router.add_get("/", self.index)
@@ -200,10 +202,25 @@ class Dashboard:
                                         request.headers.get("Sec-Fetch-Site"), self._hosts):
                 return _refuse(403, _("refused: the request came from another site"), api)
             if request.path != "/login":
+                await self._follow_rotation()
                 refused = self._authenticate(request, api)
                 if refused is not None:
                     return refused
             return await handler(request)
+
+    async def _follow_rotation(self) -> None:
+        """When ``dashboard --rotate`` replaced the API token file: take the new token
+        and end every session, before this request is judged (the old ones are refused
+        at once)."""
+        sig = await asyncio.to_thread(tokens.token_signature, self.state_dir)
+        if sig == self._token_sig:
+            return
+        token = await asyncio.to_thread(tokens.ensure_api_token, self.state_dir)
+        self._api_token, self._token_sig = token, await asyncio.to_thread(
+            tokens.token_signature, self.state_dir)
+        self.sessions.end_all()
+        self.changes.poke()  # open event streams look again, and end
+        log.info("dashboard: the API token was rotated; every session ended")
 
     def _authenticate(self, request: web.Request, api: bool) -> web.Response | None:
         token = guard.bearer(request.headers.get("Authorization"))
@@ -238,6 +255,7 @@ class Dashboard:
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         self.sessions.end(request.cookies.get(guard.SESSION_COOKIE))
+        self.changes.poke()  # its open event streams end
         response = web.HTTPSeeOther("/")
         response.del_cookie(guard.SESSION_COOKIE, path="/")
         return response
@@ -381,6 +399,9 @@ class Dashboard:
         last = None
         try:
             while not self._closing:
+                await self._follow_rotation()
+                if self._authenticate(request, True) is not None:
+                    break  # logged out, or the tokens were rotated: the stream ends
                 text = json.dumps(await asyncio.to_thread(self._view))
                 if text != last:
                     await response.write(f"event: status\ndata: {text}\n\n".encode())

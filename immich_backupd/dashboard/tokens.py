@@ -5,7 +5,9 @@
 - ``address.json``: ``{"url", "pid"}``, written by the daemon once it listens and removed
   when it stops; ``immich-backupd dashboard`` reads it to find the daemon.
 - ``api-token``: the bearer token of ``/api/v1/`` (0600), made by the daemon on first
-  start and kept across restarts; ``--api-token`` prints it.
+  start and kept across restarts; ``--api-token`` prints it. ``--rotate`` replaces it
+  (``rotate_api_token``); the daemon sees the file change (``token_signature``) at the
+  next request, refuses the old token from then on and ends every session.
 - ``login/<sha256 of a token>``: one-time login tokens minted by the command line (0600).
   Only a process of the user who owns the state folder can write there, which is what
   makes a token worth a session. The daemon accepts a token once, within
@@ -81,6 +83,21 @@ def ensure_api_token(state_dir: Path) -> str:
         token = secrets.token_urlsafe(32)
         _write_private(path, token + "\n")
     return token
+
+
+def rotate_api_token(state_dir: Path) -> None:
+    """Replace the API token by a new one (0600). The file is replaced, never rewritten
+    in place, so its signature changes even within one clock tick."""
+    _write_private(folder(state_dir) / API_TOKEN_NAME, secrets.token_urlsafe(32) + "\n")
+
+
+def token_signature(state_dir: Path) -> tuple[int, int] | None:
+    """What identifies the API token file's version: (inode, mtime in ns); None if absent."""
+    try:
+        st = (state_dir / DIR_NAME / API_TOKEN_NAME).stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def read_api_token(state_dir: Path) -> str | None:

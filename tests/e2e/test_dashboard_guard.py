@@ -5,7 +5,9 @@ file, nor the pause, nor the failed list. Driven over plain HTTP against a real 
 
 from __future__ import annotations
 
+import http.client
 import json
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -86,5 +88,51 @@ def test_every_changing_route_refuses_forgeries_and_changes_nothing(server, dash
             assert got == 200, (path, answer)
         after = setup.config.read_text()
         assert str(root / "private") in after and "require_charging" in after
+    finally:
+        assert d.stop() == 0, d.stderr()
+
+
+def test_log_out_and_rotation_refuse_the_old_session_and_token_at_once(server, dash_setup,
+                                                                     tmp_path):
+    setup = dash_setup
+    d, link, token = start(setup, tmp_path)
+    try:
+        api = Http(link)
+        csrf = login(api, link)
+        # Log out: the cookie is worth nothing afterwards, even replayed.
+        cookie = api.cookie
+        status, headers, _ = api.request("POST", "/logout", headers={"X-CSRF-Token": csrf})
+        assert status == 303 and "Max-Age=0" in headers["Set-Cookie"]
+        api.cookie = cookie
+        assert api.request("GET", "/api/v1/status")[0] == 401
+
+        # Rotation: a logged-in browser, an open event stream and the API token all stop
+        # working at the next request; the new token works.
+        csrf = login(api, setup.run("dashboard").stdout.strip())
+        assert api.request("GET", "/api/v1/status")[0] == 200
+        parts = urlsplit(link)
+        stream = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
+        stream.request("GET", "/api/v1/events", headers={
+            "Host": f"{parts.hostname}:{parts.port}", "Cookie": api.cookie})
+        events = stream.getresponse()
+        assert events.status == 200 and events.readline().startswith(b"event: status")
+        proc = setup.run("dashboard", "--rotate")
+        assert proc.returncode == 0, proc.stderr
+        assert token not in proc.stdout and len(proc.stdout.splitlines()) == 1
+        assert api.request("GET", "/api/v1/status")[0] == 401
+        assert api.request("POST", "/api/v1/pause", headers={"X-CSRF-Token": csrf})[0] == 401
+        old = {"Authorization": f"Bearer {token}"}
+        assert api.request("GET", "/api/v1/status", headers=old)[0] == 401
+        api.cookie = None
+        new = setup.run("dashboard", "--api-token").stdout.strip()
+        assert new and new != token
+        got, _, body = api.request("GET", "/api/v1/status",
+                                   headers={"Authorization": f"Bearer {new}"})
+        assert got == 200 and json.loads(body)["paused"] is False
+        started = time.monotonic()
+        assert events.read() is not None  # the stream ends (read returns at its end)
+        assert time.monotonic() - started < 5
+        stream.close()
+        assert "rotated" in d.stderr() and new not in d.stderr()
     finally:
         assert d.stop() == 0, d.stderr()
