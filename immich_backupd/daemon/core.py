@@ -39,6 +39,7 @@ from ..report.rate import PassRate
 from ..watch import Batch, Debouncer, FolderWatcher, SettleTracker
 from ..watch.backend import BackendFactory
 from . import keepalive, notified
+from .counts import StateCounts
 from .policy import (
     SERVER_RETRY_FIRST,
     Trigger,
@@ -51,18 +52,15 @@ from .policy import (
     targets_for,
 )
 from .publish import (
-    NOT_WATCHING,
     DaemonState,
     ProgressFeed,
-    Watching,
     live_data,
-    read_counts,
     status_text,
 )
 from .sdnotify import SdNotify
 from .waiting import Stopped, conditions_allow, finish_or_abort, make_monitor, replace_monitor
 from .wake import next_wake
-from .watching import reconfigure, start_watcher
+from .watching import reconfigure, start_watcher, watching_of
 from .webui import start_dashboard
 
 log = logging.getLogger("immich_backupd.daemon")
@@ -113,6 +111,7 @@ class Daemon:
         self._ready = False
         self._last_publish = 0.0
         self._live = LiveWriter(settings.state_dir)
+        self._counts = StateCounts(PUBLISH_INTERVAL, time.monotonic)  # read in a thread
         self._rate = PassRate()  # of the pass in ``status.progress``
         self._next_rescan = self.clock() + settings.backup.rescan_interval
         self._retry_at: float | None = None  # a failed pass waits until then
@@ -141,6 +140,7 @@ class Daemon:
             on_overflow=self._on_overflow, on_rescan=self._on_rescan,
             backend=self._watch_backend)
         dashboard = await start_dashboard(self)
+        await self._counts.refresh(self.settings.state_dir)
         self._publish(force=True)
         try:
             await self._main_loop()
@@ -302,6 +302,7 @@ class Daemon:
             self._pass = None
             if not self._ready:
                 self._send_ready()
+        await self._counts.refresh(self.settings.state_dir)  # the figures it left
         self._pass_finished(result, trigger)
         self._condition_held = held_after(self._condition_held, result.held_by_condition,
                                           None if trigger.full else targets)
@@ -441,8 +442,7 @@ class Daemon:
             for line in exc.problems:
                 log.error("%s", line)
             log.error("configuration not reloaded: keeping the previous one")
-            self.sd.ready(self._status_text())
-            return
+            return await self._ready_again()
         old = self.settings
         self.settings = settings
         if settings.state_dir != old.state_dir:
@@ -458,6 +458,10 @@ class Daemon:
         self._watch_held()  # on the new monitor: the requirements may allow them now
         log.info("configuration reloaded: watching %s",
                  ", ".join(str(p) for p in settings.albums.include))
+        await self._ready_again()
+
+    async def _ready_again(self) -> None:
+        await self._counts.refresh(self.settings.state_dir)
         self.sd.ready(self._status_text())
 
     # -- reporting -------------------------------------------------------------------
@@ -475,16 +479,10 @@ class Daemon:
             self._send_ready()  # the first scan is done and the watchers run
         self._publish(force=force)
 
-    def _watching(self) -> Watching:
-        w = self._watcher
-        if w is None:
-            return NOT_WATCHING
-        return Watching(w.watched_roots(), w.blind, w.poll_interval)
-
     def _status_text(self) -> str:
-        return status_text(self.status, read_counts(self.settings.state_dir),
+        return status_text(self.status, self._counts.value,
                            condition_held=self._condition_held, settling=len(self._held),
-                           watching=self._watching(), rate=self._rate)
+                           watching=watching_of(self._watcher), rate=self._rate)
 
     def _publish(self, force: bool = False) -> None:
         """STATUS= and live.json, at most once per ``PUBLISH_INTERVAL`` unless forced."""
@@ -492,9 +490,11 @@ class Daemon:
         if not force and now - self._last_publish < PUBLISH_INTERVAL:
             return
         self._last_publish = now
+        if self._counts.due():  # publish again with the new figures once read
+            self._counts.start(self.settings.state_dir, lambda: self._publish(force=True))
         text = self._status_text()
         self.sd.status(text)
         self._live.write(live_data(
             self.status, text, queued=self.debouncer.pending, held=len(self._held),
             paused=self._paused, condition_held=self._condition_held,
-            watching=self._watching(), rate=self._rate))
+            watching=watching_of(self._watcher), rate=self._rate))

@@ -12,6 +12,7 @@ from ..config import Settings
 from ..rules import AlbumRules
 from ..watch import FolderWatcher
 from ..watch.backend import BackendFactory
+from .publish import NOT_WATCHING, Watching
 
 log = logging.getLogger("immich_backupd.daemon")
 
@@ -57,3 +58,10 @@ async def probe(watcher: FolderWatcher, state_dir: Path) -> None:
     modes = watcher.watched_roots()
     log.info("watching %d folder%s (%s)", len(modes), "s" if len(modes) != 1 else "",
              ", ".join(f"{p}: {m}" for p, m in modes.items()))
+
+
+def watching_of(watcher: FolderWatcher | None) -> Watching:
+    """What the watcher watches and whether it polls, for the status line and live.json."""
+    if watcher is None:
+        return NOT_WATCHING
+    return Watching(watcher.watched_roots(), watcher.blind, watcher.poll_interval)
