@@ -36,6 +36,7 @@ from ..report.live import Fanout, LiveWriter
 from ..report.notify import NotifyingReporter, NullNotifier, desktop_notifier
 from ..report.progress import Progress
 from ..report.rate import PassRate
+from ..state.paused import paused_since, save_paused
 from ..watch import Batch, Debouncer, FolderWatcher, SettleTracker
 from ..watch.backend import BackendFactory
 from . import keepalive, notified
@@ -122,7 +123,8 @@ class Daemon:
         # conditions to allow them: it listens to the sources' signals at all times.
         self._condition_held: dict[Path, str] = {}
         self._release: asyncio.Task[None] | None = None
-        self._paused = False  # the dashboard's pause: no pass starts
+        # The dashboard's pause: no pass starts; kept in the state folder across restarts.
+        self._paused = paused_since(settings.state_dir) is not None
 
     # -- entry -----------------------------------------------------------------------
     async def run(self) -> int:
@@ -184,20 +186,21 @@ class Daemon:
     def paused(self) -> bool:
         return self._paused
 
-    def pause(self) -> None:
-        """No new pass starts until ``resume``; one running stops as on SIGTERM
-        (the uploads in flight finish) and the next resumes its work."""
-        log.info("paused from the dashboard")
-        self._paused = True
-        if self._pass is not None:
+    def pause(self, paused: bool = True) -> None:
+        """No new pass starts until ``resume``, also after a restart (the state folder
+        keeps it); one running stops as on SIGTERM (the uploads in flight finish) and
+        the next resumes its work."""
+        log.info("%s from the dashboard", "paused" if paused else "resumed")
+        self._paused = paused
+        save_paused(self.settings.state_dir, paused, time.time())
+        if paused and self._pass is not None:
             self._pass.request_stop()
             self._full_requested = True
+        self._publish(force=True)  # the status line and live.json say it at once
         self._wake.set()
 
     def resume(self) -> None:
-        log.info("resumed from the dashboard")
-        self._paused = False
-        self._wake.set()
+        self.pause(False)
 
     def request_reload(self) -> None:
         self._reload_requested = True
@@ -229,6 +232,8 @@ class Daemon:
                 await self._reload()
             trigger = self._due_trigger()
             if trigger is None:
+                if self._paused and not self._ready:
+                    self._send_ready()  # paused since before the start: no first pass
                 await self._sleep_until(self._next_wake())
                 continue
             await self._run_trigger(trigger)
@@ -482,7 +487,8 @@ class Daemon:
     def _status_text(self) -> str:
         return status_text(self.status, self._counts.value,
                            condition_held=self._condition_held, settling=len(self._held),
-                           watching=watching_of(self._watcher), rate=self._rate)
+                           watching=watching_of(self._watcher), rate=self._rate,
+                           paused=self._paused)
 
     def _publish(self, force: bool = False) -> None:
         """STATUS= and live.json, at most once per ``PUBLISH_INTERVAL`` unless forced."""

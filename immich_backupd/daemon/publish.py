@@ -78,14 +78,15 @@ def read_counts(state_dir: Path) -> dict[str, Any]:
 
 
 def status_text(s: DaemonState, counts: dict[str, Any], *, condition_held: Mapping[Path, str],
-                settling: int, watching: Watching, rate: PassRate) -> str:
+                settling: int, watching: Watching, rate: PassRate,
+                paused: bool = False) -> str:
     """The STATUS= line: never "Backup complete" while something is not backed up
     (``idle_problem``), and the watcher's problem after it when it polls."""
     counts = dict(counts)
     folders = folder_problems.headline(counts.pop("problems", []), symbol=False)
     problem = idle_problem(folders=folders[1] if folders else None,
                            held=held_counts(condition_held),
-                           settling=settling, cloud=counts.pop("cloud", 0))
+                           settling=settling, cloud=counts.pop("cloud", 0), paused=paused)
     if s.state is DaemonPhase.IDLE and problem is not None:
         line = problem
     else:

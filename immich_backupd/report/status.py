@@ -22,9 +22,10 @@ from ..i18n import _, ngettext
 from ..lock import is_locked, read_holder
 from ..rules import AlbumRules
 from ..state import FAILED, ON_SERVER, UNSUPPORTED, StateReader
+from ..state.paused import paused_since
 from ..state.room import Room, state_room
 from .live import read_live
-from .statusline import held_line, settling_line, waiting_text
+from .statusline import held_line, paused_line, settling_line, waiting_text
 from .text import count
 
 LAST_STOP_KEY = "last_stop"
@@ -195,6 +196,8 @@ def status_data(settings: Settings) -> dict[str, Any]:
         running=data["running"] or is_locked(settings.state_dir),
         room=state_room(settings.state_dir), state_dir=str(settings.state_dir))
     data["run_controls"] = run_controls(settings, datetime.now())
+    data["paused_since"] = paused_since(settings.state_dir)
+    data["paused"] = data["paused_since"] is not None
     data["state"], data["headline"] = headline(data)
     return data
 
@@ -246,7 +249,7 @@ def _alive(pid: object) -> bool:
 def headline(data: dict[str, Any]) -> tuple[str, str]:
     """(state for scripts, the line for people): what is happening, in a few words.
 
-    States: waiting, error, uploading, scanning, auth, offline, unsupported, state,
+    States: waiting, error, uploading, scanning, paused, auth, offline, unsupported, state,
     interrupted, failed, cloud, quota, stopped, pending, complete, never. ``auth`` to
     ``interrupted``: backing up stopped short (:func:`last_stop`). ``quota``: the last
     pass stopped at the storage quota.
@@ -268,6 +271,8 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
             total=count(live.get("planned") or 0)) + ("+" if live.get("scanning") else "")
     if busy:
         return "scanning", _("Scanning… {n} files").format(n=count(live.get("seen", 0)))
+    if data.get("paused"):
+        return "paused", "⏸ " + paused_line()
     stop = data.get("last_stop")
     if stop:
         return stop["reason"], stop_headline(stop)

@@ -119,13 +119,20 @@ def settling_line(n: int) -> str:
                     "after they settle", n).format(n=count(n))
 
 
+def paused_line() -> str:
+    """What says that backups are paused (the dashboard's Pause, kept across restarts)."""
+    return _("Backups are paused: new files wait for “Resume backups” in the dashboard")
+
+
 def idle_problem(*, folders: str | None, held: dict[str, int], settling: int,
-                 cloud: int) -> str | None:
-    """What the daemon's idle line says instead of "Backup complete", or None: a folder
-    not backed up (``folders``: its line), files held by a condition (``held``, see
-    :func:`held_line`), still being written (``settling``) or left in the cloud
-    (``cloud`` placeholders), in that order; without the symbol (the service manager
-    shows the line as it is)."""
+                 cloud: int, paused: bool = False) -> str | None:
+    """What the daemon's idle line says instead of "Backup complete", or None: backups
+    paused, a folder not backed up (``folders``: its line), files held by a condition
+    (``held``, see :func:`held_line`), still being written (``settling``) or left in the
+    cloud (``cloud`` placeholders), in that order; without the symbol (the service
+    manager shows the line as it is)."""
+    if paused:
+        return paused_line()
     if folders is not None:
         return folders
     line = held_line(held)
