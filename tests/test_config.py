@@ -133,6 +133,10 @@ def test_empty_sections_mean_defaults(env: dict[str, str]) -> None:
 # --------------------------------------------------------------------------- every key
 
 
+def ca_of(tmp_path: Path) -> Path:
+    return tmp_path / "ca.pem"
+
+
 def full_config(home: Path, photos: Path, tmp_path: Path) -> str:
     """Every key set to something other than its default."""
     ca = tmp_path / "ca.pem"
@@ -173,6 +177,10 @@ backup:
     max: 1h
 notifications:
   desktop: false
+dashboard:
+  listen: 0.0.0.0:8485
+  tls_cert: {ca}
+  tls_key: {ca}
 log_level: debug
 """
 
@@ -209,6 +217,8 @@ def test_every_key_is_read(home: Path, photos: Path, tmp_path: Path, env: dict) 
         retry=RetrySettings(max_attempts=1, initial=0.25, max=3600.0),
     )
     assert settings.notifications.desktop is False
+    assert settings.dashboard.listen == "0.0.0.0:8485" and not settings.dashboard.loopback
+    assert settings.dashboard.tls_cert == settings.dashboard.tls_key == ca_of(tmp_path)
     assert settings.log_level == "debug"
 
 
@@ -575,7 +585,8 @@ def test_example_config_shows_the_real_defaults(home: Path) -> None:
 def test_example_config_documents_every_key() -> None:
     text = EXAMPLE.read_text()
     active = set(_key_paths(yaml.safe_load(text)))
-    commented = {"server.api_key", "server.ca_file"}
+    commented = {"server.api_key", "server.ca_file", "dashboard.tls_cert",
+                 "dashboard.tls_key"}
     assert active | commented == set(CONFIG_KEYS)
     for key in commented:
         assert re.search(rf"^\s*# {key.split('.')[-1]}: ", text, re.M), key
@@ -708,8 +719,11 @@ def test_api_key_from_a_systemd_credential(tmp_path):
     ("localhost:0", ("127.0.0.1", 0)),
     ("[::1]:9000", ("::1", 9000)),
     ("127.0.0.2:1", ("127.0.0.2", 1)),
+    ("0.0.0.0:8484", ("0.0.0.0", 8484)),  # the network: served only with a password
+    ("[::]:8484", ("::", 8484)),
+    ("192.168.1.2:80", ("192.168.1.2", 80)),
 ])
-def test_dashboard_listen_takes_loopback_addresses(text, expected):
+def test_dashboard_listen_takes_ip_addresses(text, expected):
     from immich_backupd.config import DashboardSettings, parse_listen
 
     assert parse_listen(text) == expected
@@ -717,9 +731,8 @@ def test_dashboard_listen_takes_loopback_addresses(text, expected):
     assert parse_listen(DashboardSettings(host=host, port=port).listen) == expected
 
 
-@pytest.mark.parametrize("text", ["0.0.0.0:8484", "192.168.1.2:80", "[::]:8484",
-                                  "example.com:80", "127.0.0.1:65536", "127.0.0.1", ":80"])
-def test_dashboard_listen_refuses_the_network_and_nonsense(text):
+@pytest.mark.parametrize("text", ["example.com:80", "127.0.0.1:65536", "127.0.0.1", ":80"])
+def test_dashboard_listen_refuses_names_and_nonsense(text):
     from immich_backupd.config import parse_listen
 
     with pytest.raises(ValueError):
@@ -754,3 +767,26 @@ def test_bandwidth_quiet_hours_and_job_pausing(env: dict[str, str]) -> None:
     problems = problems_of(minimal() + "backup:\n  bandwidth: Fri-18:00,1M Xyz-08:00,2M\n",
                            env)
     assert any("no such weekday: 'Xyz'" in p for p in problems), problems
+
+
+def test_dashboard_tls_files_go_together_and_must_exist(tmp_path: Path, env: dict) -> None:
+    from immich_backupd.config import parse_settings as parse
+    from immich_backupd.errors import ConfigError
+
+    (tmp_path / "d.crt").write_text("cert")
+    base = f"server: {{url: http://x, api_key: {KEY}}}\nalbums: {{include: [{tmp_path}]}}\n"
+    ok = parse(base + "dashboard: {tls_cert: d.crt, tls_key: d.crt}\n", env=env,
+               base_dir=tmp_path)
+    assert ok.dashboard.tls and ok.dashboard.tls_cert == tmp_path / "d.crt"
+    for text, where, what in [
+        ("dashboard: {tls_cert: d.crt}", "dashboard.tls_key", "go together"),
+        ("dashboard: {tls_key: d.crt}", "dashboard.tls_cert", "go together"),
+        ("dashboard: {tls_cert: d.crt, tls_key: nope.key}", "dashboard.tls_key",
+         "does not exist"),
+        (f"dashboard: {{tls_cert: {tmp_path}, tls_key: d.crt}}", "dashboard.tls_cert",
+         "not a file"),
+    ]:
+        with pytest.raises(ConfigError) as exc:
+            parse(base + text + "\n", env=env, base_dir=tmp_path)
+        message = str(exc.value)
+        assert where in message and what in message, message

@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--open", action="store_true", help=_("open the address in the browser"))
     g.add_argument("--rotate", action="store_true",
                    help=_("replace the API token and log every browser out"))
+    g.add_argument("--set-password", action="store_true",
+                   help=_("set the password of a dashboard reachable from the network "
+                          "(read from standard input, or asked twice on a terminal)"))
     p = sub.add_parser("install-service",
                        help=_("write the systemd unit (or launchd agent) for this config"))
     p.add_argument("--user", action="store_true",

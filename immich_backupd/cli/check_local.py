@@ -21,10 +21,12 @@ from ..folder_problems import os_error_reason
 from ..i18n import _, ngettext
 from ..lock import DAEMON_LOCK_NAME, is_locked, read_holder
 from ..media import MediaTypes
+from ..report.status import exposure_warning
 from ..report.statusline import waiting_text, watch_problem
 from ..report.text import count, human_bytes
 from ..rules import AlbumRules
 from ..scan import walk
+from ..state.password import has_password
 from ..watch.backend import BackendFactory
 from ..watch.limits import count_dirs, inotify_limit, watch_limit_advice
 from .check_screen import Item, Screen
@@ -218,6 +220,9 @@ async def check_conditions(screen: Screen, names: dict[str, str], settings: Sett
 
 
 def check_daemon(screen: Screen, label: str, settings: Settings) -> None:
+    exposed = exposure_warning(settings.dashboard, has_password(settings.state_dir))
+    if exposed is not None:  # where the dashboard listens is unsafe, or not served
+        screen.add(Item("warn", label, exposed))
     if is_locked(settings.state_dir, DAEMON_LOCK_NAME):
         pid = read_holder(settings.state_dir, DAEMON_LOCK_NAME)
         screen.add(Item("ok", label, _("running (pid {pid})").format(pid=pid)))

@@ -80,6 +80,8 @@ def render(data: dict[str, Any], width: int) -> list[str]:
             out.append("  ⚠ " + watch_problem(live.get("poll_interval") or 0))
     elif data["running"]:
         out.append("  " + _("A backup is running (pid {pid})").format(pid=data["pid"]))
+    if data.get("dashboard_warning"):
+        out.append("  ⚠ " + data["dashboard_warning"])
     uploads = live.get("uploads") or []
     if uploads:
         out += ["", _("Uploading")]

@@ -78,7 +78,9 @@ notifications                    | section | `{}` | Desktop notifications.
 notifications.desktop            | boolean | `true` | Notify about failures and quota.
 dashboard                        | section | `{}` | The local dashboard and JSON API.
 dashboard.enabled                | boolean | `true` | Serve the dashboard while the daemon runs.
-dashboard.listen                 | string | `127.0.0.1:8484` | Where it listens (loopback only).
+dashboard.listen                 | string | `127.0.0.1:8484` | Where it listens.
+dashboard.tls_cert               | path | none | A PEM certificate: the dashboard speaks HTTPS.
+dashboard.tls_key                | path | none | The PEM key of tls_cert.
 log_level                        | string | `info` | How much the daemon logs.
 """
 

@@ -6,6 +6,7 @@ and nothing about YAML here; ``keys.py`` lists the file's keys, ``sections.py`` 
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
@@ -189,9 +190,21 @@ class DashboardSettings:
     # On: it listens on loopback only and every page and call needs a token, so it shows
     # nothing to anyone but this machine's user (the Syncthing GUI model).
     enabled: bool = True
-    # Loopback only in this version: another address would need a password and TLS.
+    # Another address than loopback is served only with a password set, and warned
+    # about unless TLS is set too (``tls_cert`` and ``tls_key``, PEM files).
     host: str = "127.0.0.1"
     port: int = 8484  # 0: any free port (the daemon writes the one it got to state_dir)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def loopback(self) -> bool:
+        """Only this machine can reach it."""
+        return ipaddress.ip_address(self.host).is_loopback
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
 
     @property
     def listen(self) -> str:

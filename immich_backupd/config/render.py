@@ -58,6 +58,9 @@ def to_config_dict(settings: Settings, *, reveal_key: bool = False) -> dict[str,
         },
         "notifications": {"desktop": settings.notifications.desktop},
         "dashboard": {"enabled": settings.dashboard.enabled,
-                      "listen": settings.dashboard.listen},
+                      "listen": settings.dashboard.listen,
+                      **{name: str(path) for name, path in (
+                          ("tls_cert", settings.dashboard.tls_cert),
+                          ("tls_key", settings.dashboard.tls_key)) if path is not None}},
         "log_level": settings.log_level,
     }

@@ -69,7 +69,7 @@ def _validate(data: Any, p: _Problems, ctx: _Context, source: Path | None) -> Se
     albums = _albums(p, ctx, _required(p, top, (), "albums"))
     backup = _backup(p, top.get("backup", _MISSING))
     notifications = _notifications(p, top.get("notifications", _MISSING))
-    dashboard = _dashboard(p, top.get("dashboard", _MISSING))
+    dashboard = _dashboard(p, ctx, top.get("dashboard", _MISSING))
     log_level = _choice(p, ("log_level",), top.get("log_level", _MISSING), LOG_LEVELS, "info")
     state_dir = _state_dir(p, ctx, top.get("state_dir", _MISSING))
     if None in (server, albums, backup, notifications, dashboard, log_level,
@@ -365,11 +365,12 @@ def _notifications(p: _Problems, value: Any) -> NotificationSettings | None:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """``"127.0.0.1:8484"`` or ``"[::1]:0"`` -> (host, port); ``ConfigValueError`` (a
-    ``ValueError``) says what is wrong.
+    """``"127.0.0.1:8484"``, ``"[::1]:0"`` or ``"0.0.0.0:8484"`` -> (host, port);
+    ``ConfigValueError`` (a ``ValueError``) says what is wrong.
 
-    Only loopback addresses (and ``localhost``) are accepted: anything else would show
-    the dashboard to the network, which needs a password and TLS (not supported yet).
+    An IP address (or ``localhost``). One that is not loopback shows the dashboard to
+    the network: the daemon then serves it only with a password set
+    (``immich-backupd dashboard --set-password``) and warns unless TLS is configured.
     """
     host, sep, port_text = text.rpartition(":")
     if not sep or not host or not port_text.isdigit():
@@ -388,16 +389,10 @@ def parse_listen(text: str) -> tuple[str, int]:
     except ValueError:
         raise ConfigValueError(Msg(N_("expected an IP address such as 127.0.0.1, got {value}"),
                                    value=repr(host))) from None
-    if not address.is_loopback:
-        raise ConfigValueError(Msg(N_(
-            "{host} is not a loopback address: a dashboard reachable from the network "
-            "needs a password and TLS, which this version does not support yet; listen "
-            "on 127.0.0.1 and reach it from another machine through an SSH tunnel "
-            "(ssh -L 8484:127.0.0.1:8484 this-host)"), host=host))
     return str(address), port
 
 
-def _dashboard(p: _Problems, value: Any) -> DashboardSettings | None:
+def _dashboard(p: _Problems, ctx: _Context, value: Any) -> DashboardSettings | None:
     base: KeyPath = ("dashboard",)
     sec = _section(p, value, base, "dashboard")
     if value is not _MISSING and value is not None and not isinstance(value, dict):
@@ -415,7 +410,37 @@ def _dashboard(p: _Problems, value: Any) -> DashboardSettings | None:
         except ConfigValueError as exc:
             p.error((*base, "listen"), exc.message)
             return None
-    return None if enabled is None else DashboardSettings(enabled=enabled, host=host, port=port)
+    given = {name: sec.get(name) for name in ("tls_cert", "tls_key")}
+    tls = {name: _tls_file(p, ctx, (*base, name), v) for name, v in given.items()}
+    if (given["tls_cert"] is None) != (given["tls_key"] is None):
+        p.error((*base, "tls_cert" if given["tls_cert"] is None else "tls_key"), Msg(N_(
+            "tls_cert and tls_key go together: set both (a PEM certificate and its key) "
+            "or neither")))
+        return None
+    if enabled is None or any(given[n] is not None and tls[n] is None for n in tls):
+        return None
+    return DashboardSettings(enabled=enabled, host=host, port=port, tls_cert=tls["tls_cert"],
+                             tls_key=tls["tls_key"])
+
+
+def _tls_file(p: _Problems, ctx: _Context, path: KeyPath, value: Any) -> Path | None:
+    """A PEM file of ``dashboard.tls_cert`` / ``tls_key`` that exists (None: unset or
+    wrong, said in ``p``)."""
+    if value is None:
+        return None
+    target = _path(p, ctx, path, value, relative_to_config=True)
+    if target is None:
+        return None
+    kind = _kind(p, ctx, path, target)
+    if kind is None:
+        return None
+    if kind == "missing":
+        p.error(path, Msg(N_("file does not exist: {path}"), path=target))
+        return None
+    if kind != "file":
+        p.error(path, Msg(N_("not a file: {path}"), path=target))
+        return None
+    return target
 
 
 def _state_dir(p: _Problems, ctx: _Context, value: Any) -> Path | None:

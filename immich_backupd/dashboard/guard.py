@@ -36,25 +36,45 @@ SECURITY_HEADERS = {
 }
 
 
-def allowed_hosts(host: str, port: int) -> frozenset[str]:
-    """The ``Host`` values naming ``host:port``: the address itself, and for loopback
-    also ``localhost``."""
-    names = {f"[{host}]" if ":" in host else host}
-    if ipaddress.ip_address(host).is_loopback:
-        names.add("localhost")
-    return frozenset(f"{name}:{port}" for name in names)
+def allowed_hosts(host: str, port: int, names: tuple[str, ...] = ()) -> frozenset[str]:
+    """The ``Host`` values naming ``host:port``: the address itself, for loopback also
+    ``localhost``, else also this machine's ``names`` (its host name). For an address
+    that listens everywhere (``0.0.0.0``, ``::``) any IP address with the port is ours
+    too (the ``*:port`` entry): an IP literal cannot be rebound by DNS, a name can."""
+    address = ipaddress.ip_address(host)
+    entries = {f"[{host}]:{port}" if ":" in host else f"{host}:{port}"}
+    if address.is_loopback:
+        entries.add(f"localhost:{port}")
+    else:
+        entries.update(f"{name.lower()}:{port}" for name in names if name)
+    if address.is_unspecified:
+        entries.add(f"*:{port}")
+    return frozenset(entries)
 
 
 def host_allowed(header: str | None, hosts: frozenset[str]) -> bool:
-    return header is not None and header.lower() in hosts
+    if header is None:
+        return False
+    header = header.lower()
+    if header in hosts:
+        return True
+    name, sep, port = header.rpartition(":")
+    if not sep or f"*:{port}" not in hosts:
+        return False
+    try:
+        ipaddress.ip_address(name[1:-1] if name.startswith("[") else name)
+    except ValueError:
+        return False
+    return True
 
 
 def origin_allowed(method: str, origin: str | None, fetch_site: str | None,
-                   hosts: frozenset[str]) -> bool:
+                   hosts: frozenset[str], scheme: str = "http") -> bool:
     """May a request with this method, ``Origin`` and ``Sec-Fetch-Site`` change state?
 
     Reading (GET) is judged by authentication alone. A change needs no foreign
-    ``Origin`` (absent, as from curl, or ours) and no cross-site fetch metadata.
+    ``Origin`` (absent, as from curl, or ours: our ``scheme`` and one of our ``hosts``)
+    and no cross-site fetch metadata.
     """
     if method.upper() in SAFE_METHODS:
         return True
@@ -62,7 +82,8 @@ def origin_allowed(method: str, origin: str | None, fetch_site: str | None,
         return False
     if origin is None:
         return True
-    return origin.lower() in {f"http://{h}" for h in hosts}
+    prefix = f"{scheme}://"
+    return origin.lower().startswith(prefix) and host_allowed(origin[len(prefix):], hosts)
 
 
 def token_equal(given: str | None, expected: str | None) -> bool:

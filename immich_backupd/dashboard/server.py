@@ -18,6 +18,8 @@ import html
 import json
 import logging
 import os
+import socket
+import ssl
 import string
 import time
 from collections.abc import Awaitable, Callable
@@ -33,8 +35,8 @@ from ..errors import ConfigError
 from ..i18n import _
 from ..report.live import LIVE_NAME
 from ..report.status import failed_items, status_data
-from ..state import StateReader
-from . import folders, guard, toggles, tokens
+from ..state import StateReader, password
+from . import folders, guard, login, toggles, tokens
 from .view import page_texts, status_view
 
 log = logging.getLogger("immich_backupd.dashboard")
@@ -109,6 +111,8 @@ class Dashboard:
         self.changes = Changes()
         self.url: str | None = None
         self._hosts: frozenset[str] = frozenset()
+        self._scheme = "http"
+        self._guesses = login.Guesses(controls.settings.state_dir)
         self._api_token = ""
         self._token_sig: tuple[int, int] | None = None  # the api-token file's version
         self._runner: web.AppRunner | None = None
@@ -134,6 +138,7 @@ class Dashboard:
         app.on_response_prepare.append(_security_headers)
         app.router.add_get("/", self.index)
         app.router.add_get("/login", self.login)
+        app.router.add_post("/login", self.login_password)
         app.router.add_post("/logout", self.logout)
         app.router.add_get("/static/{name}", self.static)
         app.router.add_get("/api/v1/openapi.json", self.api_openapi)
@@ -151,7 +156,12 @@ class Dashboard:
         app.router.add_post("/api/v1/settings", self.api_edit_settings)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
-        site = web.TCPSite(runner, cfg.host, cfg.port)
+        context = None
+        if cfg.tls_cert is not None and cfg.tls_key is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+            self._scheme = "https"
+        site = web.TCPSite(runner, cfg.host, cfg.port, ssl_context=context)
         try:
             await site.start()
         except BaseException:
@@ -159,9 +169,13 @@ class Dashboard:
             raise
         self._runner = runner
         port = runner.addresses[0][1]
-        self._hosts = guard.allowed_hosts(cfg.host, port)
+        names = () if cfg.loopback else (socket.gethostname(), socket.getfqdn(),
+                                         socket.gethostname() + ".local")
+        self._hosts = guard.allowed_hosts(cfg.host, port, names)
         shown = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
-        self.url = f"http://{shown}:{port}"
+        if cfg.host in ("0.0.0.0", "::"):  # everywhere: the link names this machine
+            shown = socket.gethostname()
+        self.url = f"{self._scheme}://{shown}:{port}"
         await asyncio.to_thread(tokens.write_address, self.state_dir, self.url, os.getpid())
         self._watcher = asyncio.create_task(self._watch_live())
         log.info("dashboard at %s (`immich-backupd dashboard` prints a login link)", self.url)
@@ -199,11 +213,15 @@ class Dashboard:
                 return _refuse(421, _("this address is not the dashboard's (wrong Host)"),
                                api)
             if not guard.origin_allowed(request.method, request.headers.get("Origin"),
-                                        request.headers.get("Sec-Fetch-Site"), self._hosts):
+                                        request.headers.get("Sec-Fetch-Site"), self._hosts,
+                                        self._scheme):
                 return _refuse(403, _("refused: the request came from another site"), api)
-            if request.path != "/login":
+            if request.path != "/login" and not request.path.startswith("/static/"):
                 await self._follow_rotation()
                 refused = self._authenticate(request, api)
+                if refused is not None and refused.status == 401 and not api and \
+                        await asyncio.to_thread(password.has_password, self.state_dir):
+                    return web.HTTPSeeOther("/login")  # the password form
                 if refused is not None:
                     return refused
             return await handler(request)
@@ -242,15 +260,33 @@ class Dashboard:
     # -- pages ---------------------------------------------------------------------
     async def login(self, request: web.Request) -> web.StreamResponse:
         token = request.query.get("token", "")
+        if not token and await asyncio.to_thread(password.has_password, self.state_dir):
+            return web.Response(content_type="text/html",
+                                text=login.form_page(i18n.language()))
         ok = bool(token) and await asyncio.to_thread(tokens.consume_login_token,
                                                      self.state_dir, token)
         if not ok:
             return _refuse(401, _("this login link was used already or has expired: run "
                                   "`immich-backupd dashboard` for a new one"), False)
+        return self._new_session()
+
+    async def login_password(self, request: web.Request) -> web.StreamResponse:
+        """The login form's answer: a session for the right password (see ``login``)."""
+        form = await request.post()
+        given = form.get("password")
+        if isinstance(given, str) and await self._guesses.check(given):
+            log.info("dashboard: logged in with the password from %s", request.remote)
+            return self._new_session()
+        log.warning("dashboard: a wrong password from %s", request.remote)
+        return web.Response(status=401, content_type="text/html", text=login.form_page(
+            i18n.language(), _("wrong password")))
+
+    def _new_session(self) -> web.StreamResponse:
         sid, _session = self.sessions.create(time.time())
         response = web.HTTPSeeOther("/")
         response.set_cookie(guard.SESSION_COOKIE, sid, httponly=True, samesite="Strict",
-                            path="/", max_age=int(guard.SESSION_TTL))
+                            path="/", max_age=int(guard.SESSION_TTL),
+                            secure=self._scheme == "https")
         return response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:

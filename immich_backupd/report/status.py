@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import folder_problems, placeholders
-from ..config import Settings
+from ..config import DashboardSettings, Settings
 from ..errors import AuthError, BackupdError, UnsupportedServerError
 from ..i18n import _, ngettext
 from ..lock import is_locked, read_holder
 from ..rules import AlbumRules
 from ..state import FAILED, ON_SERVER, UNSUPPORTED, StateReader
+from ..state.password import has_password
 from ..state.paused import paused_since
 from ..state.room import Room, state_room
 from .live import read_live
@@ -198,8 +199,28 @@ def status_data(settings: Settings) -> dict[str, Any]:
     data["run_controls"] = run_controls(settings, datetime.now())
     data["paused_since"] = paused_since(settings.state_dir)
     data["paused"] = data["paused_since"] is not None
+    data["dashboard_warning"] = exposure_warning(settings.dashboard,
+                                                 has_password(settings.state_dir))
     data["state"], data["headline"] = headline(data)
     return data
+
+
+def exposure_warning(dashboard: DashboardSettings, password: bool = True) -> str | None:
+    """What is unsafe about where the dashboard listens, or None: beyond loopback it is
+    not served without a password (``password``: one is set), and a password without
+    TLS crosses the network in clear text."""
+    if not dashboard.enabled or dashboard.loopback:
+        return None
+    if not password:
+        return _("the dashboard listens on {listen} beyond this machine but no password is "
+                 "set, so it is not served: run `immich-backupd dashboard --set-password`"
+                 ).format(listen=dashboard.listen)
+    if not dashboard.tls:
+        return _("the dashboard on {listen} is reachable from the network without TLS: "
+                 "the password and sessions can be read on the way (set dashboard.tls_cert "
+                 "and dashboard.tls_key, or listen on 127.0.0.1 behind an SSH tunnel)"
+                 ).format(listen=dashboard.listen)
+    return None
 
 
 def run_controls(settings: Settings, now: datetime) -> dict[str, Any]:

@@ -33,7 +33,7 @@ backup:
   retyr: 3
   trigger_delay: -5s
 dashboard:
-  listen: 10.0.0.1:80
+  listen: 10.0.0.1:99999
 log_level: verbose
 """
 
