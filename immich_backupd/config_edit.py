@@ -119,7 +119,7 @@ def _edit_folders(doc: CommentedMap, edit: FolderEdit, label: str) -> None:
     entries = albums[key]
     if not isinstance(entries, CommentedSeq):
         raise ConfigError([Line(where, Msg(N_("must be a list")))])
-    present = [str(e) for e in entries]
+    present = [_entry_text(e) for e in entries]
     if edit.op is ListOp.ADD:
         if edit.entry in present:
             raise ConfigError([Line(where, Msg(N_("{entry} is already listed"),
@@ -142,8 +142,16 @@ def listed_folders(text: str) -> dict[FolderList, list[str]]:
     out = {}
     for which in FolderList:
         entries = albums.get(which.value) if isinstance(albums, CommentedMap) else None
-        out[which] = [str(e) for e in entries] if isinstance(entries, list) else []
+        out[which] = [_entry_text(e) for e in entries] if isinstance(entries, list) else []
     return out
+
+
+def _entry_text(entry: object) -> str:
+    """A list entry as written: an include entry that is a mapping (``{path, album}``)
+    by its ``path``, so it is listed, found and removed like a plain one."""
+    if isinstance(entry, CommentedMap):
+        return str(entry.get("path", ""))
+    return str(entry)
 
 
 def atomic_write(path: Path, text: str) -> None:

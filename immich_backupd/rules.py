@@ -20,17 +20,39 @@ Bare names and relative globs match at any depth of the *absolute* path, above t
 include root too: excluding ``tmp`` while including ``/tmp/photos`` excludes it all.
 :meth:`AlbumRules.wholly_excluded_roots` lets the config check report such a mistake.
 Matching is case-sensitive. An exclusion always wins over an inclusion.
+
+Album names follow each include folder's :class:`AlbumNaming` (``albums.include`` entries
+written as mappings): the folder's own name (the default), its path below the include
+folder, one fixed name, or no album at all.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 _MAGIC = frozenset("*?[")
+
+
+class AlbumNaming(enum.Enum):
+    """How the album of a file below one include folder is named."""
+
+    FOLDER = "folder"  # the name of the folder the file is in (``Rome``)
+    PATH = "path"  # the folder's path below the include folder (``2019/2019-07-14 Rome``)
+    FIXED = "fixed"  # one name for everything below the include folder
+    NONE = "none"  # no album
+
+
+class FolderNaming(NamedTuple):
+    """The album naming of one include folder (``root``); ``name`` only for FIXED."""
+
+    root: Path
+    album: AlbumNaming
+    name: str = ""
 
 
 if TYPE_CHECKING:  # only for the type checker: not worth its start-up time
@@ -45,6 +67,9 @@ if TYPE_CHECKING:  # only for the type checker: not worth its start-up time
 
         @property
         def exclude(self) -> Sequence[str]: ...
+
+        @property
+        def naming(self) -> Sequence[FolderNaming]: ...
 
 
 def _norm(path: Path | str) -> str:
@@ -146,6 +171,7 @@ class AlbumRules:
         "_file_names",
         "_name_dir_re",
         "_name_file_re",
+        "_naming",
         "_path_dir_re",
         "_path_file_re",
         "_paths",
@@ -154,7 +180,10 @@ class AlbumRules:
         "roots",
     )
 
-    def __init__(self, include: Sequence[Path | str], exclude: Sequence[str] = ()) -> None:
+    def __init__(self, include: Sequence[Path | str], exclude: Sequence[str] = (),
+                 naming: Sequence[FolderNaming] = ()) -> None:
+        """``naming`` gives the include folders whose albums are not named after the
+        file's folder (the default); an entry for a folder not included is ignored."""
         roots: set[str] = set()
         for inc in include:
             s = os.path.normpath(os.fspath(inc))
@@ -164,6 +193,9 @@ class AlbumRules:
         self._root_set = frozenset(roots)
         self.roots: tuple[Path, ...] = tuple(Path(r) for r in sorted(roots))
         self.exclude: tuple[str, ...] = tuple(exclude)
+        self._naming: dict[str, FolderNaming] = {
+            _norm(os.path.normpath(os.fspath(n.root))): n for n in naming
+            if n.album is not AlbumNaming.FOLDER}
 
         file_names: set[str] = set()
         dir_only_names: set[str] = set()
@@ -206,7 +238,7 @@ class AlbumRules:
         ``roots`` narrows the include folders to these (``check`` walks one at a time);
         the exclusions are always all of them.
         """
-        return cls(albums.include if roots is None else roots, albums.exclude)
+        return cls(albums.include if roots is None else roots, albums.exclude, albums.naming)
 
     def __repr__(self) -> str:
         roots = [str(r) for r in self.roots]
@@ -281,13 +313,17 @@ class AlbumRules:
 
     # --- albums ----------------------------------------------------------------------------
 
-    @staticmethod
-    def album_name_for(path: Path | str) -> str:
-        """Return the album of a file: the name of the folder it is in.
+    def album_name_for(self, path: Path | str) -> str | None:
+        """Return the album of a file, or None when its include folder has ``album: none``.
 
-        A file directly in an include folder goes to an album named after that folder;
-        one in ``Trips/2024/Rome`` to ``Rome``. For a file at a drive or file-system
-        root, whose folder has no name, the root itself (``/``) is returned.
+        By default (``album: folder``) the name of the folder it is in: a file directly in
+        an include folder goes to an album named after that folder, one in
+        ``Trips/2024/Rome`` to ``Rome``. With ``album: path`` it is the folder's path below
+        the include folder (the deepest, when they nest), ``Trips/2024/Rome``, so
+        same-named folders in different places stay apart; a file directly in the include
+        folder still goes to the album named after it. With a fixed name, that name. For
+        a file at a drive or file-system root, whose folder has no name, the root itself
+        (``/``) is returned.
 
         An album name is text shown on the server, not a path: bytes of a folder name
         that are not UTF-8 (an old Latin-1 share: ``caf\\xe9``) become ``?``, as they do
@@ -296,6 +332,17 @@ class AlbumRules:
         """
         parent = Path(path).parent
         name = parent.name or str(parent)
+        if self._naming:
+            root = self.root_of(parent)
+            naming = self._naming.get(_norm(root)) if root is not None else None
+            if naming is not None:
+                if naming.album is AlbumNaming.NONE:
+                    return None
+                if naming.album is AlbumNaming.FIXED:
+                    return naming.name
+                assert root is not None
+                if parent != root:  # PATH
+                    name = parent.relative_to(root).as_posix()
         if name.isascii():
             return name
         return name.encode("utf-8", "replace").decode("utf-8")

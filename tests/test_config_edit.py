@@ -17,6 +17,7 @@ from immich_backupd.config_edit import (
     apply_edit,
     atomic_write,
     edited_text,
+    listed_folders,
 )
 from immich_backupd.errors import ConfigError
 
@@ -190,3 +191,19 @@ def test_a_section_that_is_not_a_mapping_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         edited_text("backup: 3\n", ValueEdit(("backup", "metered", "videos"), True), "c.yaml")
     assert info.value.problems == ["c.yaml: backup: must be a mapping of keys"]
+
+
+def test_an_include_entry_written_as_a_mapping_is_listed_and_removed_by_its_path(
+    config: Path, env: dict[str, str], home: Path
+) -> None:
+    text = config.read_text().replace(
+        "    - ~/Pictures\n", "    - ~/Pictures\n    - path: ~/Other\n      album: \"Phone\"\n", 1)
+    config.write_text(text)
+    assert listed_folders(text)[FolderList.INCLUDE] == ["~/Pictures", "~/Other"]
+    assert load_settings(config, env=env).albums.naming[0].name == "Phone"
+    with pytest.raises(ConfigError, match="already listed"):
+        apply_edit(config, FolderEdit(FolderList.INCLUDE, ListOp.ADD, "~/Other"), env=env)
+    settings = apply_edit(config, FolderEdit(FolderList.INCLUDE, ListOp.REMOVE, "~/Other"),
+                          env=env)
+    assert settings.albums.include == (home / "Pictures",)
+    assert settings.albums.naming == ()

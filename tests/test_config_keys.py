@@ -113,3 +113,54 @@ def test_the_dashboard_toggles_are_described_boolean_keys():
 
     kinds = {key.path: key.kind for key in KEYS}
     assert {kinds.get(path) for path in toggles.KEYS} == {"boolean"}
+
+
+INCLUDE_ROW = re.compile(r"^\| `([a-z_]+)` \| ([^|]+) \| ([^|]+) \| (.+) \|$")
+
+
+def test_the_per_folder_table_lists_exactly_the_include_entry_keys():
+    from immich_backupd.config.keys import INCLUDE_ENTRY_KEYS
+
+    text = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    section = text.split("## Per-folder settings", 1)[1].split("\n## ", 1)[0]
+    rows = {m[1]: (m[2].strip(), m[3].strip())
+            for m in map(INCLUDE_ROW.match, section.splitlines()) if m}
+    assert rows == {key.path: (key.kind, key.default) for key in INCLUDE_ENTRY_KEYS}
+
+
+@pytest.mark.parametrize("album, expected", [
+    ("folder", None), ("path", ("path", "")), ("none", ("none", "")), (None, ("none", "")),
+    ("Phone", ("fixed", "Phone")), (" Urlaub 2024 ", ("fixed", "Urlaub 2024"))])
+def test_an_include_entry_mapping_gives_its_album_naming(album, expected, tmp_path):
+    settings = parse_settings(yaml.safe_dump({
+        "server": {"url": "https://x.example", "api_key": "k"},
+        "albums": {"include": [{"path": str(tmp_path), "album": album}]}}),
+        base_dir=tmp_path, env={})
+    assert settings.albums.include == (tmp_path,)
+    got = [(n.album.value, n.name) for n in settings.albums.naming]
+    assert got == ([] if expected is None else [expected])
+    # ``check`` prints the same entry back, and it reads the same.
+    again = parse_settings(yaml.safe_dump(to_config_dict(settings, reveal_key=True)),
+                           base_dir=tmp_path, env={})
+    assert again.albums == settings.albums
+
+
+@pytest.mark.parametrize("entry, where, problem", [
+    ({"album": "path"}, "albums.include[0].path", "missing required key"),
+    ({"path": "relative/x"}, "albums.include[0].path", "must be an absolute path"),
+    ({"path": "{tmp}", "album": ""}, "albums.include[0].album", "must not be empty"),
+    ({"path": "{tmp}", "album": 3}, "albums.include[0].album", "expected a string"),
+    ({"path": "{tmp}", "albun": "path"}, "albums.include[0].albun", "did you mean 'album'"),
+])
+def test_a_bad_include_entry_is_reported_at_its_key_and_line(entry, where, problem, tmp_path):
+    entry = {k: (v.format(tmp=tmp_path) if isinstance(v, str) else v) for k, v in entry.items()}
+    text = yaml.safe_dump({"server": {"url": "https://x.example", "api_key": "k"},
+                           "albums": {"include": [entry]}}, default_flow_style=False)
+    with pytest.raises(ConfigError) as info:
+        parse_settings(text, base_dir=tmp_path, env={})
+    lines = [str(line) for line in info.value.problems]
+    key = where.rsplit(".", 1)[1]
+    line_no = next(i for i, t in enumerate(text.splitlines(), 1)
+                   if t.lstrip(" -").startswith(f"{key}:")) if key in entry else None
+    assert any(f" at '{where}':" in t and problem in t
+               and (line_no is None or f":{line_no}:" in t) for t in lines), (lines, text)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from immich_backupd.rules import AlbumRules, glob_to_regex
+from immich_backupd.rules import AlbumNaming, AlbumRules, FolderNaming, glob_to_regex
 from immich_backupd.watch.filtering import accept
 
 ROOT = Path("/photos")
@@ -321,3 +321,32 @@ def test_rules_from_settings_take_the_albums_section(tmp_path):
     assert rules.is_excluded_entry(str(a / "Private"), "Private", True)
     only_b = AlbumRules.from_settings(albums, roots=[b])
     assert only_b.roots == (b,) and only_b.exclude == ("Private",)
+
+
+# --- album naming per include folder --------------------------------------------------
+
+
+def test_album_names_follow_each_include_folders_naming():
+    rules = AlbumRules(
+        ["/p/plain", "/p/archive", "/p/phone", "/p/loose"], [],
+        [FolderNaming(Path("/p/archive"), AlbumNaming.PATH),
+         FolderNaming(Path("/p/phone"), AlbumNaming.FIXED, "Phone"),
+         FolderNaming(Path("/p/loose"), AlbumNaming.NONE)])
+    assert rules.album_name_for("/p/plain/Trips/2024/Rome/a.jpg") == "Rome"
+    assert rules.album_name_for("/p/plain/a.jpg") == "plain"
+    assert rules.album_name_for("/p/archive/2019/Rome/a.jpg") == "2019/Rome"
+    assert rules.album_name_for("/p/archive/2020/Rome/a.jpg") == "2020/Rome"
+    assert rules.album_name_for("/p/archive/a.jpg") == "archive"
+    assert rules.album_name_for("/p/phone/DCIM/Camera/a.jpg") == "Phone"
+    assert rules.album_name_for("/p/phone/a.jpg") == "Phone"
+    assert rules.album_name_for("/p/loose/x/a.jpg") is None
+
+
+def test_path_naming_is_relative_to_the_deepest_include_folder_and_stays_text():
+    rules = AlbumRules(["/p", "/p/inner"], [],
+                       [FolderNaming(Path("/p"), AlbumNaming.PATH),
+                        FolderNaming(Path("/p/inner"), AlbumNaming.PATH)])
+    assert rules.album_name_for("/p/inner/2019/a.jpg") == "2019"
+    assert rules.album_name_for("/p/inner/a.jpg") == "inner"
+    latin1 = os.fsdecode(b"/p/caf\xe9/x/a.jpg")
+    assert rules.album_name_for(latin1) == "caf?/x"

@@ -1,7 +1,8 @@
 """The ``albums`` section: include folders, exclusions, and how they combine.
 
-Per-include-folder settings (an entry that is a mapping, not only a path) belong in
-``_include`` here, with their keys in ``keys.py`` and their fields in ``AlbumSettings``.
+Per-include-folder settings (an entry that is a mapping, not only a path) are read in
+``_entry`` here, with their keys in ``keys.INCLUDE_ENTRY_KEYS`` and their fields in
+``AlbumSettings`` (``naming``: ``album: path``, a fixed name, ``none``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from immich_backupd.bilingual import Msg
 from immich_backupd.i18n import N_
-from immich_backupd.rules import AlbumRules
+from immich_backupd.rules import AlbumNaming, AlbumRules, FolderNaming
 
 from .fields import (
     _Context,
@@ -22,7 +23,9 @@ from .fields import (
     _required,
     _required_section,
     _string,
+    _unknown_key,
 )
+from .keys import INCLUDE_ENTRY_KEYS
 from .model import AlbumSettings
 from .paths import _expand_home
 from .yamldoc import _MISSING, KeyPath
@@ -33,7 +36,8 @@ def _albums(p: _Problems, ctx: _Context, value: Any) -> AlbumSettings | None:
     sec = _required_section(p, value, "albums")
     if sec is None:
         return None
-    include, include_ok = _include(p, ctx, _required(p, sec, base, "include"))
+    naming: list[FolderNaming] = []
+    include, include_ok = _include(p, ctx, _required(p, sec, base, "include"), naming)
     exclude, exclude_ok = _exclude(p, ctx, sec.get("exclude", _MISSING))
     # Judge the valid entries even when others are broken: report everything at once.
     if not _include_not_excluded(p, include, exclude) or not (include_ok and exclude_ok):
@@ -41,11 +45,15 @@ def _albums(p: _Problems, ctx: _Context, value: Any) -> AlbumSettings | None:
     return AlbumSettings(
         include=tuple(path for _, path in include),
         exclude=tuple(entry for _, entry in exclude),
+        naming=tuple(naming),
     )
 
 
-def _include(p: _Problems, ctx: _Context, value: Any) -> tuple[list[tuple[int, Path]], bool]:
-    """The valid include folders with their indexes, and whether all of them were valid."""
+def _include(p: _Problems, ctx: _Context, value: Any,
+             naming: list[FolderNaming]) -> tuple[list[tuple[int, Path]], bool]:
+    """The valid include folders with their indexes, and whether all of them were valid.
+    The album naming of entries written as mappings, other than ``folder``, is appended to
+    ``naming``."""
     base: KeyPath = ("albums", "include")
     if value is _MISSING:
         return [], False
@@ -59,8 +67,12 @@ def _include(p: _Problems, ctx: _Context, value: Any) -> tuple[list[tuple[int, P
     out: list[tuple[int, Path]] = []
     for index, item in enumerate(items):
         path = (*base, index)
-        folder = _path(p, ctx, path, item)
-        if folder is None:
+        album: tuple[AlbumNaming, str] | None = (AlbumNaming.FOLDER, "")
+        if isinstance(item, dict):
+            item, album = _entry(p, path, item)
+            path = (*path, "path")
+        folder = _path(p, ctx, path, item) if item is not _MISSING else None
+        if folder is None or album is None:
             ok = False
             continue
         kind = _kind(p, ctx, path, folder)
@@ -76,7 +88,35 @@ def _include(p: _Problems, ctx: _Context, value: Any) -> tuple[list[tuple[int, P
             continue
         _overlap_warning(p, path, index, folder, out)
         out.append((index, folder))
+        if album[0] is not AlbumNaming.FOLDER:
+            naming.append(FolderNaming(folder, *album))
     return out, ok
+
+
+_ENTRY_KEYS = tuple(key.path for key in INCLUDE_ENTRY_KEYS)
+_ALBUM_WORDS = {mode.value: mode for mode in AlbumNaming if mode is not AlbumNaming.FIXED}
+
+
+def _entry(p: _Problems, path: KeyPath, item: dict[Any, Any]
+           ) -> tuple[Any, tuple[AlbumNaming, str] | None]:
+    """An include entry written as a mapping: its ``path`` (unchecked, or ``_MISSING``
+    after saying so) and its album naming (None when invalid, said at its key)."""
+    for key in item:
+        if str(key) not in _ENTRY_KEYS:
+            p.error((*path, str(key)), _unknown_key(str(key), "albums.include", _ENTRY_KEYS))
+    folder = _required(p, item, path, "path")
+    value = item.get("album", _MISSING)
+    if value is _MISSING:
+        return folder, (AlbumNaming.FOLDER, "")
+    if value is None:  # ``album: null`` or ``album: ~``: no album, as ``none``
+        return folder, (AlbumNaming.NONE, "")
+    name = _string(p, (*path, "album"), value)
+    if name is None:
+        return folder, None
+    mode = _ALBUM_WORDS.get(name.strip())
+    if mode is not None:
+        return folder, (mode, "")
+    return folder, (AlbumNaming.FIXED, name.strip())
 
 
 def _overlap_warning(

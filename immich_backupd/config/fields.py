@@ -102,11 +102,12 @@ def _required_section(p: _Problems, value: Any, name: str) -> dict[str, Any] | N
     return sec
 
 
-def _unknown_key(key: str, section: str) -> Msg:
-    """Name the unknown key and the likeliest fix: a near miss, or the key's real section."""
+def _unknown_key(key: str, section: str, known: Sequence[str] | None = None) -> Msg:
+    """Name the unknown key and the likeliest fix: a near miss, or the key's real section.
+    ``known`` is the keys allowed there, when that is not a section (a list entry)."""
     import difflib  # on the error path only: it costs every start ~1.5 ms
 
-    known = SECTIONS[section]
+    known = SECTIONS[section] if known is None else known
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     if close:
         return Msg(N_("unknown key '{key}' (did you mean '{other}'?)"), key=key, other=close[0])

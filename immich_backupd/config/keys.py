@@ -50,7 +50,7 @@ server.pause_jobs_during_import | boolean | `false` | Pause the job queues in a 
 server.pause_jobs_threshold | integer | `1000` | Files to upload above which the queues are paused.
 state_dir | path | `~/.local/state/immich-backupd` | The backup state (SQLite) and the lock.
 albums                           | section | required | Which folders are backed up.
-albums.include                   | list of paths | required | Folders backed up with all below.
+albums.include | list of paths or mappings | required | Folders backed up with all below.
 albums.exclude                   | list of strings | `[]` | What to leave out; exclusion wins.
 backup                           | section | `{}` | How and when files are uploaded.
 backup.album_sync                | boolean | `true` | One server album per folder.
@@ -87,6 +87,20 @@ log_level                        | string | `info` | How much the daemon logs.
 #: Every key, in the order of the documentation (a section before its keys).
 KEYS: Final[tuple[Key, ...]] = tuple(
     Key(*(cell.strip() for cell in row.split("| "))) for row in _TABLE.strip().splitlines()
+)
+
+
+# The keys of one ``albums.include`` entry written as a mapping instead of a path, in
+# the order of docs/configuration.md's "Per-folder settings" table; same columns.
+_INCLUDE_ENTRY_TABLE: Final = """
+path   | path | required | The folder, as a plain entry gives it.
+album  | string | `folder` | The album: folder, path, a fixed name, or none.
+"""
+
+#: The keys of an ``albums.include`` entry that is a mapping.
+INCLUDE_ENTRY_KEYS: Final[tuple[Key, ...]] = tuple(
+    Key(*(cell.strip() for cell in row.split("| ")))
+    for row in _INCLUDE_ENTRY_TABLE.strip().splitlines()
 )
 
 

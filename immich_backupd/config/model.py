@@ -13,6 +13,7 @@ from typing import Final, Literal
 
 from immich_backupd.bandwidth import Timetable, parse_timetable
 from immich_backupd.quiet_hours import QuietHours, parse_quiet_hours
+from immich_backupd.rules import FolderNaming
 
 APP_NAME: Final = "immich-backupd"
 CONFIG_ENV: Final = "IMMICH_BACKUPD_CONFIG"
@@ -98,6 +99,9 @@ class AlbumSettings:
     # (as given, a leading ``~`` expanded), bare names and relative paths (as given).
     # An exclusion always wins over an inclusion.
     exclude: tuple[str, ...] = ()
+    # The include folders written as mappings whose albums are not named after the file's
+    # folder (``album: path``, a fixed name, ``none``), in the order of ``include``.
+    naming: tuple[FolderNaming, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,20 @@ from immich_backupd.durations import format_duration
 from .model import Settings
 
 
+def _include(settings: Settings) -> list[Any]:
+    """``albums.include`` as written: a plain path, or a mapping when the album is not
+    named after the folder."""
+    naming = {n.root: n for n in settings.albums.naming}
+    out: list[Any] = []
+    for folder in settings.albums.include:
+        n = naming.get(folder)
+        if n is None:
+            out.append(str(folder))
+        else:
+            out.append({"path": str(folder), "album": n.name or n.album.value})
+    return out
+
+
 def to_config_dict(settings: Settings, *, reveal_key: bool = False) -> dict[str, Any]:
     """Return ``settings`` in the shape of the config file (durations as ``5s``).
 
@@ -31,7 +45,7 @@ def to_config_dict(settings: Settings, *, reveal_key: bool = False) -> dict[str,
         "server": server,
         "state_dir": str(settings.state_dir),
         "albums": {
-            "include": [str(p) for p in settings.albums.include],
+            "include": _include(settings),
             "exclude": list(settings.albums.exclude),
         },
         "backup": {

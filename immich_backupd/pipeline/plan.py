@@ -117,7 +117,7 @@ def plan_dir(
     kinds: Mapping[str, str],
     sidecars: Mapping[str, str],
     records: Mapping[str, FileRecord],
-    album: str,
+    album: str | None,
     now: float,
     *,
     ignore_placeholders: bool = True,

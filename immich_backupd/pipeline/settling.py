@@ -70,7 +70,7 @@ class HeldFolder:
     kinds: Mapping[str, str]
     sidecars: Mapping[str, str]
     records: Mapping[str, FileRecord]
-    album: str
+    album: str | None  # None: the include folder has `album: none`
     files: dict[str, FileStat] = field(default_factory=dict)
     until: dict[str, float] = field(default_factory=dict)  # name -> wall time it settles
 

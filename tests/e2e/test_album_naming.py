@@ -1,0 +1,84 @@
+"""Album naming per include folder (issue 18): ``album: folder`` (the default), ``path``
+(the folder path below the include folder, so same-named folders stay apart), a fixed
+name, and ``none``; checked on the stand-in after a real ``once``, and in a dry run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from .conftest import Setup, check_clean, server_albums
+
+
+def photo(path: Path) -> str:
+    """Write a small JPEG-looking file unique to its path; return its SHA-1 hex."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = b"\xff\xd8\xff\xe0" + str(path).encode() * 50
+    path.write_bytes(data)
+    return hashlib.sha1(data).hexdigest()
+
+
+def naming_setup(tmp: Path, server) -> tuple[Setup, dict[str, set[str]], set[str]]:
+    """Four include folders, one per naming; return the setup, the albums a backup must
+    leave, and the checksums of the files that belong to no album."""
+    by_path, phone, loose, plain = (tmp / n for n in ("archive", "phone", "loose", "plain"))
+    expected: dict[str, set[str]] = {
+        "2019/Rome": {photo(by_path / "2019" / "Rome" / "a.jpg")},
+        "2020/Rome": {photo(by_path / "2020" / "Rome" / "b.jpg")},
+        "archive": {photo(by_path / "top.jpg")},
+        "Phone": {photo(phone / "DCIM" / "c.jpg"), photo(phone / "Camera" / "d.jpg")},
+        "Rome": {photo(plain / "Trips" / "Rome" / "f.jpg")},
+    }
+    no_album = {photo(loose / "sub" / "e.jpg")}
+    key_file = tmp / "api-key"
+    key_file.write_text(server.api_key + "\n")
+    key_file.chmod(0o600)
+    config = tmp / "config.yaml"
+    config.write_text(json.dumps({
+        "server": {"url": server.url, "api_key_file": str(key_file), "timeout": "10s"},
+        "state_dir": str(tmp / "state"),
+        "albums": {"include": [
+            {"path": str(by_path), "album": "path"},
+            {"path": str(phone), "album": "Phone"},
+            {"path": str(loose), "album": "none"},
+            str(plain),
+        ]},
+        "backup": {"settle_time": "500ms",
+                   "retry": {"max_attempts": 3, "initial": "10ms", "max": "50ms"}},
+    }))
+    setup = Setup(tmp=tmp, lib=None, config=config, state_dir=tmp / "state")  # type: ignore[arg-type]
+    return setup, expected, no_album
+
+
+def test_path_fixed_and_no_album_per_include_folder(server, tmp_path):
+    setup, expected, no_album = naming_setup(tmp_path, server)
+    dry = setup.run("once", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "5 albums would get files (5 new: 2019/Rome, 2020/Rome, Phone, Rome, archive)" \
+        in dry.stdout, dry.stdout
+    proc = setup.run("once")
+    assert proc.returncode == 0, proc.stderr
+    assert server_albums(server) == expected  # same-named Rome folders did not merge
+    uploaded = {a.checksum_hex for a in server.state.assets.values()}
+    assert uploaded == set().union(*expected.values()) | no_album
+    # A second pass has nothing to add and creates no album twice.
+    created = server.state.counters.created
+    assert setup.run("once").returncode == 0
+    assert server.state.counters.created == created
+    assert server_albums(server) == expected
+    check_clean(server)
+
+
+def test_a_bad_album_value_is_one_line_at_its_key(server, tmp_path):
+    setup, _, _ = naming_setup(tmp_path, server)
+    config = json.loads(setup.config.read_text())
+    config["albums"]["include"][0]["album"] = ["path"]
+    config["albums"]["include"][1]["albun"] = "x"
+    setup.config.write_text(json.dumps(config, indent=2))
+    proc = setup.run("once")
+    assert proc.returncode == 78, (proc.returncode, proc.stderr)
+    assert "at 'albums.include[0].album': expected a string" in proc.stderr
+    assert "at 'albums.include[1].albun': unknown key 'albun' (did you mean 'album'?)" \
+        in proc.stderr
+    assert server.state.assets == {}
