@@ -16,7 +16,8 @@ from ..config import Settings
 from ..i18n import _, ngettext
 from ..lock import DAEMON_LOCK_NAME, is_locked, read_holder
 from ..report.live import read_live
-from ..report.status import cloud_items, failed_items
+from ..report.sidecars import late_advice, late_line
+from ..report.status import cloud_items, failed_items, late_sidecar_paths
 from ..report.text import count, local_time
 from ..state import UNSUPPORTED, StateReader
 
@@ -83,12 +84,31 @@ def cloud_lines(items: list[dict[str, str]], *, wide: bool = False) -> list[str]
     return out
 
 
+def sidecar_lines(paths: list[str], *, wide: bool = False) -> list[str]:
+    """The photos whose sidecar changed after their upload: a headline, each photo (the
+    first ``SHOWN_CLOUD`` unless ``wide``), and what can be done."""
+    if not paths:
+        return []
+    shown = paths if wide else paths[:SHOWN_CLOUD]
+    out = [late_line(len(paths))]
+    out += [f"  {show_path(p)}" for p in shown]
+    if len(paths) > len(shown):
+        out.append("  " + _("… and {n} more (`--wide` lists them all)").format(
+            n=count(len(paths) - len(shown))))
+    out.append(late_advice())
+    return out
+
+
 def cmd_failed(settings: Settings, args: argparse.Namespace) -> int:
     items = failed_items(settings)
     if args.json:
         print(json.dumps(items, indent=2))
         return 0
     cloud = cloud_lines(cloud_items(settings), wide=args.wide)
+    cloud += ([""] if cloud else []) + sidecar_lines(late_sidecar_paths(settings),
+                                                      wide=args.wide)
+    if cloud and not cloud[-1]:
+        cloud.pop()
     if not items:
         print(_("✓ No failed uploads."))
         if cloud:

@@ -17,6 +17,7 @@ from ..config import Settings
 from ..i18n import _, ngettext
 from ..report.deletions import deleted_line, trashed_line
 from ..report.rate import transfer_parts
+from ..report.sidecars import late_line
 from ..report.status import folder_counts, headline, in_pass, status_data
 from ..report.statusline import watch_problem
 from ..report.text import bar, count, human_ago, human_bytes, local_time
@@ -48,6 +49,8 @@ def render(data: dict[str, Any], width: int) -> list[str]:
         out.append("  " + trashed_line(data["trashed"]))
     if data.get("deleted_on_server"):
         out.append("  " + deleted_line(data["deleted_on_server"]))
+    if data.get("sidecars_changed_after_upload"):
+        out.append("  " + late_line(data["sidecars_changed_after_upload"]))
     server = data["server"]
     if server:
         quota = server.get("quota") or {}

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..i18n import _, ngettext
+from ..report.sidecars import late_line
 from ..report.statusline import held_line
 from ..report.text import count, human_ago, human_bytes, local_time
 
@@ -67,6 +68,8 @@ def status_view(data: dict[str, Any], failed: list[dict[str, Any]],
         "last_backup_text": _("Last backup: {ago} ({time})").format(
             ago=human_ago(last), time=local_time(last)) if last else _("No backup yet"),
         "held_text": held or "",
+        "sidecars_text": late_line(data["sidecars_changed_after_upload"])
+        if data.get("sidecars_changed_after_upload") else "",
         "failed_count": data["failed"],
         "failed_text": ngettext("{n} upload failed", "{n} uploads failed",
                                 data["failed"]).format(n=count(data["failed"]))

@@ -62,6 +62,8 @@ class Candidate:
     kind: str  # image | video
     album: str | None  # None for the hidden video of a live photo: the still shows it
     sidecar: Path | None = None
+    # (size, mtime_ns) of the sidecar sent with its upload (see sidecars.py).
+    sidecar_sent: tuple[int, int] | None = None
     record: FileRecord | None = None
     sha1: bytes | None = None
     blake3: bytes | None = None

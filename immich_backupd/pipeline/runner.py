@@ -74,6 +74,7 @@ from .plan import (
 )
 from .quota import current_quota, quota_message
 from .settling import HeldFolder, SettleQueue, wait_for_settled
+from .sidecars import LateSidecar, check_folder
 
 log = logging.getLogger("immich_backupd.pipeline")
 
@@ -204,6 +205,8 @@ class BackupPass:
         self.cloud_placeholders: dict[Path, str] = {}  # skipped: path -> kind
         self._unavailable_roots: set[Path] = set()  # empty now, files known: not mounted
         self._gone: list[Path] = []
+        # Photos whose sidecar changed after their upload, or back (see sidecars.py).
+        self.late_sidecars: list[LateSidecar] = []
         self.rules = AlbumRules.from_settings(settings.albums)
         backup = settings.backup
         self.policy = RetryPolicy(backup.retry.max_attempts, backup.retry.initial,
@@ -278,6 +281,7 @@ class BackupPass:
                 if self._pending or self._pending_checks:  # ended early (quota, offline)
                     with contextlib.suppress(sqlite3.Error):
                         await self._flush_pending()
+            await self._note_late_sidecars()
             if not self.stopping:
                 await self.store.forget_many(p for p in self._gone if not p.exists())
             if not self.stopping and self.settings.backup.album_sync:
@@ -491,6 +495,10 @@ class BackupPass:
         for listing in self._listings(known):
             if listing.root in self._unavailable_roots:
                 continue  # a mount point without its disk: nothing there is "deleted"
+            if listing.sidecars and listing.unchanged:
+                self.late_sidecars += check_folder(
+                    self._reads, listing.path, listing.unchanged, listing.sidecars,
+                    self.settings.backup.follow_symlinks)
             # Every unchanged file has a record: when they are all the folder has, and
             # nothing else changed, its full rows are not needed.
             if not listing.files and records_in_dir == len(listing.unchanged):
@@ -644,6 +652,17 @@ class BackupPass:
         where = HeldFolder(listing.path, listing.kinds, listing.sidecars, scanned.records,
                            album)
         return self._plan(where, self._held_back(where, listing.files))
+
+    async def _note_late_sidecars(self) -> None:
+        """Record (and log) the photos whose sidecar the scan found changed since their
+        upload: Immich cannot take it now (see sidecars.py)."""
+        for item in self.late_sidecars:
+            if item.late:
+                log.warning("%s: its sidecar was added or changed after the upload; Immich "
+                            "takes a sidecar only with the upload, so it did not get it",
+                            item.path, extra={"path": str(item.path)})
+        await self.store.set_late_sidecars([(i.late, i.dir_key, i.name)
+                                            for i in self.late_sidecars])
 
     def _note_placeholders(self, listing: DirListing) -> None:
         """List the placeholders this pass leaves out; count those not in ``files``
@@ -979,8 +998,10 @@ class BackupPass:
         sidecar, sidecar_size = cand.sidecar, 0
         if sidecar is not None:  # beside the file, so on the same disk
             try:
-                sidecar_size = (sidecar.stat() if local
-                                else await asyncio.to_thread(sidecar.stat)).st_size
+                side_st = (sidecar.stat() if local
+                           else await asyncio.to_thread(sidecar.stat))
+                sidecar_size = side_st.st_size
+                cand.sidecar_sent = (side_st.st_size, side_st.st_mtime_ns)
             except OSError:
                 sidecar = None
         upload = self.progress.start_upload(cand.path_str, st.size)
@@ -1187,7 +1208,8 @@ class BackupPass:
         """Commit outcomes (one transaction for all), then count and report them."""
         if not outcomes:
             return
-        await self.store.put_rows([self._row(*o) for o in outcomes])
+        await self.store.put_rows([self._row(*o) for o in outcomes],
+                                  [_sidecar_row(o[0]) for o in outcomes if o[1] == UPLOADED])
         quiet = len(outcomes) > 1  # a batch of duplicates gets one summary line
         debug = quiet and log.isEnabledFor(logging.DEBUG)
         duplicates = 0
@@ -1265,6 +1287,15 @@ class BackupPass:
         self.progress.skipped += 1
         log.info("%s vanished before it was backed up", cand.path)
         self._file_done(cand.path, "vanished")
+
+
+def _sidecar_row(cand: Candidate) -> tuple[bytes, bytes, int | None, int | None]:
+    """What went up with an upload, for the state (see sidecars.py): its sidecar's size
+    and mtime_ns, or None when it went up without one."""
+    dir_key, name = (cand.dir_key, os.fsencode(cand.stat.name)) if cand.dir_key else \
+        split_path(cand.path)
+    size, mtime_ns = cand.sidecar_sent or (None, None)
+    return dir_key, name, size, mtime_ns
 
 
 def _take(it: Iterator[Scanned], files: int) -> list[Scanned]:

@@ -26,6 +26,7 @@ from ..state.password import has_password
 from ..state.paused import paused_since
 from ..state.room import Room, state_room
 from .live import read_live
+from .sidecars import late_headline
 from .statusline import held_line, paused_line, settling_line, waiting_text
 from .text import count
 
@@ -271,13 +272,14 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
     """(state for scripts, the line for people): what is happening, in a few words.
 
     States: waiting, error, uploading, scanning, paused, auth, offline, unsupported, state,
-    interrupted, failed, cloud, quota, stopped, pending, complete, never. ``auth`` to
+    interrupted, failed, cloud, quota, stopped, pending, sidecars, complete, never. ``auth`` to
     ``interrupted``: backing up stopped short (:func:`last_stop`). ``quota``: the last
     pass stopped at the storage quota.
     ``cloud``: cloud placeholders were left out (their photos are not on this disk;
     :mod:`immich_backupd.placeholders`). ``pending``: files known not to
     be on the server (another server or user, ``retry --deleted``) wait for the next
-    pass: never "✓" before they are up.
+    pass: never "✓" before they are up. ``sidecars``: all is backed up but sidecars
+    changed after their upload, which Immich did not get (never "✓" for them).
     """
     live = data["live"] or {}
     state = live.get("state")
@@ -328,6 +330,9 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
         return "pending", "· " + ngettext("{n} file waits for the next backup",
                                           "{n} files wait for the next backup",
                                           data["pending"]).format(n=count(data["pending"]))
+    late = data.get("sidecars_changed_after_upload") or 0
+    if late and data["last_backup_at"]:
+        return "sidecars", late_headline(late)
     if data["last_backup_at"]:
         return "complete", _("✓ Backup complete")
     return "never", _("No backup yet")
@@ -351,6 +356,20 @@ def cloud_items(settings: Settings) -> list[dict[str, str]]:
     finally:
         reader.close()
     return cloud_data(cloud)["files"]
+
+
+LATE_SIDECARS_LISTED = 10_000
+"""At most this many photos with a late sidecar are listed (all are counted)."""
+
+
+def late_sidecar_paths(settings: Settings, limit: int = LATE_SIDECARS_LISTED) -> list[str]:
+    """The photos whose sidecar was added or changed after their upload (Immich did not
+    get it), by path."""
+    reader = StateReader(settings.state_dir)
+    try:
+        return [str(p) for p in reader.late_sidecars(limit)]
+    finally:
+        reader.close()
 
 
 def failed_items(settings: Settings) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from .records import (
     row_to_record,
 )
 from .schema import DB_NAME, SCHEMA_VERSION, migrate
+from .sidecars import LATE_COUNT, LATE_PATHS
 
 
 class StateReader:
@@ -116,7 +117,14 @@ class StateReader:
             "trashed": counts.get(TRASHED, 0),
             "deleted_on_server": counts.get(DELETED, 0),
             "pending": counts.get(PENDING, 0),
+            "sidecars_changed_after_upload": self._rows(LATE_COUNT, ON_SERVER)[0][0]
+            if self._conn is not None else 0,
         }
+
+    def late_sidecars(self, limit: int) -> list[Path]:
+        """The first ``limit`` backed-up photos whose sidecar was added or changed after
+        their upload, which Immich did not get (see state/sidecars.py)."""
+        return [join_path(d, n) for d, n in self._rows(LATE_PATHS, (*ON_SERVER, limit))]
 
     def paths_with_status(self, status: str, limit: int) -> list[Path]:
         """The first ``limit`` paths (in key order) whose record has ``status``."""

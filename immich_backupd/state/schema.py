@@ -90,6 +90,25 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX files_status ON files (status);
     CREATE INDEX files_ino ON files (ino);
     """,
+    # 3: the sidecar (.xmp) that went up with each photo this release uploaded (size
+    # and mtime_ns; NULL: none), and whether one was added or changed since (``late``).
+    # Immich takes a sidecar only with the upload, so a late one is reported, not sent
+    # (see pipeline/sidecars.py). A photo's row goes with its record; a record replaced
+    # by a new outcome keeps it (REPLACE fires no delete trigger) until its next upload.
+    """
+    CREATE TABLE sidecars (
+        dir INTEGER NOT NULL,
+        name BLOB NOT NULL,
+        size INTEGER,
+        mtime_ns INTEGER,
+        late INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (dir, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX sidecars_late ON sidecars (late) WHERE late;
+    CREATE TRIGGER files_forgotten AFTER DELETE ON files BEGIN
+        DELETE FROM sidecars WHERE dir = old.dir AND name = old.name;
+    END;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

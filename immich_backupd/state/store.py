@@ -36,6 +36,7 @@ from .records import (
     rows_per_statement,
 )
 from .schema import DB_NAME, PRAGMAS, migrate
+from .sidecars import SENT, SET_LATE
 
 
 def _migrate_file(path: Path) -> None:
@@ -128,10 +129,14 @@ class StateStore:
             for r, (dir_key, name) in zip(records, split_paths(r.path for r in records),
                                           strict=True)])
 
-    async def put_rows(self, records: Sequence[tuple[Any, ...]]) -> None:
+    async def put_rows(self, records: Sequence[tuple[Any, ...]],
+                       sidecars: Sequence[tuple[bytes, bytes, int | None, int | None]] = ()
+                       ) -> None:
         """:meth:`put_many` for records made by :func:`file_row` (folder and name as
         bytes, see :func:`split_path`): the pipeline records a batch of outcomes without
-        building a FileRecord for each."""
+        building a FileRecord for each. ``sidecars``: (folder, name, size, mtime_ns) of
+        the sidecar that went up with each photo uploaded (size None: none), in the
+        same transaction (see state/sidecars.py)."""
         if not records:
             return
         now = time.time()
@@ -147,6 +152,16 @@ class StateStore:
                     + ",".join([FILE_ROW] * len(part)),
                     [value for row in part for value in row],
                 )
+            if sidecars:
+                await db.executemany(SENT, sidecars)
+
+    async def set_late_sidecars(self, verdicts: Sequence[tuple[bool, bytes, bytes]]) -> None:
+        """(late, folder, name) for photos whose sidecar the scan found added or changed
+        since their upload (late) or back as it went up (see pipeline/sidecars.py)."""
+        if not verdicts:
+            return
+        async with self._transaction() as db:
+            await db.executemany(SET_LATE, [(int(late), d, n) for late, d, n in verdicts])
 
     async def forget(self, path: Path) -> None:
         await self.forget_many([path])

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..model import ON_SERVER
 from .records import DIR_ID, FILE_COLS, FILES, FileRecord, chunks, row_to_record
+from .sidecars import IN_FOLDER
 
 
 class WorkerReads:
@@ -62,6 +63,12 @@ class WorkerReads:
             if on_server:
                 known[os.fsdecode(name)] = (size, mtime_ns, ino)
         return known, count
+
+    def dir_sidecars(self, directory: str) -> dict[str, tuple[int | None, int | None, int]]:
+        """(size, mtime_ns, late) of the sidecar that went up with each photo of one
+        folder this release uploaded, by the photo's name (see state/sidecars.py)."""
+        return {os.fsdecode(name): (size, mtime_ns, late) for name, size, mtime_ns, late
+                in self._conn().execute(IN_FOLDER, (os.fsencode(directory),))}
 
     def has_records_below(self, folder: str) -> bool:
         """Return True if the state has a record of a file in ``folder`` or below it."""

@@ -14,6 +14,8 @@
     $("backed-up").textContent = view.backed_up_text;
     $("last-backup").textContent = view.last_backup_text;
     $("held").textContent = view.held_text; show($("held"), !!view.held_text);
+    $("sidecars").textContent = view.sidecars_text;
+    show($("sidecars"), !!view.sidecars_text);
     $("failed-count").textContent = view.failed_text;
     show($("failed-count"), !!view.failed_text);
     show($("quota"), !!view.quota_text);

@@ -1,0 +1,105 @@
+"""Sidecars (``.xmp``) added or changed after their photo was uploaded: Immich takes a
+sidecar only with the upload, so they are reported (status, status --json, failed), never
+sent, and never shown as backed up with a ✓."""
+
+from __future__ import annotations
+
+import os
+
+from immich_standin.library import XMP, touch_later
+
+from .conftest import server_assets
+
+CHANGED = b"<x:xmpmeta><!-- rating 5 --></x:xmpmeta>\n"
+
+
+def test_a_sidecar_added_or_changed_after_the_upload_is_reported_not_claimed(
+        server, make_setup):
+    setup = make_setup(server)
+    assert setup.run("once").returncode == 0
+    first = setup.json("status")
+    assert first["sidecars_changed_after_upload"] == 0
+    assert first["state"] == "complete"
+    created = server.state.counters.created
+
+    holiday = setup.tmp / "lib" / "Pictures" / "2024" / "Holiday"
+    edited = holiday / "IMG_3001.jpg.xmp"  # x.jpg.xmp spelling: new content
+    edited.write_bytes(CHANGED)
+    touch_later(holiday / "IMG_3002.xmp")  # x.xmp spelling: only its time moves
+    (holiday / "IMG_1000.jpg.xmp").write_bytes(CHANGED)  # added later, both spellings
+    (holiday / "IMG_1001.xmp").write_bytes(CHANGED)
+    late = {holiday / n for n in ("IMG_3001.jpg", "IMG_3002.jpg", "IMG_1000.jpg",
+                                  "IMG_1001.jpg")}
+
+    proc = setup.run("once")
+    assert proc.returncode == 0, proc.stderr
+    assert server.state.counters.created == created  # nothing was sent again
+    assert "sidecar was added or changed after the upload" in proc.stderr
+    status = setup.json("status")
+    assert status["sidecars_changed_after_upload"] == len(late)
+    assert status["state"] == "sidecars"
+    assert not status["headline"].startswith("✓")
+    assert status["backed_up"] == status["total"]  # the photos themselves are there
+    text = setup.run("status").stdout
+    assert "4 photos have a sidecar (.xmp) added or changed after their upload" in text
+    assert "✓ Backup complete" not in text
+    listed = setup.run("failed").stdout
+    for path in late:
+        assert str(path).replace(str(setup.tmp), "") in listed, listed
+    assert "Immich takes a sidecar only with the upload" in listed
+    # The server still has what went up with the upload.
+    assets = server_assets(server)
+    assert assets[setup.lib.sha1_of(holiday / "IMG_3001.jpg")].sidecar == XMP
+
+    # Reported once in the log, counted every time after.
+    again = setup.run("once")
+    assert again.returncode == 0, again.stderr
+    assert "sidecar was added or changed" not in again.stderr
+    assert setup.json("status")["sidecars_changed_after_upload"] == len(late)
+
+    # A photo edited since goes up again, with its sidecar of now: no longer late.
+    photo = holiday / "IMG_3001.jpg"
+    photo.write_bytes(photo.read_bytes() + b"edited")
+    touch_later(photo, 60)
+    assert setup.run("once").returncode == 0
+    assert server.state.counters.created == created + 1
+    new = [a for a in server_assets(server).values() if a.sidecar == CHANGED]
+    assert len(new) == 1
+    after = setup.json("status")
+    assert after["sidecars_changed_after_upload"] == len(late) - 1
+
+
+def test_a_sidecar_back_as_it_went_up_is_no_longer_reported(server, make_setup):
+    setup = make_setup(server)
+    assert setup.run("once").returncode == 0
+    side = setup.tmp / "lib" / "Pictures" / "2024" / "Holiday" / "IMG_3001.jpg.xmp"
+    st = side.stat()
+    side.write_bytes(CHANGED)
+    assert setup.run("once").returncode == 0
+    assert setup.json("status")["sidecars_changed_after_upload"] == 1
+    side.write_bytes(XMP)  # a sync tool restored it, time and all
+    os.utime(side, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert setup.run("once").returncode == 0
+    status = setup.json("status")
+    assert status["sidecars_changed_after_upload"] == 0
+    assert status["state"] == "complete"
+
+
+def test_deleted_in_immich_and_retried_goes_up_with_the_sidecar_of_now(server, make_setup):
+    """What docs/later-edits.md advises when the sidecar matters more than the asset."""
+    setup = make_setup(server)
+    assert setup.run("once").returncode == 0
+    holiday = setup.tmp / "lib" / "Pictures" / "2024" / "Holiday"
+    (holiday / "IMG_3001.jpg.xmp").write_bytes(CHANGED)
+    assert setup.run("once").returncode == 0
+    assert setup.json("status")["sidecars_changed_after_upload"] == 1
+    asset = server_assets(server)[setup.lib.sha1_of(holiday / "IMG_3001.jpg")]
+    server.state.delete_asset(asset.id)
+    assert setup.run("verify").returncode == 0
+    assert setup.run("retry", "--deleted").returncode == 0
+    assert setup.run("once").returncode == 0
+    again = server_assets(server)[setup.lib.sha1_of(holiday / "IMG_3001.jpg")]
+    assert again.id != asset.id and again.sidecar == CHANGED
+    status = setup.json("status")
+    assert status["sidecars_changed_after_upload"] == 0
+    assert status["state"] == "complete"
