@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # Linux and macOS alike (`make lock` writes it from pyproject.toml).
 LOCK   := requirements.lock
 
-.PHONY: venv test lint demo clean lock lock-upgrade test-latest
+.PHONY: venv test lint demo clean lock lock-upgrade test-latest screenshots
 
 venv: $(STAMP)
 
@@ -31,6 +31,12 @@ lint: venv
 
 demo: venv
 	$(PY) -m immich_standin.demo
+
+# The dashboard's screenshots in docs/screenshots/ (docs/dashboard.md), made by the
+# browser test against a real daemon and the stand-in (needs chromium, chromedriver).
+screenshots: venv
+	IMMICH_BACKUPD_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q -p no:cacheprovider \
+		tests/e2e/test_dashboard_screens.py
 
 clean:
 	rm -rf $(VENV) $(LATEST) demo .pytest_cache .ruff_cache
