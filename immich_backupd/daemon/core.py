@@ -96,11 +96,13 @@ class Daemon:
         self.debouncer = Debouncer(settings.backup.trigger_delay, settings.backup.max_delay)
         self.settle = SettleTracker()
         self.status = DaemonState()
-        # What was told is kept in the state folder: a restart repeats nothing.
+        # What was told is kept in the state folder: a restart repeats nothing. With
+        # notifications off nothing is told or kept (no notified.json).
+        on = settings.notifications.desktop
         self.notifier = NotifyingReporter(
-            desktop_notifier() if settings.notifications.desktop else NullNotifier(),
-            memory=notified.load(settings.state_dir),
-            save=lambda memory: notified.save(self.settings.state_dir, memory),
+            desktop_notifier() if on else NullNotifier(),
+            memory=notified.load(settings.state_dir) if on else None,
+            save=(lambda m: notified.save(self.settings.state_dir, m)) if on else None,
             totals=lambda: notified.totals(self.settings.state_dir))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()

@@ -193,3 +193,19 @@ def test_a_rejected_key_is_told_once_also_across_a_restart(server, make_setup, t
             assert d.stop() == 0  # what is queued is sent before it exits
         assert [(c["summary"], c["urgency"]) for c in desktop.notifies()] == [
             ("Immich backup stopped", 2)]
+
+
+def test_switched_off_nothing_is_told_and_nothing_is_kept(server, make_setup, tmp_path, desktop):
+    setup = make_setup(server)
+    config = json.loads(setup.config.read_text())
+    config["notifications"] = {"desktop": False}
+    setup.config.write_text(json.dumps(config))
+    server.faults.fail("POST", "/api/assets", 500, times=None)  # failures, a first backup
+    d = start(setup, tmp_path, desktop)
+    try:
+        wait_until(lambda: len(setup.json("failed")) > 0, 30, "the failures")
+        wait_until(lambda: passes_ended(d) >= 1, 30, "the first pass")
+    finally:
+        assert d.stop() == 0
+    assert desktop.notifies() == []
+    assert not (setup.state_dir / NOTIFIED_NAME).exists()
