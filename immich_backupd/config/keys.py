@@ -75,7 +75,7 @@ backup.retry.max_attempts        | integer | `8` | Tries per file before it is l
 backup.retry.initial             | duration | `2s` | The first wait between tries.
 backup.retry.max                 | duration | `10m` | The longest wait between tries.
 notifications                    | section | `{}` | Desktop notifications.
-notifications.desktop            | boolean | `true` | Progress of long passes, new failures, quota, key.
+notifications.desktop            | boolean | `true` | Long passes, new failures, quota, bad key.
 dashboard                        | section | `{}` | The local dashboard and JSON API.
 dashboard.enabled                | boolean | `true` | Serve the dashboard while the daemon runs.
 dashboard.listen                 | string | `127.0.0.1:8484` | Where it listens.
