@@ -89,3 +89,43 @@ def test_adopting_makes_no_query_or_request_per_file(tmp_path: Path) -> None:
     # and the end of the pass, the same at both sizes.
     assert large[2] <= small[2] + 4, (small, large)
     assert large[3] == small[3], (small, large)
+
+
+def _rescan_with_sidecars(tmp: Path, per_folder: int) -> tuple[int, int, int]:
+    """(files, SQL statements, requests) of the pass after a first backup of a library
+    whose every photo has a sidecar: the rescan compares them (see pipeline/sidecars.py)."""
+    with StandinServer(version="3.1.0") as srv:
+        n = 0
+        for f in range(2):
+            folder = tmp / "photos" / f"album-{f}"
+            folder.mkdir(parents=True)
+            for i in range(per_folder):
+                photo, side = folder / f"IMG_{i:04d}.jpg", folder / f"IMG_{i:04d}.xmp"
+                photo.write_bytes(b"\xff\xd8\xff" + f"{f}-{i}".encode() + bytes(64))
+                side.write_bytes(b"<x:xmpmeta/>")
+                for p in (photo, side):
+                    os.utime(p, (OLD, OLD))
+                n += 1
+        config = tmp / "config.yaml"
+        config.write_text(json.dumps({
+            "server": {"url": srv.url, "api_key": srv.api_key},
+            "state_dir": str(tmp / "state"), "albums": {"include": [str(tmp / "photos")]}}))
+        config.chmod(0o600)
+        for _ in range(2):  # the first backup, then the rescan counted
+            out = subprocess.run([sys.executable, "-c", PROBE, str(config)],
+                                 capture_output=True, text=True, timeout=300, check=True)
+        assert sum(a.sidecar is not None for a in srv.state.assets.values()) == n
+        before = len(srv.state.requests)
+        out = subprocess.run([sys.executable, "-c", PROBE, str(config)], capture_output=True,
+                             text=True, timeout=300, check=True)
+        line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")][-1]
+        _, rc, statements = line.split()
+        assert rc == "0", out.stderr[-2000:]
+        return n, int(statements), len(srv.state.requests) - before
+
+
+def test_a_rescan_compares_sidecars_without_a_query_per_file(tmp_path: Path) -> None:
+    small = _rescan_with_sidecars(tmp_path / "small", 20)  # 40 photos, 40 sidecars
+    large = _rescan_with_sidecars(tmp_path / "large", 100)  # 200 of each, same folders
+    assert large[1] - small[1] < (large[0] - small[0]) / 20, (small, large)
+    assert large[2] == small[2], (small, large)

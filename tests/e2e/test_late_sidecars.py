@@ -103,3 +103,23 @@ def test_deleted_in_immich_and_retried_goes_up_with_the_sidecar_of_now(server, m
     status = setup.json("status")
     assert status["sidecars_changed_after_upload"] == 0
     assert status["state"] == "complete"
+
+
+def test_the_daemon_notices_a_sidecar_edited_after_the_upload(server, make_setup, tmp_path):
+    from .test_daemon import Daemon, wait_until
+
+    setup = make_setup(server, trigger_delay="300ms")
+    d = Daemon(setup, tmp_path)
+    try:
+        d.wait_notify(lambda m: m == "READY=1")
+        wait_until(lambda: set(server_assets(server)) == set(setup.lib.expected.values()),
+                   30, "the initial backup")
+        created = server.state.counters.created
+        side = setup.lib.include[0] / "2024" / "Holiday" / "IMG_3001.jpg.xmp"
+        side.write_bytes(CHANGED)  # inotify sees it: a pass of that folder follows
+        wait_until(lambda: setup.json("status")["sidecars_changed_after_upload"] == 1, 20,
+                   "the edited sidecar to be reported")
+        assert server.state.counters.created == created
+    finally:
+        code = d.stop()
+    assert code == 0, d.stderr()
