@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 
 from immich_standin import StandinServer
@@ -96,3 +97,29 @@ def test_without_asset_update_the_video_fails_with_why_then_links_on_retry(
     _assert_linked(server, setup)
     assert server.state.counters.created == created  # the videos were up: only linked
     assert setup.json("failed") == []
+
+
+def test_a_mov_after_its_jpg_is_linked_on_a_v2_server_too(make_setup):
+    """The acceptance's own words (a ``.MOV`` added after its ``.JPG``), on the v2 line
+    (``PUT /api/assets/{id}`` of the v2.7 spec), whose uploads need deviceAssetId."""
+    from immich_standin.library import JPEG, MOV
+
+    from .conftest import check_clean
+
+    with StandinServer(version="2.7.0") as srv:
+        setup = make_setup(srv)
+        folder = setup.lib.include[0] / "2024" / "Holiday"
+        still, video = folder / "IMG_5001.JPG", folder / "IMG_5001.MOV"
+        still.write_bytes(JPEG + b"jpg-5001" + bytes(200))
+        assert setup.run("once").returncode == 0
+        video.write_bytes(MOV + b"mov-5001" + bytes(300))
+        proc = setup.run("once")
+        assert proc.returncode == 0, proc.stderr
+        assets = server_assets(srv)
+        s = assets[hashlib.sha1(still.read_bytes()).hexdigest()]
+        v = assets[hashlib.sha1(video.read_bytes()).hexdigest()]
+        assert s.live_photo_video_id == v.id and v.visibility == "hidden"
+        assert srv.state.counters.updates == 1
+        status = setup.json("status")
+        assert status["backed_up"] == status["total"]
+        check_clean(srv)
