@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import random
@@ -203,6 +204,18 @@ def test_multipart_sends_kept_bytes_without_reading_the_file(
     os.utime(media, ns=(st.st_atime_ns, st.st_mtime_ns))
     with pytest.raises(FileChangedDuringUploadError, match="size or mtime moved"):
         asyncio.run(_collect(MultipartBody([part], [])))
+    # The same file as it is now, with its inode: sent. Then replaced by a rename (rsync,
+    # an editor's save) with the same size and mtime: the stat alone looks the same, the
+    # inode does not.
+    grown = dataclasses.replace(part, size=3001, data=b"k" * 3001, ino=media.stat().st_ino)
+    assert b"k" * 3001 in asyncio.run(_collect_chunked(MultipartBody([grown], []), 1024))
+    other = tmp_path / "a.jpg.tmp"
+    other.write_bytes(b"z" * 3001)
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(other, media)
+    assert (media.stat().st_size, media.stat().st_mtime_ns) == (3001, st.st_mtime_ns)
+    with pytest.raises(FileChangedDuringUploadError, match="another inode"):
+        asyncio.run(_collect(MultipartBody([grown], [])))
     media.unlink()  # gone: the file's error, as when streaming it
     with pytest.raises(FileNotFoundError):
         asyncio.run(_collect(MultipartBody([part], [])))

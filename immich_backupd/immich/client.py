@@ -73,6 +73,7 @@ class UploadRequest:
     # were read under (see multipart.py).
     data: bytes | None = field(default=None, repr=False)
     mtime_ns: int | None = None
+    ino: int | None = None  # the inode it was hashed under, checked before the last byte
     local_disk: bool = False  # the file's closing stat may run on the event loop
     # The bandwidth cap shared by all uploads (awaited per chunk), or None: no cap.
     pace: Pace | None = None
@@ -269,7 +270,7 @@ class ImmichClient:
     async def upload(self, req: UploadRequest) -> UploadResult:
         """Stream one file up. A duplicate answer (even an early one) is a result."""
         files = [FilePart("assetData", req.path, req.size, req.filename, req.sha1,
-                          data=req.data, mtime_ns=req.mtime_ns,
+                          data=req.data, mtime_ns=req.mtime_ns, ino=req.ino,
                           stat_on_loop=req.local_disk)]
         if req.sidecar is not None:
             files.append(FilePart("sidecarData", req.sidecar, req.sidecar_size,

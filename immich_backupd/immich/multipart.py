@@ -10,11 +10,13 @@ Built by hand rather than with ``aiohttp.FormData`` for three reasons:
   with the checksum announced in ``x-immich-checksum`` *before* the closing boundary.
   If the file changed since it was hashed, the body is aborted, the server sees a body
   cut short and keeps nothing, and the file is retried: a torn file is never uploaded.
+  (The bytes themselves are compared here, which no stat could fool.)
 - Read once: a small file whose bytes the hasher kept (``FilePart.data``) is sent from
   them: no second read, no second SHA-1. They are the bytes that were hashed, so the
   checksum holds by construction; the file is stat'ed before the closing boundary, and
-  a file whose size or mtime moved since is aborted the same way (it is being
-  rewritten: what it will hold is uploaded when it settles). On a local disk that
+  a file whose size, mtime or inode moved since is aborted the same way (it is being
+  rewritten, or was replaced by a rename as rsync and editors do, perhaps with the same
+  size and mtime: what it will hold is uploaded when it settles). On a local disk that
   ``stat`` runs on the event loop; elsewhere (NFS, SMB, FUSE: it may hang) in a thread.
 """
 
@@ -51,6 +53,7 @@ class FilePart:
     # ``mtime_ns`` is the stat they were read under, checked before the part ends.
     data: bytes | None = field(default=None, repr=False)
     mtime_ns: int | None = None
+    ino: int | None = None  # the inode it was hashed under; None or 0: unknown, not checked
     # The file is on a local disk (see mounts.py): that stat may run on the event loop
     # instead of going to a thread and back, which costs more than the stat itself.
     stat_on_loop: bool = False
@@ -157,6 +160,9 @@ async def _kept(
                                            and st.st_mtime_ns != part.mtime_ns):
                 raise FileChangedDuringUploadError(
                     f"{part.path}: file changed while uploading (size or mtime moved)")
+            if part.ino and st.st_ino and st.st_ino != part.ino:
+                raise FileChangedDuringUploadError(
+                    f"{part.path}: file replaced while uploading (another inode)")
         yield view[start:start + chunk]
 
 

@@ -1034,6 +1034,7 @@ class BackupPass:
             on_progress=on_progress,
             data=cand.data,
             mtime_ns=st.mtime_ns,
+            ino=st.ino,
             local_disk=local,
             pace=self._pace,
         )
