@@ -21,6 +21,7 @@ from ..pipeline.runner import BackupPass, PassResult
 from ..pipeline.settling import SETTLE_WAIT_FACTOR
 from ..pipeline.verify import VerifyReport
 from ..report.progress import Reporter
+from ..report.sidecars import late_line
 from ..report.text import count, human_bytes, human_duration
 from ..state import FAILED, UNSUPPORTED, StateReader
 from .common import err, is_tty, show_path
@@ -182,6 +183,9 @@ async def _once(settings: Settings, reporter: Reporter) -> int:
     if result.outcome == "stopped":
         print(_("Backup stopped: {summary}. Everything finished is recorded; the rest is "
                 "backed up next time.").format(summary=summary))
+    elif result.outcome == "complete" and (late := _late_sidecars(settings)):
+        print(summary)  # the photos are up, but not every sidecar: never "✓"
+        print(late_line(late))
     elif result.outcome == "complete":
         print(_("✓ Backup complete: {summary}").format(summary=summary))
     else:
@@ -229,6 +233,15 @@ def _new_versions(result: PassResult) -> None:
                        "{n} files changed after their last backup and were uploaded again "
                        "as new versions (the server keeps the earlier ones too).",
                        n).format(n=count(n)))
+
+
+def _late_sidecars(settings: Settings) -> int:
+    """Photos whose sidecar changed after their upload, which Immich did not get."""
+    reader = StateReader(settings.state_dir)
+    try:
+        return reader.late_sidecar_count()
+    finally:
+        reader.close()
 
 
 def _failed_in_state(settings: Settings) -> tuple[int, int]:

@@ -117,9 +117,13 @@ class StateReader:
             "trashed": counts.get(TRASHED, 0),
             "deleted_on_server": counts.get(DELETED, 0),
             "pending": counts.get(PENDING, 0),
-            "sidecars_changed_after_upload": self._rows(LATE_COUNT, ON_SERVER)[0][0]
-            if self._conn is not None else 0,
+            "sidecars_changed_after_upload": self.late_sidecar_count(),
         }
+
+    def late_sidecar_count(self) -> int:
+        """How many backed-up photos have a sidecar added or changed after their upload
+        (see state/sidecars.py): an indexed count, not a scan of the files."""
+        return self._rows(LATE_COUNT, ON_SERVER)[0][0] if self._conn is not None else 0
 
     def late_sidecars(self, limit: int) -> list[Path]:
         """The first ``limit`` backed-up photos whose sidecar was added or changed after

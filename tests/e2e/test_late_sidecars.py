@@ -35,6 +35,8 @@ def test_a_sidecar_added_or_changed_after_the_upload_is_reported_not_claimed(
     assert proc.returncode == 0, proc.stderr
     assert server.state.counters.created == created  # nothing was sent again
     assert "sidecar was added or changed after the upload" in proc.stderr
+    assert "✓" not in proc.stdout  # the photos are up, their sidecars are not
+    assert "4 photos have a sidecar (.xmp) added or changed" in proc.stdout
     status = setup.json("status")
     assert status["sidecars_changed_after_upload"] == len(late)
     assert status["state"] == "sidecars"
@@ -79,7 +81,9 @@ def test_a_sidecar_back_as_it_went_up_is_no_longer_reported(server, make_setup):
     assert setup.json("status")["sidecars_changed_after_upload"] == 1
     side.write_bytes(XMP)  # a sync tool restored it, time and all
     os.utime(side, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert setup.run("once").returncode == 0
+    proc = setup.run("once")
+    assert proc.returncode == 0
+    assert "✓ Backup complete" in proc.stdout and "sidecar" not in proc.stdout
     status = setup.json("status")
     assert status["sidecars_changed_after_upload"] == 0
     assert status["state"] == "complete"
