@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -97,6 +98,48 @@ def test_an_unreadable_folder_is_a_problem_everywhere(server, make_setup):
     again = setup.run("once")
     assert again.returncode == 0 and "✓ Backup complete" in again.stdout
     assert setup.json("status")["folder_problems"] == []
+
+
+def test_one_failed_file_and_one_unreadable_folder_never_say_done(server, make_setup):
+    """Issue 14, point 7: a pass with a file that failed after its last try and a folder
+    it cannot read prints no ✓, exits 1, and status says what is not backed up."""
+    setup = make_setup(server)
+    assert setup.run("once").returncode == 0
+    folder = setup.lib.include[0] / "2024" / "Later"
+    folder.mkdir(parents=True)
+    (folder / "IMG_9001.jpg").write_bytes(JPEG + os.urandom(3000))
+    locked = setup.lib.include[0] / "2024" / "Locked"
+    locked.mkdir()
+    (locked / "secret.jpg").write_bytes(JPEG + os.urandom(1000))
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root reads everything: drop the capabilities that allow it
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv(1): cannot make a folder unreadable")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+    server.faults.fail("POST", "/api/assets", 500, times=None)  # every try of the new file
+    locked.chmod(0)
+    try:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "LC_ALL": "C", "LANGUAGE": ""}
+        env.pop("IMMICH_API_KEY", None)
+        proc = subprocess.run(
+            [*prefix, sys.executable, "-m", "immich_backupd", "--config", str(setup.config),
+             "once"], capture_output=True, text=True, env=env, timeout=120)
+        if "Permission denied" not in proc.stderr + proc.stdout and proc.returncode == 0:
+            pytest.skip("this machine lets the test read a mode-000 folder")
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 1, out
+        assert "✓" not in proc.stdout and "complete" not in proc.stdout.lower(), out
+        assert f"Cannot read {locked}" in proc.stdout
+        assert "1 failed" in proc.stdout and "IMG_9001.jpg" in out
+        assert [Path(f["path"]).name for f in setup.json("failed")] == ["IMG_9001.jpg"]
+        status = setup.json("status")
+        assert status["state"] == "failed"
+        assert not status["headline"].startswith("✓")
+        text = setup.run("status").stdout
+        assert "✓" not in text.splitlines()[0] and "Backup complete" not in text
+    finally:
+        locked.chmod(0o755)
 
 
 def test_the_daemon_waits_for_a_missing_folder_then_backs_it_up(server, make_setup, tmp_path):
