@@ -335,3 +335,22 @@ def test_two_connections_migrating_at_once_do_each_step_once(tmp_path: Path):
     assert second.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     first.close()
     second.close()
+
+
+async def test_stacks_are_remembered_per_folder_and_replaced_by_key(tmp_path: Path):
+    store = await StateStore.open(tmp_path / "s")
+    try:
+        a, b = tmp_path / "lib" / "a", tmp_path / "lib" / "b"
+        await store.put_many([
+            rec(a / "IMG_1.JPG", UPLOADED, remote_id="j1"),
+            rec(a / "IMG_1.CR2", UPLOADED, remote_id="r1"),
+            rec(a / "failed.jpg", FAILED), rec(b / "IMG_1.CR2", UPLOADED, remote_id="r2")])
+        assert await store.on_server_in(a) == {"IMG_1.JPG": "j1", "IMG_1.CR2": "r1"}
+        assert await store.stacks_in(a) == {}
+        await store.save_stack(a, "raw:img_1", "s1", "j1", ["j1", "r1"])
+        await store.save_stack(a, "raw:img_1", "s2", "j1", ["j1", "r1", "r3"])
+        assert await store.stacks_in(a) == {"raw:img_1": ("s2", "j1",
+                                                          frozenset({"j1", "r1", "r3"}))}
+        assert await store.stacks_in(b) == {}
+    finally:
+        await store.close()

@@ -51,6 +51,7 @@ from .model import RetrySettings as RetrySettings
 from .model import Secret as Secret
 from .model import ServerSettings as ServerSettings
 from .model import Settings as Settings
+from .model import StackSettings as StackSettings
 from .paths import (
     ConfigValueError,
     FileSystem,
@@ -88,6 +89,7 @@ __all__ = [
     "Secret",
     "ServerSettings",
     "Settings",
+    "StackSettings",
     "default_config_path",
     "default_state_dir",
     "expand_path",

@@ -70,6 +70,9 @@ backup.check_batch_size          | integer | `1000` | Checksums per request, 1 t
 backup.verify_interval           | duration | `1d` | How often the server is asked about every file.
 backup.bandwidth                 | rate or timetable | `"off"` | A cap on the upload stream.
 backup.quiet_hours               | time ranges | none | Times of day without uploads.
+backup.stacks | section | `{}` | Which files are stacked on the server.
+backup.stacks.raw_jpeg | boolean | `true` | Stack a RAW with its JPEG/HEIC (same name).
+backup.stacks.bursts | boolean | `false` | Stack a burst's photos under its cover.
 backup.retry                     | section | `{}` | Retrying a failed upload.
 backup.retry.max_attempts        | integer | `8` | Tries per file before it is listed.
 backup.retry.initial             | duration | `2s` | The first wait between tries.

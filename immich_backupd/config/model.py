@@ -105,6 +105,16 @@ class AlbumSettings:
 
 
 @dataclass(frozen=True)
+class StackSettings:
+    """Which files of one folder become one stack on the server (``stacks.py``)."""
+
+    # A RAW and its JPEG/HEIC are one photo to the user: one stack, the JPEG on top.
+    raw_jpeg: bool = True
+    # Bursts are stacked only when asked: some users keep every frame in view.
+    bursts: bool = False
+
+
+@dataclass(frozen=True)
 class Metered:
     """What may be uploaded over a metered network (a phone hotspot, a capped plan)."""
 
@@ -166,6 +176,7 @@ class BackupSettings:
     bandwidth: str = "off"
     # Times of day without uploads ("08:00-18:00"); empty: none.
     quiet_hours: str = ""
+    stacks: StackSettings = field(default_factory=StackSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
 
     @property

@@ -64,6 +64,7 @@ def to_config_dict(settings: Settings, *, reveal_key: bool = False) -> dict[str,
             "verify_interval": format_duration(b.verify_interval),
             "bandwidth": b.bandwidth,
             "quiet_hours": b.quiet_hours,
+            "stacks": {"raw_jpeg": b.stacks.raw_jpeg, "bursts": b.stacks.bursts},
             "retry": {
                 "max_attempts": b.retry.max_attempts,
                 "initial": format_duration(b.retry.initial),

@@ -49,6 +49,7 @@ from .model import (
     Secret,
     ServerSettings,
     Settings,
+    StackSettings,
 )
 from .paths import ConfigValueError, default_state_dir, permission_warning
 from .yamldoc import _MISSING, KeyPath
@@ -305,6 +306,7 @@ def _backup(p: _Problems, value: Any) -> BackupSettings | None:
         "bandwidth": lambda: _bandwidth(p, (*base, "bandwidth"), get("bandwidth"), d.bandwidth),
         "quiet_hours": lambda: _quiet_hours(p, (*base, "quiet_hours"), get("quiet_hours"),
                                             d.quiet_hours),
+        "stacks": lambda: _stacks(p, get("stacks")),
         "retry": lambda: _retry(p, get("retry")),
     }
     # In the order of keys.KEYS, so problems on one line come in the documented order.
@@ -328,6 +330,19 @@ def _metered(p: _Problems, value: Any) -> Metered | None:
     if photos is None or videos is None:
         return None
     return Metered(photos=photos, videos=videos)
+
+
+def _stacks(p: _Problems, value: Any) -> StackSettings | None:
+    base: KeyPath = ("backup", "stacks")
+    sec = _section(p, value, base, "backup.stacks")
+    if value is not _MISSING and value is not None and not isinstance(value, dict):
+        return None
+    d = StackSettings
+    raw_jpeg = _typed(p, (*base, "raw_jpeg"), sec.get("raw_jpeg", _MISSING), d.raw_jpeg)
+    bursts = _typed(p, (*base, "bursts"), sec.get("bursts", _MISSING), d.bursts)
+    if raw_jpeg is None or bursts is None:
+        return None
+    return StackSettings(raw_jpeg=raw_jpeg, bursts=bursts)
 
 
 def _retry(p: _Problems, value: Any) -> RetrySettings | None:

@@ -354,6 +354,19 @@ class ImmichClient:
                                error=None if r.get("error") is None else as_data(str(r["error"])))
                 for r in data if isinstance(r, dict)]
 
+    async def create_stack(self, asset_ids: Sequence[str]) -> tuple[str, str]:
+        """Stack ``asset_ids`` (two or more, the first on top): ``POST /stacks`` (v1.120 and
+        later; ``stack.create``). Returns the new stack's id and its primary asset's id.
+
+        The server deletes any stack whose primary is among the ids and moves the other
+        ids out of their stacks: the caller decides when to send (``stacks.stack_requests``).
+        """
+        _, data = await self._request("POST", "/stacks", json_body={"assetIds": list(asset_ids)})
+        _shape(isinstance(data, dict) and isinstance(data.get("id"), str)
+               and isinstance(data.get("primaryAssetId"), str), "POST", "/stacks",
+               "no stack id")
+        return data["id"], data["primaryAssetId"]
+
     # -- background job queues (admin only) ----------------------------------------
     async def queues(self) -> dict[str, bool]:
         """Queue name → paused, for the server's background job queues (``GET /queues``,

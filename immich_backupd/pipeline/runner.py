@@ -75,6 +75,7 @@ from .plan import (
 from .quota import current_quota, quota_message
 from .settling import HeldFolder, SettleQueue, wait_for_settled
 from .sidecars import LateSidecar, check_folder
+from .stacking import sync_stacks
 
 log = logging.getLogger("immich_backupd.pipeline")
 
@@ -207,6 +208,7 @@ class BackupPass:
         self._gone: list[Path] = []
         # Photos whose sidecar changed after their upload, or back (see sidecars.py).
         self.late_sidecars: list[LateSidecar] = []
+        self._stack_dirs: set[Path] = set()  # folders with a file recorded on the server
         self.rules = AlbumRules.from_settings(settings.albums)
         backup = settings.backup
         self.policy = RetryPolicy(backup.retry.max_attempts, backup.retry.initial,
@@ -289,6 +291,9 @@ class BackupPass:
                 self._notify()
                 await sync_albums(self.client, self.store, self.policy,
                                   user_id=self.server.user_id)
+            if not self.stopping and self._stack_dirs:
+                await sync_stacks(self.client, self.store, self.policy,
+                                  self.settings.backup.stacks, self._stack_dirs)
         except* QuotaExceededError as group:
             outcome, error = "quota", group.exceptions[0]
         except* ServerUnavailableError as group:
@@ -1255,6 +1260,8 @@ class BackupPass:
             p.skipped += 1
             log.warning("%s: %s", path, error or status, extra={"path": path})
         self._file_done(path, status, error or "")
+        if remote_id and status in (UPLOADED, DUPLICATE):
+            self._stack_dirs.add(cand.path.parent)
         return status == DUPLICATE
 
     async def _fail(self, cand: Candidate, reason: str, *, retry: bool) -> None:

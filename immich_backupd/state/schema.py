@@ -109,6 +109,18 @@ MIGRATIONS: tuple[str, ...] = (
         DELETE FROM sidecars WHERE dir = old.dir AND name = old.name;
     END;
     """,
+    # 4: the stacks this client made (stacks.KnownStack), by folder and group key, so a
+    # stack is never sent twice (the server would replace it with a new one).
+    """
+    CREATE TABLE stacks (
+        dir INTEGER NOT NULL REFERENCES dirs(id),
+        key TEXT NOT NULL,
+        stack_id TEXT NOT NULL,
+        primary_id TEXT NOT NULL,
+        asset_ids TEXT NOT NULL,
+        PRIMARY KEY (dir, key)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

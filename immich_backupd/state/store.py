@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import time
 import uuid
@@ -227,6 +228,35 @@ class StateStore:
         async with self._transaction() as db:
             await self._each_folder(db, "UPDATE files SET album_done=1", keys)
 
+    # -- stacks (pipeline/stacking.py) ---------------------------------------------
+    async def on_server_in(self, folder: Path) -> dict[str, str]:
+        """Name → server id of the files of ``folder`` (not below it) on the server."""
+        async with self._db.execute(
+            f"SELECT name, remote_id FROM files WHERE dir={DIR_ID} AND status IN (?, ?) "
+            "AND remote_id IS NOT NULL", [_dir_key(folder), *ON_SERVER],
+        ) as cur:
+            rows = await cur.fetchall()
+        return {os.fsdecode(name): remote_id for name, remote_id in rows}
+
+    async def stacks_in(self, folder: Path) -> dict[str, tuple[str, str, frozenset[str]]]:
+        """Group key → (stack id, primary id, asset ids) of the stacks made in ``folder``."""
+        async with self._db.execute(
+            f"SELECT key, stack_id, primary_id, asset_ids FROM stacks WHERE dir={DIR_ID}",
+            [_dir_key(folder)],
+        ) as cur:
+            rows = await cur.fetchall()
+        return {key: (sid, primary, frozenset(ids.split(","))) for key, sid, primary, ids in rows}
+
+    async def save_stack(self, folder: Path, key: str, stack_id: str, primary_id: str,
+                         asset_ids: Iterable[str]) -> None:
+        """Remember the stack just made for group ``key`` of ``folder`` (replacing the
+        one made before for it, which the server deleted or emptied)."""
+        async with self._transaction() as db:
+            await db.execute(
+                f"INSERT OR REPLACE INTO stacks(dir, key, stack_id, primary_id, asset_ids) "
+                f"VALUES({DIR_ID}, ?, ?, ?, ?)",
+                (_dir_key(folder), key, stack_id, primary_id, ",".join(sorted(asset_ids))))
+
     # -- passes --------------------------------------------------------------------
     async def start_pass(self) -> int:
         async with self._transaction() as db:
@@ -247,3 +277,7 @@ class StateStore:
         if outcome in ("complete", "partial"):
             await self.set_meta("last_backup_at", str(now))
 
+
+def _dir_key(folder: Path) -> bytes:
+    """The state's key of ``folder`` (as :func:`split_path` gives it for its files)."""
+    return split_path(folder / "_")[0]

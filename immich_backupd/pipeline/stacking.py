@@ -1,0 +1,79 @@
+"""Stacks in the pass: RAW+JPEG pairs and bursts of one folder become one server stack.
+
+Runs after the uploads of a pass, over the folders in which the pass recorded a file
+as on the server (uploaded, or found there already), so a pair whose halves reach the
+server in different passes, or whose JPEG was on the server before, is stacked when its
+second half arrives. Groups come from the file names the state has for the folder
+(``stacks.stacks_in_folder``: never across folders); what to send from the stacks the
+state remembers (``stacks.stack_requests``), because stacking again on a real server
+replaces the stack and moves members out of other stacks: a stack is never sent twice.
+
+A failed request is said in the log and not remembered; the folder's stacks are made
+when a file of it is next recorded on the server. A key without ``stack.create`` is
+said once per pass and ends nothing: the uploads are the backup, stacks are order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..config import StackSettings
+from ..immich.client import ImmichClient
+from ..immich.errors import ApiError, ErrorKind, TransportError
+from ..immich.retry import RetryPolicy, call_with_retry
+from ..stacks import KnownStack, stack_requests, stacks_in_folder
+from ..state import StateStore
+from .connect import raise_if_fatal
+
+log = logging.getLogger("immich_backupd.stacks")
+
+
+async def sync_stacks(client: ImmichClient, store: StateStore, policy: RetryPolicy,
+                      settings: StackSettings, folders: Iterable[Path]) -> int:
+    """Make the stacks of ``folders`` that are not on the server yet. Return how many
+    stacks were made."""
+    if not (settings.raw_jpeg or settings.bursts):
+        return 0
+    made = 0
+    try:
+        for folder in sorted(set(folders)):
+            made += await _stack_folder(client, store, policy, settings, folder)
+    except _NoPermission:
+        pass  # said once; the uploads are done, and the next pass tries again
+    return made
+
+
+class _NoPermission(Exception):
+    """The key may not create stacks: stop stacking for this pass."""
+
+
+async def _stack_folder(client: ImmichClient, store: StateStore, policy: RetryPolicy,
+                        settings: StackSettings, folder: Path) -> int:
+    remote_ids = await store.on_server_in(folder)
+    groups = stacks_in_folder(remote_ids, raw_jpeg=settings.raw_jpeg, bursts=settings.bursts)
+    if not groups:
+        return 0
+    known = {key: KnownStack(*row) for key, row in (await store.stacks_in(folder)).items()}
+    made = 0
+    for request in stack_requests(groups, remote_ids, known):
+        try:
+            stack_id, primary_id = await call_with_retry(
+                policy, lambda ids=request.asset_ids: client.create_stack(ids),
+                what=f"stacking in {folder}")
+        except (ApiError, TransportError) as exc:
+            if isinstance(exc, ApiError) and exc.kind is ErrorKind.PERMISSION:
+                # A key made without stack.create: backing up goes on, without stacks.
+                log.warning("no stacks: the API key lacks a permission (%s); give it "
+                            "stack.create, or set backup.stacks.raw_jpeg: false", exc.message)
+                raise _NoPermission from exc
+            raise_if_fatal(exc)
+            log.warning("could not stack %s in %s (%s); tried again when a file of the "
+                        "folder is next backed up", request.key, folder, exc)
+            continue
+        await store.save_stack(folder, request.key, stack_id, primary_id, request.asset_ids)
+        log.info("stacked %d files in %s", len(request.asset_ids), folder,
+                 extra={"path": str(folder)})
+        made += 1
+    return made

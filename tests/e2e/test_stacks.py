@@ -1,0 +1,113 @@
+"""Stacks in the pass (issue 18): a RAW+JPEG pair and a burst become one stack each on the
+stand-in, once across passes, also when the JPEG was on the server before or the RAW
+arrives in a later pass, and never across folders."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from .conftest import Setup, check_clean
+
+
+def photo(path: Path) -> str:
+    """Write a small file unique to its path; return its SHA-1 hex."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = b"\xff\xd8\xff\xe0" + str(path).encode() * 40
+    path.write_bytes(data)
+    return hashlib.sha1(data).hexdigest()
+
+
+def stack_setup(tmp: Path, server, **stacks: bool) -> tuple[Setup, Path]:
+    lib = tmp / "lib"
+    lib.mkdir()
+    key_file = tmp / "api-key"
+    key_file.write_text(server.api_key + "\n")
+    key_file.chmod(0o600)
+    config = tmp / "config.yaml"
+    backup: dict = {"settle_time": "500ms", "album_sync": False,
+                    "retry": {"max_attempts": 3, "initial": "10ms", "max": "50ms"}}
+    if stacks:
+        backup["stacks"] = stacks
+    config.write_text(json.dumps({
+        "server": {"url": server.url, "api_key_file": str(key_file), "timeout": "10s"},
+        "state_dir": str(tmp / "state"), "albums": {"include": [str(lib)]}, "backup": backup}))
+    return Setup(tmp=tmp, lib=None, config=config, state_dir=tmp / "state"), lib  # type: ignore[arg-type]
+
+
+def stacks_on(server) -> list[list[str]]:
+    """Every stack on the server as the checksums of its members, the primary first."""
+    with server.state.lock:
+        ids = list(server.state.stacks)
+    out = [[a.checksum_hex for a in server.state.stack_members(i)] for i in ids]
+    return sorted(out)
+
+
+def once(setup: Setup) -> None:
+    proc = setup.run("once")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_pair_and_a_burst_are_stacked_once_across_passes_never_across_folders(
+        server, tmp_path):
+    setup, lib = stack_setup(tmp_path, server, raw_jpeg=True, bursts=True)
+    jpg, raw = photo(lib / "IMG_1234.JPG"), photo(lib / "IMG_1234.CR2")
+    photo(lib / "other" / "IMG_1234.CR2")  # same name, another folder: no stack
+    cover = photo(lib / "IMG_20231014_183246_BURST001_COVER.jpg")
+    second = photo(lib / "IMG_20231014_183246_BURST002.jpg")
+    photo(lib / "single.jpg")
+    once(setup)
+    assert stacks_on(server) == sorted([[jpg, raw], [cover, second]])
+    assert server.state.counters.stacks_created == 2
+    once(setup)  # nothing new: nothing sent again (the server would replace the stack)
+    assert server.state.counters.stacks_created == 2
+    assert not [r for r in server.state.requests if r.path.endswith("/stacks")][2:]
+    # A third frame of the burst arrives: the burst's stack is made again with it.
+    third = photo(lib / "IMG_20231014_183246_BURST003.jpg")
+    once(setup)
+    assert stacks_on(server) == sorted([[jpg, raw], [cover, second, third]])
+    assert server.state.counters.stacks_created == 3
+    check_clean(server)
+
+
+def test_a_raw_arriving_later_is_stacked_with_the_jpeg_already_on_the_server(
+        server, tmp_path):
+    setup, lib = stack_setup(tmp_path, server)  # the defaults: raw_jpeg on, bursts off
+    jpg = photo(lib / "IMG_0001.JPG")
+    data = (lib / "IMG_0001.JPG").read_bytes()
+    # Already on the server before the first pass (uploaded by the phone app).
+    server.state.seed_asset(server.user.id, data, "IMG_0001.JPG")
+    [photo(lib / f"IMG_20231014_183246_BURST00{i}.jpg") for i in (1, 2)]
+    once(setup)
+    assert stacks_on(server) == []  # a JPEG alone, and bursts are off by default
+    raw = photo(lib / "IMG_0001.DNG")
+    once(setup)
+    assert stacks_on(server) == [[jpg, raw]]
+    assert server.state.counters.stacks_created == 1
+
+
+def test_stacks_off_sends_no_stack(server, tmp_path):
+    setup, lib = stack_setup(tmp_path, server, raw_jpeg=False, bursts=False)
+    photo(lib / "IMG_1.JPG")
+    photo(lib / "IMG_1.CR2")
+    once(setup)
+    assert len(server.state.assets) == 2
+    assert stacks_on(server) == []
+
+
+def test_a_key_without_stack_create_backs_up_everything_and_says_why_no_stacks(
+        server, tmp_path):
+    setup, lib = stack_setup(tmp_path, server)
+    key = server.state.create_api_key(server.user.id, [
+        "asset.upload", "asset.read", "user.read", "album.read", "album.create",
+        "albumAsset.create", "asset.update"])
+    (tmp_path / "api-key").write_text(key + "\n")
+    photo(lib / "IMG_1.JPG")
+    photo(lib / "IMG_1.CR2")
+    proc = setup.run("once")
+    assert proc.returncode == 0, proc.stderr
+    assert len(server.state.assets) == 2
+    assert stacks_on(server) == []
+    assert "no stacks: the API key lacks a permission" in proc.stderr
+    assert "stack.create" in proc.stderr
