@@ -64,6 +64,7 @@ class Candidate:
     sidecar: Path | None = None
     # (size, mtime_ns) of the sidecar sent with its upload (see sidecars.py).
     sidecar_sent: tuple[int, int] | None = None
+    hidden: bool = False  # the video of a live photo: its still is the photo shown
     record: FileRecord | None = None
     sha1: bytes | None = None
     blake3: bytes | None = None
@@ -167,6 +168,7 @@ def plan_dir(
             kind=kinds[name],
             album=None if hidden else album,
             sidecar=directory / sidecars[name] if sidecars and name in sidecars else None,
+            hidden=hidden,
             record=record,
             dir_key=dir_key,
             path_str=prefix + name,

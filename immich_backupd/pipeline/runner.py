@@ -1215,7 +1215,8 @@ class BackupPass:
         if not outcomes:
             return
         await self.store.put_rows([self._row(*o) for o in outcomes],
-                                  [_sidecar_row(o[0]) for o in outcomes if o[1] == UPLOADED])
+                                  [_sidecar_row(o[0]) for o in outcomes
+                                   if o[1] == UPLOADED and not o[0].hidden])
         quiet = len(outcomes) > 1  # a batch of duplicates gets one summary line
         debug = quiet and log.isEnabledFor(logging.DEBUG)
         duplicates = 0

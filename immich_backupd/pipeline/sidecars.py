@@ -7,7 +7,9 @@ v3), and sending the photo again is answered "duplicate" without reading it. So 
 sidecar that appears or changes later cannot follow: the pass notices it and the state
 marks the photo (``status``, ``failed``), never sending anything.
 
-The state remembers what went up with each upload (state/sidecars.py). During the scan,
+The state remembers what went up with each upload (state/sidecars.py), but for the
+hidden video of a live photo: its still is the photo shown, and stands for the pair
+(a shared ``IMG.xmp`` is not counted twice). During the scan,
 for a folder that has sidecars, the photos that did not change (and so are not uploaded
 again) are compared: one read of the folder's rows and one ``stat`` per sidecar beside
 such a photo, nothing for a folder without sidecars. A photo that changed is uploaded

@@ -127,3 +127,21 @@ def test_the_daemon_notices_a_sidecar_edited_after_the_upload(server, make_setup
     finally:
         code = d.stop()
     assert code == 0, d.stderr()
+
+
+def test_a_live_photos_shared_sidecar_counts_once(server, make_setup):
+    """``IMG.xmp`` beside ``IMG.HEIC`` and ``IMG.MOV`` goes up with both; edited later,
+    it is one photo (the still; the video is hidden behind it), not two."""
+    setup = make_setup(server)
+    still, video = setup.lib.live_pairs[0]
+    side = still.with_suffix(".xmp")
+    side.write_bytes(XMP)
+    os.utime(side, (still.stat().st_mtime,) * 2)
+    assert setup.run("once").returncode == 0
+    assets = server_assets(server)
+    assert assets[setup.lib.sha1_of(still)].sidecar == XMP
+    assert assets[setup.lib.sha1_of(video)].sidecar == XMP
+    side.write_bytes(CHANGED)
+    assert setup.run("once").returncode == 0
+    assert setup.json("status")["sidecars_changed_after_upload"] == 1
+    assert str(still) in setup.run("failed", "--wide").stdout
