@@ -50,6 +50,10 @@ def asset_dto(ctx: RequestContext, asset: Asset, *, with_stack: bool = False) ->
         "visibility": asset.visibility,
         "livePhotoVideoId": asset.live_photo_video_id,
     }
+    if asset.tag_ids:
+        from .api_tags import tag_dto  # api_tags builds on this module
+
+        dto["tags"] = [tag_dto(ctx.state.tags[t]) for t in sorted(asset.tag_ids)]
     if ctx.major == 2:
         dto["deviceAssetId"] = asset.device_asset_id or ""
         dto["deviceId"] = asset.device_id or ""

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from . import api_albums, api_assets, api_queues, api_server, api_stacks
+from . import api_albums, api_assets, api_queues, api_server, api_stacks, api_tags
 from .context import (
     CLOSE_UNDER_CLIENT,
     ApiError,
@@ -62,6 +62,10 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("PUT", "/stacks/{id}"): api_stacks.update_stack,
     ("DELETE", "/stacks/{id}"): api_stacks.delete_stack,
     ("DELETE", "/stacks/{id}/assets/{assetId}"): api_stacks.remove_asset,
+    ("GET", "/tags"): api_tags.list_tags,
+    ("PUT", "/tags"): api_tags.upsert_tags,
+    ("PUT", "/tags/assets"): api_tags.tag_assets,
+    ("POST", "/search/metadata"): api_tags.search_metadata,
     ("GET", "/queues"): api_queues.list_queues,
     ("GET", "/queues/{name}"): api_queues.get_queue,
     ("PUT", "/queues/{name}"): api_queues.update_queue,

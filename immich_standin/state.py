@@ -101,6 +101,7 @@ class Asset:
     duration: str | None = None
     created_at: str = field(default_factory=now_iso)
     stack_id: str | None = None  # the stack it is in (asset.stackId)
+    tag_ids: set[str] = field(default_factory=set)  # tag_asset rows
 
     @property
     def checksum_hex(self) -> str:
@@ -127,6 +128,24 @@ class Album:
     description: str = ""
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Tag:
+    """A tag: ``value`` is its full path (``Trips/2024/Rome``), ``name`` the last part."""
+
+    id: str
+    owner_id: str
+    value: str
+    parent_id: str | None = None
+    created_at: str = field(default_factory=now_iso)
+
+    @property
+    def name(self) -> str:
+        return self.value.rpartition("/")[2]
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,6 +179,8 @@ class Counters:
     albums_created: int = 0
     stacks_created: int = 0
     stacks_deleted: int = 0  # by DELETE, and when a new stack replaced them
+    tags_created: int = 0
+    tag_requests: int = 0  # PUT /tags/assets
     updates: int = 0  # PUT /assets/{id}
     faults_injected: int = 0
 
@@ -186,6 +207,11 @@ class StandinState:
         self.assets: dict[str, Asset] = {}
         self.albums: dict[str, Album] = {}
         self.stacks: dict[str, Stack] = {}
+        self.tags: dict[str, Tag] = {}
+        # Tags set on assets that the server's jobs will take away again (the measured
+        # loss on real servers, see api_tags.py): how many of the next pairs set by
+        # PUT /tags/assets are lost, and which assets they are taken from first.
+        self.tags_to_lose = 0
         self.counters = Counters()
         self.requests: list[RequestRecord] = []
         self.violations: list[str] = []
@@ -361,6 +387,25 @@ class StandinState:
     def albums_named(self, name: str) -> list[Album]:
         with self.lock:
             return [a for a in self.albums.values() if a.name == name]
+
+    # ----------------------------------------------------------------- tags
+    def upsert_tag(self, owner_id: str, value: str) -> Tag:
+        """The tag ``value`` of ``owner_id``, made with its parents where missing (the
+        server's ``upsertTags``: ``a/b/c`` makes ``a`` and ``a/b`` too)."""
+        with self.lock:
+            parent: Tag | None = None
+            parts = [p for p in value.split("/") if p]
+            for depth in range(1, len(parts) + 1):
+                path = "/".join(parts[:depth])
+                tag = next((t for t in self.tags.values()
+                            if t.owner_id == owner_id and t.value == path), None)
+                if tag is None:
+                    tag = Tag(new_id(), owner_id, path, parent.id if parent else None)
+                    self.tags[tag.id] = tag
+                    self.counters.tags_created += 1
+                parent = tag
+            assert parent is not None
+            return parent
 
     # ----------------------------------------------------------------- stacks
     def create_stack(self, owner_id: str, asset_ids: list[str]) -> Stack:

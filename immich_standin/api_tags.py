@@ -1,0 +1,99 @@
+"""Tags: upsert, tag assets in bulk, and the metadata search by tag - per the real server.
+
+What a client must know, from the server's code (``tag.service.ts``) and measured on real
+servers (issue 18):
+
+- ``PUT /tags`` (``tag.create``) takes full paths (``Trips/2024/Rome``) and makes each
+  with its missing parents; it answers the tags asked for, each with ``value`` (its path).
+- ``PUT /tags/assets`` (``tag.asset``) attaches every tag to every asset and answers
+  ``{count}``: the pairs it made (an existing pair is not counted). Every tag and asset
+  must be the user's (else 400).
+- Tags set right after an upload can be lost for good: the server's sidecar-write and
+  metadata jobs re-apply the tags they read before. ``StandinState.tags_to_lose`` models
+  it: that many of the next pairs are taken away again (the answer still counts them).
+- ``POST /search/metadata`` (``asset.read``) with ``tagIds`` finds the assets that have
+  all those tags; pages of ``size``, ``nextPage`` the next page's number or null.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from .api_albums import asset_dto
+from .context import ApiError, RequestContext, json_response
+from .state import Tag
+
+
+def tag_dto(tag: Tag) -> dict[str, Any]:
+    """A ``TagResponseDto``."""
+    dto: dict[str, Any] = {"id": tag.id, "name": tag.name, "value": tag.value,
+                           "createdAt": tag.created_at, "updatedAt": tag.created_at}
+    if tag.parent_id:
+        dto["parentId"] = tag.parent_id
+    return dto
+
+
+async def upsert_tags(ctx: RequestContext) -> web.Response:
+    body = await ctx.json_body()
+    user = ctx.require_user()
+    with ctx.state.lock:
+        tags = [ctx.state.upsert_tag(user.id, v) for v in body["tags"] if v.strip("/")]
+        return json_response(ctx, [tag_dto(t) for t in tags])
+
+
+async def list_tags(ctx: RequestContext) -> web.Response:
+    user = ctx.require_user()
+    with ctx.state.lock:
+        return json_response(ctx, [tag_dto(t) for t in ctx.state.tags.values()
+                                   if t.owner_id == user.id])
+
+
+async def tag_assets(ctx: RequestContext) -> web.Response:
+    body = await ctx.json_body()
+    user = ctx.require_user()
+    state = ctx.state
+    with state.lock:
+        state.counters.tag_requests += 1
+        tag_ids = [t.lower() for t in body["tagIds"]]
+        asset_ids = [a.lower() for a in body["assetIds"]]
+        if any(t not in state.tags or state.tags[t].owner_id != user.id for t in tag_ids):
+            raise ApiError(400, "Not found or no tag.asset access")
+        if any(a not in state.assets or state.assets[a].owner_id != user.id
+               for a in asset_ids):
+            raise ApiError(400, "Not found or no asset.update access")
+        count = 0
+        for asset_id in asset_ids:
+            asset = state.assets[asset_id]
+            for tag_id in tag_ids:
+                if tag_id in asset.tag_ids:
+                    continue
+                count += 1
+                if state.tags_to_lose > 0:  # re-applied away by the server's jobs
+                    state.tags_to_lose -= 1
+                    continue
+                asset.tag_ids.add(tag_id)
+        return json_response(ctx, {"count": count})
+
+
+async def search_metadata(ctx: RequestContext) -> web.Response:
+    body = await ctx.json_body()
+    user = ctx.require_user()
+    unsupported = set(body) - {"tagIds", "page", "size", "withDeleted"}
+    if unsupported:
+        raise ApiError(400, f"stand-in: search by {sorted(unsupported)} is not modelled")
+    tag_ids = {t.lower() for t in body.get("tagIds") or ()}
+    page, size = int(body.get("page") or 1), int(body.get("size") or 250)
+    with ctx.state.lock:
+        found = [a for a in ctx.state.assets.values() if a.owner_id == user.id
+                 and not a.is_trashed and tag_ids <= a.tag_ids]
+        found.sort(key=lambda a: a.id)
+        items = found[(page - 1) * size:page * size]
+        more = page * size < len(found)
+        return json_response(ctx, {
+            "albums": {"total": 0, "count": 0, "items": [], "facets": []},
+            "assets": {"total": len(items), "count": len(items), "facets": [],
+                       "items": [asset_dto(ctx, a) for a in items],
+                       "nextPage": str(page + 1) if more else None},
+        })

@@ -1,0 +1,61 @@
+"""Tags on the stand-in, as real servers do them: upsert makes the parents, bulk tagging
+counts the pairs it made, the metadata search finds assets by tag, and the loss of tags
+set right after an upload (measured on real servers) can be modelled."""
+
+from __future__ import annotations
+
+
+def seed(srv, *names: str):
+    return [srv.state.seed_asset(srv.user.id, n.encode(), n) for n in names]
+
+
+async def call(api, method: str, path: str, body: dict, status: int = 200):
+    got, answer, _ = await api.call(method, path, json=body)
+    assert got == status, answer
+    if status < 400:  # the specs document successes only
+        api.check_response(method, path, got, answer)
+    return answer
+
+
+async def test_upsert_tag_and_search(api):
+    await _upsert_tag_and_search(api)
+
+
+async def test_upsert_tag_and_search_on_v2(api2):
+    await _upsert_tag_and_search(api2)
+
+
+async def _upsert_tag_and_search(api):
+    srv = api.srv
+    a, b, c = seed(srv, "a.jpg", "b.jpg", "c.jpg")
+    tags = await call(api, "PUT", "/tags", {"tags": ["Trips/2024/Rome", "Family"]})
+    assert [t["value"] for t in tags] == ["Trips/2024/Rome", "Family"]
+    assert srv.state.counters.tags_created == 4  # Trips and Trips/2024 too
+    again = await call(api, "PUT", "/tags", {"tags": ["Trips/2024/Rome"]})
+    assert again[0]["id"] == tags[0]["id"] and srv.state.counters.tags_created == 4
+    rome, family = tags[0]["id"], tags[1]["id"]
+    answer = await call(api, "PUT", "/tags/assets",
+                        {"tagIds": [rome, family], "assetIds": [a.id, b.id]})
+    assert answer == {"count": 4}
+    answer = await call(api, "PUT", "/tags/assets", {"tagIds": [rome], "assetIds": [a.id, c.id]})
+    assert answer == {"count": 1}
+    found = await call(api, "POST", "/search/metadata", {"tagIds": [family], "size": 1})
+    assert found["assets"]["nextPage"] == "2" and len(found["assets"]["items"]) == 1
+    rest = await call(api, "POST", "/search/metadata", {"tagIds": [family], "size": 1,
+                                                          "page": 2})
+    assert rest["assets"]["nextPage"] is None
+    ids = {found["assets"]["items"][0]["id"], rest["assets"]["items"][0]["id"]}
+    assert ids == {a.id, b.id}
+    await call(api, "PUT", "/tags/assets", {"tagIds": [rome], "assetIds": [
+        "0b9a4c1e-5d6f-4a7b-8c9d-0e1f2a3b4c5d"]}, status=400)
+
+
+async def test_tags_set_can_be_lost_as_on_real_servers(api):
+    srv = api.srv
+    a, b = seed(srv, "a.jpg", "b.jpg")
+    (tag,) = await call(api, "PUT", "/tags", {"tags": ["Phone"]})
+    srv.state.tags_to_lose = 1
+    answer = await call(api, "PUT", "/tags/assets", {"tagIds": [tag["id"]],
+                                                     "assetIds": [a.id, b.id]})
+    assert answer == {"count": 2}  # the answer does not tell
+    assert sorted(len(x.tag_ids) for x in (a, b)) == [0, 1]
