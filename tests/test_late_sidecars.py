@@ -71,7 +71,24 @@ async def test_what_went_up_is_kept_flagged_counted_and_forgotten_with_the_photo
     await store.forget_many([tmp_path / "photos" / "b.jpg"])  # deleted on this disk
     await store.close()
     conn = sqlite3.connect(tmp_path / DB_NAME)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("SELECT name, size, mtime_ns, late FROM sidecars").fetchall() == [
         (b"a.jpg", 8, 80, 0)]
     conn.close()
+
+
+def test_the_dashboard_and_the_headline_say_it_never_with_a_check_mark() -> None:
+    from immich_backupd.dashboard.view import status_view
+    from immich_backupd.report.status import headline
+
+    data = {"live": None, "last_backup_at": 1.0, "last_pass": {"outcome": "complete"},
+            "failed": 0, "sidecars_changed_after_upload": 2, "state": "", "headline": "",
+            "backed_up": 5, "total": 5, "quota": None}
+    state, line = headline(data)
+    assert state == "sidecars" and "✓" not in line and "2 sidecars" in line
+    data["state"], data["headline"] = state, line
+    view = status_view(data, [], paused=False)
+    assert view["sidecars_text"].startswith("2 photos have a sidecar (.xmp)")
+    data["sidecars_changed_after_upload"] = 0
+    assert headline(data) == ("complete", "✓ Backup complete")
+    assert status_view(data, [], paused=False)["sidecars_text"] == ""
