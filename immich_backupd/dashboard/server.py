@@ -37,6 +37,7 @@ from ..report.live import LIVE_NAME
 from ..report.status import failed_items, status_data
 from ..state import StateReader, password
 from . import folders, guard, login, toggles, tokens
+from .logtail import RecentWarnings
 from .view import page_texts, status_view
 
 log = logging.getLogger("immich_backupd.dashboard")
@@ -113,6 +114,7 @@ class Dashboard:
         self._hosts: frozenset[str] = frozenset()
         self._scheme = "http"
         self._guesses = login.Guesses(controls.settings.state_dir)
+        self._warnings: RecentWarnings | None = None
         self._api_token = ""
         self._token_sig: tuple[int, int] | None = None  # the api-token file's version
         self._runner: web.AppRunner | None = None
@@ -178,11 +180,15 @@ class Dashboard:
         self.url = f"{self._scheme}://{shown}:{port}"
         await asyncio.to_thread(tokens.write_address, self.state_dir, self.url, os.getpid())
         self._watcher = asyncio.create_task(self._watch_live())
+        self._warnings = RecentWarnings(asyncio.get_running_loop(), self.changes.poke)
+        logging.getLogger("immich_backupd").addHandler(self._warnings)
         log.info("dashboard at %s (`immich-backupd dashboard` prints a login link)", self.url)
         return self.url
 
     async def close(self) -> None:
         self._closing = True
+        if self._warnings is not None:
+            logging.getLogger("immich_backupd").removeHandler(self._warnings)
         self.changes.poke()
         if self._watcher is not None:
             self._watcher.cancel()
@@ -321,7 +327,8 @@ class Dashboard:
 
     def _view(self) -> dict[str, Any]:
         data, failed = self._snapshot()
-        return status_view(data, failed, self.controls.paused)
+        warnings = self._warnings.items() if self._warnings is not None else []
+        return status_view(data, failed, self.controls.paused, warnings)
 
     async def api_openapi(self, request: web.Request) -> web.StreamResponse:
         return web.Response(body=self.openapi, content_type="application/json")

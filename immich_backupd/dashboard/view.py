@@ -7,10 +7,12 @@ The JavaScript only puts these values into the page; it translates nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..i18n import _, ngettext
+from ..report.rate import transfer_parts
 from ..report.sidecars import late_line
 from ..report.statusline import held_line
 from ..report.text import count, human_ago, human_bytes, local_time
@@ -40,12 +42,20 @@ def page_texts() -> dict[str, str]:
         "exclude": _("Leave out"),
         "remove": _("Remove"),
         "counts": _("{n} of {total} backed up"),
+        "stats_title": _("Statistics"),
+        "stats_folders": _("Per folder"),
+        "stats_albums": _("Per album"),
+        "no_albums": _("No albums yet."),
+        "warnings_title": _("Recent warnings"),
+        "no_warnings": _("✓ No warnings since the daemon started."),
     }
 
 
-def status_view(data: dict[str, Any], failed: list[dict[str, Any]],
-                paused: bool) -> dict[str, Any]:
-    """The status card, the upload progress and the failed uploads, ready to show."""
+def status_view(data: dict[str, Any], failed: list[dict[str, Any]], paused: bool,
+                warnings: Sequence[tuple[float, str, str]] = ()) -> dict[str, Any]:
+    """The status card, the upload progress, the failed uploads, the statistics (per
+    folder and per album) and the recent ``warnings`` ((time, level, message), newest
+    first), ready to show."""
     quota = data.get("quota") or {}
     used, size = quota.get("usage") or 0, quota.get("size")
     if size:
@@ -79,7 +89,21 @@ def status_view(data: dict[str, Any], failed: list[dict[str, Any]],
         "progress": _progress(data.get("live") or {}),
         "paused": paused,
         "failed": [_failed_item(item) for item in failed],
+        "stats_folders": [_folder_stat(f) for f in data.get("folders") or []],
+        "stats_albums": [
+            {"name": name, "text": ngettext("{n} file", "{n} files", n).format(n=count(n))}
+            for name, n in sorted((data.get("albums") or {}).items())],
+        "warnings": [{"time_text": local_time(at), "level": level, "message": message}
+                     for at, level, message in warnings],
     }
+
+
+def _folder_stat(folder: dict[str, Any]) -> dict[str, Any]:
+    text = _("{n} of {total} backed up").format(n=count(folder["backed_up"]),
+                                                total=count(folder["total"]))
+    if folder.get("failed"):
+        text += " · " + _("{n} failed").format(n=count(folder["failed"]))
+    return {"path": folder["path"], "text": text}
 
 
 def _progress(live: dict[str, Any]) -> dict[str, Any] | None:
@@ -97,6 +121,9 @@ def _progress(live: dict[str, Any]) -> dict[str, Any] | None:
         "percent_text": f"{upload['percent']:.0f}%",
         "count_text": _("{n} of {total}").format(n=count(n), total=count(planned)),
         "bytes_text": f"{human_bytes(upload['sent'])} / {human_bytes(upload['size'])}",
+        "transfer_text": " · ".join(transfer_parts(
+            sent=0, planned=0, rate=live.get("rate"), seconds_left=live.get("seconds_left"),
+            more_to_come=bool(live.get("more_to_come")))),
     }
 
 

@@ -24,7 +24,7 @@ from .test_dashboard import start, text_of
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 REPO = Path(__file__).resolve().parents[2]
-SCREENS = ("status", "progress", "failed", "folders", "settings")
+SCREENS = ("status", "progress", "failed", "statistics", "warnings", "folders", "settings")
 WIDTHS = {"desktop": 1000, "phone": 390}
 MAX_BYTES = 200_000  # per PNG: kept small for the repository
 
@@ -132,7 +132,20 @@ def test_every_screen_in_light_and_dark_at_both_widths_and_the_progress_moves(
         wait_until(lambda: chromium.find_elements("css selector", "#failed-list li"), 30,
                    "the failed upload")
         wait_until(lambda: chromium.find_element("id", "browse-list").text, 10, "folders")
-        for screen in ("status", "failed", "folders", "settings"):
+        # Statistics: the folders with their counts as status --json has them; the
+        # daemon's warnings (the refused upload) on the warnings screen.
+        wanted = {f["path"]: f for f in setup.json("status")["folders"]}
+        wait_until(lambda: len(chromium.find_elements(
+            "css selector", "#stats-folders li")) == len(wanted), 10, "the statistics")
+        for li in chromium.find_elements("css selector", "#stats-folders li"):
+            folder = wanted[li.find_element("css selector", ".name").text]
+            assert li.find_element("css selector", ".counts").text.startswith(
+                f"{folder['backed_up']} of {folder['total']} backed up")
+        assert chromium.find_elements("css selector", "#stats-albums li")
+        wait_until(lambda: chromium.find_elements("css selector", "#warnings-list li"), 15,
+                   "a warning on the page")
+        assert not chromium.find_element("id", "no-warnings").is_displayed()
+        for screen in ("status", "failed", "statistics", "warnings", "folders", "settings"):
             element = "status-card" if screen == "status" else screen
             made += all_variants(chromium, screen, element, out_dir)
         server.faults.clear()

@@ -31,7 +31,13 @@
       $("progress-percent").textContent = p.percent_text;
       $("progress-count").textContent = p.count_text;
       $("progress-bytes").textContent = p.bytes_text;
+      $("progress-transfer").textContent = p.transfer_text;
     }
+    statList("stats-folders", view.stats_folders.map((f) => [f.path, f.text]));
+    statList("stats-albums", view.stats_albums.map((a) => [a.name, a.text]));
+    show($("no-albums"), view.stats_albums.length === 0);
+    statList("warnings-list", view.warnings.map((w) => [w.time_text, w.message]));
+    show($("no-warnings"), view.warnings.length === 0);
     const list = $("failed-list");
     list.replaceChildren();
     for (const item of view.failed) {
@@ -47,6 +53,17 @@
     }
     show($("no-failed"), view.failed.length === 0);
     show($("retry-all"), view.failed.length > 0);
+  }
+
+  function statList(id, rows) {
+    const list = $(id);
+    list.replaceChildren();
+    for (const [name, text] of rows) {
+      const li = $("stat-item").content.firstElementChild.cloneNode(true);
+      li.querySelector(".name").textContent = name;
+      li.querySelector(".counts").textContent = text;
+      list.appendChild(li);
+    }
   }
 
   async function post(url, body) {
