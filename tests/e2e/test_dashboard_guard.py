@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import sys
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from .test_daemon import wait_until
 from .test_dashboard import Http, start, valid
 
 
@@ -134,5 +136,31 @@ def test_log_out_and_rotation_refuse_the_old_session_and_token_at_once(server, d
         assert time.monotonic() - started < 5
         stream.close()
         assert "rotated" in d.stderr() and new not in d.stderr()
+    finally:
+        assert d.stop() == 0, d.stderr()
+
+
+def test_open_opens_the_link_and_the_page_speaks_the_browser_language(
+        server, dash_setup, tmp_path):
+    setup = dash_setup
+    d, _link, _token = start(setup, tmp_path)
+    try:
+        opened = tmp_path / "opened"
+        browser_cmd = (f"{sys.executable} -c \"import sys; open(sys.argv[2], 'w')"
+                       f".write(sys.argv[1])\" %s {opened}")
+        proc = setup.run("dashboard", "--open", env={"BROWSER": browser_cmd})
+        assert proc.returncode == 0, proc.stderr
+        wait_until(lambda: opened.exists() and opened.read_text(), 10, "the browser")
+        printed = proc.stdout.strip()
+        assert opened.read_text() == printed and "/login?token=" in printed
+        api = Http(printed)
+        login(api, printed)  # the opened link logs in (once)
+        german = api.request("GET", "/", headers={"Accept-Language": "de-DE,de;q=0.9"})[2]
+        assert 'lang="de"' in german.decode() and "Alle erneut versuchen" in german.decode()
+        english = api.request("GET", "/", headers={"Accept-Language": "en-GB"})[2]
+        assert "Retry all" in english.decode()
+        refused = api.request("POST", "/api/v1/pause", {},
+                              headers={"Accept-Language": "de", "X-CSRF-Token": "x"})
+        assert refused[0] == 403 and "CSRF" in json.loads(refused[2])["error"]["message"]
     finally:
         assert d.stop() == 0, d.stderr()
