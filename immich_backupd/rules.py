@@ -48,11 +48,15 @@ class AlbumNaming(enum.Enum):
 
 
 class FolderNaming(NamedTuple):
-    """The album naming of one include folder (``root``); ``name`` only for FIXED."""
+    """The album and tag settings of one include folder (``root``): ``name`` is the
+    fixed album's (FIXED only); ``tags`` go on every file below it, and with
+    ``folder_as_tags`` the folder path below ``root`` too (``Trips/2024/Rome``)."""
 
     root: Path
     album: AlbumNaming
     name: str = ""
+    tags: tuple[str, ...] = ()
+    folder_as_tags: bool = False
 
 
 if TYPE_CHECKING:  # only for the type checker: not worth its start-up time
@@ -194,8 +198,7 @@ class AlbumRules:
         self.roots: tuple[Path, ...] = tuple(Path(r) for r in sorted(roots))
         self.exclude: tuple[str, ...] = tuple(exclude)
         self._naming: dict[str, FolderNaming] = {
-            _norm(os.path.normpath(os.fspath(n.root))): n for n in naming
-            if n.album is not AlbumNaming.FOLDER}
+            _norm(os.path.normpath(os.fspath(n.root))): n for n in naming}
 
         file_names: set[str] = set()
         dir_only_names: set[str] = set()
@@ -341,8 +344,34 @@ class AlbumRules:
                 if naming.album is AlbumNaming.FIXED:
                     return naming.name
                 assert root is not None
-                if parent != root:  # PATH
+                if naming.album is AlbumNaming.PATH and parent != root:
                     name = parent.relative_to(root).as_posix()
-        if name.isascii():
-            return name
-        return name.encode("utf-8", "replace").decode("utf-8")
+        return _text(name)
+
+    @property
+    def has_tags(self) -> bool:
+        """True when some include folder puts tags on its files."""
+        return any(n.tags or n.folder_as_tags for n in self._naming.values())
+
+    def tags_for(self, path: Path | str) -> tuple[str, ...]:
+        """The tags of a file: its include folder's ``tags``, and with ``folder_as_tags``
+        the path of its folder below the include folder (``Trips/2024/Rome``, a tag with
+        its parents on the server; none for a file directly in the include folder)."""
+        if not self._naming:
+            return ()
+        parent = Path(path).parent
+        root = self.root_of(parent)
+        naming = self._naming.get(_norm(root)) if root is not None else None
+        if naming is None:
+            return ()
+        assert root is not None
+        if naming.folder_as_tags and parent != root:
+            return (*naming.tags, _text(parent.relative_to(root).as_posix()))
+        return naming.tags
+
+
+def _text(name: str) -> str:
+    """``name`` as text a server takes: bytes that were not UTF-8 become ``?``."""
+    if name.isascii():
+        return name
+    return name.encode("utf-8", "replace").decode("utf-8")

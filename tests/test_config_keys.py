@@ -151,6 +151,11 @@ def test_an_include_entry_mapping_gives_its_album_naming(album, expected, tmp_pa
     ({"path": "{tmp}", "album": ""}, "albums.include[0].album", "must not be empty"),
     ({"path": "{tmp}", "album": 3}, "albums.include[0].album", "expected a string"),
     ({"path": "{tmp}", "albun": "path"}, "albums.include[0].albun", "did you mean 'album'"),
+    ({"path": "{tmp}", "tags": "Family"}, "albums.include[0].tags", "expected a list of tag"),
+    ({"path": "{tmp}", "tags": ["a", 3]}, "albums.include[0].tags[1]", "expected a string"),
+    ({"path": "{tmp}", "tags": ["/"]}, "albums.include[0].tags[0]", "must not be empty"),
+    ({"path": "{tmp}", "folder_as_tags": "yes"}, "albums.include[0].folder_as_tags",
+     "expected true or false"),
 ])
 def test_a_bad_include_entry_is_reported_at_its_key_and_line(entry, where, problem, tmp_path):
     entry = {k: (v.format(tmp=tmp_path) if isinstance(v, str) else v) for k, v in entry.items()}
@@ -164,3 +169,15 @@ def test_a_bad_include_entry_is_reported_at_its_key_and_line(entry, where, probl
                    if t.lstrip(" -").startswith(f"{key}:")) if key in entry else None
     assert any(f" at '{where}':" in t and problem in t
                and (line_no is None or f":{line_no}:" in t) for t in lines), (lines, text)
+
+
+def test_an_include_entry_gives_its_tags_and_prints_them_back(tmp_path):
+    settings = parse_settings(yaml.safe_dump({
+        "server": {"url": "https://x.example", "api_key": "k"},
+        "albums": {"include": [{"path": str(tmp_path), "tags": ["Family", " Trips / Rome "],
+                                "folder_as_tags": True}]}}), base_dir=tmp_path, env={})
+    (naming,) = settings.albums.naming
+    assert naming.tags == ("Family", "Trips/Rome") and naming.folder_as_tags
+    again = parse_settings(yaml.safe_dump(to_config_dict(settings, reveal_key=True)),
+                           base_dir=tmp_path, env={})
+    assert again.albums == settings.albums

@@ -15,6 +15,7 @@ from immich_backupd.i18n import N_
 from immich_backupd.rules import AlbumNaming, AlbumRules, FolderNaming
 
 from .fields import (
+    _bool,
     _Context,
     _kind,
     _list,
@@ -52,8 +53,8 @@ def _albums(p: _Problems, ctx: _Context, value: Any) -> AlbumSettings | None:
 def _include(p: _Problems, ctx: _Context, value: Any,
              naming: list[FolderNaming]) -> tuple[list[tuple[int, Path]], bool]:
     """The valid include folders with their indexes, and whether all of them were valid.
-    The album naming of entries written as mappings, other than ``folder``, is appended to
-    ``naming``."""
+    The settings of entries written as mappings, other than the defaults, are appended
+    to ``naming`` (with the root left empty, filled in here)."""
     base: KeyPath = ("albums", "include")
     if value is _MISSING:
         return [], False
@@ -67,7 +68,7 @@ def _include(p: _Problems, ctx: _Context, value: Any,
     out: list[tuple[int, Path]] = []
     for index, item in enumerate(items):
         path = (*base, index)
-        album: tuple[AlbumNaming, str] | None = (AlbumNaming.FOLDER, "")
+        album: FolderNaming | None = _DEFAULT
         if isinstance(item, dict):
             item, album = _entry(p, path, item)
             path = (*path, "path")
@@ -88,8 +89,8 @@ def _include(p: _Problems, ctx: _Context, value: Any,
             continue
         _overlap_warning(p, path, index, folder, out)
         out.append((index, folder))
-        if album[0] is not AlbumNaming.FOLDER:
-            naming.append(FolderNaming(folder, *album))
+        if album != _DEFAULT:
+            naming.append(album._replace(root=folder))
     return out, ok
 
 
@@ -97,26 +98,57 @@ _ENTRY_KEYS = tuple(key.path for key in INCLUDE_ENTRY_KEYS)
 _ALBUM_WORDS = {mode.value: mode for mode in AlbumNaming if mode is not AlbumNaming.FIXED}
 
 
-def _entry(p: _Problems, path: KeyPath, item: dict[Any, Any]
-           ) -> tuple[Any, tuple[AlbumNaming, str] | None]:
+_DEFAULT = FolderNaming(Path(), AlbumNaming.FOLDER)
+
+
+def _entry(p: _Problems, path: KeyPath, item: dict[Any, Any]) -> tuple[Any, FolderNaming | None]:
     """An include entry written as a mapping: its ``path`` (unchecked, or ``_MISSING``
-    after saying so) and its album naming (None when invalid, said at its key)."""
+    after saying so) and its settings with an empty root (None when one is invalid,
+    said at its key)."""
     for key in item:
         if str(key) not in _ENTRY_KEYS:
             p.error((*path, str(key)), _unknown_key(str(key), "albums.include", _ENTRY_KEYS))
     folder = _required(p, item, path, "path")
-    value = item.get("album", _MISSING)
-    if value is _MISSING:
-        return folder, (AlbumNaming.FOLDER, "")
-    if value is None:  # ``album: null`` or ``album: ~``: no album, as ``none``
-        return folder, (AlbumNaming.NONE, "")
-    name = _string(p, (*path, "album"), value)
-    if name is None:
+    album = _album(p, (*path, "album"), item.get("album", _MISSING))
+    tags = _tags(p, (*path, "tags"), item.get("tags", _MISSING))
+    as_tags = _bool(p, (*path, "folder_as_tags"), item.get("folder_as_tags", _MISSING), False)
+    if album is None or tags is None or as_tags is None:
         return folder, None
+    return folder, FolderNaming(Path(), album[0], album[1], tags, as_tags)
+
+
+def _album(p: _Problems, path: KeyPath, value: Any) -> tuple[AlbumNaming, str] | None:
+    if value is _MISSING:
+        return AlbumNaming.FOLDER, ""
+    if value is None:  # ``album: null`` or ``album: ~``: no album, as ``none``
+        return AlbumNaming.NONE, ""
+    name = _string(p, path, value)
+    if name is None:
+        return None
     mode = _ALBUM_WORDS.get(name.strip())
     if mode is not None:
-        return folder, (mode, "")
-    return folder, (AlbumNaming.FIXED, name.strip())
+        return mode, ""
+    return AlbumNaming.FIXED, name.strip()
+
+
+def _tags(p: _Problems, path: KeyPath, value: Any) -> tuple[str, ...] | None:
+    """Tag names; ``/`` makes a tag of a tag (``Trips/Rome``), as on the server."""
+    if value is _MISSING or value is None:
+        return ()
+    items = _list(p, path, value, Msg(N_("tag names")))
+    if items is None:
+        return None
+    out: list[str] = []
+    for index, item in enumerate(items):
+        text = _string(p, (*path, index), item)
+        if text is None:
+            return None
+        tag = "/".join(part.strip() for part in text.split("/") if part.strip())
+        if not tag:
+            p.error((*path, index), Msg(N_("must not be empty")))
+            return None
+        out.append(tag)
+    return tuple(dict.fromkeys(out))
 
 
 def _overlap_warning(

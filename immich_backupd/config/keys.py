@@ -98,6 +98,8 @@ KEYS: Final[tuple[Key, ...]] = tuple(
 _INCLUDE_ENTRY_TABLE: Final = """
 path   | path | required | The folder, as a plain entry gives it.
 album  | string | `folder` | The album: folder, path, a fixed name, or none.
+tags   | list of strings | `[]` | Tags put on every file below it.
+folder_as_tags | boolean | `false` | The folder path below it as a tag too.
 """
 
 #: The keys of an ``albums.include`` entry that is a mapping.

@@ -19,7 +19,12 @@ def _include(settings: Settings) -> list[Any]:
         if n is None:
             out.append(str(folder))
         else:
-            out.append({"path": str(folder), "album": n.name or n.album.value})
+            entry: dict[str, Any] = {"path": str(folder), "album": n.name or n.album.value}
+            if n.tags:
+                entry["tags"] = list(n.tags)
+            if n.folder_as_tags:
+                entry["folder_as_tags"] = True
+            out.append(entry)
     return out
 
 

@@ -367,6 +367,43 @@ class ImmichClient:
                "no stack id")
         return data["id"], data["primaryAssetId"]
 
+    async def upsert_tags(self, values: Sequence[str]) -> dict[str, str]:
+        """Tag path (``Trips/2024/Rome``) → id, each made with its parents where missing:
+        ``PUT /tags`` (``tag.create``)."""
+        _, data = await self._request("PUT", "/tags", json_body={"tags": list(values)})
+        _shape(isinstance(data, list) and all(
+            isinstance(t, dict) and isinstance(t.get("id"), str)
+            and isinstance(t.get("value"), str) for t in data), "PUT", "/tags", "not tags")
+        return {t["value"]: t["id"] for t in data}
+
+    async def tag_assets(self, tag_ids: Sequence[str], asset_ids: Sequence[str]) -> int:
+        """Put every tag on every asset: ``PUT /tags/assets`` (``tag.asset``). Returns the
+        server's count of pairs it made. A tag set right after an upload can still be
+        lost on the server (see pipeline/tagging.py): read it back later."""
+        _, data = await self._request("PUT", "/tags/assets",
+                                      json_body={"tagIds": list(tag_ids),
+                                                 "assetIds": list(asset_ids)})
+        _shape(isinstance(data, dict) and isinstance(data.get("count"), int), "PUT",
+               "/tags/assets", "no count")
+        return data["count"]
+
+    async def assets_with_tag(self, tag_id: str, *, page_size: int = 1000) -> set[str]:
+        """The ids of the assets that have the tag ``tag_id`` (``POST /search/metadata``
+        with ``tagIds``, page by page; ``asset.read``)."""
+        found: set[str] = set()
+        page: int | None = 1
+        while page is not None:
+            _, data = await self._request("POST", "/search/metadata", json_body={
+                "tagIds": [tag_id], "page": page, "size": page_size})
+            assets = data.get("assets") if isinstance(data, dict) else None
+            _shape(isinstance(assets, dict) and isinstance(assets.get("items"), list),
+                   "POST", "/search/metadata", "no assets")
+            assert isinstance(assets, dict)
+            found.update(str(a.get("id")) for a in assets["items"] if isinstance(a, dict))
+            nxt = assets.get("nextPage")
+            page = int(nxt) if isinstance(nxt, str) and nxt.isdigit() else None
+        return found
+
     # -- background job queues (admin only) ----------------------------------------
     async def queues(self) -> dict[str, bool]:
         """Queue name → paused, for the server's background job queues (``GET /queues``,

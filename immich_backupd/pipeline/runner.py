@@ -76,6 +76,7 @@ from .quota import current_quota, quota_message
 from .settling import HeldFolder, SettleQueue, wait_for_settled
 from .sidecars import LateSidecar, check_folder
 from .stacking import sync_stacks
+from .tagging import sync_tags
 
 log = logging.getLogger("immich_backupd.pipeline")
 
@@ -208,7 +209,8 @@ class BackupPass:
         self._gone: list[Path] = []
         # Photos whose sidecar changed after their upload, or back (see sidecars.py).
         self.late_sidecars: list[LateSidecar] = []
-        self._stack_dirs: set[Path] = set()  # folders with a file recorded on the server
+        # Folders with a file recorded on the server: their stacks and tags are made.
+        self._stack_dirs: set[Path] = set()
         self.rules = AlbumRules.from_settings(settings.albums)
         backup = settings.backup
         self.policy = RetryPolicy(backup.retry.max_attempts, backup.retry.initial,
@@ -294,6 +296,9 @@ class BackupPass:
             if not self.stopping and self._stack_dirs:
                 await sync_stacks(self.client, self.store, self.policy,
                                   self.settings.backup.stacks, self._stack_dirs)
+            if not self.stopping and self.rules.has_tags:
+                await sync_tags(self.client, self.store, self.policy, self.rules,
+                                self._stack_dirs, self.clock())
         except* QuotaExceededError as group:
             outcome, error = "quota", group.exceptions[0]
         except* ServerUnavailableError as group:

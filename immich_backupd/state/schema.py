@@ -121,6 +121,19 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (dir, key)
     ) WITHOUT ROWID;
     """,
+    # 5: the tags this client puts on assets (pipeline/tagging.py): when it last set
+    # each (NULL: not yet) and whether a later read-back saw it hold (real servers can
+    # lose a tag set right after an upload).
+    """
+    CREATE TABLE asset_tags (
+        remote_id TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        set_at REAL,
+        confirmed INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (remote_id, tag)
+    ) WITHOUT ROWID;
+    CREATE INDEX asset_tags_open ON asset_tags (confirmed) WHERE NOT confirmed;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

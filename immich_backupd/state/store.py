@@ -257,6 +257,35 @@ class StateStore:
                 f"VALUES({DIR_ID}, ?, ?, ?, ?)",
                 (_dir_key(folder), key, stack_id, primary_id, ",".join(sorted(asset_ids))))
 
+    # -- tags (pipeline/tagging.py) ------------------------------------------------
+    async def want_tags(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Remember that asset ``remote_id`` should have ``tag`` (kept if known)."""
+        rows = list(pairs)
+        if rows:
+            async with self._transaction() as db:
+                await db.executemany(
+                    "INSERT OR IGNORE INTO asset_tags(remote_id, tag) VALUES(?, ?)", rows)
+
+    async def open_tags(self) -> list[tuple[str, str, float | None]]:
+        """(remote id, tag, set at) of the tags not yet seen to hold, for assets the
+        state still has on the server."""
+        async with self._db.execute(
+            "SELECT remote_id, tag, set_at FROM asset_tags WHERE NOT confirmed AND remote_id "
+            "IN (SELECT remote_id FROM files WHERE status IN (?, ?) AND remote_id IS NOT NULL)",
+            ON_SERVER,
+        ) as cur:
+            return [(r, t, s) for r, t, s in await cur.fetchall()]
+
+    async def tags_set(self, pairs: Iterable[tuple[str, str]], now: float) -> None:
+        async with self._transaction() as db:
+            await db.executemany("UPDATE asset_tags SET set_at=? WHERE remote_id=? AND tag=?",
+                                 [(now, r, t) for r, t in pairs])
+
+    async def tags_confirmed(self, pairs: Iterable[tuple[str, str]]) -> None:
+        async with self._transaction() as db:
+            await db.executemany(
+                "UPDATE asset_tags SET confirmed=1 WHERE remote_id=? AND tag=?", list(pairs))
+
     # -- passes --------------------------------------------------------------------
     async def start_pass(self) -> int:
         async with self._transaction() as db:

@@ -1,0 +1,127 @@
+"""Tags in the pass: ``tags`` and ``folder_as_tags`` of an include folder on its files.
+
+Real servers (v3.1.0 and newer, measured) can lose a tag set right after an upload for
+good: the sidecar-write and metadata jobs re-apply the tags they read before. So a tag
+set is not taken as done. The state keeps every (asset, tag) this client wants, when it
+last set it, and whether it was seen to hold. Each pass, after the uploads:
+
+1. the files recorded on the server in this pass (uploaded, or there already) add the
+   pairs their include folder asks for;
+2. the open pairs are read back, one metadata search per tag (``assets_with_tag``), for
+   those set in an earlier pass;
+3. :func:`tag_actions` decides: a pair never set, or set and not seen, is set (again);
+   one seen at least :data:`CONFIRM_AFTER` after it was set is done, since the server's
+   jobs for a fresh upload have run by then; one seen sooner is read again next pass.
+
+So tags converge over passes: every pass re-sets what was lost, and a pair stops costing
+anything once it held for a while. A request that fails is said in the log and tried
+again next pass; a key without ``tag.create``/``tag.asset`` is said once per pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+from ..immich.client import ImmichClient
+from ..immich.errors import ApiError, ErrorKind, TransportError
+from ..immich.retry import RetryPolicy, call_with_retry
+from ..rules import AlbumRules
+from ..state import StateStore
+from .connect import raise_if_fatal
+
+log = logging.getLogger("immich_backupd.tags")
+
+CONFIRM_AFTER = 600.0  # seconds: a fresh upload's metadata and sidecar jobs are done
+BATCH = 1000  # assets per PUT /tags/assets
+
+
+class OpenTag(NamedTuple):
+    """A tag this client wants on an asset and has not yet seen hold."""
+
+    remote_id: str
+    tag: str
+    set_at: float | None  # None: not set yet
+
+
+class TagActions(NamedTuple):
+    send: dict[str, list[str]]  # tag → the assets to set it on (again)
+    confirm: list[tuple[str, str]]  # (asset, tag) seen to hold: done
+
+
+def tag_actions(rows: Iterable[OpenTag], seen: Mapping[str, set[str]], now: float, *,
+                confirm_after: float = CONFIRM_AFTER) -> TagActions:
+    """What to do with the open tags, given ``seen`` (tag → assets that have it, read
+    back for every tag of a row set before). Pure."""
+    send: dict[str, list[str]] = defaultdict(list)
+    confirm: list[tuple[str, str]] = []
+    for row in rows:
+        if row.set_at is None or row.remote_id not in seen.get(row.tag, ()):
+            send[row.tag].append(row.remote_id)
+        elif now - row.set_at >= confirm_after:
+            confirm.append((row.remote_id, row.tag))
+    return TagActions(dict(send), confirm)
+
+
+async def sync_tags(client: ImmichClient, store: StateStore, policy: RetryPolicy,
+                    rules: AlbumRules, folders: Iterable[Path], now: float) -> int:
+    """Want the tags of the files of ``folders``, read back and (re)set the open ones.
+    Return how many (asset, tag) pairs were sent."""
+    wanted = []
+    for folder in sorted(set(folders)):
+        for name, remote_id in (await store.on_server_in(folder)).items():
+            wanted += [(remote_id, tag) for tag in rules.tags_for(folder / name)]
+    await store.want_tags(wanted)
+    rows = [OpenTag(*row) for row in await store.open_tags()]
+    if not rows:
+        return 0
+    try:
+        return await _converge(client, store, policy, rows, now)
+    except ApiError as exc:
+        if exc.kind is not ErrorKind.PERMISSION:
+            raise
+        log.warning("no tags: the API key lacks a permission (%s); give it tag.create, "
+                    "tag.asset and asset.read", exc.message)
+        return 0
+
+
+async def _converge(client: ImmichClient, store: StateStore, policy: RetryPolicy,
+                    rows: list[OpenTag], now: float) -> int:
+    try:
+        ids = await call_with_retry(policy, lambda: client.upsert_tags(
+            sorted({r.tag for r in rows})), what="creating tags")
+        seen: dict[str, set[str]] = {}
+        for tag in sorted({r.tag for r in rows if r.set_at is not None}):
+            seen[tag] = await call_with_retry(
+                policy, lambda tag_id=ids[tag]: client.assets_with_tag(tag_id),
+                what=f"reading tag {tag!r}")
+    except (ApiError, TransportError) as exc:
+        if isinstance(exc, ApiError) and exc.kind is ErrorKind.PERMISSION:
+            raise
+        raise_if_fatal(exc)
+        log.warning("tags not updated (%s); tried again next pass", exc)
+        return 0
+    actions = tag_actions(rows, seen, now)
+    await store.tags_confirmed(actions.confirm)
+    sent = 0
+    for tag, assets in sorted(actions.send.items()):
+        for start in range(0, len(assets), BATCH):
+            chunk = assets[start:start + BATCH]
+            try:
+                await call_with_retry(policy, lambda c=chunk, t=ids[tag]: client.tag_assets(
+                    [t], c), what=f"tagging {tag!r}")
+            except (ApiError, TransportError) as exc:
+                if isinstance(exc, ApiError) and exc.kind is ErrorKind.PERMISSION:
+                    raise
+                raise_if_fatal(exc)
+                log.warning("tag %r not set on %d files (%s); tried again next pass", tag,
+                            len(chunk), exc)
+                continue
+            await store.tags_set([(a, tag) for a in chunk], now)
+            sent += len(chunk)
+    if sent:
+        log.info("set %d tags; they are read back in a later pass", sent)
+    return sent
