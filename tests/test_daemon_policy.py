@@ -84,3 +84,13 @@ def test_the_conditions_must_allow_what_is_held():
     assert need_for({Path("a"): "video"}) == "videos"
     assert need_for({Path("a"): "image"}) == "photos"
     assert need_for({Path("a"): "image", Path("b"): "video"}) == "any"
+
+
+def test_charger_count_counts_changed_photos_and_videos_only_while_waiting_for_power():
+    from immich_backupd.daemon.policy import charger_count
+
+    changed = [Path("/p/IMG_1.jpg"), Path("/p/VID_2.mp4"), Path("/p/notes.txt"),
+               Path("/p/2024"), Path("/p/IMG_1.jpg")]  # a folder, a repeat
+    assert charger_count(True, changed) == 2
+    assert charger_count(False, changed) == 0
+    assert charger_count(True, []) == 0

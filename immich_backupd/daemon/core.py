@@ -28,6 +28,7 @@ from typing import Any
 
 from ..backup import run_pass
 from ..conditions import ConditionMonitor, Decision, Kind
+from ..conditions.policy import WAITING_FOR_POWER
 from ..config import Settings, load_settings
 from ..errors import BackupdError, ConfigError, ExitCode
 from ..model import DaemonPhase
@@ -46,6 +47,7 @@ from .policy import (
     Trigger,
     Wait,
     after_error,
+    charger_count,
     held_after,
     held_due,
     kinds_for,
@@ -124,6 +126,8 @@ class Daemon:
         # Files the conditions hold back (kind by path), and the task that waits for the
         # conditions to allow them: it listens to the sources' signals at all times.
         self._condition_held: dict[Path, str] = {}
+        self._waiting_batch: frozenset[Path] = frozenset()  # taken, the conditions wait
+        self._publish_timer: asyncio.TimerHandle | None = None
         self._release: asyncio.Task[None] | None = None
         # The dashboard's pause: no pass starts; kept in the state folder across restarts.
         self._paused = paused_since(settings.state_dir) is not None
@@ -216,6 +220,16 @@ class Daemon:
             return
         self.debouncer.add(path, now)
         self._wake.set()
+        if self.status.waiting_for is not None and self._publish_timer is None:
+            # No pass runs to publish: the count of files waiting is shown within
+            # PUBLISH_INTERVAL, once for a burst of events.
+            self._publish_timer = asyncio.get_running_loop().call_later(
+                PUBLISH_INTERVAL, self._publish_waiting)
+
+    def _publish_waiting(self) -> None:
+        self._publish_timer = None
+        if not self._stop.is_set():
+            self._publish(force=True)
 
     def _on_overflow(self) -> None:
         log.warning("file events were lost (inotify queue overflow); rescanning everything")
@@ -290,7 +304,11 @@ class Daemon:
                                              Path.is_dir)
                 targets = ScanTargets(folders, trees)
         self._held.clear()
-        decision = await self._wait_for_conditions()
+        self._waiting_batch = batch.paths if batch else frozenset()
+        try:
+            decision = await self._wait_for_conditions()
+        finally:
+            self._waiting_batch = frozenset()
         if decision is None:  # stopped while waiting
             return
         kinds = kinds_for(decision)
@@ -489,8 +507,16 @@ class Daemon:
     def _status_text(self) -> str:
         return status_text(self.status, self._counts.value,
                            condition_held=self._condition_held, settling=len(self._held),
+                           charger=self._charger(),
                            watching=watching_of(self._watcher), rate=self._rate,
                            paused=self._paused)
+
+    def _charger(self) -> int:
+        """The changed photos and videos that wait for the charger (see charger_count)."""
+        if self.status.waiting_for != WAITING_FOR_POWER:  # the common case: no set built
+            return 0
+        return charger_count(True,
+                             self._waiting_batch | self.debouncer.pending_paths())
 
     def _publish(self, force: bool = False) -> None:
         """STATUS= and live.json, at most once per ``PUBLISH_INTERVAL`` unless forced."""
@@ -504,5 +530,5 @@ class Daemon:
         self.sd.status(text)
         self._live.write(live_data(
             self.status, text, queued=self.debouncer.pending, held=len(self._held),
-            paused=self._paused, condition_held=self._condition_held,
+            paused=self._paused, condition_held=self._condition_held, charger=self._charger(),
             watching=watching_of(self._watcher), rate=self._rate))

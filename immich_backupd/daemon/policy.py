@@ -4,7 +4,8 @@
 - which folders a partial pass looks at (``targets_for``);
 - when files still being written are looked at again (``held_due``);
 - which files stay held by the conditions after a pass (``held_after``, ``held_counts``);
-- which kinds of files the conditions let through (``kinds_for``, ``need_for``).
+- which kinds of files the conditions let through (``kinds_for``, ``need_for``);
+- how many changed files wait for the charger (``charger_count``).
 
 The daemon (``core``) acts on these answers; it decides nothing of this itself.
 """
@@ -24,6 +25,7 @@ from ..errors import (
     ServerUnavailableError,
     UnsupportedServerError,
 )
+from ..media import DEFAULT_MEDIA_TYPES
 from ..model import DaemonPhase
 
 if TYPE_CHECKING:
@@ -141,6 +143,16 @@ def held_counts(held: Mapping[Path, str]) -> dict[str, int]:
         key = "videos" if kind == "video" else "photos"
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def charger_count(on_battery: bool, changed: Iterable[Path]) -> int:
+    """How many of the ``changed`` paths (the file events the daemon has not backed up
+    yet) are photos or videos that wait for the charger: all of them while the daemon
+    waits for power (``on_battery``), none otherwise. A pass on battery is not run, so
+    files no event named (a full rescan's) are not known, hence not counted."""
+    if not on_battery:
+        return 0
+    return sum(1 for p in set(changed) if DEFAULT_MEDIA_TYPES.candidate(p.name) is not None)
 
 
 def kinds_for(decision: Decision) -> frozenset[str] | None:

@@ -17,7 +17,7 @@ from .. import folder_problems, placeholders
 from ..model import DaemonPhase
 from ..report.progress import Progress, Reporter
 from ..report.rate import PassRate, progress_json
-from ..report.statusline import idle_problem, status_line, watch_problem
+from ..report.statusline import charger_line, idle_problem, status_line, watch_problem
 from ..state import StateReader
 from .policy import held_counts
 
@@ -79,9 +79,10 @@ def read_counts(state_dir: Path) -> dict[str, Any]:
 
 def status_text(s: DaemonState, counts: dict[str, Any], *, condition_held: Mapping[Path, str],
                 settling: int, watching: Watching, rate: PassRate,
-                paused: bool = False) -> str:
+                paused: bool = False, charger: int = 0) -> str:
     """The STATUS= line: never "Backup complete" while something is not backed up
-    (``idle_problem``), and the watcher's problem after it when it polls."""
+    (``idle_problem``), how many changed files wait for the charger (``charger``) while
+    the daemon waits for power, and the watcher's problem after it when it polls."""
     counts = dict(counts)
     folders = folder_problems.headline(counts.pop("problems", []), symbol=False)
     problem = idle_problem(folders=folders[1] if folders else None,
@@ -89,6 +90,8 @@ def status_text(s: DaemonState, counts: dict[str, Any], *, condition_held: Mappi
                            settling=settling, cloud=counts.pop("cloud", 0), paused=paused)
     if s.state is DaemonPhase.IDLE and problem is not None:
         line = problem
+    elif s.state is DaemonPhase.WAITING and charger:
+        line = charger_line(charger)
     else:
         line = status_line(state=s.state, progress=s.progress, waiting_for=s.waiting_for,
                            error=s.error, rate=rate.rate_of(s.progress), **counts)
@@ -99,7 +102,7 @@ def status_text(s: DaemonState, counts: dict[str, Any], *, condition_held: Mappi
 
 def live_data(s: DaemonState, text: str, *, queued: int, held: int, paused: bool,
               condition_held: Mapping[Path, str], watching: Watching,
-              rate: PassRate) -> dict[str, Any]:
+              rate: PassRate, charger: int = 0) -> dict[str, Any]:
     """live.json's contents (without ``pid`` and ``updated_at``, which the writer adds):
     the daemon's state and, while a pass scans or uploads, its progress."""
     data: dict[str, Any] = {
@@ -112,6 +115,7 @@ def live_data(s: DaemonState, text: str, *, queued: int, held: int, paused: bool
         "held": held,
         "paused": paused,
         "held_by_condition": held_counts(condition_held),
+        "held_for_charger": charger,
         "watching": {str(k): str(v) for k, v in watching.roots.items()},
         "watch_blind": watching.blind,
         "poll_interval": watching.poll_interval,

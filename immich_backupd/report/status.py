@@ -27,7 +27,7 @@ from ..state.paused import paused_since
 from ..state.room import Room, state_room
 from .live import read_live
 from .sidecars import late_headline
-from .statusline import held_line, paused_line, settling_line, waiting_text
+from .statusline import charger_line, held_line, paused_line, settling_line, waiting_text
 from .text import count
 
 LAST_STOP_KEY = "last_stop"
@@ -186,6 +186,7 @@ def status_data(settings: Settings) -> dict[str, Any]:
         data["live"] = live
         data["daemon"] = bool(live.get("daemon"))
     data["held_by_condition"] = (data["live"] or {}).get("held_by_condition") or {}
+    data["held_for_charger"] = int((data["live"] or {}).get("held_for_charger") or 0)
     data["being_written"] = being_written(data["live"], data["being_written"])
     data["backed_up"], data["total"], data["counting"] = counts_in_pass(
         data["backed_up"], data["total"], data["live"])
@@ -283,6 +284,8 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
     """
     live = data["live"] or {}
     state = live.get("state")
+    if state == "waiting" and live.get("held_for_charger"):
+        return "waiting", "⏸ " + charger_line(int(live["held_for_charger"]))
     if state == "waiting" and live.get("waiting_for"):
         return "waiting", "⏸ " + waiting_text(live["waiting_for"])
     if state == "error" and live.get("error"):

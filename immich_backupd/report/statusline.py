@@ -110,6 +110,13 @@ def held_line(counts: dict[str, int]) -> str | None:
     return None
 
 
+def charger_line(n: int) -> str:
+    """What waits for power: the photos and videos changed while the daemon waits for
+    it on battery (``backup.require_charging``)."""
+    return ngettext("{n} file waits for the charger", "{n} files wait for the charger",
+                    n).format(n=count(n))
+
+
 def settling_line(n: int) -> str:
     """What waits because it is still being written: a pass leaves such files until
     they settle (the daemon then backs them up by itself; after ``once``, the next run)."""

@@ -112,6 +112,10 @@ class Debouncer:
         """How many single paths wait (collapsed folders and a full rescan not counted)."""
         return len(self._paths)
 
+    def pending_paths(self) -> frozenset[Path]:
+        """The single paths that wait (collapsed folders and a full rescan not listed)."""
+        return frozenset(self._paths)
+
     def _arm(self, now: float) -> None:
         if self._first is None:
             self._first = now
