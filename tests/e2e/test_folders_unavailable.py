@@ -51,6 +51,8 @@ def test_a_folder_that_goes_away_is_waited_for_and_nothing_is_forgotten(server, 
     text = setup.run("status").stdout
     assert text.splitlines()[0] == f"⏸ Waiting for {phone} (not mounted)"
     assert "Backup complete" not in text
+    check = setup.run("check")
+    assert f"Waiting for {phone} (not mounted)" in check.stdout, check.stdout
 
     # Back: nothing uploaded, nothing even read again.
     shutil.move(away, phone)
