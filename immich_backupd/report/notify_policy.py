@@ -138,8 +138,9 @@ class PassNotes:
 def progress_text(progress: Progress) -> NotificationText | None:
     """The status notification while a pass runs, or None when there is nothing to show.
 
-    Waiting (for power, for Wi-Fi) wins over uploading; scanning and hashing alone are
-    not worth a notification.
+    Waiting (for the server, gone during the pass) wins over uploading; scanning and
+    hashing alone are not worth a notification. The conditions (power, Wi-Fi, quiet
+    hours) are waited for between passes, so never shown here.
     """
     if progress.waiting_for:
         return NotificationText(_("Backup paused"), waiting_text(progress.waiting_for), "low")
