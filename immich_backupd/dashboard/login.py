@@ -44,7 +44,7 @@ def form_page(lang: str, message: str | None = None) -> str:
         '<meta name="color-scheme" content="light dark">'
         f"<title>immich-backupd</title>"
         '<link rel="stylesheet" href="/static/dashboard.css"></head><body><main>'
-        f'<section class="card"><h1>immich-backupd</h1>{note}'
+        f'<section class="card" id="login-card"><h1>immich-backupd</h1>{note}'
         '<form method="post" action="/login" id="login">'
         f'<label for="password">{html.escape(_("Password"))}</label> '
         '<input type="password" id="password" name="password" autocomplete="current-password"'

@@ -12,6 +12,8 @@ import base64
 import os
 import shutil
 import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ from .test_dashboard import start, text_of
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 REPO = Path(__file__).resolve().parents[2]
-SCREENS = ("status", "progress", "failed", "statistics", "warnings", "folders", "settings")
+SCREENS = ("status", "progress", "failed", "statistics", "warnings", "folders", "settings",
+           "login")
 WIDTHS = {"desktop": 1000, "phone": 390}
 MAX_BYTES = 200_000  # per PNG: kept small for the repository
 
@@ -107,6 +110,12 @@ def test_every_screen_in_light_and_dark_at_both_widths_and_the_progress_moves(
         server, make_setup, tmp_path, chromium, out_dir):
     setup = make_setup(server, trigger_delay="300ms", max_delay="2s")
     assert setup.run("once").returncode == 0
+    # A password: /login without a link shows the password form (its screenshot).
+    proc = subprocess.run([sys.executable, "-m", "immich_backupd", "--config",
+                           str(setup.config), "dashboard", "--set-password"],
+                          input="correct horse battery staple\n", capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+    assert proc.returncode == 0, proc.stderr
     d, link, _token = start(setup, tmp_path)
     made: list[Path] = []
     try:
@@ -149,6 +158,9 @@ def test_every_screen_in_light_and_dark_at_both_widths_and_the_progress_moves(
             element = "status-card" if screen == "status" else screen
             made += all_variants(chromium, screen, element, out_dir)
         server.faults.clear()
+        chromium.get(link.split("/login")[0] + "/login")
+        assert chromium.find_element("id", "password").get_attribute("type") == "password"
+        made += all_variants(chromium, "login", "login-card", out_dir)
     finally:
         assert d.stop() == 0, d.stderr()
 
