@@ -19,6 +19,8 @@ from ..media import DEFAULT_MEDIA_TYPES, MediaTypes
 from ..pipeline.connect import (
     LINK_PERMISSION,
     QUEUE_PERMISSIONS,
+    STACK_PERMISSION,
+    TAG_PERMISSIONS,
     missing_optional,
     missing_permissions,
 )
@@ -151,7 +153,11 @@ async def _key(screen: Screen, label: str, client: ImmichClient, settings: Setti
                "a new one.")]))
         return False
     shown = _("all permissions") if "all" in granted else ", ".join(granted)
-    optional = missing_optional(granted, settings.server.pause_jobs_during_import)
+    stacks = settings.backup.stacks
+    optional = missing_optional(
+        granted, settings.server.pause_jobs_during_import,
+        stacks=stacks.raw_jpeg or stacks.bursts,
+        tags=any(n.tags or n.folder_as_tags for n in settings.albums.naming))
     if optional:
         more = []
         if LINK_PERMISSION in optional:
@@ -161,6 +167,12 @@ async def _key(screen: Screen, label: str, client: ImmichClient, settings: Setti
             more.append(_("Without queue.read and queue.update (and an admin's key) "
                           "bulk-import mode cannot pause the server's job queues; backups "
                           "go on without it."))
+        if STACK_PERMISSION in optional:
+            more.append(_("Without stack.create RAW+JPEG pairs and bursts are backed up "
+                          "but not stacked."))
+        if any(p in optional for p in TAG_PERMISSIONS):
+            more.append(_("Without tag.create, tag.asset and asset.read the tags of "
+                          "albums.include are not set."))
         screen.add(Item("warn", label, _("valid ({source}): {permissions}; missing "
                                          "{missing}").format(
             source=source, permissions=shown, missing=", ".join(optional)), more=more))

@@ -33,15 +33,20 @@ class ServerInfo:
 #: Permissions a backup goes on without, losing one thing each (see ``check``).
 LINK_PERMISSION = "asset.update"  # linking a live photo's late video (livelink.py)
 QUEUE_PERMISSIONS = ("queue.read", "queue.update")  # bulk-import mode (jobpause.py)
+STACK_PERMISSION = "stack.create"  # backup.stacks (stacking.py)
+TAG_PERMISSIONS = ("tag.create", "tag.asset", "asset.read")  # include tags (tagging.py)
 
 
-def missing_optional(granted: tuple[str, ...], pause_jobs: bool) -> list[str]:
+def missing_optional(granted: tuple[str, ...], pause_jobs: bool, *, stacks: bool = False,
+                     tags: bool = False) -> list[str]:
     """The optional permissions the key lacks: ``asset.update`` always, the queue ones
-    when bulk-import mode is on."""
+    when bulk-import mode is on, ``stack.create`` when stacks are on, the tag ones when
+    an include folder has tags."""
     if "all" in granted:
         return []
-    wanted = [LINK_PERMISSION, *(QUEUE_PERMISSIONS if pause_jobs else ())]
-    return [p for p in wanted if p not in granted]
+    wanted = [LINK_PERMISSION, *(QUEUE_PERMISSIONS if pause_jobs else ()),
+              *((STACK_PERMISSION,) if stacks else ()), *(TAG_PERMISSIONS if tags else ())]
+    return [p for p in dict.fromkeys(wanted) if p not in granted]
 
 
 def missing_permissions(granted: tuple[str, ...], album_sync: bool) -> list[str]:

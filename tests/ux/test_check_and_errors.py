@@ -275,3 +275,21 @@ async def test_check_warns_of_the_optional_permissions(srv, tmp_path):
     assert "bulk-import mode cannot pause" in out
     code, out = await check(write_config(tmp_path, srv.url, srv.api_key))
     assert "missing" not in out  # every permission
+
+
+async def test_check_names_what_stacks_and_tags_need(srv, tmp_path):
+    key = srv.create_api_key(["asset.upload", "user.read", "album.read", "album.create",
+                              "albumAsset.create", "asset.update"])
+    config = write_config(tmp_path, srv.url, key)
+    code, out = await check(config)
+    assert code == 0, out
+    assert "missing stack.create" in out and "not stacked" in out  # raw_jpeg is on
+    assert "tag.create" not in out  # no include folder has tags
+    data = json.loads(config.read_text())
+    data["albums"]["include"] = [{"path": data["albums"]["include"][0], "tags": ["Family"]}]
+    data["backup"] = {"stacks": {"raw_jpeg": False}}
+    config.write_text(json.dumps(data))
+    code, out = await check(config)
+    assert code == 0, out
+    assert "missing tag.create, tag.asset, asset.read" in out and "are not set" in out
+    assert "stack.create" not in out
