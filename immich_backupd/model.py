@@ -9,6 +9,9 @@ stable interfaces, so a value never changes once shipped (add members, never ren
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Generic, NamedTuple, TypeVar
+
+C = TypeVar("C")
 
 
 class FileStatus(StrEnum):
@@ -56,3 +59,16 @@ class DaemonPhase(StrEnum):
     IDLE = "idle"
     ERROR = "error"
     STOPPED = "stopped"
+
+
+class Outcome(NamedTuple, Generic[C]):
+    """What became of one file of a pass, as the record stage writes it to the state.
+
+    ``subject`` is the pipeline's file (``pipeline.plan.Candidate``), generic here so that
+    this module imports nothing above it. ``remote_id``: the server's asset, when it has
+    one; ``error``: why the file is not on the server (shown to the user)."""
+
+    subject: C
+    status: str
+    remote_id: str | None = None
+    error: str | None = None

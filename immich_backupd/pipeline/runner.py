@@ -36,14 +36,13 @@ from ..immich.client import ImmichClient, UploadRequest, UploadResult
 from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..immich.multipart import FileChangedDuringUploadError
 from ..immich.retry import RetryPolicy, backoff_delay, call_with_retry
+from ..model import Outcome
 from ..mounts import LocalDisks
 from ..report.progress import Progress, Reporter, Upload
 from ..rules import AlbumRules
 from ..scan import DirListing, KnownFn, walk, walk_targets
 from ..state import (
     DUPLICATE,
-    FAILED,
-    ON_SERVER,
     TRASHED,
     UNSUPPORTED,
     UPLOADED,
@@ -51,9 +50,7 @@ from ..state import (
     PassStats,
     StateStore,
     WorkerReads,
-    file_row,
     row_to_record,
-    split_path,
 )
 from ..videoinfo import duration_ms
 from .albums import sync_albums
@@ -67,12 +64,11 @@ from .plan import (
     Candidate,
     Unit,
     created_ns,
-    failed_passes,
     iso_time,
     plan_dir,
-    retry_due,
 )
 from .quota import current_quota, quota_message
+from .record import Done, Recorder
 from .settling import HeldFolder, SettleQueue, wait_for_settled
 from .sidecars import LateSidecar, check_folder
 from .stacking import sync_stacks
@@ -91,14 +87,6 @@ GROUP_BYTES = 8 << 20  # ... or this many bytes, so large files still stream thr
 SMALL_FILE = 64 << 10
 KEEP_MAX = 16 << 20  # new files up to this size are read once: hashed, kept, sent ...
 KEEP_BUDGET = 32 << 20  # ... as long as what is kept at once stays within this
-RECORD_BATCH = 32  # upload outcomes committed together ...
-RECORD_WAIT = 0.1  # ... or after this many seconds
-# Bulk-check outcomes (nothing to lose in a crash: the next pass asks again) wait for
-# more: the content index takes random inserts, which cost per transaction nearly as
-# much as per row, so adopting a library goes faster in few large commits.
-CHECK_RECORD_BATCH = 4096  # check outcomes committed together ...
-CHECK_RECORD_WAIT = 1.0  # ... or after this many seconds
-CHECK_RECORD_MAX = 4 * CHECK_RECORD_BATCH  # waiting, before the checker waits for the disk
 SCAN_BATCH_FILES = 4096  # files the scanning thread walks before it hands them over
 T = TypeVar("T")
 OFFLINE_LIMIT = 3600.0
@@ -202,15 +190,12 @@ class BackupPass:
         self.held_by_condition: dict[Path, str] = {}  # path -> its kind ("video", "image")
         self._settling = SettleQueue(settings.backup.settle_time)
         self.settle_wait = settle_wait
-        self.new_versions: list[Path] = []
         self.folder_problems: list[FolderProblem] = []  # appended from the scanning thread
         self.cloud_placeholders: dict[Path, str] = {}  # skipped: path -> kind
         self._unavailable_roots: set[Path] = set()  # empty now, files known: not mounted
         self._gone: list[Path] = []
         # Photos whose sidecar changed after their upload, or back (see sidecars.py).
         self.late_sidecars: list[LateSidecar] = []
-        # Folders with a file recorded on the server: their stacks and tags are made.
-        self._stack_dirs: set[Path] = set()
         self.rules = AlbumRules.from_settings(settings.albums)
         backup = settings.backup
         self.policy = RetryPolicy(backup.retry.max_attempts, backup.retry.initial,
@@ -227,11 +212,9 @@ class BackupPass:
         self._budget = ByteBudget(KEEP_BUDGET)
         self._freed = asyncio.Event()  # set when kept bytes are given back
         self._disks = LocalDisks()  # which files' closing stat may run on the loop
-        # Outcomes waiting for their commit (see _recorder): uploads, and check batches.
-        self._pending: list[tuple[Candidate, str, str | None, str | None]] = []
-        self._pending_checks: list[list[tuple[Candidate, str, str | None, str | None]]] = []
-        self._more = asyncio.Event()  # set when a batch is ready to commit
-        self._checks_since = 0.0  # when the oldest check batch waiting came (monotonic)
+        # Stage 5: every outcome is written, counted and reported there (record.py).
+        self._rec = Recorder(store, self.progress, self.reporter,
+                             give_back=self._give_back, clock=clock)
         # The error that ends the pass (quota, key, offline, state), raised once the
         # uploads in flight have finished and been recorded (see _pipeline).
         self._fatal: BaseException | None = None
@@ -253,17 +236,7 @@ class BackupPass:
         return self._stop.is_set()
 
     def _notify(self) -> None:
-        try:
-            self.reporter.progress(self.progress)
-        except Exception:  # a reporter never fails a backup
-            log.exception("progress reporter failed")
-
-    def _file_done(self, path: Path | str, outcome: str, detail: str = "") -> None:
-        try:
-            self.reporter.file_done(path if isinstance(path, str) else str(path), outcome,
-                                    detail)
-        except Exception:
-            log.exception("file reporter failed")
+        self._rec.notify()
 
     # -- the pass ------------------------------------------------------------------
     async def run(self) -> PassResult:
@@ -282,9 +255,9 @@ class BackupPass:
             try:
                 await self._pipeline()
             finally:
-                if self._pending or self._pending_checks:  # ended early (quota, offline)
+                if self._rec.waiting:  # ended early (quota, offline)
                     with contextlib.suppress(sqlite3.Error):
-                        await self._flush_pending()
+                        await self._rec.flush()
             await self._note_late_sidecars()
             if not self.stopping:
                 await self.store.forget_many(p for p in self._gone if not p.exists())
@@ -293,12 +266,12 @@ class BackupPass:
                 self._notify()
                 await sync_albums(self.client, self.store, self.policy,
                                   user_id=self.server.user_id)
-            if not self.stopping and self._stack_dirs:
+            if not self.stopping and self._rec.stack_dirs:
                 await sync_stacks(self.client, self.store, self.policy,
-                                  self.settings.backup.stacks, self._stack_dirs)
+                                  self.settings.backup.stacks, self._rec.stack_dirs)
             if not self.stopping and self.rules.has_tags:
                 await sync_tags(self.client, self.store, self.policy, self.rules,
-                                self._stack_dirs, self.clock())
+                                self._rec.stack_dirs, self.clock())
         except* QuotaExceededError as group:
             outcome, error = "quota", group.exceptions[0]
         except* ServerUnavailableError as group:
@@ -353,7 +326,7 @@ class BackupPass:
                           held=self.held, held_by_condition=self.held_by_condition,
                           folder_problems=self.folder_problems, settle_at=settle_at,
                           cloud_placeholders=self.cloud_placeholders,
-                          new_versions=self.new_versions)
+                          new_versions=self._rec.new_versions)
 
     async def _save_folder_problems(self) -> None:
         """Keep the current list: what this pass found, and the earlier problems of the
@@ -385,7 +358,7 @@ class BackupPass:
                                                    upload_workers))
             uploaders = [tg.create_task(self._upload_worker(upload_q))
                          for _ in range(upload_workers)]
-            tg.create_task(self._recorder([feeders, *uploaders]))
+            tg.create_task(self._rec.run([feeders, *uploaders]))
         if self._fatal is not None:
             raise self._fatal
 
@@ -724,17 +697,17 @@ class BackupPass:
         or unreadable ones, and content some other path already has on the server."""
         dropped: set[int] = set()
         new: list[Candidate] = []
-        empty: list[tuple[Candidate, str, str | None, str | None]] = []
+        empty: list[Done] = []
         for cand in (c for u in units for c in u.members):
             if cand.stat.size == 0:
                 # The server refuses it ("File is empty") after keeping an orphan on its
                 # disk: say so here instead, once, until the file changes.
-                empty.append((cand, UNSUPPORTED, None,
+                empty.append(Outcome(cand, UNSUPPORTED, None,
                               "empty file (0 bytes): nothing to back up"))
                 dropped.add(id(cand))
             elif cand.needs_digest:
                 new.append(cand)
-        await self._record_many(empty)
+        await self._rec.now_many(empty)
         ready = [c for u in units for c in u.members if id(c) not in dropped]
         keep = [c for c in new if c.stat.size <= KEEP_MAX and not c.stat.is_placeholder]
         reserved = await self._reserve(sum(c.stat.size for c in keep))
@@ -762,7 +735,7 @@ class BackupPass:
         if cloud:  # read here, after the job's content lookup
             known.update(await self.hasher.call(
                 self._reads.remotes_for_contents, [c.blake3 for c in cloud if c.blake3]))
-        await self._record_many([(c, DUPLICATE, known[c.blake3], None) for c in ready
+        await self._rec.now_many([Outcome(c, DUPLICATE, known[c.blake3]) for c in ready
                                  if c.blake3 in known])
         moved = [c.moved_from for c in ready if c.moved_from is not None]
         await self.store.forget_many(moved)  # their old records now live at the new paths
@@ -791,12 +764,6 @@ class BackupPass:
         blake3s = [d.blake3 for _, d in digests if isinstance(d, FileDigest)]
         blake3s += [c.blake3 for c in ready if c.blake3 is not None]
         return digests, cloud, self._reads.remotes_for_contents(blake3s)
-
-    def _drop_data(self, cand: Candidate) -> None:
-        """Give the kept bytes of a file back to the budget (its upload is over)."""
-        if cand.data is not None:
-            self._give_back(len(cand.data))
-            cand.data = None
 
     def _give_back(self, n: int) -> None:
         self._budget.give_back(n)
@@ -861,9 +828,9 @@ class BackupPass:
 
     async def _unreadable(self, cand: Candidate, exc: OSError) -> None:
         if isinstance(exc, FileNotFoundError):
-            await self._vanished(cand)
+            await self._rec.vanished(cand)
         elif isinstance(exc, PermissionError):
-            await self._fail(cand, "permission denied", retry=True)
+            await self._rec.fail(cand, "permission denied", retry=True)
         elif isinstance(exc, FileChangedError):
             # Still being written: not an error, it is picked up when it settles.
             log.info("%s changed while hashing; it will be picked up when it settles",
@@ -872,7 +839,7 @@ class BackupPass:
             self.progress.finish(cand.stat.size)
             self.progress.skipped += 1
         else:
-            await self._fail(cand, f"cannot read: {exc.strerror or exc}", retry=True)
+            await self._rec.fail(cand, f"cannot read: {exc.strerror or exc}", retry=True)
 
     # -- stage 3: ask the server in batches ----------------------------------------
     async def _checker(self, check_q: asyncio.Queue[object], upload_q: asyncio.Queue[object],
@@ -939,7 +906,7 @@ class BackupPass:
                 # makes the server answer "duplicate" instead of storing a second copy.
                 log.warning("bulk-upload-check failed (%s); uploading with checksum only",
                             exc)
-        outcomes: list[tuple[Candidate, str, str | None, str | None]] = []
+        outcomes: list[Done] = []
         linking = {id(u.members[0]) for u in part if u.link_to is not None}
         for r in results:
             cand = ids.get(r.id)
@@ -950,13 +917,13 @@ class BackupPass:
                 if id(cand) in linking and not r.is_trashed:
                     continue  # a late video already up: an upload worker links it
                 if r.is_trashed:
-                    outcomes.append((cand, TRASHED, r.asset_id, "in the Immich trash: "
+                    outcomes.append(Outcome(cand, TRASHED, r.asset_id, "in the Immich trash: "
                                      "not uploaded again; restore it there to keep it"))
                 else:
-                    outcomes.append((cand, DUPLICATE, r.asset_id, None))
+                    outcomes.append(Outcome(cand, DUPLICATE, r.asset_id))
             elif r.reason == "unsupported-format":
-                outcomes.append((cand, UNSUPPORTED, None, "unsupported file type"))
-        await self._record_later(outcomes)
+                outcomes.append(Outcome(cand, UNSUPPORTED, None, "unsupported file type"))
+        await self._rec.later(outcomes)
         unfinished = _unfinished(part)
         self._to_upload += sum(c.outcome is None for u in unfinished for c in u.members)
         server = self.settings.server
@@ -986,7 +953,7 @@ class BackupPass:
                 if is_pair_video and item.link_to and cand.remote_id:
                     # Already on the server (the check said so): only the link.
                     if await self._linked(cand, item.link_to):
-                        self._record_soon(cand, DUPLICATE, cand.remote_id)
+                        self._rec.soon(cand, DUPLICATE, cand.remote_id)
                     continue
                 await self._upload(cand, live_id=None if is_pair_video else live_id,
                                    hidden=is_pair_video,
@@ -1053,10 +1020,10 @@ class BackupPass:
         try:
             result = await self._call(lambda: self._send(cand, req), f"upload of {cand.path}")
         except FileNotFoundError:
-            await self._vanished(cand)
+            await self._rec.vanished(cand)
             return
         except PermissionError:
-            await self._fail(cand, "permission denied", retry=True)
+            await self._rec.fail(cand, "permission denied", retry=True)
             return
         except FileChangedDuringUploadError as exc:
             log.info("%s; it will be uploaded when it settles", exc)
@@ -1065,7 +1032,7 @@ class BackupPass:
             self.progress.skipped += 1
             return
         except OSError as exc:  # reading the file failed while sending it
-            await self._fail(cand, f"cannot read: {exc.strerror or exc}", retry=True)
+            await self._rec.fail(cand, f"cannot read: {exc.strerror or exc}", retry=True)
             return
         except ApiError as exc:
             await self._upload_error(cand, exc)
@@ -1073,11 +1040,11 @@ class BackupPass:
         except TransportError as exc:
             if self.stopping:
                 return  # not a failure of the file: the pass is ending
-            await self._fail(cand, f"network: {exc}", retry=True)
+            await self._rec.fail(cand, f"network: {exc}", retry=True)
             return
         finally:
             self.progress.end_upload(cand.path_str)
-            self._drop_data(cand)
+            self._rec.drop_data(cand)
         upload.sent = st.size
         cand.remote_id = result.asset_id
         if not result.duplicate:
@@ -1085,7 +1052,7 @@ class BackupPass:
             self.progress.bytes_uploaded += st.size
         if link_to is not None and not await self._linked(cand, link_to):
             return
-        self._record_soon(cand, DUPLICATE if result.duplicate else UPLOADED, result.asset_id)
+        self._rec.soon(cand, DUPLICATE if result.duplicate else UPLOADED, result.asset_id)
 
     async def _linked(self, cand: Candidate, still_id: str) -> bool:
         """Link the still ``still_id`` to the video ``cand`` (on the server); a link
@@ -1094,7 +1061,7 @@ class BackupPass:
         reason = await link_late_video(self._call, self.client, still_id, cand.remote_id,
                                        cand.path_str)
         if reason is not None:
-            await self._fail(cand, reason, retry=True)
+            await self._rec.fail(cand, reason, retry=True)
         return reason is None
 
     def _send(self, cand: Candidate, req: UploadRequest) -> Awaitable[UploadResult]:
@@ -1108,209 +1075,12 @@ class BackupPass:
             raise QuotaExceededError(self._quota_message(cand)) from exc
         raise_if_fatal(exc)
         if exc.kind is ErrorKind.UNSUPPORTED:
-            await self._record(cand, UNSUPPORTED, error=exc.message)
+            await self._rec.now(cand, UNSUPPORTED, error=exc.message)
         else:
-            await self._fail(cand, exc.describe(), retry=exc.retryable)
+            await self._rec.fail(cand, exc.describe(), retry=exc.retryable)
 
     def _quota_message(self, cand: Candidate) -> str:
         return quota_message(self._quota, cand.path, cand.stat.size)
-
-    # -- stage 5: record -----------------------------------------------------------
-    @staticmethod
-    def _row(cand: Candidate, status: str, remote_id: str | None,
-             error: str | None) -> tuple[object, ...]:
-        """The state's record of an outcome (see StateStore.put_rows): no FileRecord is
-        built, a library adopted is 100,000 of them."""
-        st = cand.stat
-        prev = cand.record
-        album_done = (prev is not None and prev.remote_id == remote_id
-                      and prev.album == cand.album and prev.album_done)
-        dir_key, name = (cand.dir_key, os.fsencode(st.name)) if cand.dir_key else \
-            split_path(cand.path)
-        return file_row(dir_key, name, st.size, st.mtime_ns, st.ino, cand.blake3, cand.sha1,
-                        status, remote_id, cand.album, album_done, error)
-
-    def _record_soon(self, cand: Candidate, status: str, remote_id: str) -> None:
-        """Record an upload's outcome with the next batch (see :meth:`_recorder`).
-
-        The outcome is known at once (a live photo's still is linked to its video by
-        it); committing it waits for up to RECORD_WAIT or RECORD_BATCH outcomes. An
-        upload whose record a crash loses is found on the server by the next pass's
-        bulk check and recorded then, never uploaded again."""
-        cand.outcome = status
-        self._pending.append((cand, status, remote_id, None))
-        if len(self._pending) >= RECORD_BATCH:
-            self._more.set()
-
-    async def _record_later(
-        self, outcomes: list[tuple[Candidate, str, str | None, str | None]]
-    ) -> None:
-        """Record a bulk check's outcomes in the recorder (one transaction, as before),
-        so that the checker sends the next check instead of waiting for the commit.
-        Their outcome is known at once; a crash before the commit only means the next
-        pass asks the server again."""
-        if not outcomes:
-            return
-        freed = 0
-        for cand, status, _, _ in outcomes:
-            cand.outcome = status
-            if cand.data is not None:  # not uploaded: its kept bytes go back at once
-                freed += len(cand.data)
-                cand.data = None
-        if freed:
-            self._give_back(freed)
-        if not self._pending_checks:
-            self._checks_since = time.monotonic()
-        self._pending_checks.append(outcomes)
-        waiting = sum(map(len, self._pending_checks))
-        if waiting >= CHECK_RECORD_BATCH:
-            self._more.set()
-        if waiting > CHECK_RECORD_MAX:  # the disk is behind: wait for it
-            await self._flush_pending()
-
-    def _checks_due(self) -> bool:
-        """Whether the waiting check outcomes are many enough, or old enough, to commit."""
-        return bool(self._pending_checks) and (
-            sum(map(len, self._pending_checks)) >= CHECK_RECORD_BATCH
-            or time.monotonic() - self._checks_since >= CHECK_RECORD_WAIT)
-
-    async def _flush_pending(self, *, checks: bool = True) -> None:
-        """Commit the upload outcomes waiting and (``checks``) the check outcomes, in
-        one transaction. When the commit fails or is cancelled, they wait again (the
-        pass's last flush commits them)."""
-        check_batches: list[list[tuple[Candidate, str, str | None, str | None]]] = []
-        if checks:
-            check_batches, self._pending_checks = self._pending_checks, []
-        uploads, self._pending = self._pending, []
-        try:
-            await self._record_many([o for b in check_batches for o in b] + uploads)
-        except BaseException:
-            self._pending_checks[:0] = check_batches
-            self._pending[:0] = uploads
-            raise
-
-    async def _recorder(self, producers: list[asyncio.Task[None]]) -> None:
-        """Stage 5: commit outcomes in batches, one transaction each, off the path of
-        the stages that find them: the uploads' RECORD_BATCH at a time (three hops to
-        the SQLite thread and a commit per file cost as much as a tenth of a first
-        backup), at least every RECORD_WAIT; check outcomes CHECK_RECORD_BATCH at a time
-        or every CHECK_RECORD_WAIT; all that waits in one transaction; the rest when the
-        checker and the uploaders are done."""
-        running = set(producers)
-        while running:
-            more = asyncio.ensure_future(self._more.wait())
-            try:
-                await asyncio.wait({*running, more}, timeout=RECORD_WAIT,
-                                   return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                more.cancel()
-            running = {t for t in running if not t.done()}
-            self._more.clear()
-            await self._flush_pending(checks=self._checks_due())
-        await self._flush_pending()
-
-    async def _record(self, cand: Candidate, status: str, *, remote_id: str | None = None,
-                      error: str | None = None) -> None:
-        await self._record_many([(cand, status, remote_id, error)])
-
-    async def _record_many(
-        self, outcomes: list[tuple[Candidate, str, str | None, str | None]]
-    ) -> None:
-        """Commit outcomes (one transaction for all), then count and report them."""
-        if not outcomes:
-            return
-        await self.store.put_rows([self._row(*o) for o in outcomes],
-                                  [_sidecar_row(o[0]) for o in outcomes
-                                   if o[1] == UPLOADED and not o[0].hidden])
-        quiet = len(outcomes) > 1  # a batch of duplicates gets one summary line
-        debug = quiet and log.isEnabledFor(logging.DEBUG)
-        duplicates = 0
-        for o in outcomes:
-            duplicates += self._recorded(*o, quiet=quiet, debug=debug)
-        if quiet and duplicates:
-            log.info("%d file%s already on the server", duplicates,
-                     "s" if duplicates != 1 else "")
-        self._notify()
-
-    def _recorded(self, cand: Candidate, status: str, remote_id: str | None,
-                  error: str | None, *, quiet: bool, debug: bool = False) -> bool:
-        """Count one recorded outcome; True for a duplicate. ``quiet``: one of a batch,
-        whose duplicates are logged only at debug level (``debug``: it is enabled)."""
-        cand.outcome = status
-        if cand.data is not None:
-            self._drop_data(cand)
-        p = self.progress
-        p.finish(cand.stat.size)
-        path = cand.path_str
-        if status == UPLOADED:
-            p.uploaded += 1
-            p.backed_up += 1
-            prev = cand.record
-            if prev is not None and prev.status in ON_SERVER and prev.blake3 != cand.blake3:
-                self.new_versions.append(cand.path)
-                log.info("uploaded %s: a new version (it changed after its last backup; the "
-                         "server keeps the earlier one too)", path,
-                         extra={"path": path, "asset_id": remote_id})
-            else:
-                log.info("uploaded %s", path, extra={"path": path, "asset_id": remote_id})
-        elif status == DUPLICATE:
-            p.duplicates += 1
-            p.backed_up += 1
-            if not quiet or debug:
-                (log.debug if quiet else log.info)("already on the server: %s", path,
-                                                   extra={"path": path, "asset_id": remote_id})
-        elif status == UNSUPPORTED:  # not on the server: a failure the user must see
-            p.failed += 1
-            log.warning("%s: %s", path, error or status, extra={"path": path})
-        else:
-            p.skipped += 1
-            log.warning("%s: %s", path, error or status, extra={"path": path})
-        self._file_done(path, status, error or "")
-        if remote_id and status in (UPLOADED, DUPLICATE):
-            self._stack_dirs.add(cand.path.parent)
-        return status == DUPLICATE
-
-    async def _fail(self, cand: Candidate, reason: str, *, retry: bool) -> None:
-        prev = cand.record
-        again = prev is not None and prev.status == FAILED
-        # The tries of all passes (what ``failed`` shows); the wait grows by the passes.
-        attempts = (prev.attempts if again else 0) + max(1, cand.tries)
-        passes = (failed_passes(prev.next_attempt_at, prev.updated_at) if again else 0) + 1
-        now = self.clock()
-        st = cand.stat
-        due = retry_due(passes, now, retryable=retry)
-        await self.store.put(FileRecord(
-            path=cand.path, size=st.size, mtime_ns=st.mtime_ns, ino=st.ino, status=FAILED,
-            blake3=cand.blake3, sha1=cand.sha1, album=cand.album, error=reason,
-            attempts=attempts, next_attempt_at=due,
-        ))
-        cand.outcome = FAILED
-        self._drop_data(cand)
-        self.progress.finish(cand.stat.size)
-        self.progress.failed += 1
-        log.warning("upload failed: %s: %s", cand.path, reason, extra={"path": str(cand.path)})
-        self._file_done(cand.path, FAILED, reason)
-        self._notify()
-
-    async def _vanished(self, cand: Candidate) -> None:
-        """A file deleted between scan and read: not a failure, just gone."""
-        await self.store.forget(cand.path)
-        cand.outcome = "vanished"
-        self._drop_data(cand)
-        self.progress.finish(cand.stat.size)
-        self.progress.skipped += 1
-        log.info("%s vanished before it was backed up", cand.path)
-        self._file_done(cand.path, "vanished")
-
-
-def _sidecar_row(cand: Candidate) -> tuple[bytes, bytes, int | None, int | None]:
-    """What went up with an upload, for the state (see sidecars.py): its sidecar's size
-    and mtime_ns, or None when it went up without one."""
-    dir_key, name = (cand.dir_key, os.fsencode(cand.stat.name)) if cand.dir_key else \
-        split_path(cand.path)
-    size, mtime_ns = cand.sidecar_sent or (None, None)
-    return dir_key, name, size, mtime_ns
-
 
 def _take(it: Iterator[Scanned], files: int) -> list[Scanned]:
     """The next folders of ``it``, until they hold ``files`` files (or it ends)."""
