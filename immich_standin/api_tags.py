@@ -13,6 +13,9 @@ servers (issue 18):
   it: that many of the next pairs are taken away again (the answer still counts them).
 - ``POST /search/metadata`` (``asset.read``) with ``tagIds`` finds the assets that have
   all those tags; pages of ``size``, ``nextPage`` the next page's number or null.
+  Without ``visibility`` only timeline and archived assets are searched (the server's
+  default visibility): a live photo's hidden video is found only with
+  ``visibility: hidden``.
 """
 
 from __future__ import annotations
@@ -80,14 +83,15 @@ async def tag_assets(ctx: RequestContext) -> web.Response:
 async def search_metadata(ctx: RequestContext) -> web.Response:
     body = await ctx.json_body()
     user = ctx.require_user()
-    unsupported = set(body) - {"tagIds", "page", "size", "withDeleted"}
+    unsupported = set(body) - {"tagIds", "page", "size", "withDeleted", "visibility"}
     if unsupported:
         raise ApiError(400, f"stand-in: search by {sorted(unsupported)} is not modelled")
     tag_ids = {t.lower() for t in body.get("tagIds") or ()}
     page, size = int(body.get("page") or 1), int(body.get("size") or 250)
+    wanted = (body["visibility"],) if body.get("visibility") else ("timeline", "archive")
     with ctx.state.lock:
         found = [a for a in ctx.state.assets.values() if a.owner_id == user.id
-                 and not a.is_trashed and tag_ids <= a.tag_ids]
+                 and not a.is_trashed and a.visibility in wanted and tag_ids <= a.tag_ids]
         found.sort(key=lambda a: a.id)
         items = found[(page - 1) * size:page * size]
         more = page * size < len(found)

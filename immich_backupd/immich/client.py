@@ -389,12 +389,23 @@ class ImmichClient:
 
     async def assets_with_tag(self, tag_id: str, *, page_size: int = 1000) -> set[str]:
         """The ids of the assets that have the tag ``tag_id`` (``POST /search/metadata``
-        with ``tagIds``, page by page; ``asset.read``)."""
+        with ``tagIds``, page by page; ``asset.read``), hidden ones (a live photo's
+        video) too: the server's default visibility leaves them out, so they are asked
+        for on their own."""
+        found: set[str] = set()
+        for visibility in (None, "hidden"):
+            found |= await self._search_tag(tag_id, visibility, page_size)
+        return found
+
+    async def _search_tag(self, tag_id: str, visibility: str | None, page_size: int
+                          ) -> set[str]:
         found: set[str] = set()
         page: int | None = 1
         while page is not None:
-            _, data = await self._request("POST", "/search/metadata", json_body={
-                "tagIds": [tag_id], "page": page, "size": page_size})
+            body: dict[str, Any] = {"tagIds": [tag_id], "page": page, "size": page_size}
+            if visibility is not None:
+                body["visibility"] = visibility
+            _, data = await self._request("POST", "/search/metadata", json_body=body)
             assets = data.get("assets") if isinstance(data, dict) else None
             _shape(isinstance(assets, dict) and isinstance(assets.get("items"), list),
                    "POST", "/search/metadata", "no assets")

@@ -44,17 +44,23 @@ def test_tags_land_on_a_nested_tree_and_lost_ones_are_set_again(server, tmp_path
     setup, lib = tag_setup(tmp_path, server)
     rome = photo(lib / "Trips" / "2024" / "Rome" / "a.jpg")
     top = photo(lib / "top.jpg")
+    # A live photo: its video goes up hidden, and a search leaves hidden assets out
+    # unless asked for them; its tags must still be seen to hold.
+    still, video = photo(lib / "Trips" / "IMG_2001.HEIC"), photo(lib / "Trips" / "IMG_2001.MOV")
     known = photo(lib / "Trips" / "2024" / "Rome" / "known.jpg")
     server.state.seed_asset(server.user.id, (lib / "Trips/2024/Rome/known.jpg").read_bytes(),
                             "known.jpg")
     expected = {rome: {"Family", "Old/Scans", "Trips/2024/Rome"},
                 known: {"Family", "Old/Scans", "Trips/2024/Rome"},
-                top: {"Family", "Old/Scans"}}
+                top: {"Family", "Old/Scans"},
+                still: {"Family", "Old/Scans", "Trips"}, video: {"Family", "Old/Scans", "Trips"}}
     server.state.tags_to_lose = 2  # the server's jobs take two of the first pass's away
     once(setup)
     first = tags_on(server)
     assert sum(len(t) for t in first.values()) == sum(len(t) for t in expected.values()) - 2
-    assert server_albums(server) == {"Trips/2024/Rome": {rome, known}, "lib": {top}}
+    assert server_albums(server) == {"Trips/2024/Rome": {rome, known}, "lib": {top},
+                                     "Trips": {still}}
+    assert {a.visibility for a in server.state.assets.values()} == {"timeline", "hidden"}
     once(setup)  # nothing changed on disk: the read-back finds the lost tags, sets them
     assert tags_on(server) == expected
     requests = server.state.counters.tag_requests

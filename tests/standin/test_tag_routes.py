@@ -59,3 +59,17 @@ async def test_tags_set_can_be_lost_as_on_real_servers(api):
                                                      "assetIds": [a.id, b.id]})
     assert answer == {"count": 2}  # the answer does not tell
     assert sorted(len(x.tag_ids) for x in (a, b)) == [0, 1]
+
+
+async def test_the_search_leaves_hidden_assets_out_unless_asked(api):
+    srv = api.srv
+    shown, hidden = seed(srv, "a.jpg", "a.mov")
+    hidden.visibility = "hidden"
+    (tag,) = await call(api, "PUT", "/tags", {"tags": ["Live"]})
+    await call(api, "PUT", "/tags/assets", {"tagIds": [tag["id"]],
+                                            "assetIds": [shown.id, hidden.id]})
+    default = await call(api, "POST", "/search/metadata", {"tagIds": [tag["id"]]})
+    assert [a["id"] for a in default["assets"]["items"]] == [shown.id]
+    asked = await call(api, "POST", "/search/metadata", {"tagIds": [tag["id"]],
+                                                         "visibility": "hidden"})
+    assert [a["id"] for a in asked["assets"]["items"]] == [hidden.id]
