@@ -83,7 +83,7 @@ def test_the_api_key_appears_nowhere(server, tmp_path):
     crasher = (
         "import sys, runpy\n"
         "from immich_backupd import state\n"
-        "async def boom(self, records): raise RuntimeError('injected failure')\n"
+        "async def boom(self, *args, **kwargs): raise RuntimeError('injected failure')\n"
         "state.StateStore.put_rows = boom\n"
         "sys.argv = ['immich-backupd', '--config', sys.argv[1], 'once']\n"
         "runpy.run_module('immich_backupd', run_name='__main__')\n"
