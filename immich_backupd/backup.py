@@ -239,7 +239,8 @@ async def run_dry(settings: Settings) -> DryRunReport:
             dry_run_scan, AlbumRules.from_settings(settings.albums),
             info.media, records_for, known, album_sync=backup.album_sync,
             existing_albums=albums, ignore_placeholders=backup.ignore_cloud_placeholders,
-            follow_symlinks=backup.follow_symlinks)
+            follow_symlinks=backup.follow_symlinks,
+            stacks=(backup.stacks.raw_jpeg, backup.stacks.bursts))
     except sqlite3.Error as exc:
         raise state_error(path, exc) from exc
     finally:

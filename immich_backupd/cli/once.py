@@ -74,6 +74,13 @@ def _dry_run(settings: Settings) -> int:
             line += " " + _("({n} new: {names})").format(
                 n=count(len(report.new_albums)), names=", ".join(report.new_albums))
         print(line + ".")
+    if report.stacks:
+        print(ngettext("{n} stack would be made (or made again with new files).",
+                       "{n} stacks would be made (or made again with new files).",
+                       report.stacks).format(n=count(report.stacks)))
+    if report.tags:
+        print(_("Tags it would set: {tags}.").format(tags=", ".join(
+            f"{tag} ({count(n)})" for tag, n in sorted(report.tags.items()))))
     if report.retry_later:
         print(_("{n} failed before and wait for their next try.").format(
             n=count(report.retry_later)))

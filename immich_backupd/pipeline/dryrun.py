@@ -9,7 +9,10 @@ what the server does not have.
 
 The walk and the plan are the pass's own (``scan.walk``, ``plan.plan_dir``), so a dry
 run sees what a pass would: the same exclusions, the same change rule, the same retry
-times and the same album names.
+times and the same album names. Stacks and tags are counted for the files to upload,
+by the pass's own rules (``stacks.stacks_in_folder``, ``AlbumRules.tags_for``): a stack
+counted is one that a file to upload is part of, made or made again unless the server
+turns out to have the files already stacked.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from ..media import MediaTypes
 from ..rules import AlbumRules
 from ..scan import DirListing, KnownFn, walk
+from ..stacks import stacks_in_folder
 from ..state import FileRecord
 from .plan import plan_dir
 
@@ -41,6 +45,8 @@ class DryRunReport:
     placeholders: int = 0  # cloud files not on this disk, left out
     albums: dict[str, int] = field(default_factory=dict)  # album -> files it would get
     new_albums: list[str] = field(default_factory=list)  # albums it would create
+    stacks: int = 0  # stacks a file to upload is part of
+    tags: dict[str, int] = field(default_factory=dict)  # tag -> files to upload it goes on
 
     @property
     def bytes(self) -> int:
@@ -59,9 +65,10 @@ def plan_listings(
     existing_albums: Iterable[str],
     ignore_placeholders: bool,
     now: float,
+    stacks: tuple[bool, bool] = (False, False),
 ) -> DryRunReport:
     """Fold the pass's plan of every folder into a report (no I/O of its own beyond
-    ``records_for``)."""
+    ``records_for``). ``stacks``: ``backup.stacks``' (raw_jpeg, bursts)."""
     report = DryRunReport()
     for listing in listings:
         report.seen += len(listing.files) + len(listing.unchanged)
@@ -77,11 +84,20 @@ def plan_listings(
         report.backed_up += plan.done
         report.left_out += plan.skipped
         report.retry_later += plan.waiting
+        uploading: set[str] = set()
         for unit in plan.units:
             for cand in unit.members:
                 report.to_upload.append((cand.path, cand.stat.size, cand.kind))
+                uploading.add(cand.path.name)
                 if album_sync and cand.album:
                     report.albums[cand.album] = report.albums.get(cand.album, 0) + 1
+                for tag in rules.tags_for(cand.path):
+                    report.tags[tag] = report.tags.get(tag, 0) + 1
+        if any(stacks) and uploading:
+            names = [st.name for st in listing.files] + list(listing.unchanged)
+            report.stacks += sum(
+                1 for g in stacks_in_folder(names, raw_jpeg=stacks[0], bursts=stacks[1])
+                if uploading.intersection(g.members))
     known = set(existing_albums)
     report.new_albums = sorted(a for a in report.albums if a not in known)
     return report
@@ -89,9 +105,10 @@ def plan_listings(
 
 def dry_run_scan(rules: AlbumRules, media: MediaTypes, records_for: RecordsFn,
                  known: KnownFn | None, *, album_sync: bool, existing_albums: Iterable[str],
-                 ignore_placeholders: bool, follow_symlinks: bool) -> DryRunReport:
+                 ignore_placeholders: bool, follow_symlinks: bool,
+                 stacks: tuple[bool, bool] = (False, False)) -> DryRunReport:
     """Walk the include folders and plan them (blocking: run it in a thread)."""
     return plan_listings(
         walk(rules, media, known=known, follow_symlinks=follow_symlinks),
         records_for, rules, album_sync=album_sync, existing_albums=existing_albums,
-        ignore_placeholders=ignore_placeholders, now=time.time())
+        ignore_placeholders=ignore_placeholders, now=time.time(), stacks=stacks)

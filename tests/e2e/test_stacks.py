@@ -57,6 +57,9 @@ def test_a_pair_and_a_burst_are_stacked_once_across_passes_never_across_folders(
     cover = photo(lib / "IMG_20231014_183246_BURST001_COVER.jpg")
     second = photo(lib / "IMG_20231014_183246_BURST002.jpg")
     photo(lib / "single.jpg")
+    dry = setup.run("once", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "2 stacks would be made (or made again with new files)." in dry.stdout, dry.stdout
     once(setup)
     assert stacks_on(server) == sorted([[jpg, raw], [cover, second]])
     assert server.state.counters.stacks_created == 2

@@ -54,6 +54,10 @@ def test_tags_land_on_a_nested_tree_and_lost_ones_are_set_again(server, tmp_path
                 known: {"Family", "Old/Scans", "Trips/2024/Rome"},
                 top: {"Family", "Old/Scans"},
                 still: {"Family", "Old/Scans", "Trips"}, video: {"Family", "Old/Scans", "Trips"}}
+    dry = setup.run("once", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert ("Tags it would set: Family (5), Old/Scans (5), Trips (2), Trips/2024/Rome (2)."
+            in dry.stdout), dry.stdout
     server.state.tags_to_lose = 2  # the server's jobs take two of the first pass's away
     once(setup)
     first = tags_on(server)
