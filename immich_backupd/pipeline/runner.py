@@ -266,7 +266,7 @@ class BackupPass:
                 self._notify()
                 await sync_albums(self.client, self.store, self.policy,
                                   user_id=self.server.user_id)
-            if not self.stopping and self._rec.stack_dirs:
+            if not self.stopping:  # also for the folders whose stacking failed before
                 await sync_stacks(self.client, self.store, self.policy,
                                   self.settings.backup.stacks, self._rec.stack_dirs)
             if not self.stopping and self.rules.has_tags:

@@ -8,13 +8,15 @@ second half arrives. Groups come from the file names the state has for the folde
 state remembers (``stacks.stack_requests``), because stacking again on a real server
 replaces the stack and moves members out of other stacks: a stack is never sent twice.
 
-A failed request is said in the log and not remembered; the folder's stacks are made
-when a file of it is next recorded on the server. A key without ``stack.create`` is
-said once per pass and ends nothing: the uploads are the backup, stacks are order.
+A folder whose stacking failed (the server, the network, or a key without
+``stack.create``) is kept in the state (meta ``stacks_pending``) and tried again in every
+later pass until it succeeds. A key without ``stack.create`` is said once per pass and
+ends nothing: the uploads are the backup, stacks are order.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,19 +31,31 @@ from .connect import raise_if_fatal
 
 log = logging.getLogger("immich_backupd.stacks")
 
+PENDING_KEY = "stacks_pending"  # meta: JSON list of folders whose stacking failed
+
 
 async def sync_stacks(client: ImmichClient, store: StateStore, policy: RetryPolicy,
                       settings: StackSettings, folders: Iterable[Path]) -> int:
-    """Make the stacks of ``folders`` that are not on the server yet. Return how many
-    stacks were made."""
+    """Make the stacks of ``folders``, and of those whose stacking failed before, that
+    are not on the server yet. Return how many stacks were made."""
     if not (settings.raw_jpeg or settings.bursts):
         return 0
+    before = json.loads(await store.get_meta(PENDING_KEY) or "[]")
+    todo = sorted({*folders, *map(Path, before)})
+    failed: list[Path] = []
     made = 0
-    try:
-        for folder in sorted(set(folders)):
-            made += await _stack_folder(client, store, policy, settings, folder)
-    except _NoPermission:
-        pass  # said once; the uploads are done, and the next pass tries again
+    for index, folder in enumerate(todo):
+        try:
+            got = await _stack_folder(client, store, policy, settings, folder)
+        except _NoPermission:
+            failed += todo[index:]  # said once; the uploads are done
+            break
+        if got is None:
+            failed.append(folder)
+        else:
+            made += got
+    if failed or before:
+        await store.set_meta(PENDING_KEY, json.dumps([str(f) for f in failed]))
     return made
 
 
@@ -50,13 +64,14 @@ class _NoPermission(Exception):
 
 
 async def _stack_folder(client: ImmichClient, store: StateStore, policy: RetryPolicy,
-                        settings: StackSettings, folder: Path) -> int:
+                        settings: StackSettings, folder: Path) -> int | None:
+    """The stacks made in ``folder``; None when one failed (tried again next pass)."""
     remote_ids = await store.on_server_in(folder)
     groups = stacks_in_folder(remote_ids, raw_jpeg=settings.raw_jpeg, bursts=settings.bursts)
     if not groups:
         return 0
     known = {key: KnownStack(*row) for key, row in (await store.stacks_in(folder)).items()}
-    made = 0
+    made: int | None = 0
     for request in stack_requests(groups, remote_ids, known):
         try:
             stack_id, primary_id = await call_with_retry(
@@ -69,11 +84,13 @@ async def _stack_folder(client: ImmichClient, store: StateStore, policy: RetryPo
                             "stack.create, or set backup.stacks.raw_jpeg: false", exc.message)
                 raise _NoPermission from exc
             raise_if_fatal(exc)
-            log.warning("could not stack %s in %s (%s); tried again when a file of the "
-                        "folder is next backed up", request.key, folder, exc)
+            log.warning("could not stack %s in %s (%s); tried again next pass",
+                        request.key, folder, exc)
+            made = None
             continue
         await store.save_stack(folder, request.key, stack_id, primary_id, request.asset_ids)
         log.info("stacked %d files in %s", len(request.asset_ids), folder,
                  extra={"path": str(folder)})
-        made += 1
+        if made is not None:
+            made += 1
     return made

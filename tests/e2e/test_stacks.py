@@ -114,3 +114,18 @@ def test_a_key_without_stack_create_backs_up_everything_and_says_why_no_stacks(
     assert stacks_on(server) == []
     assert "no stacks: the API key lacks a permission" in proc.stderr
     assert "stack.create" in proc.stderr
+
+
+def test_a_stack_the_server_refused_is_made_in_the_next_pass_without_new_files(
+        server, tmp_path):
+    setup, lib = stack_setup(tmp_path, server)
+    jpg, raw = photo(lib / "IMG_7.JPG"), photo(lib / "IMG_7.ARW")
+    server.faults.fail("POST", "/api/stacks", 400, times=1)
+    proc = setup.run("once")
+    assert proc.returncode == 0, proc.stderr
+    assert "tried again next pass" in proc.stderr
+    assert stacks_on(server) == [] and len(server.state.assets) == 2
+    once(setup)  # nothing changed on disk: the folder was kept as pending
+    assert stacks_on(server) == [[jpg, raw]]
+    once(setup)
+    assert server.state.counters.stacks_created == 1
