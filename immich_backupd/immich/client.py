@@ -69,6 +69,7 @@ class UploadRequest:
     duration_ms: int | None = None
     device_asset_id: str | None = None  # v2 only
     on_progress: Callable[[int], None] | None = None  # bytes of the file sent so far
+    on_try: Callable[[], None] | None = None  # called as each try of the upload begins
     # The file's bytes as hashed (sent instead of reading it again), and the mtime they
     # were read under (see multipart.py).
     data: bytes | None = field(default=None, repr=False)
@@ -269,6 +270,8 @@ class ImmichClient:
 
     async def upload(self, req: UploadRequest) -> UploadResult:
         """Stream one file up. A duplicate answer (even an early one) is a result."""
+        if req.on_try is not None:
+            req.on_try()
         files = [FilePart("assetData", req.path, req.size, req.filename, req.sha1,
                           data=req.data, mtime_ns=req.mtime_ns, ino=req.ino,
                           stat_on_loop=req.local_disk)]

@@ -9,6 +9,9 @@ same folders), so that each album is created once. Across
 machines, where no lock is shared, every client picks the oldest of albums of the same
 name (see ``ImmichClient.albums``). Assets are added in batches, and each per-id result
 is read, since the server answers 200 even when every id fails.
+
+``client`` is the pass's retrying server (``server.Retrying``): a call that fails here
+has been tried again already.
 """
 
 from __future__ import annotations
@@ -17,20 +20,18 @@ import logging
 from collections import defaultdict
 from pathlib import Path
 
-from ..immich.client import ImmichClient
 from ..immich.errors import ApiError, TransportError
-from ..immich.retry import RetryPolicy, call_with_retry
 from ..state import StateStore
 from .albumlock import album_creation_lock
 from .connect import raise_if_fatal
+from .server import PassServer
 
 log = logging.getLogger("immich_backupd.albums")
 
 BATCH = 1000
 
 
-async def sync_albums(client: ImmichClient, store: StateStore, policy: RetryPolicy, *,
-                      user_id: str = "") -> int:
+async def sync_albums(client: PassServer, store: StateStore, *, user_id: str = "") -> int:
     """Add pending files to their albums. Return how many were confirmed. ``user_id``
     (the key's user) names the lock under which missing albums are created."""
     pending = await store.pending_album_adds()
@@ -42,19 +43,19 @@ async def sync_albums(client: ImmichClient, store: StateStore, policy: RetryPoli
         by_album[record.album][record.remote_id].append(record.path)
     async with album_creation_lock(client.api_url, user_id):
         try:
-            existing = await call_with_retry(policy, client.albums, what="album list")
+            existing = await client.albums()
         except (ApiError, TransportError) as exc:
             raise_if_fatal(exc)
             log.warning("cannot read the album list (%s); albums will be updated next pass",
                         exc)
             return 0
-        await _create_missing(client, policy, sorted(by_album), existing)
+        await _create_missing(client, sorted(by_album), existing)
     confirmed = 0
     for name, assets in sorted(by_album.items()):
         if name not in existing:
             continue  # could not be created: said, and tried again next pass
         try:
-            confirmed += await _fill_album(client, store, policy, name, assets, existing)
+            confirmed += await _fill_album(client, store, name, assets, existing)
         except (ApiError, TransportError) as exc:
             raise_if_fatal(exc)
             log.warning("album %r not updated (%s); retried next pass", name, exc)
@@ -62,9 +63,8 @@ async def sync_albums(client: ImmichClient, store: StateStore, policy: RetryPoli
 
 
 async def _fill_album(
-    client: ImmichClient,
+    client: PassServer,
     store: StateStore,
-    policy: RetryPolicy,
     name: str,
     assets: dict[str, list[Path]],
     existing: dict[str, str],
@@ -74,9 +74,7 @@ async def _fill_album(
     confirmed = 0
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
-        results = await call_with_retry(
-            policy, lambda chunk=chunk: client.add_to_album(album_id, chunk),
-            what=f"adding to album {name!r}")
+        results = await client.add_to_album(album_id, chunk)
         done: list[Path] = []
         for r in results:
             if r.success or r.error == "duplicate":
@@ -90,7 +88,7 @@ async def _fill_album(
 
 
 
-async def _create_missing(client: ImmichClient, policy: RetryPolicy, names: list[str],
+async def _create_missing(client: PassServer, names: list[str],
                           existing: dict[str, str]) -> None:
     """Create the albums of ``names`` not in ``existing`` (the list just read, under the
     creation lock), and put their ids in it."""
@@ -98,9 +96,7 @@ async def _create_missing(client: ImmichClient, policy: RetryPolicy, names: list
         if name in existing:
             continue
         try:
-            existing[name] = await call_with_retry(
-                policy, lambda name=name: client.create_album(name),
-                what=f"creating album {name!r}")
+            existing[name] = await client.create_album(name)
         except (ApiError, TransportError) as exc:
             raise_if_fatal(exc)
             log.warning("album %r not created (%s); retried next pass", name, exc)

@@ -15,28 +15,25 @@ late videos fail (with a reason that says so), not the pass.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
-from ..immich.client import ImmichClient
 from ..immich.errors import ApiError, ErrorKind, TransportError
 from .connect import raise_if_fatal
+from .server import PassServer
 
 log = logging.getLogger("immich_backupd.pipeline")
 
 LINK_PERMISSION = "asset.update"
 
-CallFn = Callable[[Callable[[], Awaitable[None]], str], Awaitable[None]]
 
 
-async def link_late_video(call: CallFn, client: ImmichClient, still_id: str,
-                          video_id: str, what: str) -> str | None:
-    """Link the still ``still_id`` to the video ``video_id`` through ``call`` (the
-    pass's retrying call). Return None when linked, else why not (the video's failure
+async def link_late_video(client: PassServer, still_id: str, video_id: str,
+                          what: str) -> str | None:
+    """Link the still ``still_id`` to the video ``video_id`` through ``client`` (the
+    pass's retrying server). Return None when linked, else why not (the video's failure
     reason). A rejected key still ends the pass (raised); a missing ``asset.update``
     permission does not: it is this file's reason."""
     try:
-        await call(lambda: client.link_live_photo(still_id, video_id),
-                   f"linking {what} to its photo")
+        await client.link_live_photo(still_id, video_id)
     except ApiError as exc:
         if exc.kind is ErrorKind.PERMISSION:
             return (f"uploaded, but not linked to its photo: the API key lacks the "

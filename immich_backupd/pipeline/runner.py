@@ -19,7 +19,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -32,10 +32,10 @@ from ..config import Settings
 from ..errors import BackupdError, QuotaExceededError, ServerUnavailableError, StateError
 from ..folder_problems import FolderProblem, ProblemKind
 from ..hashing import FileChangedError, FileDigest, Hasher
-from ..immich.client import ImmichClient, UploadRequest, UploadResult
+from ..immich.client import ImmichClient, UploadRequest
 from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..immich.multipart import FileChangedDuringUploadError
-from ..immich.retry import RetryPolicy, backoff_delay, call_with_retry
+from ..immich.retry import RetryPolicy
 from ..model import Outcome
 from ..mounts import LocalDisks
 from ..report.progress import Progress, Reporter, Upload
@@ -69,6 +69,7 @@ from .plan import (
 )
 from .quota import current_quota, quota_message
 from .record import Done, Recorder
+from .server import PassServer, Retrying, ServerWait, stop_aware_pause
 from .settling import HeldFolder, SettleQueue, wait_for_settled
 from .sidecars import LateSidecar, check_folder
 from .stacking import sync_stacks
@@ -89,7 +90,6 @@ KEEP_MAX = 16 << 20  # new files up to this size are read once: hashed, kept, se
 KEEP_BUDGET = 32 << 20  # ... as long as what is kept at once stays within this
 SCAN_BATCH_FILES = 4096  # files the scanning thread walks before it hands them over
 T = TypeVar("T")
-OFFLINE_LIMIT = 3600.0
 
 
 def state_error(path: Path, exc: BaseException) -> StateError:
@@ -203,10 +203,14 @@ class BackupPass:
         self.progress = Progress()
         self.stats = PassStats()
         self._stop = asyncio.Event()
-        self._offline_lock = asyncio.Lock()
-        # How long a pass waits for a server that went away before it gives up (the
-        # files are not marked failed: they are simply backed up next time).
-        self.offline_limit = OFFLINE_LIMIT
+        # The server calls of the stages, retried in one place (server.py); when the
+        # tries run out because the server went away, the pass waits for it (files are
+        # not marked failed: they are simply backed up next time).
+        self.server_wait = ServerWait(client.ping, client.api_url, self.policy,
+                                      stopping=lambda: self.stopping,
+                                      pause=stop_aware_pause(self._stop),
+                                      on_waiting=self._waiting_for_server, clock=clock)
+        self.api: PassServer = Retrying(client, self.policy, wait=self.server_wait)
         self._quota = server.quota
         self._reads = WorkerReads(store.path)
         self._budget = ByteBudget(KEEP_BUDGET)
@@ -264,7 +268,8 @@ class BackupPass:
             if not self.stopping and self.settings.backup.album_sync:
                 self.progress.phase = "albums"
                 self._notify()
-                await sync_albums(self.client, self.store, self.policy,
+                # Albums are retried, but do not wait for a server gone (as before).
+                await sync_albums(Retrying(self.client, self.policy), self.store,
                                   user_id=self.server.user_id)
             if not self.stopping:  # also for the folders whose stacking failed before
                 await sync_stacks(self.client, self.store, self.policy,
@@ -398,46 +403,9 @@ class BackupPass:
         for _ in range(n):
             await q.put(_END)
 
-    # -- the server going away ----------------------------------------------------
-    async def _call(self, fn: Callable[[], Awaitable[T]], what: str) -> T:
-        """Call with retries; when they run out because the server is gone, wait for it
-        to come back and go on ("retry when online") rather than failing every file."""
-        while True:
-            try:
-                return await call_with_retry(self.policy, fn, what=what)
-            except (TransportError, ApiError) as exc:
-                if not exc.retryable or self.stopping or await self.client.ping():
-                    raise
-            await self._wait_for_server()
-            if self.stopping:
-                raise TransportError(f"{what}: stopped while the server was offline")
-
-    async def _wait_for_server(self) -> None:
-        """Wait (one waiter for all workers) until the server answers its ping again."""
-        async with self._offline_lock:
-            if await self.client.ping():
-                return
-            since = self.clock()
-            log.warning("the server is not answering; waiting for it to come back")
-            self.progress.waiting_for = "Waiting for the server"
-            self._notify()
-            attempt = 0
-            while not self.stopping:
-                attempt += 1
-                delay = backoff_delay(self.policy, min(attempt, 30))
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
-                        await self._stop.wait()
-                if await self.client.ping():
-                    log.info("the server is back after %.0f s", self.clock() - since)
-                    break
-                if self.clock() - since > self.offline_limit:
-                    raise ServerUnavailableError(
-                        f"the server at {self.client.api_url} has not answered for "
-                        f"{self.offline_limit / 60:.0f} minutes; the rest is backed up "
-                        "next time")
-            self.progress.waiting_for = None
-            self._notify()
+    def _waiting_for_server(self, waiting: bool) -> None:
+        self.progress.waiting_for = "Waiting for the server" if waiting else None
+        self._notify()
 
     # -- stage 1: scan and plan ----------------------------------------------------
     def _listings(self, known: KnownFn) -> Iterator[DirListing]:
@@ -898,8 +866,7 @@ class BackupPass:
         results = []
         if items:
             try:
-                results = await self._call(
-                    lambda: self.client.bulk_upload_check(items), "bulk-upload-check")
+                results = await self.api.bulk_upload_check(items)
             except (ApiError, TransportError) as exc:
                 raise_if_fatal(exc)
                 # The check is an optimisation: without it, the checksum header still
@@ -987,6 +954,9 @@ class BackupPass:
             upload.sent = min(sent, st.size)
             self._notify()
 
+        def on_try() -> None:  # each request counts (``failed`` shows the tries)
+            cand.tries += 1
+
         # Only files being uploaded get a date: a photo whose bytes are kept is read in
         # memory at once; otherwise the headers (and a video's duration) in one trip to a
         # thread.
@@ -1009,6 +979,7 @@ class BackupPass:
             duration_ms=duration,
             device_asset_id=f"{cand.path.name}-{st.size}".replace(" ", ""),
             on_progress=on_progress,
+            on_try=on_try,
             data=cand.data,
             mtime_ns=st.mtime_ns,
             ino=st.ino,
@@ -1018,7 +989,7 @@ class BackupPass:
         self.progress.phase = "uploading"
         self._notify()
         try:
-            result = await self._call(lambda: self._send(cand, req), f"upload of {cand.path}")
+            result = await self.api.upload(req)
         except FileNotFoundError:
             await self._rec.vanished(cand)
             return
@@ -1058,16 +1029,11 @@ class BackupPass:
         """Link the still ``still_id`` to the video ``cand`` (on the server); a link
         that fails is the video's failure (not visible in Immich without it)."""
         assert cand.remote_id is not None
-        reason = await link_late_video(self._call, self.client, still_id, cand.remote_id,
+        reason = await link_late_video(self.api, still_id, cand.remote_id,
                                        cand.path_str)
         if reason is not None:
             await self._rec.fail(cand, reason, retry=True)
         return reason is None
-
-    def _send(self, cand: Candidate, req: UploadRequest) -> Awaitable[UploadResult]:
-        """One try of an upload, counted (``failed`` shows the tries)."""
-        cand.tries += 1
-        return self.client.upload(req)
 
     async def _upload_error(self, cand: Candidate, exc: ApiError) -> None:
         if exc.kind is ErrorKind.QUOTA:
