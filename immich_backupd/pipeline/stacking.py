@@ -44,12 +44,12 @@ async def sync_stacks(client: ImmichClient, store: StateStore, policy: RetryPoli
     todo = sorted({*folders, *map(Path, before)})
     failed: list[Path] = []
     made = 0
-    for index, folder in enumerate(todo):
-        try:
-            got = await _stack_folder(client, store, policy, settings, folder)
-        except _NoPermission:
-            failed += todo[index:]  # said once; the uploads are done
-            break
+    allowed = True
+    for folder in todo:
+        try:  # once the key was refused, only find the folders that still need stacks
+            got = await _stack_folder(client, store, policy, settings, folder, send=allowed)
+        except _NoPermission:  # said once; the uploads are done
+            allowed, got = False, None
         if got is None:
             failed.append(folder)
         else:
@@ -64,8 +64,10 @@ class _NoPermission(Exception):
 
 
 async def _stack_folder(client: ImmichClient, store: StateStore, policy: RetryPolicy,
-                        settings: StackSettings, folder: Path) -> int | None:
-    """The stacks made in ``folder``; None when one failed (tried again next pass)."""
+                        settings: StackSettings, folder: Path, *, send: bool = True
+                        ) -> int | None:
+    """The stacks made in ``folder``; None when one failed or, without ``send``, one
+    is due (tried again next pass)."""
     remote_ids = await store.on_server_in(folder)
     groups = stacks_in_folder(remote_ids, raw_jpeg=settings.raw_jpeg, bursts=settings.bursts)
     if not groups:
@@ -73,6 +75,8 @@ async def _stack_folder(client: ImmichClient, store: StateStore, policy: RetryPo
     known = {key: KnownStack(*row) for key, row in (await store.stacks_in(folder)).items()}
     made: int | None = 0
     for request in stack_requests(groups, remote_ids, known):
+        if not send:
+            return None
         try:
             stack_id, primary_id = await call_with_retry(
                 policy, lambda ids=request.asset_ids: client.create_stack(ids),

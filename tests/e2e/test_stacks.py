@@ -106,14 +106,18 @@ def test_a_key_without_stack_create_backs_up_everything_and_says_why_no_stacks(
         "asset.upload", "asset.read", "user.read", "album.read", "album.create",
         "albumAsset.create", "asset.update"])
     (tmp_path / "api-key").write_text(key + "\n")
-    photo(lib / "IMG_1.JPG")
-    photo(lib / "IMG_1.CR2")
+    jpg, raw = photo(lib / "IMG_1.JPG"), photo(lib / "IMG_1.CR2")
+    photo(lib / "plain" / "a.jpg")
     proc = setup.run("once")
     assert proc.returncode == 0, proc.stderr
-    assert len(server.state.assets) == 2
+    assert len(server.state.assets) == 3
     assert stacks_on(server) == []
     assert "no stacks: the API key lacks a permission" in proc.stderr
     assert "stack.create" in proc.stderr
+    # The key gets the permission: the pair is stacked without any file changing.
+    (tmp_path / "api-key").write_text(server.api_key + "\n")
+    once(setup)
+    assert stacks_on(server) == [[jpg, raw]]
 
 
 def test_a_stack_the_server_refused_is_made_in_the_next_pass_without_new_files(
