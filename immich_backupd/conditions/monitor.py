@@ -2,7 +2,9 @@
 
 The monitor reads the sources, asks the pure ``policy`` and, when something must wait,
 sleeps until a source signals a change (``Watchable``) or ``recheck_interval`` passes,
-whichever comes first. Sources that cannot signal are still re-checked on the interval.
+whichever comes first. Sources that cannot signal are still re-checked on the interval;
+a power source that cannot signal (sysfs, pmset) every ``POWER_RECHECK`` seconds while
+a charger is waited for, so that plugging in starts the backup within seconds.
 
 When the settings make every state allow everything (the default, except for videos on
 metered networks), or when a requirement does not depend on a source, that source is never
@@ -26,6 +28,7 @@ __all__ = ["ConditionMonitor"]
 
 log = logging.getLogger("immich_backupd.conditions")
 
+POWER_RECHECK = 5.0  # seconds between power reads while waiting for a charger
 _NOT_CHECKED_POWER = PowerState(None, None, "none", "not checked: no requirement needs it")
 _NOT_CHECKED_NETWORK = NetworkState(None, "none", "not checked: no requirement needs it")
 
@@ -45,6 +48,7 @@ class ConditionMonitor:
         requirements: Requirements,
         *,
         recheck_interval: float = 60.0,
+        power_recheck: float = POWER_RECHECK,
         local_now: Callable[[], datetime] = datetime.now,
     ) -> None:
         self.local_now = local_now  # the clock quiet hours are read on
@@ -52,6 +56,7 @@ class ConditionMonitor:
         self.network = network
         self.requirements = requirements
         self.recheck_interval = recheck_interval
+        self.power_recheck = power_recheck
         self.last: Decision | None = None
         # One event per waiter, so one waiter clearing its event cannot hide a change
         # from another.
@@ -108,6 +113,10 @@ class ConditionMonitor:
                     except Exception:
                         log.exception("on_wait callback failed")
                 timeout = self.recheck_interval
+                if decision.reason == "charging" and not isinstance(self.power, Watchable):
+                    # No signal says the charger was plugged in: look often, so what
+                    # waits goes up within seconds (a few small sysfs reads each time).
+                    timeout = min(timeout, self.power_recheck)
                 if decision.until is not None:  # quiet hours end then: look again
                     left = (decision.until - self.local_now()).total_seconds()
                     timeout = max(0.05, min(timeout, left + 0.05))

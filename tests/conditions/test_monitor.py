@@ -230,3 +230,37 @@ async def test_quiet_hours_hold_everything_and_end_by_themselves():
     allowed = await asyncio.wait_for(monitor.wait_until_allowed("any", shown.append), 10)
     assert allowed == ALLOW_ALL and shown == ["Quiet hours: no uploads until 18:00"]
     assert power.reads == 0 and network.reads == 0
+
+
+class SilentPower:
+    """A power source that cannot signal (like sysfs): only reading it tells."""
+
+    def __init__(self) -> None:
+        self.on_battery = True
+
+    async def read(self) -> PowerState:
+        return PowerState(self.on_battery, 50, "fake")
+
+
+async def test_a_charger_without_a_signal_is_noticed_within_the_power_recheck():
+    power = SilentPower()
+    m = ConditionMonitor(power, FakeNetwork(), Requirements(require_charging=True),
+                         recheck_interval=3600, power_recheck=0.1)
+    waiting = asyncio.create_task(m.wait_until_allowed("any", lambda text: None))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    power.on_battery = False  # plugged in: nothing signals it
+    decision = await asyncio.wait_for(waiting, 2)  # not the hour of recheck_interval
+    assert decision.allows("any")
+    await m.close()
+
+
+async def test_a_network_without_a_signal_waits_for_the_recheck_interval_not_the_power_one():
+    network = FakeNetwork(metered=True)
+    m = ConditionMonitor(FakePower(), network, Requirements(require_unmetered=True),
+                         recheck_interval=3600, power_recheck=0.1)
+    waiting = asyncio.create_task(m.wait_until_allowed("any", lambda text: None))
+    await asyncio.sleep(0.5)
+    assert network.reads == 1  # no polling for what is not power
+    waiting.cancel()
+    await m.close()

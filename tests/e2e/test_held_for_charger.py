@@ -36,7 +36,7 @@ async def test_files_changed_on_battery_are_counted_and_go_up_on_the_charger(
     plug(power, mains=True)
     monitor = ConditionMonitor(LinuxSysfsPower(power), UnknownNetwork("none", "test"),
                                Requirements.from_settings(settings.backup),
-                               recheck_interval=0.5)
+                               recheck_interval=3600)  # only the power re-check can tell
     daemon = Daemon(setup.config, settings, monitor=monitor)
     task = asyncio.create_task(daemon.run())
     try:
