@@ -351,7 +351,13 @@ class AlbumRules:
     @property
     def has_tags(self) -> bool:
         """True when some include folder puts tags on its files."""
-        return any(n.tags or n.folder_as_tags for n in self._naming.values())
+        return bool(self.tag_settings)
+
+    @property
+    def tag_settings(self) -> tuple[FolderNaming, ...]:
+        """The include folders that put tags on their files, in path order."""
+        return tuple(n for _, n in sorted(self._naming.items())
+                     if n.tags or n.folder_as_tags)
 
     def tags_for(self, path: Path | str) -> tuple[str, ...]:
         """The tags of a file: its include folder's ``tags``, and with ``folder_as_tags``

@@ -6,7 +6,9 @@ set is not taken as done. The state keeps every (asset, tag) this client wants, 
 last set it, and whether it was seen to hold. Each pass, after the uploads:
 
 1. the files recorded on the server in this pass (uploaded, or there already) add the
-   pairs their include folder asks for;
+   pairs their include folder asks for; when the tag settings differ from those of the
+   last pass (meta ``tag_settings``: tags added to a folder backed up before), every
+   file the state has on the server below those folders does;
 2. the open pairs are read back, one metadata search per tag (``assets_with_tag``), for
    those set in an earlier pass;
 3. :func:`tag_actions` decides: a pair never set, or set and not seen, is set (again);
@@ -20,6 +22,7 @@ again next pass; a key without ``tag.create``/``tag.asset`` is said once per pas
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -35,6 +38,7 @@ from .connect import raise_if_fatal
 
 log = logging.getLogger("immich_backupd.tags")
 
+SETTINGS_KEY = "tag_settings"  # meta: the tag settings the wanted pairs were made for
 CONFIRM_AFTER = 600.0  # seconds: a fresh upload's metadata and sidecar jobs are done
 BATCH = 1000  # assets per PUT /tags/assets
 
@@ -74,7 +78,16 @@ async def sync_tags(client: ImmichClient, store: StateStore, policy: RetryPolicy
     for folder in sorted(set(folders)):
         for name, remote_id in (await store.on_server_in(folder)).items():
             wanted += [(remote_id, tag) for tag in rules.tags_for(folder / name)]
+    settings = json.dumps([[str(n.root), list(n.tags), n.folder_as_tags]
+                           for n in rules.tag_settings])
+    changed = settings != await store.get_meta(SETTINGS_KEY)
+    if changed:  # files backed up before these settings get their tags too
+        for naming in rules.tag_settings:
+            for path, remote_id in await store.on_server_under(naming.root):
+                wanted += [(remote_id, tag) for tag in rules.tags_for(path)]
     await store.want_tags(wanted)
+    if changed:
+        await store.set_meta(SETTINGS_KEY, settings)
     rows = [OpenTag(*row) for row in await store.open_tags()]
     if not rows:
         return 0

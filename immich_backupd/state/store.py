@@ -266,6 +266,18 @@ class StateStore:
                 await db.executemany(
                     "INSERT OR IGNORE INTO asset_tags(remote_id, tag) VALUES(?, ?)", rows)
 
+    async def on_server_under(self, root: Path) -> list[tuple[Path, str]]:
+        """(path, server id) of every file in or below ``root`` on the server."""
+        prefix = os.fsencode(root).rstrip(b"/")
+        async with self._db.execute(
+            "SELECT d.path, f.name, f.remote_id FROM files f JOIN dirs d ON d.id = f.dir "
+            "WHERE (d.path = ? OR (d.path >= ? AND d.path < ?)) AND f.status IN (?, ?) "
+            "AND f.remote_id IS NOT NULL",
+            [prefix or b"/", prefix + b"/", prefix + b"0", *ON_SERVER],  # "0" follows "/"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(Path(os.fsdecode(d)) / os.fsdecode(n), r) for d, n, r in rows]
+
     async def open_tags(self) -> list[tuple[str, str, float | None]]:
         """(remote id, tag, set at) of the tags not yet seen to hold, for assets the
         state still has on the server."""

@@ -87,3 +87,24 @@ def test_a_key_without_tag_permissions_backs_up_untagged_and_says_why(server, tm
     assert proc.returncode == 0, proc.stderr
     assert len(server.state.assets) == 1 and server.state.tags == {}
     assert proc.stderr.count("no tags: the API key lacks a permission") == 1, proc.stderr
+
+
+def test_tags_added_to_a_folder_backed_up_before_reach_its_old_files(server, tmp_path):
+    setup, lib = tag_setup(tmp_path, server)
+    config = json.loads(setup.config.read_text())
+    entry = config["albums"]["include"][0]
+    config["albums"]["include"] = [entry["path"]]  # first without tags
+    setup.config.write_text(json.dumps(config))
+    old = photo(lib / "Trips" / "old.jpg")
+    other = photo(tmp_path / "elsewhere" / "x.jpg")
+    config["albums"]["include"].append(str(tmp_path / "elsewhere"))
+    setup.config.write_text(json.dumps(config))
+    once(setup)
+    assert tags_on(server) == {old: set(), other: set()}
+    config["albums"]["include"][0] = entry  # now with tags, nothing changed on disk
+    setup.config.write_text(json.dumps(config))
+    once(setup)
+    assert tags_on(server) == {old: {"Family", "Old/Scans", "Trips"}, other: set()}
+    requests = server.state.counters.tag_requests
+    once(setup)  # the same settings: nothing to add, everything held
+    assert server.state.counters.tag_requests == requests
