@@ -354,3 +354,19 @@ async def test_stacks_are_remembered_per_folder_and_replaced_by_key(tmp_path: Pa
         assert await store.stacks_in(b) == {}
     finally:
         await store.close()
+
+
+async def test_on_server_under_a_folder_leaves_out_its_namesakes(tmp_path: Path):
+    store = await StateStore.open(tmp_path / "s")
+    try:
+        lib = tmp_path / "lib"
+        await store.put_many([
+            rec(lib / "a.jpg", UPLOADED, remote_id="1"),
+            rec(lib / "x" / "y" / "b.jpg", UPLOADED, remote_id="2"),
+            rec(lib / "x" / "c.jpg", FAILED),
+            rec(tmp_path / "lib2" / "d.jpg", UPLOADED, remote_id="3"),
+            rec(tmp_path / "lib-old" / "e.jpg", UPLOADED, remote_id="4")])
+        got = sorted(await store.on_server_under(lib))
+        assert got == [(lib / "a.jpg", "1"), (lib / "x" / "y" / "b.jpg", "2")]
+    finally:
+        await store.close()
