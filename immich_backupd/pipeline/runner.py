@@ -19,7 +19,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -43,7 +43,6 @@ from ..rules import AlbumRules
 from ..scan import DirListing, KnownFn, walk, walk_targets
 from ..state import (
     DUPLICATE,
-    TRASHED,
     UNSUPPORTED,
     UPLOADED,
     FileRecord,
@@ -55,6 +54,7 @@ from ..state import (
 from ..videoinfo import duration_ms
 from .albums import sync_albums
 from .budget import ByteBudget
+from .check import END, CheckStage, unfinished_units
 from .connect import ServerInfo, raise_if_fatal
 from .jobpause import META_KEY as PAUSED_QUEUES_KEY
 from .jobpause import JobPause, resume_leftovers, should_pause
@@ -77,8 +77,7 @@ from .tagging import sync_tags
 
 log = logging.getLogger("immich_backupd.pipeline")
 
-_END = object()
-CHECK_WAIT = 0.05  # seconds a bulk-check batch waits for more units before it goes
+_END = END
 GROUP_FILES = 512  # units handed to a hash worker at once ...
 GROUP_BYTES = 8 << 20  # ... or this many bytes, so large files still stream through
 # A group whose files average at most this size is hashed by the scanning task itself,
@@ -222,13 +221,15 @@ class BackupPass:
         # The error that ends the pass (quota, key, offline, state), raised once the
         # uploads in flight have finished and been recorded (see _pipeline).
         self._fatal: BaseException | None = None
-        self._ends_sent = 0  # end markers the checker put in the upload queue
         # The bandwidth cap, shared by every upload of the pass (None: no cap).
         table = backup.bandwidth_table
         self._pace = Pacer(table) if any(s.rate for s in table.slots) else None
         # Bulk-import mode: the server's job queues paused once this many files go up.
         self._jobs = JobPause(client, store)
-        self._to_upload = 0  # files the check left to upload so far
+        # Stage 3: the check (check.py).
+        self._check = CheckStage(self.api, self._rec,
+                                 batch_size=settings.backup.check_batch_size,
+                                 stopping=lambda: self.stopping, on_queued=self._queued)
 
     # -- control -------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -379,10 +380,10 @@ class BackupPass:
                 hashers = [tg.create_task(self._hash_worker(hash_q, check_q))
                            for _ in range(hash_workers)]
                 tg.create_task(self._close_after(hashers, check_q, 1))
-                tg.create_task(self._checker(check_q, upload_q, upload_workers))
+                tg.create_task(self._check.run(check_q, upload_q, upload_workers))
         except* (BackupdError, sqlite3.Error) as group:
             self._fail_pass(group.exceptions[0])
-            for _ in range(upload_workers - self._ends_sent):  # the checker's, not sent
+            for _ in range(upload_workers - self._check.ends_sent):  # the checker's, not sent
                 await upload_q.put(_END)
 
     def _fail_pass(self, exc: BaseException) -> None:
@@ -391,10 +392,6 @@ class BackupPass:
         if self._fatal is None:
             self._fatal = exc
         self._stop.set()
-
-    @property
-    def _batch_size(self) -> int:
-        return self.settings.backup.check_batch_size
 
     @staticmethod
     async def _close_after(tasks: list[asyncio.Task[None]], q: asyncio.Queue[object],
@@ -656,7 +653,7 @@ class BackupPass:
 
     async def _digest_and_pass(self, group: list[Unit], check_q: asyncio.Queue[object]) -> None:
         await self._digest_group(group)
-        left = _unfinished(group)
+        left = unfinished_units(group)
         if left:
             await check_q.put(left)
 
@@ -810,95 +807,13 @@ class BackupPass:
             await self._rec.fail(cand, f"cannot read: {exc.strerror or exc}", retry=True)
 
     # -- stage 3: ask the server in batches ----------------------------------------
-    async def _checker(self, check_q: asyncio.Queue[object], upload_q: asyncio.Queue[object],
-                       n_uploaders: int) -> None:
-        """Send batches of up to check_batch_size, or whatever came within CHECK_WAIT of
-        a batch's first group: uploads start while hashing goes on."""
-        loop = asyncio.get_running_loop()
-        ended = False
-        while not ended:
-            batch: list[Unit] = []
-            count = 0
-            item = await check_q.get()
-            deadline = loop.time() + CHECK_WAIT
-            while True:
-                if item is _END:
-                    ended = True
-                    break
-                assert isinstance(item, list)
-                batch += item
-                count += sum(len(u.members) for u in item)
-                if count >= self._batch_size:
-                    break
-                try:
-                    item = check_q.get_nowait()
-                    continue
-                except asyncio.QueueEmpty:
-                    pass
-                if upload_q.qsize() < n_uploaders:
-                    break  # the uploaders are about to idle: waiting would stall them
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        item = await check_q.get()
-                except TimeoutError:
-                    break
-            if batch and not self.stopping:
-                await self._check_batch(batch, upload_q)
-        # End markers only on a normal end (see _scan, _feeders).
-        for _ in range(n_uploaders):
-            await upload_q.put(_END)
-            self._ends_sent += 1
-
-    async def _check_batch(self, batch: list[Unit], upload_q: asyncio.Queue[object]) -> None:
-        """Check ``batch`` one request (check_batch_size files) at a time, queueing each
-        part's uploads before asking about the next: the check runs no further ahead of
-        the uploads than one request and the upload queue, whatever the size of the
-        groups the hashers hand over (a fatal answer then stops the pass early)."""
-        for part in _parts(batch, self._batch_size):
-            if self.stopping:
-                return
-            await self._check_part(part, upload_q)
-
-    async def _check_part(self, part: list[Unit], upload_q: asyncio.Queue[object]) -> None:
-        pending = [c for u in part for c in u.members if c.outcome is None]
-        ids = {str(i): c for i, c in enumerate(pending)}
-        items = [(i, c.sha1) for i, c in ids.items() if c.sha1 is not None]
-        results = []
-        if items:
-            try:
-                results = await self.api.bulk_upload_check(items)
-            except (ApiError, TransportError) as exc:
-                raise_if_fatal(exc)
-                # The check is an optimisation: without it, the checksum header still
-                # makes the server answer "duplicate" instead of storing a second copy.
-                log.warning("bulk-upload-check failed (%s); uploading with checksum only",
-                            exc)
-        outcomes: list[Done] = []
-        linking = {id(u.members[0]) for u in part if u.link_to is not None}
-        for r in results:
-            cand = ids.get(r.id)
-            if cand is None or r.accept:
-                continue
-            if r.reason == "duplicate" and r.asset_id:
-                cand.remote_id = r.asset_id
-                if id(cand) in linking and not r.is_trashed:
-                    continue  # a late video already up: an upload worker links it
-                if r.is_trashed:
-                    outcomes.append(Outcome(cand, TRASHED, r.asset_id, "in the Immich trash: "
-                                     "not uploaded again; restore it there to keep it"))
-                else:
-                    outcomes.append(Outcome(cand, DUPLICATE, r.asset_id))
-            elif r.reason == "unsupported-format":
-                outcomes.append(Outcome(cand, UNSUPPORTED, None, "unsupported file type"))
-        await self._rec.later(outcomes)
-        unfinished = _unfinished(part)
-        self._to_upload += sum(c.outcome is None for u in unfinished for c in u.members)
+    def _queued(self, to_upload: int) -> Awaitable[None] | None:
+        """Bulk-import mode: pause the server's job queues once enough files go up."""
         server = self.settings.server
-        if should_pause(server.pause_jobs_during_import, self._to_upload,
+        if should_pause(server.pause_jobs_during_import, to_upload,
                         server.pause_jobs_threshold) and not self._jobs.refused:
-            await self._jobs.pause()
-        for unit in unfinished:
-            await upload_q.put(unit)
+            return self._jobs.pause()
+        return None
 
     # -- stage 4: upload -----------------------------------------------------------
     async def _upload_worker(self, upload_q: asyncio.Queue[object]) -> None:
@@ -1060,36 +975,12 @@ def _take(it: Iterator[Scanned], files: int) -> list[Scanned]:
     return out
 
 
-def _unfinished(units: list[Unit]) -> list[Unit]:
-    """The units with a member still without an outcome (most have one member: no
-    generator is made for those, this runs for every file of a library)."""
-    return [u for u in units
-            if (u.members[0].outcome is None if len(u.members) == 1
-                else any(c.outcome is None for c in u.members))]
-
-
 def _headers(path: Path, kind: str, file_time_ns: int,
              data: bytes | None) -> tuple[int | None, CaptureDate]:
     """What an upload sends from a file's headers: a video's duration, and the capture
     date (from ``data`` when the file's bytes are kept, else read from ``path``)."""
     duration = duration_ms(path) if kind == "video" else None
     return duration, capture_date(path, file_time_ns, data=data)
-
-
-def _parts(units: list[Unit], size: int) -> Iterator[list[Unit]]:
-    """Split units, kept whole, into parts of at most ``size`` members still without an
-    outcome (a unit larger than ``size`` is a part of its own)."""
-    part: list[Unit] = []
-    n = 0
-    for unit in units:
-        k = sum(c.outcome is None for c in unit.members)
-        if part and n + k > size:
-            yield part
-            part, n = [], 0
-        part.append(unit)
-        n += k
-    if part:
-        yield part
 
 
 def _groups(units: list[Unit]) -> Iterator[list[Unit]]:
