@@ -101,6 +101,9 @@ _BURST_ID = re.compile(r"^(?P<idx>\d{5})?.*?_(?P<key>BURST\d{14,17})(?P<cover>_C
 _BURST_SEQ = re.compile(r"^(?P<key>.+?)_BURST(?P<idx>\d{1,3})(?P<cover>_COVER)?\.[^.]+$", re.I)
 # Samsung One UI: YYYYMMDD_HHMMSS_NNN.<ext>
 _SAMSUNG = re.compile(r"^(?P<key>\d{8}_\d{6})_(?P<idx>\d{3})\.[^.]+$")
+# Every name one of the above can match matches this one search (a superset): the pass
+# groups every folder it backed up a file in, so most names are ruled out in one probe.
+_MAYBE_NAMED = re.compile(r"burst|\.[a-z_]+-\d\d\.|^\d{8}_\d{6}_\d{3}\.", re.I)
 
 
 def parse_burst(name: str) -> BurstName | None:
@@ -131,8 +134,9 @@ def _cover_rank(name: str) -> tuple[int, str]:
 
 def _named_groups(names: list[str], raw_jpeg: bool, bursts: bool) -> list[StackGroup]:
     parsed: dict[str, list[tuple[BurstName, str]]] = {}
+    maybe = _MAYBE_NAMED.search
     for name in names:
-        burst = parse_burst(name)
+        burst = parse_burst(name) if maybe(name) else None
         if burst is None:
             continue
         if (burst.kind is StackKind.BURST and not bursts) or (
@@ -153,6 +157,9 @@ def _named_groups(names: list[str], raw_jpeg: bool, bursts: bool) -> list[StackG
 
 
 def _raw_jpeg_groups(names: Iterable[str]) -> list[StackGroup]:
+    names = list(names)
+    if not any(extension(n) in RAW_EXTENSIONS for n in names):
+        return []  # no RAW, no pair: the common folder of a phone
     by_stem: dict[str, list[str]] = {}
     for name in names:
         ext = extension(name)
