@@ -61,7 +61,14 @@ from .publish import (
     status_text,
 )
 from .sdnotify import SdNotify
-from .waiting import Stopped, conditions_allow, finish_or_abort, make_monitor, replace_monitor
+from .waiting import (
+    Stopped,
+    charger_backlog,
+    conditions_allow,
+    finish_or_abort,
+    make_monitor,
+    replace_monitor,
+)
 from .wake import next_wake
 from .watching import reconfigure, start_watcher, watching_of
 from .webui import start_dashboard
@@ -127,6 +134,7 @@ class Daemon:
         # conditions to allow them: it listens to the sources' signals at all times.
         self._condition_held: dict[Path, str] = {}
         self._waiting_batch: frozenset[Path] = frozenset()  # taken, the conditions wait
+        self._backlog: frozenset[Path] = frozenset()  # found by a walk while on battery
         self._publish_timer: asyncio.TimerHandle | None = None
         self._release: asyncio.Task[None] | None = None
         # The dashboard's pause: no pass starts; kept in the state folder across restarts.
@@ -364,14 +372,27 @@ class Daemon:
         self._wake.set()
 
     async def _wait_for_conditions(self) -> Decision | None:
+        counting: list[asyncio.Task[None]] = []
+
         def on_wait(text: str) -> None:
             self.status.state = DaemonPhase.WAITING
             self.status.waiting_for = text
             self._publish(force=True)
             if not self._ready:
                 self._send_ready()
+            if text == WAITING_FOR_POWER and not counting:
+                counting.append(asyncio.create_task(self._count_backlog()))
 
-        return await conditions_allow(self.monitor, self._stop, on_wait)
+        try:
+            return await conditions_allow(self.monitor, self._stop, on_wait)
+        finally:
+            for task in counting:
+                task.cancel()
+            self._backlog = frozenset()
+
+    async def _count_backlog(self) -> None:
+        self._backlog = await charger_backlog(self.settings) or frozenset()
+        self._publish(force=True)
 
     async def _run_pass(self, targets: ScanTargets | None,
                         kinds: frozenset[str] | None) -> PassResult:
@@ -515,8 +536,8 @@ class Daemon:
         """The changed photos and videos that wait for the charger (see charger_count)."""
         if self.status.waiting_for != WAITING_FOR_POWER:  # the common case: no set built
             return 0
-        return charger_count(True,
-                             self._waiting_batch | self.debouncer.pending_paths())
+        return charger_count(True, self._waiting_batch | self.debouncer.pending_paths()
+                             | self._backlog)
 
     def _publish(self, force: bool = False) -> None:
         """STATUS= and live.json, at most once per ``PUBLISH_INTERVAL`` unless forced."""

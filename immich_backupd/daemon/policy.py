@@ -147,9 +147,9 @@ def held_counts(held: Mapping[Path, str]) -> dict[str, int]:
 
 def charger_count(on_battery: bool, changed: Iterable[Path]) -> int:
     """How many of the ``changed`` paths (the file events the daemon has not backed up
-    yet) are photos or videos that wait for the charger: all of them while the daemon
-    waits for power (``on_battery``), none otherwise. A pass on battery is not run, so
-    files no event named (a full rescan's) are not known, hence not counted."""
+    yet, and what a walk on battery found: ``waiting.charger_backlog``) are photos or
+    videos that wait for the charger: all of them while the daemon waits for power
+    (``on_battery``), none otherwise."""
     if not on_battery:
         return 0
     return sum(1 for p in set(changed) if DEFAULT_MEDIA_TYPES.candidate(p.name) is not None)

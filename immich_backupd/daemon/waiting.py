@@ -1,7 +1,8 @@
 """The daemon's waits that a stop (SIGTERM) cuts short: for the conditions to allow a
 pass, and for a running pass to end (with ``grace`` seconds for its uploads in flight).
 Also where the condition monitor is made and replaced on reload, and this machine's
-power source (which ``check`` reads too).
+power source (which ``check`` reads too), and what waits for the charger when no file
+event named it (``charger_backlog``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from ..backup import run_dry
 from ..conditions import (
     ConditionMonitor,
     Decision,
@@ -95,3 +97,18 @@ async def finish_or_abort(task: asyncio.Task[T], stop: asyncio.Event, grace: flo
         return task.result()
     finally:
         stopper.cancel()
+
+
+async def charger_backlog(settings: Settings) -> frozenset[Path] | None:
+    """The files a pass would check and upload now, found as ``once --dry-run`` finds
+    them (the walk and the plan against the state, read-only, nothing hashed or sent):
+    what waits for the charger when the daemon starts, or a full rescan comes, on
+    battery, where no file event names the files. An upper bound, as the dry run's (the
+    server may have some). None when it cannot tell (the server away, the state not
+    readable): the status line then says it waits for power, without a number."""
+    try:
+        report = await run_dry(settings)
+    except Exception as exc:  # a count for the status line, never a reason to stop
+        log.debug("cannot count the files waiting for the charger: %s", exc)
+        return None
+    return frozenset(path for path, _size, _kind in report.to_upload)

@@ -84,3 +84,35 @@ async def test_files_changed_on_battery_are_counted_and_go_up_on_the_charger(
     finally:
         daemon.stop()
         assert await asyncio.wait_for(task, 60) == 0
+
+
+async def test_a_daemon_started_on_battery_counts_what_waits_for_the_charger(
+    server, make_setup, tmp_path
+):
+    """No file event names the library's files when the daemon starts on battery: a walk
+    without hashing (the dry run's) counts them, and the line is never a bare "waiting"."""
+    setup = make_setup(server, trigger_delay="300ms", max_delay="3s", require_charging=True)
+    settings = load_settings(setup.config)
+    power = tmp_path / "power_supply"
+    plug(power, mains=False)
+    monitor = ConditionMonitor(LinuxSysfsPower(power), UnknownNetwork("none", "test"),
+                               Requirements.from_settings(settings.backup),
+                               recheck_interval=3600)
+    daemon = Daemon(setup.config, settings, monitor=monitor)
+    task = asyncio.create_task(daemon.run())
+    try:
+        files = set(setup.lib.expected.values())
+        want = f"{len(files)} files wait for the charger"
+        await until(lambda: daemon._status_text() == want, 15, "the count at start")
+        status = await asyncio.to_thread(setup.json, "status")
+        assert status["held_for_charger"] == len(files)
+        assert status["headline"] == "⏸ " + want
+        assert server_assets(server) == {}  # nothing read or sent on battery
+
+        plug(power, mains=True)
+        await until(lambda: set(server_assets(server)) == files, 30, "the library, plugged in")
+        await until(lambda: daemon._status_text().startswith("Backup complete"), 10, "idle")
+        assert (await asyncio.to_thread(setup.json, "status"))["held_for_charger"] == 0
+    finally:
+        daemon.stop()
+        assert await asyncio.wait_for(task, 60) == 0
