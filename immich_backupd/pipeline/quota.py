@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..immich.client import ImmichClient, Quota
+from ..immich.client import Quota
 from ..immich.errors import ApiError, TransportError
+from .server import PassServer
 
 log = logging.getLogger("immich_backupd.pipeline")
 
 
-async def current_quota(client: ImmichClient, known: Quota) -> Quota:
+async def current_quota(client: PassServer, known: Quota) -> Quota:
     """The server's figures now; ``known`` when it cannot tell (a failed ``/users/me``)."""
     try:
         return await client.quota()

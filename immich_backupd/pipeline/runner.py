@@ -26,54 +26,46 @@ from pathlib import Path
 from typing import TypeVar
 
 from .. import folder_problems, placeholders
-from ..capture_date import CaptureDate, capture_date
 from ..changes import FileStat
 from ..config import Settings
 from ..errors import BackupdError, QuotaExceededError, ServerUnavailableError, StateError
 from ..folder_problems import FolderProblem, ProblemKind
 from ..hashing import FileChangedError, FileDigest, Hasher
-from ..immich.client import ImmichClient, UploadRequest
-from ..immich.errors import ApiError, ErrorKind, TransportError
-from ..immich.multipart import FileChangedDuringUploadError
+from ..immich.client import ImmichClient
+from ..immich.errors import ApiError, TransportError
 from ..immich.retry import RetryPolicy
 from ..model import Outcome
-from ..mounts import LocalDisks
 from ..report.progress import Progress, Reporter, Upload
 from ..rules import AlbumRules
 from ..scan import DirListing, KnownFn, walk, walk_targets
 from ..state import (
     DUPLICATE,
     UNSUPPORTED,
-    UPLOADED,
     FileRecord,
     PassStats,
     StateStore,
     WorkerReads,
     row_to_record,
 )
-from ..videoinfo import duration_ms
 from .albums import sync_albums
 from .budget import ByteBudget
 from .check import END, CheckStage, unfinished_units
-from .connect import ServerInfo, raise_if_fatal
+from .connect import ServerInfo
 from .jobpause import META_KEY as PAUSED_QUEUES_KEY
 from .jobpause import JobPause, resume_leftovers, should_pause
-from .livelink import link_late_video
 from .pacer import Pacer
 from .plan import (
     Candidate,
     Unit,
-    created_ns,
-    iso_time,
     plan_dir,
 )
-from .quota import current_quota, quota_message
 from .record import Done, Recorder
 from .server import PassServer, Retrying, ServerWait, stop_aware_pause
 from .settling import HeldFolder, SettleQueue, wait_for_settled
 from .sidecars import LateSidecar, check_folder
 from .stacking import sync_stacks
 from .tagging import sync_tags
+from .upload import UploadStage
 
 log = logging.getLogger("immich_backupd.pipeline")
 
@@ -210,26 +202,27 @@ class BackupPass:
                                       pause=stop_aware_pause(self._stop),
                                       on_waiting=self._waiting_for_server, clock=clock)
         self.api: PassServer = Retrying(client, self.policy, wait=self.server_wait)
-        self._quota = server.quota
         self._reads = WorkerReads(store.path)
         self._budget = ByteBudget(KEEP_BUDGET)
         self._freed = asyncio.Event()  # set when kept bytes are given back
-        self._disks = LocalDisks()  # which files' closing stat may run on the loop
         # Stage 5: every outcome is written, counted and reported there (record.py).
         self._rec = Recorder(store, self.progress, self.reporter,
                              give_back=self._give_back, clock=clock)
         # The error that ends the pass (quota, key, offline, state), raised once the
         # uploads in flight have finished and been recorded (see _pipeline).
         self._fatal: BaseException | None = None
-        # The bandwidth cap, shared by every upload of the pass (None: no cap).
-        table = backup.bandwidth_table
-        self._pace = Pacer(table) if any(s.rate for s in table.slots) else None
         # Bulk-import mode: the server's job queues paused once this many files go up.
         self._jobs = JobPause(client, store)
         # Stage 3: the check (check.py).
         self._check = CheckStage(self.api, self._rec,
                                  batch_size=settings.backup.check_batch_size,
                                  stopping=lambda: self.stopping, on_queued=self._queued)
+        # Stage 4: the uploads (upload.py), under the bandwidth cap shared by all of them.
+        table = backup.bandwidth_table
+        self._upload = UploadStage(
+            self.api, self._rec, quota=server.quota, stopping=lambda: self.stopping,
+            fail_pass=self._fail_pass, held=self.held,
+            pace=Pacer(table) if any(s.rate for s in table.slots) else None)
 
     # -- control -------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -362,7 +355,7 @@ class BackupPass:
         async with asyncio.TaskGroup() as tg:
             feeders = tg.create_task(self._feeders(hash_q, check_q, upload_q, hash_workers,
                                                    upload_workers))
-            uploaders = [tg.create_task(self._upload_worker(upload_q))
+            uploaders = [tg.create_task(self._upload.run(upload_q))
                          for _ in range(upload_workers)]
             tg.create_task(self._rec.run([feeders, *uploaders]))
         if self._fatal is not None:
@@ -815,154 +808,6 @@ class BackupPass:
             return self._jobs.pause()
         return None
 
-    # -- stage 4: upload -----------------------------------------------------------
-    async def _upload_worker(self, upload_q: asyncio.Queue[object]) -> None:
-        while (item := await upload_q.get()) is not _END:
-            assert isinstance(item, Unit)
-            if self.stopping:
-                continue
-            try:
-                await self._upload_unit(item)
-            except (BackupdError, sqlite3.Error) as exc:  # quota, key: the others finish
-                self._fail_pass(exc)
-
-    async def _upload_unit(self, item: Unit) -> None:
-        """Upload a unit's members (a live photo: video first, then the still)."""
-        live_id = item.live_video_id
-        for cand in item.members:
-            if cand.outcome is None:
-                is_pair_video = item.is_live_pair and cand.kind == "video"
-                if is_pair_video and item.link_to and cand.remote_id:
-                    # Already on the server (the check said so): only the link.
-                    if await self._linked(cand, item.link_to):
-                        self._rec.soon(cand, DUPLICATE, cand.remote_id)
-                    continue
-                await self._upload(cand, live_id=None if is_pair_video else live_id,
-                                   hidden=is_pair_video,
-                                   link_to=item.link_to if is_pair_video else None)
-            if item.is_live_pair and cand.kind == "video":
-                live_id = cand.remote_id if cand.outcome in (UPLOADED, DUPLICATE) else None
-
-    async def _upload(self, cand: Candidate, *, live_id: str | None, hidden: bool,
-                      link_to: str | None = None) -> None:
-        """Upload one file and record it; ``link_to``: the still to link this video to
-        once it is up (see livelink.py)."""
-        assert cand.sha1 is not None
-        if not self._quota.room_for(cand.stat.size):  # by the estimate: ask the server
-            self._quota = await current_quota(self.client, self._quota)
-            if not self._quota.room_for(cand.stat.size):
-                raise QuotaExceededError(self._quota_message(cand))
-        st = cand.stat
-        local = self._disks.is_local(st.dev)
-        sidecar, sidecar_size = cand.sidecar, 0
-        if sidecar is not None:  # beside the file, so on the same disk
-            try:
-                side_st = (sidecar.stat() if local
-                           else await asyncio.to_thread(sidecar.stat))
-                sidecar_size = side_st.st_size
-                cand.sidecar_sent = (side_st.st_size, side_st.st_mtime_ns)
-            except OSError:
-                sidecar = None
-        upload = self.progress.start_upload(cand.path_str, st.size)
-
-        def on_progress(sent: int) -> None:
-            upload.sent = min(sent, st.size)
-            self._notify()
-
-        def on_try() -> None:  # each request counts (``failed`` shows the tries)
-            cand.tries += 1
-
-        # Only files being uploaded get a date: a photo whose bytes are kept is read in
-        # memory at once; otherwise the headers (and a video's duration) in one trip to a
-        # thread.
-        if cand.kind != "video" and cand.data is not None:
-            duration, created = _headers(cand.path, cand.kind, created_ns(st), cand.data)
-        else:
-            duration, created = await asyncio.to_thread(
-                _headers, cand.path, cand.kind, created_ns(st), cand.data)
-        req = UploadRequest(
-            path=cand.path,
-            size=st.size,
-            sha1=cand.sha1,
-            created_at=created.iso(),
-            modified_at=iso_time(st.mtime_ns),
-            filename=cand.path.name,
-            sidecar=sidecar,
-            sidecar_size=sidecar_size,
-            live_photo_video_id=live_id,
-            visibility="hidden" if hidden else None,
-            duration_ms=duration,
-            device_asset_id=f"{cand.path.name}-{st.size}".replace(" ", ""),
-            on_progress=on_progress,
-            on_try=on_try,
-            data=cand.data,
-            mtime_ns=st.mtime_ns,
-            ino=st.ino,
-            local_disk=local,
-            pace=self._pace,
-        )
-        self.progress.phase = "uploading"
-        self._notify()
-        try:
-            result = await self.api.upload(req)
-        except FileNotFoundError:
-            await self._rec.vanished(cand)
-            return
-        except PermissionError:
-            await self._rec.fail(cand, "permission denied", retry=True)
-            return
-        except FileChangedDuringUploadError as exc:
-            log.info("%s; it will be uploaded when it settles", exc)
-            self.held.append(cand.path)
-            self.progress.finish(cand.stat.size)
-            self.progress.skipped += 1
-            return
-        except OSError as exc:  # reading the file failed while sending it
-            await self._rec.fail(cand, f"cannot read: {exc.strerror or exc}", retry=True)
-            return
-        except ApiError as exc:
-            await self._upload_error(cand, exc)
-            return
-        except TransportError as exc:
-            if self.stopping:
-                return  # not a failure of the file: the pass is ending
-            await self._rec.fail(cand, f"network: {exc}", retry=True)
-            return
-        finally:
-            self.progress.end_upload(cand.path_str)
-            self._rec.drop_data(cand)
-        upload.sent = st.size
-        cand.remote_id = result.asset_id
-        if not result.duplicate:
-            self._quota = type(self._quota)(self._quota.size, self._quota.usage + st.size)
-            self.progress.bytes_uploaded += st.size
-        if link_to is not None and not await self._linked(cand, link_to):
-            return
-        self._rec.soon(cand, DUPLICATE if result.duplicate else UPLOADED, result.asset_id)
-
-    async def _linked(self, cand: Candidate, still_id: str) -> bool:
-        """Link the still ``still_id`` to the video ``cand`` (on the server); a link
-        that fails is the video's failure (not visible in Immich without it)."""
-        assert cand.remote_id is not None
-        reason = await link_late_video(self.api, still_id, cand.remote_id,
-                                       cand.path_str)
-        if reason is not None:
-            await self._rec.fail(cand, reason, retry=True)
-        return reason is None
-
-    async def _upload_error(self, cand: Candidate, exc: ApiError) -> None:
-        if exc.kind is ErrorKind.QUOTA:
-            self._quota = await current_quota(self.client, self._quota)
-            raise QuotaExceededError(self._quota_message(cand)) from exc
-        raise_if_fatal(exc)
-        if exc.kind is ErrorKind.UNSUPPORTED:
-            await self._rec.now(cand, UNSUPPORTED, error=exc.message)
-        else:
-            await self._rec.fail(cand, exc.describe(), retry=exc.retryable)
-
-    def _quota_message(self, cand: Candidate) -> str:
-        return quota_message(self._quota, cand.path, cand.stat.size)
-
 def _take(it: Iterator[Scanned], files: int) -> list[Scanned]:
     """The next folders of ``it``, until they hold ``files`` files (or it ends)."""
     out: list[Scanned] = []
@@ -973,14 +818,6 @@ def _take(it: Iterator[Scanned], files: int) -> list[Scanned]:
         if n >= files:
             break
     return out
-
-
-def _headers(path: Path, kind: str, file_time_ns: int,
-             data: bytes | None) -> tuple[int | None, CaptureDate]:
-    """What an upload sends from a file's headers: a video's duration, and the capture
-    date (from ``data`` when the file's bytes are kept, else read from ``path``)."""
-    duration = duration_ms(path) if kind == "video" else None
-    return duration, capture_date(path, file_time_ns, data=data)
 
 
 def _groups(units: list[Unit]) -> Iterator[list[Unit]]:
