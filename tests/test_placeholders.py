@@ -50,7 +50,7 @@ async def test_a_placeholder_is_read_with_progress(tmp_path: Path):
                         reporter=seen, hasher=hasher)
         st = FileStat.from_stat_result(cloud.name, cloud.stat())._replace(is_placeholder=True)
         cand = Candidate(path=cloud, stat=st, kind="image", album="photos")
-        await bp._digest_group([Unit([cand])])
+        await bp._hash.digest_group([Unit([cand])])
     finally:
         hasher.close()
         await store.close()

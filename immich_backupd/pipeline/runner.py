@@ -30,17 +30,14 @@ from ..changes import FileStat
 from ..config import Settings
 from ..errors import BackupdError, QuotaExceededError, ServerUnavailableError, StateError
 from ..folder_problems import FolderProblem, ProblemKind
-from ..hashing import FileChangedError, FileDigest, Hasher
+from ..hashing import Hasher
 from ..immich.client import ImmichClient
 from ..immich.errors import ApiError, TransportError
 from ..immich.retry import RetryPolicy
-from ..model import Outcome
-from ..report.progress import Progress, Reporter, Upload
+from ..report.progress import Progress, Reporter
 from ..rules import AlbumRules
 from ..scan import DirListing, KnownFn, walk, walk_targets
 from ..state import (
-    DUPLICATE,
-    UNSUPPORTED,
     FileRecord,
     PassStats,
     StateStore,
@@ -48,18 +45,18 @@ from ..state import (
     row_to_record,
 )
 from .albums import sync_albums
-from .budget import ByteBudget
-from .check import END, CheckStage, unfinished_units
+from .check import END, CheckStage
 from .connect import ServerInfo
+from .hash import KEEP_MAX as KEEP_MAX  # re-exported: tests size files by it
+from .hash import HashStage, KeptBytes
 from .jobpause import META_KEY as PAUSED_QUEUES_KEY
 from .jobpause import JobPause, resume_leftovers, should_pause
 from .pacer import Pacer
 from .plan import (
-    Candidate,
     Unit,
     plan_dir,
 )
-from .record import Done, Recorder
+from .record import Recorder
 from .server import PassServer, Retrying, ServerWait, stop_aware_pause
 from .settling import HeldFolder, SettleQueue, wait_for_settled
 from .sidecars import LateSidecar, check_folder
@@ -77,8 +74,6 @@ GROUP_BYTES = 8 << 20  # ... or this many bytes, so large files still stream thr
 # up the GIL and waits to get it back; two threads doing that at once wait for each
 # other. Larger files hash with the GIL released and gain from the parallel workers.
 SMALL_FILE = 64 << 10
-KEEP_MAX = 16 << 20  # new files up to this size are read once: hashed, kept, sent ...
-KEEP_BUDGET = 32 << 20  # ... as long as what is kept at once stays within this
 SCAN_BATCH_FILES = 4096  # files the scanning thread walks before it hands them over
 T = TypeVar("T")
 
@@ -203,11 +198,13 @@ class BackupPass:
                                       on_waiting=self._waiting_for_server, clock=clock)
         self.api: PassServer = Retrying(client, self.policy, wait=self.server_wait)
         self._reads = WorkerReads(store.path)
-        self._budget = ByteBudget(KEEP_BUDGET)
-        self._freed = asyncio.Event()  # set when kept bytes are given back
+        # Stage 2: hashing (hash.py), with the budget of file bytes kept for the uploads.
+        self._kept = KeptBytes(lambda: self.stopping)
         # Stage 5: every outcome is written, counted and reported there (record.py).
         self._rec = Recorder(store, self.progress, self.reporter,
-                             give_back=self._give_back, clock=clock)
+                             give_back=self._kept.give_back, clock=clock)
+        self._hash = HashStage(self.hasher, self._reads, self._rec, self._kept,
+                               stopping=lambda: self.stopping, held=self.held)
         # The error that ends the pass (quota, key, offline, state), raised once the
         # uploads in flight have finished and been recorded (see _pipeline).
         self._fatal: BaseException | None = None
@@ -370,7 +367,7 @@ class BackupPass:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._scan(hash_q, check_q, hash_workers))
-                hashers = [tg.create_task(self._hash_worker(hash_q, check_q))
+                hashers = [tg.create_task(self._hash.run(hash_q, check_q))
                            for _ in range(hash_workers)]
                 tg.create_task(self._close_after(hashers, check_q, 1))
                 tg.create_task(self._check.run(check_q, upload_q, upload_workers))
@@ -533,7 +530,7 @@ class BackupPass:
                 break
             members = [c for u in group for c in u.members]
             if sum(c.stat.size for c in members) <= SMALL_FILE * len(members):
-                await self._digest_and_pass(group, check_q)
+                await self._hash.digest_and_pass(group, check_q)
             else:
                 await hash_q.put(group)
 
@@ -628,176 +625,6 @@ class BackupPass:
         p.planned += len(members)
         p.bytes_planned += sum(c.stat.size for c in members)
         return plan.units
-
-    # -- stage 2: hash and dedupe locally ------------------------------------------
-    async def _hash_worker(self, hash_q: asyncio.Queue[object],
-                           check_q: asyncio.Queue[object]) -> None:
-        """Take a group of units: digests, then what the state knows.
-
-        A group costs one hop to a hashing thread (the moved-file lookup, the hashing
-        and the content lookup run there together) and one write, not a few per file:
-        adopting a library of small photos is bound by those hops, not by hashing.
-        """
-        while (item := await hash_q.get()) is not _END:
-            assert isinstance(item, list)
-            if self.stopping:
-                continue
-            await self._digest_and_pass(item, check_q)
-
-    async def _digest_and_pass(self, group: list[Unit], check_q: asyncio.Queue[object]) -> None:
-        await self._digest_group(group)
-        left = unfinished_units(group)
-        if left:
-            await check_q.put(left)
-
-    async def _digest_group(self, units: list[Unit]) -> None:
-        """Fill in the digests of a group; record what needs no server: empty files, gone
-        or unreadable ones, and content some other path already has on the server."""
-        dropped: set[int] = set()
-        new: list[Candidate] = []
-        empty: list[Done] = []
-        for cand in (c for u in units for c in u.members):
-            if cand.stat.size == 0:
-                # The server refuses it ("File is empty") after keeping an orphan on its
-                # disk: say so here instead, once, until the file changes.
-                empty.append(Outcome(cand, UNSUPPORTED, None,
-                              "empty file (0 bytes): nothing to back up"))
-                dropped.add(id(cand))
-            elif cand.needs_digest:
-                new.append(cand)
-        await self._rec.now_many(empty)
-        ready = [c for u in units for c in u.members if id(c) not in dropped]
-        keep = [c for c in new if c.stat.size <= KEEP_MAX and not c.stat.is_placeholder]
-        reserved = await self._reserve(sum(c.stat.size for c in keep))
-        kept = {id(c) for c in keep} if reserved else set()
-        try:
-            digests, cloud, known = await self.hasher.call(self._digest_job, new, ready, kept)
-        finally:
-            # What was reserved and not kept (moved files, errors) goes back at once.
-            self._give_back(reserved - sum(len(c.data) for c in keep if c.data is not None))
-        for cand in cloud:
-            digests.append((cand, await self._read_placeholder(cand)))
-        hashed = 0
-        for cand, digest in digests:
-            if isinstance(digest, FileDigest):
-                cand.sha1, cand.blake3 = digest.sha1, digest.blake3
-                hashed += 1
-            else:
-                await self._unreadable(cand, digest)
-                dropped.add(id(cand))
-        self.progress.hashed += hashed
-        if dropped:
-            for unit in units:
-                unit.members[:] = [c for c in unit.members if id(c) not in dropped]
-        ready = [c for u in units for c in u.members if c.blake3 and c.outcome is None]
-        if cloud:  # read here, after the job's content lookup
-            known.update(await self.hasher.call(
-                self._reads.remotes_for_contents, [c.blake3 for c in cloud if c.blake3]))
-        await self._rec.now_many([Outcome(c, DUPLICATE, known[c.blake3]) for c in ready
-                                 if c.blake3 in known])
-        moved = [c.moved_from for c in ready if c.moved_from is not None]
-        await self.store.forget_many(moved)  # their old records now live at the new paths
-
-    def _digest_job(
-        self, new: list[Candidate], ready: list[Candidate], keep: set[int]
-    ) -> tuple[list[tuple[Candidate, FileDigest | OSError]], list[Candidate], dict[bytes, str]]:
-        """In a hashing thread, for a group: take the digests of moved files from their
-        records, hash the other new files, and look up which of the group's contents
-        some path has on the server. Returns (candidate, digest or error) for those
-        hashed, the cloud placeholders left to read (on the loop, with progress), and
-        that lookup. The candidates in ``keep`` (ids) get the bytes read (``data``)."""
-        to_hash = self._reuse_moved(new)
-        cloud = [c for c in to_hash if c.stat.is_placeholder]
-        if cloud:
-            to_hash = [c for c in to_hash if not c.stat.is_placeholder]
-        kept = [c for c in to_hash if id(c) in keep]
-        rest = [c for c in to_hash if id(c) not in keep]
-        results = self.hasher.hash_batch([(c.path_str, c.stat) for c in kept],
-                                         keep_max=KEEP_MAX)
-        results += self.hasher.hash_batch([(c.path_str, c.stat) for c in rest])
-        digests = list(zip(kept + rest, results, strict=True))
-        for cand, digest in digests[:len(kept)]:
-            if isinstance(digest, FileDigest):
-                cand.data = digest.data
-        blake3s = [d.blake3 for _, d in digests if isinstance(d, FileDigest)]
-        blake3s += [c.blake3 for c in ready if c.blake3 is not None]
-        return digests, cloud, self._reads.remotes_for_contents(blake3s)
-
-    def _give_back(self, n: int) -> None:
-        self._budget.give_back(n)
-        self._freed.set()
-
-    async def _reserve(self, n: int) -> int:
-        """Take ``n`` bytes of the keep budget for a group, waiting until they are free
-        (0 when they never can be, or the pass stops: the group is then read twice).
-        Hashing thus stays no further ahead of uploading than the budget."""
-        if n == 0 or n > KEEP_BUDGET:
-            return 0
-        while not self.stopping:
-            if self._budget.try_take(n):
-                return n
-            self._freed.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(0.05):  # also notices a stop
-                    await self._freed.wait()
-        return 0
-
-    def _reuse_moved(self, cands: list[Candidate]) -> list[Candidate]:
-        """Take the digests of files moved on this disk (same inode, size and mtime as a
-        record whose path is gone) without reading them; return the rest, to hash."""
-        if not cands:
-            return []
-        records = self._reads.find_by_inodes(
-            [(c.stat.ino, c.stat.size, c.stat.mtime_ns) for c in cands])
-        rest: list[Candidate] = []
-        for cand in cands:
-            st = cand.stat
-            old = records.get((st.ino, st.size, st.mtime_ns))
-            if old is not None and old.path != cand.path and not old.path.exists():
-                cand.sha1, cand.blake3 = old.sha1, old.blake3
-                cand.moved_from = old.path
-            else:
-                rest.append(cand)
-        return rest
-
-    async def _read_placeholder(self, cand: Candidate) -> FileDigest | OSError:
-        """Hash a cloud placeholder (ignore_cloud_placeholders: false): reading it makes
-        the sync client download it, which takes a while; show it as it goes."""
-        loop = asyncio.get_running_loop()
-        path = str(cand.path)
-        entry = self.progress.downloads[path] = Upload(path, cand.stat.size)
-        log.info("reading %s from the cloud (it is not on this disk yet)", cand.path)
-
-        def on_read(total: int) -> None:  # in the hashing thread
-            loop.call_soon_threadsafe(_advance, total)
-
-        def _advance(total: int) -> None:
-            entry.sent = min(total, entry.size)
-            self._notify()
-
-        self._notify()
-        try:
-            return await self.hasher.hash(cand.path, expected=cand.stat, progress=on_read)
-        except OSError as exc:
-            return exc
-        finally:
-            self.progress.downloads.pop(path, None)
-            self._notify()
-
-    async def _unreadable(self, cand: Candidate, exc: OSError) -> None:
-        if isinstance(exc, FileNotFoundError):
-            await self._rec.vanished(cand)
-        elif isinstance(exc, PermissionError):
-            await self._rec.fail(cand, "permission denied", retry=True)
-        elif isinstance(exc, FileChangedError):
-            # Still being written: not an error, it is picked up when it settles.
-            log.info("%s changed while hashing; it will be picked up when it settles",
-                     cand.path)
-            self.held.append(cand.path)
-            self.progress.finish(cand.stat.size)
-            self.progress.skipped += 1
-        else:
-            await self._rec.fail(cand, f"cannot read: {exc.strerror or exc}", retry=True)
 
     # -- stage 3: ask the server in batches ----------------------------------------
     def _queued(self, to_upload: int) -> Awaitable[None] | None:
