@@ -22,44 +22,37 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..backup import run_pass
-from ..conditions import ConditionMonitor, Decision, Kind
+from ..conditions import ConditionMonitor, Decision
 from ..conditions.policy import WAITING_FOR_POWER
 from ..config import Settings, load_settings
 from ..errors import BackupdError, ConfigError, ExitCode
 from ..model import DaemonPhase
 from ..pipeline.runner import BackupPass, Hold, PassResult, ScanTargets
-from ..report.live import Fanout, LiveWriter
+from ..report.live import Fanout
 from ..report.notify import NotifyingReporter, NullNotifier, desktop_notifier
 from ..report.progress import Progress
-from ..report.rate import PassRate
 from ..state.paused import paused_since, save_paused
 from ..watch import Batch, Debouncer, FolderWatcher, SettleTracker
 from ..watch.backend import BackendFactory
 from . import keepalive, notified
-from .counts import StateCounts
+from .held import ConditionHeld
 from .policy import (
     SERVER_RETRY_FIRST,
     Trigger,
     Wait,
     after_error,
     charger_count,
-    held_after,
     held_due,
     kinds_for,
-    need_for,
     targets_for,
 )
-from .publish import (
-    DaemonState,
-    ProgressFeed,
-    live_data,
-    status_text,
-)
+from .publish import DaemonState, ProgressFeed
+from .publisher import PUBLISH_INTERVAL, Publisher, View
 from .sdnotify import SdNotify
 from .waiting import (
     Stopped,
@@ -76,7 +69,6 @@ from .webui import start_dashboard
 log = logging.getLogger("immich_backupd.daemon")
 
 STOP_GRACE = 30.0  # seconds the uploads in flight get to finish after SIGTERM
-PUBLISH_INTERVAL = 1.0  # live.json and STATUS= at most once a second
 
 
 class Daemon:
@@ -121,22 +113,15 @@ class Daemon:
         self._pass: BackupPass | None = None
         self._watcher: FolderWatcher | None = None
         self._ready = False
-        self._last_publish = 0.0
-        self._live = LiveWriter(settings.state_dir)
-        self._counts = StateCounts(PUBLISH_INTERVAL, time.monotonic)  # read in a thread
-        self._rate = PassRate()  # of the pass in ``status.progress``
+        self._pub = Publisher(self.sd, settings.state_dir, self._view, PUBLISH_INTERVAL)
         self._next_rescan = self.clock() + settings.backup.rescan_interval
         self._retry_at: float | None = None  # a failed pass waits until then
         self._server_wait = SERVER_RETRY_FIRST
         self._held: set[Path] = set()
         self._held_due: float | None = None  # when the held files go back to the debouncer
-        # Files the conditions hold back (kind by path), and the task that waits for the
-        # conditions to allow them: it listens to the sources' signals at all times.
-        self._condition_held: dict[Path, str] = {}
+        self._held_by_conditions = ConditionHeld(self._release_held)  # see held.py
         self._waiting_batch: frozenset[Path] = frozenset()  # taken, the conditions wait
         self._backlog: frozenset[Path] = frozenset()  # found by a walk while on battery
-        self._publish_timer: asyncio.TimerHandle | None = None
-        self._release: asyncio.Task[None] | None = None
         # The dashboard's pause: no pass starts; kept in the state folder across restarts.
         self._paused = paused_since(settings.state_dir) is not None
 
@@ -156,7 +141,7 @@ class Daemon:
             on_overflow=self._on_overflow, on_rescan=self._on_rescan,
             backend=self._watch_backend)
         dashboard = await start_dashboard(self)
-        await self._counts.refresh(self.settings.state_dir)
+        await self._pub.fresh()
         self._publish(force=True)
         try:
             await self._main_loop()
@@ -167,8 +152,7 @@ class Daemon:
             starting.cancel()
             if dashboard is not None:
                 await dashboard.close()
-            if self._release is not None:
-                self._release.cancel()
+            self._held_by_conditions.cancel()
             if watchdog is not None:
                 watchdog.cancel()
             if self._watcher is not None:
@@ -185,6 +169,7 @@ class Daemon:
             return
         log.info("stopping: finishing the uploads in flight (at most %.0f s)", STOP_GRACE)
         self._stop.set()
+        self._pub.quiet()
         if self._pass is not None:
             self._pass.request_stop()
         self._wake.set()
@@ -228,16 +213,8 @@ class Daemon:
             return
         self.debouncer.add(path, now)
         self._wake.set()
-        if self.status.waiting_for is not None and self._publish_timer is None:
-            # No pass runs to publish: the count of files waiting is shown within
-            # PUBLISH_INTERVAL, once for a burst of events.
-            self._publish_timer = asyncio.get_running_loop().call_later(
-                PUBLISH_INTERVAL, self._publish_waiting)
-
-    def _publish_waiting(self) -> None:
-        self._publish_timer = None
-        if not self._stop.is_set():
-            self._publish(force=True)
+        if self.status.waiting_for is not None:
+            self._pub.soon()  # no pass runs to publish the count of files waiting
 
     def _on_overflow(self) -> None:
         log.warning("file events were lost (inotify queue overflow); rescanning everything")
@@ -335,11 +312,10 @@ class Daemon:
             self._pass = None
             if not self._ready:
                 self._send_ready()
-        await self._counts.refresh(self.settings.state_dir)  # the figures it left
+        await self._pub.fresh()  # the figures it left
         self._pass_finished(result, trigger)
-        self._condition_held = held_after(self._condition_held, result.held_by_condition,
-                                          None if trigger.full else targets)
-        self._watch_held()
+        self._held_by_conditions.after_pass(result.held_by_condition,
+                                            None if trigger.full else targets, self.monitor)
         self._publish(force=True)
 
     def _quiet_hours_began(self, backup: BackupPass) -> None:
@@ -349,26 +325,11 @@ class Daemon:
         self._full_requested = True
         backup.request_stop()
 
-    def _watch_held(self) -> None:
-        """While files are held by the conditions, wait for the conditions to allow
-        them (the sources' signals: NetworkManager, power), then back them up."""
-        if self._release is not None:
-            self._release.cancel()
-            self._release = None
-        if not self._condition_held:
-            return
-        self._release = asyncio.create_task(
-            self._release_when_allowed(need_for(self._condition_held)))
-
-    async def _release_when_allowed(self, need: Kind) -> None:
-        await self.monitor.wait_until_allowed(need, lambda text: None)
-        held, self._condition_held = self._condition_held, {}
-        log.info("conditions allow the %d held file%s now: backing them up", len(held),
-                 "s" if len(held) != 1 else "")
+    def _release_held(self, held: Mapping[Path, str]) -> None:
+        """The conditions allow the files they held: back them up now."""
         now = self.clock()
         for path in held:
             self.debouncer.add(path, now)
-        self._release = None
         self._wake.set()
 
     async def _wait_for_conditions(self) -> Decision | None:
@@ -491,8 +452,7 @@ class Daemon:
             return await self._ready_again()
         old = self.settings
         self.settings = settings
-        if settings.state_dir != old.state_dir:
-            self._live = LiveWriter(settings.state_dir)
+        self._pub.move(settings.state_dir)
         self.debouncer.trigger_delay = settings.backup.trigger_delay
         self.debouncer.max_delay = settings.backup.max_delay
         if self._watcher is not None:
@@ -501,13 +461,13 @@ class Daemon:
                 or old.backup != settings.backup):
             self._full_requested = True
         self.monitor = await replace_monitor(self.monitor, settings)
-        self._watch_held()  # on the new monitor: the requirements may allow them now
+        self._held_by_conditions.watch(self.monitor)  # the new requirements may allow them
         log.info("configuration reloaded: watching %s",
                  ", ".join(str(p) for p in settings.albums.include))
         await self._ready_again()
 
     async def _ready_again(self) -> None:
-        await self._counts.refresh(self.settings.state_dir)
+        await self._pub.fresh()
         self.sd.ready(self._status_text())
 
     # -- reporting -------------------------------------------------------------------
@@ -518,38 +478,23 @@ class Daemon:
 
     def _on_progress(self, progress: Progress, force: bool = False) -> None:
         self.status.progress = progress
-        self._rate.update(progress, time.monotonic())
+        self._pub.rate.update(progress, time.monotonic())
         if progress.uploads:
             self.status.state = DaemonPhase.BACKING_UP
         if not self._ready and not progress.scanning:
             self._send_ready()  # the first scan is done and the watchers run
         self._publish(force=force)
 
-    def _status_text(self) -> str:
-        return status_text(self.status, self._counts.value,
-                           condition_held=self._condition_held, settling=len(self._held),
-                           charger=self._charger(),
-                           watching=watching_of(self._watcher), rate=self._rate,
-                           paused=self._paused)
+    def _view(self) -> View:
+        power = self.status.waiting_for == WAITING_FOR_POWER  # else no set is built
+        charger = charger_count(True, self._waiting_batch | self.debouncer.pending_paths()
+                                | self._backlog) if power else 0
+        return View(self.status, self._held_by_conditions.files, len(self._held), charger,
+                    watching_of(self._watcher), self._paused, self.debouncer.pending)
 
-    def _charger(self) -> int:
-        """The changed photos and videos that wait for the charger (see charger_count)."""
-        if self.status.waiting_for != WAITING_FOR_POWER:  # the common case: no set built
-            return 0
-        return charger_count(True, self._waiting_batch | self.debouncer.pending_paths()
-                             | self._backlog)
+    def _status_text(self) -> str:
+        return self._pub.text()
 
     def _publish(self, force: bool = False) -> None:
         """STATUS= and live.json, at most once per ``PUBLISH_INTERVAL`` unless forced."""
-        now = time.monotonic()
-        if not force and now - self._last_publish < PUBLISH_INTERVAL:
-            return
-        self._last_publish = now
-        if self._counts.due():  # publish again with the new figures once read
-            self._counts.start(self.settings.state_dir, lambda: self._publish(force=True))
-        text = self._status_text()
-        self.sd.status(text)
-        self._live.write(live_data(
-            self.status, text, queued=self.debouncer.pending, held=len(self._held),
-            paused=self._paused, condition_held=self._condition_held, charger=self._charger(),
-            watching=watching_of(self._watcher), rate=self._rate))
+        self._pub.publish(force)

@@ -50,7 +50,7 @@ async def test_held_videos_are_counted_and_go_up_when_the_network_allows(
             try:
                 photos = set(setup.lib.expected.values()) - set(videos.values())
                 await until(lambda: set(server_assets(server)) == photos, 30, "the photos")
-                await until(lambda: len(daemon._condition_held) == len(videos), 10,
+                await until(lambda: len(daemon._held_by_conditions.files) == len(videos), 10,
                             "the count")
                 status = await asyncio.to_thread(setup.json, "status")
                 assert status["held_by_condition"] == {"videos": len(videos)}
@@ -65,7 +65,7 @@ async def test_held_videos_are_counted_and_go_up_when_the_network_allows(
                 took = await until(lambda: set(server_assets(server))
                                    == set(setup.lib.expected.values()), 10, "the videos")
                 assert took < 10
-                await until(lambda: not daemon._condition_held, 5, "the count to clear")
+                await until(lambda: not daemon._held_by_conditions.files, 5, "the count to clear")
                 status = await asyncio.to_thread(setup.json, "status")
                 assert status["held_by_condition"] == {}
                 assert status["headline"] == "✓ Backup complete"
