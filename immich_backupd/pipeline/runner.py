@@ -430,10 +430,11 @@ class BackupPass:
             found, records_in_dir = self._reads.dir_known(directory)
             return found
 
+        late_dirs = self._reads.late_dirs()  # compared even with no sidecar left
         for listing in self._listings(known):
             if listing.root in self._unavailable_roots:
                 continue  # a mount point without its disk: nothing there is "deleted"
-            if listing.sidecars and listing.unchanged:
+            if (listing.sidecars or str(listing.path) in late_dirs) and listing.unchanged:
                 self.late_sidecars += check_folder(
                     self._reads, listing.path, listing.unchanged, listing.sidecars,
                     self.settings.backup.follow_symlinks)

@@ -22,6 +22,11 @@ SENT = ("INSERT OR REPLACE INTO sidecars(dir, name, size, mtime_ns, late) "
 SET_LATE = f"UPDATE sidecars SET late=? WHERE dir={DIR_ID} AND name=?"
 """(late, folder, name): the pass's verdict on a photo's sidecar."""
 
+LATE_DIRS = ("SELECT DISTINCT d.path FROM sidecars s JOIN dirs d ON d.id = s.dir "
+             "WHERE s.late")
+"""The folders with a photo whose sidecar is late: compared by the scan even when no
+sidecar is left in them (deleted since: nothing to send, nothing to report)."""
+
 IN_FOLDER = f"SELECT name, size, mtime_ns, late FROM sidecars WHERE dir={DIR_ID}"
 """The rows of one folder (folder), for the scan's comparison."""
 

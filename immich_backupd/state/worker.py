@@ -11,7 +11,7 @@ from typing import Any
 
 from ..model import ON_SERVER
 from .records import DIR_ID, FILE_COLS, FILES, FileRecord, chunks, row_to_record
-from .sidecars import IN_FOLDER
+from .sidecars import IN_FOLDER, LATE_DIRS
 
 
 class WorkerReads:
@@ -69,6 +69,10 @@ class WorkerReads:
         folder this release uploaded, by the photo's name (see state/sidecars.py)."""
         return {os.fsdecode(name): (size, mtime_ns, late) for name, size, mtime_ns, late
                 in self._conn().execute(IN_FOLDER, (os.fsencode(directory),))}
+
+    def late_dirs(self) -> set[str]:
+        """The folders with a photo whose sidecar is late (see state/sidecars.py)."""
+        return {os.fsdecode(path) for (path,) in self._conn().execute(LATE_DIRS)}
 
     def has_records_below(self, folder: str) -> bool:
         """Return True if the state has a record of a file in ``folder`` or below it."""

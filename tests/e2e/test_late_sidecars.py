@@ -145,3 +145,25 @@ def test_a_live_photos_shared_sidecar_counts_once(server, make_setup):
     assert setup.run("once").returncode == 0
     assert setup.json("status")["sidecars_changed_after_upload"] == 1
     assert str(still) in setup.run("failed", "--wide").stdout
+
+
+def test_a_late_sidecar_removed_from_a_folder_left_without_sidecars_is_no_longer_reported(
+        server, make_setup):
+    """The scan compares the sidecars of folders that have some; a folder whose only
+    sidecar was late and is then deleted has none, and is compared all the same."""
+    setup = make_setup(server)
+    folder = setup.tmp / "lib" / "Pictures" / "2025" / "Lone"
+    folder.mkdir(parents=True)
+    (folder / "IMG_5000.jpg").write_bytes(b"\xff\xd8\xff" + os.urandom(400))
+    os.utime(folder / "IMG_5000.jpg", (1_700_000_000, 1_700_000_000))
+    assert setup.run("once").returncode == 0
+    (folder / "IMG_5000.xmp").write_bytes(CHANGED)
+    assert setup.run("once").returncode == 0
+    assert setup.json("status")["sidecars_changed_after_upload"] == 1
+
+    (folder / "IMG_5000.xmp").unlink()  # nothing left to send: nothing to report
+    proc = setup.run("once")
+    assert proc.returncode == 0, proc.stderr
+    status = setup.json("status")
+    assert status["sidecars_changed_after_upload"] == 0
+    assert status["state"] == "complete" and status["headline"].startswith("✓")
