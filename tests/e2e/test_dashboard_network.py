@@ -110,7 +110,7 @@ def test_a_password_logs_in_and_without_tls_it_is_warned_about(net_setup, tmp_pa
     assert cli(setup, "dashboard", "--set-password", stdin=SECRET + "\n").returncode == 0
     d, port = started(setup, tmp_path)
     try:
-        assert "without TLS" in d.stderr()
+        wait_until(lambda: "without TLS" in d.stderr(), 5, "the warning in the log")
         assert "without TLS" in json.loads(cli(setup, "status", "--json").stdout)[
             "dashboard_warning"]
         web = Client(port)

@@ -123,16 +123,26 @@ def test_every_screen_in_light_and_dark_at_both_widths_and_the_progress_moves(
         wait_until(lambda: "backed up" in text_of(chromium, "backed-up"), 10, "the status")
 
         # A large upload on a slow link: the progress view shows it and moves.
-        server.faults.throttle("POST", "/api/assets", bytes_per_second=1_000_000)
-        big = new_photo(setup.lib.include[0] / "trip" / "panorama.jpg", size=15_000_000)
-        wait_until(lambda: chromium.find_element("id", "progress").is_displayed(), 30,
-                   "the progress view")
-        first = text_of(chromium, "progress-percent")
+        server.faults.throttle("POST", "/api/assets", bytes_per_second=3_000_000)
+        big = new_photo(setup.lib.include[0] / "trip" / "panorama.jpg", size=30_000_000)
+        seen: set[tuple[str, str]] = set()
+
+        def moved() -> bool:  # two different figures seen while the view shows
+            if chromium.find_element("id", "progress").is_displayed():
+                seen.add((text_of(chromium, "progress-percent"),
+                          text_of(chromium, "progress-bytes")))
+            return len(seen) >= 2
+
+        try:
+            wait_until(moved, 40, "the progress view moving")
+        except AssertionError:
+            raise AssertionError((seen, d.stderr()[-2000:])) from None
         made += all_variants(chromium, "progress", "progress", out_dir)
-        wait_until(lambda: text_of(chromium, "progress-percent") not in ("", first), 25,
-                   "the progress moving")
         assert "panorama.jpg" in text_of(chromium, "progress-file")
-        wait_until(lambda: on_server(server, big), 60, "the large file on the server")
+        try:
+            wait_until(lambda: on_server(server, big), 90, "the large file on the server")
+        except AssertionError:
+            raise AssertionError(d.stderr()[-3000:]) from None
         server.faults.clear()
 
         # A refused file for the failed screen.
@@ -143,13 +153,18 @@ def test_every_screen_in_light_and_dark_at_both_widths_and_the_progress_moves(
         wait_until(lambda: chromium.find_element("id", "browse-list").text, 10, "folders")
         # Statistics: the folders with their counts as status --json has them; the
         # daemon's warnings (the refused upload) on the warnings screen.
-        wanted = {f["path"]: f for f in setup.json("status")["folders"]}
-        wait_until(lambda: len(chromium.find_elements(
-            "css selector", "#stats-folders li")) == len(wanted), 10, "the statistics")
-        for li in chromium.find_elements("css selector", "#stats-folders li"):
-            folder = wanted[li.find_element("css selector", ".name").text]
-            assert li.find_element("css selector", ".counts").text.startswith(
-                f"{folder['backed_up']} of {folder['total']} backed up")
+        wanted = {f["path"]: f"{f['backed_up']} of {f['total']} backed up"
+                  for f in setup.json("status")["folders"]}
+
+        def stats_match() -> bool:  # read in one go: the page redraws the list live
+            rows = chromium.execute_script(
+                "return [...document.querySelectorAll('#stats-folders li')].map(li =>"
+                " [li.querySelector('.name').textContent,"
+                " li.querySelector('.counts').textContent]);")
+            return len(rows) == len(wanted) and all(
+                name in wanted and text.startswith(wanted[name]) for name, text in rows)
+
+        wait_until(stats_match, 15, "the statistics as status --json has them")
         assert chromium.find_elements("css selector", "#stats-albums li")
         wait_until(lambda: chromium.find_elements("css selector", "#warnings-list li"), 15,
                    "a warning on the page")
