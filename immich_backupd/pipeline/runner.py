@@ -5,6 +5,11 @@ queue, hashed units are checked with the server in batches, and accepted ones go
 fixed number of upload workers. A full queue slows the stage before it, so memory stays
 flat on huge trees, and hashing overlaps with checking and uploading.
 
+This module wires the stages, each a module of its own: scanning.py (walk and plan),
+hash.py, check.py, upload.py and record.py, the server behind server.py's one retry
+layer; then albums, stacks and tags. It turns the errors that end a pass (quota, key,
+server gone, state) into the pass's outcome (see docs/architecture.md).
+
 Exactly once: every outcome is committed to the state as soon as it is known. A crash
 between the server's answer and that commit is harmless: the next pass finds the
 content with ``bulk-upload-check`` (or the server answers "duplicate" to the checksum
@@ -16,33 +21,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
 from .. import folder_problems, placeholders
-from ..changes import FileStat
 from ..config import Settings
 from ..errors import BackupdError, QuotaExceededError, ServerUnavailableError, StateError
-from ..folder_problems import FolderProblem, ProblemKind
+from ..folder_problems import FolderProblem
 from ..hashing import Hasher
 from ..immich.client import ImmichClient
 from ..immich.errors import ApiError, TransportError
 from ..immich.retry import RetryPolicy
 from ..report.progress import Progress, Reporter
 from ..rules import AlbumRules
-from ..scan import DirListing, KnownFn, walk, walk_targets
 from ..state import (
-    FileRecord,
     PassStats,
     StateStore,
     WorkerReads,
-    row_to_record,
 )
 from .albums import sync_albums
 from .check import END, CheckStage
@@ -52,14 +51,14 @@ from .hash import HashStage, KeptBytes
 from .jobpause import META_KEY as PAUSED_QUEUES_KEY
 from .jobpause import JobPause, resume_leftovers, should_pause
 from .pacer import Pacer
-from .plan import (
-    Unit,
-    plan_dir,
-)
 from .record import Recorder
+from .scanning import Hold as Hold  # re-exported: the daemon's verdicts
+from .scanning import HoldFn as HoldFn
+from .scanning import ScanStage
+from .scanning import ScanTargets as ScanTargets
 from .server import PassServer, Retrying, ServerWait, stop_aware_pause
-from .settling import HeldFolder, SettleQueue, wait_for_settled
-from .sidecars import LateSidecar, check_folder
+from .settling import SettleQueue
+from .sidecars import LateSidecar
 from .stacking import sync_stacks
 from .tagging import sync_tags
 from .upload import UploadStage
@@ -67,14 +66,6 @@ from .upload import UploadStage
 log = logging.getLogger("immich_backupd.pipeline")
 
 _END = END
-GROUP_FILES = 512  # units handed to a hash worker at once ...
-GROUP_BYTES = 8 << 20  # ... or this many bytes, so large files still stream through
-# A group whose files average at most this size is hashed by the scanning task itself,
-# not by the hash workers: for small files the cost is the syscalls, each of which gives
-# up the GIL and waits to get it back; two threads doing that at once wait for each
-# other. Larger files hash with the GIL released and gain from the parallel workers.
-SMALL_FILE = 64 << 10
-SCAN_BATCH_FILES = 4096  # files the scanning thread walks before it hands them over
 T = TypeVar("T")
 
 
@@ -84,36 +75,6 @@ def state_error(path: Path, exc: BaseException) -> StateError:
         f"cannot write the state database {path}: {exc}; make room (or fix the "
         "permissions) there and run again: the next pass goes on where this one stopped, "
         "and uploads nothing twice")
-
-
-@dataclass(frozen=True, slots=True)
-class ScanTargets:
-    """Where a partial pass looks: folders alone, and trees with everything below."""
-
-    folders: frozenset[Path] = frozenset()
-    trees: frozenset[Path] = frozenset()
-
-
-class Hold(StrEnum):
-    """The caller's verdict on a file about to be planned (the daemon's file events)."""
-
-    HOLD = "hold"  # still being written: leave it for a later pass (listed in ``held``)
-    SETTLED = "settled"  # seen written, closed and quiet: no need to wait for its mtime
-    UNKNOWN = "unknown"  # no events about it: the settle_time rule decides (settling.py)
-
-
-HoldFn = Callable[[Path, FileStat], Hold]
-
-
-@dataclass(slots=True)
-class Scanned:
-    """One folder as the scanning thread hands it over: its listing, the records of the
-    files in ``listing.files`` that have one, and the paths of records whose file is no
-    longer there."""
-
-    listing: DirListing
-    records: dict[str, FileRecord]
-    gone: list[Path]
 
 
 @dataclass(slots=True)
@@ -178,7 +139,6 @@ class BackupPass:
         self.settle_wait = settle_wait
         self.folder_problems: list[FolderProblem] = []  # appended from the scanning thread
         self.cloud_placeholders: dict[Path, str] = {}  # skipped: path -> kind
-        self._unavailable_roots: set[Path] = set()  # empty now, files known: not mounted
         self._gone: list[Path] = []
         # Photos whose sidecar changed after their upload, or back (see sidecars.py).
         self.late_sidecars: list[LateSidecar] = []
@@ -205,6 +165,14 @@ class BackupPass:
                              give_back=self._kept.give_back, clock=clock)
         self._hash = HashStage(self.hasher, self._reads, self._rec, self._kept,
                                stopping=lambda: self.stopping, held=self.held)
+        # Stage 1: the walk and the plan (scanning.py); it fills the pass's lists.
+        self._scanner = ScanStage(
+            settings, self.rules, server.media, self._reads, self._rec, self._hash,
+            stop=self._stop, settling=self._settling, clock=clock, targets=targets,
+            hold=hold, kinds=kinds, settle_wait=settle_wait, held=self.held,
+            held_by_condition=self.held_by_condition, folder_problems=self.folder_problems,
+            cloud_placeholders=self.cloud_placeholders, late_sidecars=self.late_sidecars,
+            gone=self._gone)
         # The error that ends the pass (quota, key, offline, state), raised once the
         # uploads in flight have finished and been recorded (see _pipeline).
         self._fatal: BaseException | None = None
@@ -253,7 +221,7 @@ class BackupPass:
                 if self._rec.waiting:  # ended early (quota, offline)
                     with contextlib.suppress(sqlite3.Error):
                         await self._rec.flush()
-            await self._note_late_sidecars()
+            await self._scanner.note_late_sidecars()
             if not self.stopping:
                 await self.store.forget_many(p for p in self._gone if not p.exists())
             if not self.stopping and self.settings.backup.album_sync:
@@ -366,7 +334,7 @@ class BackupPass:
         the uploads in flight finish and are recorded, then the error is raised."""
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._scan(hash_q, check_q, hash_workers))
+                tg.create_task(self._scanner.run(hash_q, check_q, hash_workers))
                 hashers = [tg.create_task(self._hash.run(hash_q, check_q))
                            for _ in range(hash_workers)]
                 tg.create_task(self._close_after(hashers, check_q, 1))
@@ -394,239 +362,6 @@ class BackupPass:
         self.progress.waiting_for = "Waiting for the server" if waiting else None
         self._notify()
 
-    # -- stage 1: scan and plan ----------------------------------------------------
-    def _listings(self, known: KnownFn) -> Iterator[DirListing]:
-        def on_error(path: Path, exc: OSError) -> None:
-            is_root = self.rules.is_root(path)
-            if folder_problems.is_vanished(exc, is_root=is_root):
-                log.debug("folder %s vanished during the scan", path)
-                return
-            problem = folder_problems.classify(path, exc, is_root=is_root)
-            if any(p.path == problem.path for p in self.folder_problems):
-                return  # found missing before the walk
-            self.folder_problems.append(problem)
-            if problem.kind is ProblemKind.MISSING:
-                log.warning("include folder %s is not there (not mounted?): not backed up "
-                            "this time; nothing of it is forgotten", path)
-            else:
-                log.warning("cannot read folder %s: %s", path, exc.strerror or exc)
-
-        self._find_unmounted()
-
-        if self.targets is not None:
-            return walk_targets(self.rules, self.server.media, self.targets.folders,
-                                self.targets.trees, on_error=on_error, known=known)
-        return walk(self.rules, self.server.media, known=known,
-                    follow_symlinks=self.settings.backup.follow_symlinks, on_error=on_error)
-
-    def _scanned(self) -> Iterator[Scanned]:
-        """Walk and read the state together, in the scanning thread: a file whose stat
-        matches its backed-up record exactly is only counted (most of a rescan); the
-        rest come with their records."""
-        records_in_dir = 0
-
-        def known(directory: str) -> dict[str, tuple[int, int, int]]:
-            nonlocal records_in_dir
-            found, records_in_dir = self._reads.dir_known(directory)
-            return found
-
-        late_dirs = self._reads.late_dirs()  # compared even with no sidecar left
-        for listing in self._listings(known):
-            if listing.root in self._unavailable_roots:
-                continue  # a mount point without its disk: nothing there is "deleted"
-            if (listing.sidecars or str(listing.path) in late_dirs) and listing.unchanged:
-                self.late_sidecars += check_folder(
-                    self._reads, listing.path, listing.unchanged, listing.sidecars,
-                    self.settings.backup.follow_symlinks)
-            # Every unchanged file has a record: when they are all the folder has, and
-            # nothing else changed, its full rows are not needed.
-            if not listing.files and records_in_dir == len(listing.unchanged):
-                yield Scanned(listing, {}, [])
-                continue
-            rows = self._reads.dir_rows(str(listing.path))
-            present = set(listing.unchanged)
-            present.update(st.name for st in listing.files)
-            # Records of files no longer here (deleted, moved, no longer candidates) are
-            # dropped at the end of the pass (a moved file found later in this pass still
-            # needs its old record), so counts stay true. The server keeps its copy: this
-            # is a backup, not a sync.
-            gone = [listing.path / name for name in rows if name not in present]
-            if listing.files and listing.unchanged:
-                self._restat_partners(listing)
-            records = {st.name: row_to_record(rows[st.name]) for st in listing.files
-                       if st.name in rows}
-            yield Scanned(listing, records, gone)
-
-    def _find_unmounted(self) -> None:
-        """An include folder that is empty now although files were backed up from it is
-        a mount point whose disk is not there: treat it as missing, so that its files
-        are not taken for deleted (the scanning thread, before the walk)."""
-        scope = (None if self.targets is None
-                 else {*self.targets.trees, *self.targets.folders})
-        for root in self.rules.roots:
-            if scope is not None and root not in scope:
-                continue
-            try:
-                with os.scandir(root) as it:
-                    empty = next(it, None) is None
-            except OSError as err:  # a partial pass does not walk roots: say it here
-                if scope is not None:
-                    self.folder_problems.append(folder_problems.classify(root, err,
-                                                                         is_root=True))
-                continue
-            if empty and self._reads.has_records_below(str(root)):
-                self._unavailable_roots.add(root)
-                self.folder_problems.append(folder_problems.FolderProblem(
-                    str(root), ProblemKind.MISSING, folder_problems.EMPTY))
-                log.warning("include folder %s is empty, but files were backed up from it: "
-                            "taken as not mounted; nothing of it is forgotten", root)
-
-    def _restat_partners(self, listing: DirListing) -> None:
-        """A live photo is planned as a pair: when one half changed and the other did
-        not, list the unchanged half too (it is planned as done, and links the pair)."""
-        changed = {st.name for st in listing.files}
-        again = {other for still, video in listing.live_pairs().items()
-                 if (still in changed) != (video in changed)
-                 for other in (still, video) if other not in changed}
-        if not again:
-            return
-        follow = self.settings.backup.follow_symlinks
-        for name in sorted(again):
-            try:
-                st = os.stat(listing.path / name, follow_symlinks=follow)
-            except OSError:
-                continue  # gone since: planned without its partner
-            listing.files.append(FileStat.from_stat_result(name, st))
-            listing.unchanged.remove(name)
-        listing.files.sort(key=lambda f: f.name)
-
-    async def _scan(self, hash_q: asyncio.Queue[object], check_q: asyncio.Queue[object],
-                    n_workers: int) -> None:
-        try:
-            it = self._scanned()
-            while not self.stopping:
-                batch = await asyncio.to_thread(_take, it, SCAN_BATCH_FILES)
-                if not batch:
-                    break
-                units: list[Unit] = []
-                for scanned in batch:
-                    units += self._plan_listing(scanned)
-                self._notify()
-                await self._feed(units, hash_q, check_q)
-            self.progress.scanning = False
-            await self._wait_for_settling(hash_q, check_q)
-        finally:
-            self.progress.scanning = False
-        # Only on a normal end: when the pass is torn down (another stage failed and the
-        # task group cancels us), the consumers are gone, and a full queue would block
-        # this put, and with it the whole pass, for ever.
-        for _ in range(n_workers):
-            await hash_q.put(_END)
-
-    async def _feed(self, units: list[Unit], hash_q: asyncio.Queue[object],
-                    check_q: asyncio.Queue[object]) -> None:
-        """Hand planned units on: small files hashed here, the rest by the workers."""
-        for group in _groups(units):
-            if self.stopping:
-                break
-            members = [c for u in group for c in u.members]
-            if sum(c.stat.size for c in members) <= SMALL_FILE * len(members):
-                await self._hash.digest_and_pass(group, check_q)
-            else:
-                await hash_q.put(group)
-
-    async def _wait_for_settling(self, hash_q: asyncio.Queue[object],
-                                 check_q: asyncio.Queue[object]) -> None:
-        """Back up the files still being written that settle within ``settle_wait``."""
-        async def settled(held: HeldFolder, files: list[FileStat]) -> None:
-            if not self.stopping:
-                await self._feed(self._plan(held, files), hash_q, check_q)
-
-        await wait_for_settled(self._settling, clock=self.clock,
-                               until=self.clock() + self.settle_wait, stop=self._stop,
-                               follow_symlinks=self.settings.backup.follow_symlinks,
-                               on_settled=settled)
-
-    def _held_back(self, where: HeldFolder, files: list[FileStat]) -> list[FileStat]:
-        """The files of a folder this pass works on now; the rest wait: for the
-        conditions (their kind), until they settle (still being written: see
-        settling.py), or for the caller's ``hold``."""
-        keep = files
-        if self.kinds is not None:
-            keep = []
-            for st in files:
-                kind = where.kinds.get(st.name)
-                if kind not in self.kinds:
-                    self.held_by_condition[where.path / st.name] = kind or "image"
-                    self.progress.skipped += 1  # waiting for the network to allow its kind
-                    continue
-                keep.append(st)
-        vouched: list[FileStat] = []
-        if self.hold is not None:
-            files, keep = keep, []
-            for st in files:
-                verdict = self.hold(where.path / st.name, st)
-                if verdict is Hold.HOLD:
-                    self.held.append(where.path / st.name)
-                    self.progress.skipped += 1
-                elif verdict is Hold.SETTLED:
-                    vouched.append(st)
-                else:
-                    keep.append(st)
-        # Files the events vouch for go now: a photo written and closed a second ago
-        # goes up within trigger_delay, not after settle_time.
-        return vouched + self._settling.hold_recent(where, keep, self.clock())
-
-    def _plan_listing(self, scanned: Scanned) -> list[Unit]:
-        listing = scanned.listing
-        self._gone += scanned.gone
-        p = self.progress
-        p.seen += len(listing.files) + len(listing.unchanged)
-        p.backed_up += len(listing.unchanged)
-        if listing.placeholders:
-            self._note_placeholders(listing)
-        if not listing.files:
-            return []
-        album = self.rules.album_name_for(listing.path / "_")
-        where = HeldFolder(listing.path, listing.kinds, listing.sidecars, scanned.records,
-                           album)
-        return self._plan(where, self._held_back(where, listing.files))
-
-    async def _note_late_sidecars(self) -> None:
-        """Record (and log) the photos whose sidecar the scan found changed since their
-        upload: Immich cannot take it now (see sidecars.py)."""
-        for item in self.late_sidecars:
-            if item.late:
-                log.warning("%s: its sidecar was added or changed after the upload; Immich "
-                            "takes a sidecar only with the upload, so it did not get it",
-                            item.path, extra={"path": str(item.path)})
-        await self.store.set_late_sidecars([(i.late, i.dir_key, i.name)
-                                            for i in self.late_sidecars])
-
-    def _note_placeholders(self, listing: DirListing) -> None:
-        """List the placeholders this pass leaves out; count those not in ``files``
-        (Nextcloud's, never read: ``plan_dir`` counts the others)."""
-        ignore = self.settings.backup.ignore_cloud_placeholders
-        for name, kind in listing.placeholders.items():
-            if placeholders.skipped(kind, ignore=ignore):
-                self.cloud_placeholders[listing.path / name] = kind
-            if not placeholders.downloads_on_read(kind):
-                self.progress.seen += 1
-                self.progress.skipped += 1
-
-    def _plan(self, where: HeldFolder, files: list[FileStat]) -> list[Unit]:
-        """Plan files of one folder (``where`` gives its kinds, sidecars and records)."""
-        p = self.progress
-        plan = plan_dir(where.path, files, where.kinds, where.sidecars, where.records,
-                        where.album, self.clock(),
-                        ignore_placeholders=self.settings.backup.ignore_cloud_placeholders)
-        p.backed_up += plan.done
-        p.skipped += plan.skipped + plan.waiting + plan.placeholders
-        members = [c for u in plan.units for c in u.members]
-        p.planned += len(members)
-        p.bytes_planned += sum(c.stat.size for c in members)
-        return plan.units
-
     # -- stage 3: ask the server in batches ----------------------------------------
     def _queued(self, to_upload: int) -> Awaitable[None] | None:
         """Bulk-import mode: pause the server's job queues once enough files go up."""
@@ -635,29 +370,3 @@ class BackupPass:
                         server.pause_jobs_threshold) and not self._jobs.refused:
             return self._jobs.pause()
         return None
-
-def _take(it: Iterator[Scanned], files: int) -> list[Scanned]:
-    """The next folders of ``it``, until they hold ``files`` files (or it ends)."""
-    out: list[Scanned] = []
-    n = 0
-    for scanned in it:
-        out.append(scanned)
-        n += len(scanned.listing.files) + len(scanned.listing.unchanged)
-        if n >= files:
-            break
-    return out
-
-
-def _groups(units: list[Unit]) -> Iterator[list[Unit]]:
-    """Split units into groups of at most GROUP_FILES units or GROUP_BYTES."""
-    group: list[Unit] = []
-    size = 0
-    for unit in units:
-        group.append(unit)
-        m = unit.members
-        size += m[0].stat.size if len(m) == 1 else sum(c.stat.size for c in m)
-        if len(group) >= GROUP_FILES or size >= GROUP_BYTES:
-            yield group
-            group, size = [], 0
-    if group:
-        yield group

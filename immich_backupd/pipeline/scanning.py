@@ -1,0 +1,375 @@
+"""The scan stage: walk the include folders, plan each folder, feed the hashers.
+
+The first stage of a pass. In a thread, the walk (``scan.py``) and the state's rows of
+each folder are read together: a file whose stat matches its backed-up record exactly
+is only counted (most of a rescan); the rest come with their records (:class:`Scanned`)
+and are planned (``plan.py``) into units. What this pass leaves for later is noted
+here: files of a kind the conditions hold back, files still being written (they wait
+in the settle queue, ``settling.py``, and go up within ``settle_wait`` when they settle),
+the caller's holds (the daemon's file events), cloud placeholders, folders that cannot
+be read or are not mounted, and late sidecars. Groups of small files are hashed by the
+scanning task itself (see SMALL_FILE); the rest go to the hash workers' queue, ended
+by one END per worker on a normal end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from .. import folder_problems, placeholders
+from ..changes import FileStat
+from ..config import Settings
+from ..folder_problems import FolderProblem, ProblemKind
+from ..media import MediaTypes
+from ..rules import AlbumRules
+from ..scan import DirListing, KnownFn, walk, walk_targets
+from ..state import FileRecord, WorkerReads, row_to_record
+from .check import END
+from .hash import HashStage
+from .plan import Unit, plan_dir
+from .record import Recorder
+from .settling import HeldFolder, SettleQueue, wait_for_settled
+from .sidecars import LateSidecar, check_folder
+
+log = logging.getLogger("immich_backupd.pipeline")
+
+GROUP_FILES = 512  # units handed to a hash worker at once ...
+GROUP_BYTES = 8 << 20  # ... or this many bytes, so large files still stream through
+# A group whose files average at most this size is hashed by the scanning task itself,
+# not by the hash workers: for small files the cost is the syscalls, each of which gives
+# up the GIL and waits to get it back; two threads doing that at once wait for each
+# other. Larger files hash with the GIL released and gain from the parallel workers.
+SMALL_FILE = 64 << 10
+SCAN_BATCH_FILES = 4096  # files the scanning thread walks before it hands them over
+
+
+@dataclass(frozen=True, slots=True)
+class ScanTargets:
+    """Where a partial pass looks: folders alone, and trees with everything below."""
+
+    folders: frozenset[Path] = frozenset()
+    trees: frozenset[Path] = frozenset()
+
+
+class Hold(StrEnum):
+    """The caller's verdict on a file about to be planned (the daemon's file events)."""
+
+    HOLD = "hold"  # still being written: leave it for a later pass (listed in ``held``)
+    SETTLED = "settled"  # seen written, closed and quiet: no need to wait for its mtime
+    UNKNOWN = "unknown"  # no events about it: the settle_time rule decides (settling.py)
+
+
+HoldFn = Callable[[Path, FileStat], Hold]
+
+
+@dataclass(slots=True)
+class Scanned:
+    """One folder as the scanning thread hands it over: its listing, the records of the
+    files in ``listing.files`` that have one, and the paths of records whose file is no
+    longer there."""
+
+    listing: DirListing
+    records: dict[str, FileRecord]
+    gone: list[Path]
+
+
+class ScanStage:
+    """Walks and plans for one pass. The lists it fills (``held``, ``held_by_condition``,
+    ``folder_problems``, ``cloud_placeholders``, ``late_sidecars``, ``gone``) are the
+    pass's: it reports them. ``media``: the server's media types."""
+
+    def __init__(self, settings: Settings, rules: AlbumRules, media: MediaTypes,
+                 reads: WorkerReads, recorder: Recorder, hash_stage: HashStage, *,
+                 stop: asyncio.Event, settling: SettleQueue,
+                 clock: Callable[[], float], targets: ScanTargets | None,
+                 hold: HoldFn | None, kinds: frozenset[str] | None, settle_wait: float,
+                 held: list[Path], held_by_condition: dict[Path, str],
+                 folder_problems: list[FolderProblem], cloud_placeholders: dict[Path, str],
+                 late_sidecars: list[LateSidecar], gone: list[Path]) -> None:
+        self.settings = settings
+        self.rules = rules
+        self.media = media
+        self._reads = reads
+        self.rec = recorder
+        self.hash = hash_stage
+        self.stop = stop
+        self._settling = settling
+        self.clock = clock
+        self.targets = targets
+        self.hold = hold
+        self.kinds = kinds
+        self.settle_wait = settle_wait
+        self.held = held
+        self.held_by_condition = held_by_condition
+        self.folder_problems = folder_problems
+        self.cloud_placeholders = cloud_placeholders
+        self.late_sidecars = late_sidecars
+        self._gone = gone
+        self._unavailable_roots: set[Path] = set()  # empty now, files known: not mounted
+
+    def _listings(self, known: KnownFn) -> Iterator[DirListing]:
+        def on_error(path: Path, exc: OSError) -> None:
+            is_root = self.rules.is_root(path)
+            if folder_problems.is_vanished(exc, is_root=is_root):
+                log.debug("folder %s vanished during the scan", path)
+                return
+            problem = folder_problems.classify(path, exc, is_root=is_root)
+            if any(p.path == problem.path for p in self.folder_problems):
+                return  # found missing before the walk
+            self.folder_problems.append(problem)
+            if problem.kind is ProblemKind.MISSING:
+                log.warning("include folder %s is not there (not mounted?): not backed up "
+                            "this time; nothing of it is forgotten", path)
+            else:
+                log.warning("cannot read folder %s: %s", path, exc.strerror or exc)
+
+        self._find_unmounted()
+
+        if self.targets is not None:
+            return walk_targets(self.rules, self.media, self.targets.folders,
+                                self.targets.trees, on_error=on_error, known=known)
+        return walk(self.rules, self.media, known=known,
+                    follow_symlinks=self.settings.backup.follow_symlinks, on_error=on_error)
+
+    def _scanned(self) -> Iterator[Scanned]:
+        """Walk and read the state together, in the scanning thread: a file whose stat
+        matches its backed-up record exactly is only counted (most of a rescan); the
+        rest come with their records."""
+        records_in_dir = 0
+
+        def known(directory: str) -> dict[str, tuple[int, int, int]]:
+            nonlocal records_in_dir
+            found, records_in_dir = self._reads.dir_known(directory)
+            return found
+
+        late_dirs = self._reads.late_dirs()  # compared even with no sidecar left
+        for listing in self._listings(known):
+            if listing.root in self._unavailable_roots:
+                continue  # a mount point without its disk: nothing there is "deleted"
+            if (listing.sidecars or str(listing.path) in late_dirs) and listing.unchanged:
+                self.late_sidecars += check_folder(
+                    self._reads, listing.path, listing.unchanged, listing.sidecars,
+                    self.settings.backup.follow_symlinks)
+            # Every unchanged file has a record: when they are all the folder has, and
+            # nothing else changed, its full rows are not needed.
+            if not listing.files and records_in_dir == len(listing.unchanged):
+                yield Scanned(listing, {}, [])
+                continue
+            rows = self._reads.dir_rows(str(listing.path))
+            present = set(listing.unchanged)
+            present.update(st.name for st in listing.files)
+            # Records of files no longer here (deleted, moved, no longer candidates) are
+            # dropped at the end of the pass (a moved file found later in this pass still
+            # needs its old record), so counts stay true. The server keeps its copy: this
+            # is a backup, not a sync.
+            gone = [listing.path / name for name in rows if name not in present]
+            if listing.files and listing.unchanged:
+                self._restat_partners(listing)
+            records = {st.name: row_to_record(rows[st.name]) for st in listing.files
+                       if st.name in rows}
+            yield Scanned(listing, records, gone)
+
+    def _find_unmounted(self) -> None:
+        """An include folder that is empty now although files were backed up from it is
+        a mount point whose disk is not there: treat it as missing, so that its files
+        are not taken for deleted (the scanning thread, before the walk)."""
+        scope = (None if self.targets is None
+                 else {*self.targets.trees, *self.targets.folders})
+        for root in self.rules.roots:
+            if scope is not None and root not in scope:
+                continue
+            try:
+                with os.scandir(root) as it:
+                    empty = next(it, None) is None
+            except OSError as err:  # a partial pass does not walk roots: say it here
+                if scope is not None:
+                    self.folder_problems.append(folder_problems.classify(root, err,
+                                                                         is_root=True))
+                continue
+            if empty and self._reads.has_records_below(str(root)):
+                self._unavailable_roots.add(root)
+                self.folder_problems.append(folder_problems.FolderProblem(
+                    str(root), ProblemKind.MISSING, folder_problems.EMPTY))
+                log.warning("include folder %s is empty, but files were backed up from it: "
+                            "taken as not mounted; nothing of it is forgotten", root)
+
+    def _restat_partners(self, listing: DirListing) -> None:
+        """A live photo is planned as a pair: when one half changed and the other did
+        not, list the unchanged half too (it is planned as done, and links the pair)."""
+        changed = {st.name for st in listing.files}
+        again = {other for still, video in listing.live_pairs().items()
+                 if (still in changed) != (video in changed)
+                 for other in (still, video) if other not in changed}
+        if not again:
+            return
+        follow = self.settings.backup.follow_symlinks
+        for name in sorted(again):
+            try:
+                st = os.stat(listing.path / name, follow_symlinks=follow)
+            except OSError:
+                continue  # gone since: planned without its partner
+            listing.files.append(FileStat.from_stat_result(name, st))
+            listing.unchanged.remove(name)
+        listing.files.sort(key=lambda f: f.name)
+
+    async def run(self, hash_q: asyncio.Queue[object], check_q: asyncio.Queue[object],
+                  n_workers: int) -> None:
+        """Walk, plan and feed the hashers; then wait for files still being written
+        (``settle_wait``); then end ``hash_q`` for each of the ``n_workers``."""
+        try:
+            it = self._scanned()
+            while not self.stop.is_set():
+                batch = await asyncio.to_thread(_take, it, SCAN_BATCH_FILES)
+                if not batch:
+                    break
+                units: list[Unit] = []
+                for scanned in batch:
+                    units += self._plan_listing(scanned)
+                self.rec.notify()
+                await self._feed(units, hash_q, check_q)
+            self.rec.progress.scanning = False
+            await self._wait_for_settling(hash_q, check_q)
+        finally:
+            self.rec.progress.scanning = False
+        # Only on a normal end: when the pass is torn down (another stage failed and the
+        # task group cancels us), the consumers are gone, and a full queue would block
+        # this put, and with it the whole pass, for ever.
+        for _ in range(n_workers):
+            await hash_q.put(END)
+
+    async def _feed(self, units: list[Unit], hash_q: asyncio.Queue[object],
+                    check_q: asyncio.Queue[object]) -> None:
+        """Hand planned units on: small files hashed here, the rest by the workers."""
+        for group in _groups(units):
+            if self.stop.is_set():
+                break
+            members = [c for u in group for c in u.members]
+            if sum(c.stat.size for c in members) <= SMALL_FILE * len(members):
+                await self.hash.digest_and_pass(group, check_q)
+            else:
+                await hash_q.put(group)
+
+    async def _wait_for_settling(self, hash_q: asyncio.Queue[object],
+                                 check_q: asyncio.Queue[object]) -> None:
+        """Back up the files still being written that settle within ``settle_wait``."""
+        async def settled(held: HeldFolder, files: list[FileStat]) -> None:
+            if not self.stop.is_set():
+                await self._feed(self._plan(held, files), hash_q, check_q)
+
+        await wait_for_settled(self._settling, clock=self.clock,
+                               until=self.clock() + self.settle_wait, stop=self.stop,
+                               follow_symlinks=self.settings.backup.follow_symlinks,
+                               on_settled=settled)
+
+    def _held_back(self, where: HeldFolder, files: list[FileStat]) -> list[FileStat]:
+        """The files of a folder this pass works on now; the rest wait: for the
+        conditions (their kind), until they settle (still being written: see
+        settling.py), or for the caller's ``hold``."""
+        keep = files
+        if self.kinds is not None:
+            keep = []
+            for st in files:
+                kind = where.kinds.get(st.name)
+                if kind not in self.kinds:
+                    self.held_by_condition[where.path / st.name] = kind or "image"
+                    self.rec.progress.skipped += 1  # waiting for the network to allow its kind
+                    continue
+                keep.append(st)
+        vouched: list[FileStat] = []
+        if self.hold is not None:
+            files, keep = keep, []
+            for st in files:
+                verdict = self.hold(where.path / st.name, st)
+                if verdict is Hold.HOLD:
+                    self.held.append(where.path / st.name)
+                    self.rec.progress.skipped += 1
+                elif verdict is Hold.SETTLED:
+                    vouched.append(st)
+                else:
+                    keep.append(st)
+        # Files the events vouch for go now: a photo written and closed a second ago
+        # goes up within trigger_delay, not after settle_time.
+        return vouched + self._settling.hold_recent(where, keep, self.clock())
+
+    def _plan_listing(self, scanned: Scanned) -> list[Unit]:
+        listing = scanned.listing
+        self._gone += scanned.gone
+        p = self.rec.progress
+        p.seen += len(listing.files) + len(listing.unchanged)
+        p.backed_up += len(listing.unchanged)
+        if listing.placeholders:
+            self._note_placeholders(listing)
+        if not listing.files:
+            return []
+        album = self.rules.album_name_for(listing.path / "_")
+        where = HeldFolder(listing.path, listing.kinds, listing.sidecars, scanned.records,
+                           album)
+        return self._plan(where, self._held_back(where, listing.files))
+
+    async def note_late_sidecars(self) -> None:
+        """Record (and log) the photos whose sidecar the scan found changed since their
+        upload: Immich cannot take it now (see sidecars.py)."""
+        for item in self.late_sidecars:
+            if item.late:
+                log.warning("%s: its sidecar was added or changed after the upload; Immich "
+                            "takes a sidecar only with the upload, so it did not get it",
+                            item.path, extra={"path": str(item.path)})
+        await self.rec.store.set_late_sidecars([(i.late, i.dir_key, i.name)
+                                            for i in self.late_sidecars])
+
+    def _note_placeholders(self, listing: DirListing) -> None:
+        """List the placeholders this pass leaves out; count those not in ``files``
+        (Nextcloud's, never read: ``plan_dir`` counts the others)."""
+        ignore = self.settings.backup.ignore_cloud_placeholders
+        for name, kind in listing.placeholders.items():
+            if placeholders.skipped(kind, ignore=ignore):
+                self.cloud_placeholders[listing.path / name] = kind
+            if not placeholders.downloads_on_read(kind):
+                self.rec.progress.seen += 1
+                self.rec.progress.skipped += 1
+
+    def _plan(self, where: HeldFolder, files: list[FileStat]) -> list[Unit]:
+        """Plan files of one folder (``where`` gives its kinds, sidecars and records)."""
+        p = self.rec.progress
+        plan = plan_dir(where.path, files, where.kinds, where.sidecars, where.records,
+                        where.album, self.clock(),
+                        ignore_placeholders=self.settings.backup.ignore_cloud_placeholders)
+        p.backed_up += plan.done
+        p.skipped += plan.skipped + plan.waiting + plan.placeholders
+        members = [c for u in plan.units for c in u.members]
+        p.planned += len(members)
+        p.bytes_planned += sum(c.stat.size for c in members)
+        return plan.units
+
+
+def _take(it: Iterator[Scanned], files: int) -> list[Scanned]:
+    """The next folders of ``it``, until they hold ``files`` files (or it ends)."""
+    out: list[Scanned] = []
+    n = 0
+    for scanned in it:
+        out.append(scanned)
+        n += len(scanned.listing.files) + len(scanned.listing.unchanged)
+        if n >= files:
+            break
+    return out
+
+
+def _groups(units: list[Unit]) -> Iterator[list[Unit]]:
+    """Split units into groups of at most GROUP_FILES units or GROUP_BYTES."""
+    group: list[Unit] = []
+    size = 0
+    for unit in units:
+        group.append(unit)
+        m = unit.members
+        size += m[0].stat.size if len(m) == 1 else sum(c.stat.size for c in m)
+        if len(group) >= GROUP_FILES or size >= GROUP_BYTES:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group

@@ -1,0 +1,160 @@
+"""The scan stage (pipeline/scanning.py): a real folder tree, a real SQLite state, the
+hash and record stages behind it. No server process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from immich_backupd.config import parse_settings
+from immich_backupd.folder_problems import ProblemKind
+from immich_backupd.hashing import Hasher
+from immich_backupd.media import DEFAULT_MEDIA_TYPES
+from immich_backupd.pipeline.check import END
+from immich_backupd.pipeline.hash import HashStage, KeptBytes
+from immich_backupd.pipeline.record import Recorder
+from immich_backupd.pipeline.scanning import Hold, ScanStage
+from immich_backupd.pipeline.settling import SettleQueue
+from immich_backupd.report.progress import Progress, Reporter
+from immich_backupd.rules import AlbumRules
+from immich_backupd.state import UPLOADED, FileRecord, StateStore, WorkerReads
+
+OLD = 1_600_000_000  # an mtime long settled
+
+
+def photo(path: Path, body: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\xff\xd8" + body)
+    os.utime(path, (OLD, OLD))
+    return path
+
+
+class Pass:
+    """The parts a scan stage needs, real, for one tree."""
+
+    def __init__(self, tmp_path: Path, roots: list[Path]) -> None:
+        inc = "".join(f"\n    - {r}" for r in roots)
+        self.settings = parse_settings(
+            f"server:\n  url: http://127.0.0.1:9\n  api_key: k\nstate_dir: {tmp_path / 's'}\n"
+            f"albums:\n  include:{inc}\n", env={"HOME": str(tmp_path)})
+
+    async def __aenter__(self) -> Pass:
+        self.store = await StateStore.open(self.settings.state_dir)
+        self.reads = WorkerReads(self.store.path)
+        self.hasher = Hasher(1)
+        self.stop = asyncio.Event()
+        kept = KeptBytes(self.stop.is_set)
+        self.rec = Recorder(self.store, Progress(), Reporter(), give_back=kept.give_back)
+        hash_stage = HashStage(self.hasher, self.reads, self.rec, kept,
+                               stopping=self.stop.is_set, held=[])
+        self.held: list[Path] = []
+        self.problems: list = []
+        self.gone: list[Path] = []
+        self.verdicts: dict[str, Hold] = {}
+        self.stage = ScanStage(
+            self.settings, AlbumRules.from_settings(self.settings.albums),
+            DEFAULT_MEDIA_TYPES, self.reads, self.rec, hash_stage, stop=self.stop,
+            settling=SettleQueue(self.settings.backup.settle_time), clock=lambda: OLD + 10**6,
+            targets=None, hold=lambda p, st: self.verdicts.get(p.name, Hold.UNKNOWN),
+            kinds=None, settle_wait=0.0, held=self.held, held_by_condition={},
+            folder_problems=self.problems, cloud_placeholders={}, late_sidecars=[],
+            gone=self.gone)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.hasher.close()
+        self.reads.close()
+        await self.store.close()
+
+    async def scan(self) -> tuple[list, list]:
+        """Run the stage; what reached the hash queue and the check queue."""
+        hash_q: asyncio.Queue[object] = asyncio.Queue()
+        check_q: asyncio.Queue[object] = asyncio.Queue()
+        await self.stage.run(hash_q, check_q, n_workers=2)
+        drained = [hash_q.get_nowait() for _ in range(hash_q.qsize())]
+        assert drained[-2:] == [END, END]  # one end marker per hash worker
+        checks = [check_q.get_nowait() for _ in range(check_q.qsize())]
+        return drained[:-2], checks
+
+
+def names(groups: list) -> list[str]:
+    return sorted(c.path.name for g in groups for u in g for c in u.members)
+
+
+async def test_new_small_photos_are_hashed_by_the_scanner(tmp_path):
+    lib = tmp_path / "lib"
+    photo(lib / "2024" / "a.jpg", b"a" * 100)
+    photo(lib / "2024" / "b.jpg", b"b" * 100)
+    async with Pass(tmp_path, [lib]) as p:
+        to_hash, to_check = await p.scan()
+        assert to_hash == [] and names(to_check) == ["a.jpg", "b.jpg"]
+        assert to_check[0][0].members[0].blake3 is not None  # hashed on the way
+        assert (p.rec.progress.seen, p.rec.progress.planned) == (2, 2)
+
+
+async def test_larger_photos_go_to_the_hash_workers(tmp_path):
+    lib = tmp_path / "lib"
+    photo(lib / "big.jpg", os.urandom(1 << 20))
+    async with Pass(tmp_path, [lib]) as p:
+        to_hash, to_check = await p.scan()
+        assert names(to_hash) == ["big.jpg"] and to_check == []
+        assert to_hash[0][0].members[0].blake3 is None  # the workers hash it
+
+
+async def test_a_file_backed_up_as_it_is_is_only_counted(tmp_path):
+    lib = tmp_path / "lib"
+    done = photo(lib / "done.jpg", b"done")
+    st = done.stat()
+    async with Pass(tmp_path, [lib]) as p:
+        await p.store.put(FileRecord(path=done, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                                     ino=st.st_ino, status=UPLOADED, remote_id="a",
+                                     sha1=b"s" * 20, blake3=b"b" * 32))
+        to_hash, to_check = await p.scan()
+        assert to_hash == [] and to_check == []
+        assert (p.rec.progress.seen, p.rec.progress.backed_up) == (1, 1)
+
+
+async def test_held_files_wait_and_records_of_deleted_files_are_gone(tmp_path):
+    lib = tmp_path / "lib"
+    photo(lib / "writing.jpg", b"w")
+    async with Pass(tmp_path, [lib]) as p:
+        await p.store.put(FileRecord(path=lib / "deleted.jpg", size=1, mtime_ns=1, ino=1,
+                                     status=UPLOADED, remote_id="x"))
+        p.verdicts["writing.jpg"] = Hold.HOLD
+        to_hash, to_check = await p.scan()
+        assert to_hash == [] and to_check == []
+        assert p.held == [lib / "writing.jpg"]
+        assert p.gone == [lib / "deleted.jpg"]
+
+
+async def test_an_empty_include_folder_with_backed_up_files_is_not_mounted(tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    async with Pass(tmp_path, [lib]) as p:
+        await p.store.put(FileRecord(path=lib / "x.jpg", size=1, mtime_ns=1, ino=1,
+                                     status=UPLOADED, remote_id="x"))
+        await p.scan()
+        assert [pr.kind for pr in p.problems] == [ProblemKind.MISSING]
+        assert p.gone == []  # nothing of it taken for deleted
+
+
+async def test_a_stop_ends_the_walk_without_planning(tmp_path):
+    lib = tmp_path / "lib"
+    photo(lib / "a.jpg", b"a")
+    async with Pass(tmp_path, [lib]) as p:
+        p.stop.set()
+        to_hash, to_check = await p.scan()
+        assert to_hash == [] and to_check == []
+
+
+@pytest.mark.parametrize("n", [3])
+async def test_every_folder_is_walked(tmp_path, n):
+    lib = tmp_path / "lib"
+    for i in range(n):
+        photo(lib / f"d{i}" / f"p{i}.jpg", bytes([i]) * 10)
+    async with Pass(tmp_path, [lib]) as p:
+        _, to_check = await p.scan()
+        assert names(to_check) == [f"p{i}.jpg" for i in range(n)]
