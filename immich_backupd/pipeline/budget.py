@@ -2,9 +2,11 @@
 
 The hasher keeps the bytes of small new files so that the uploader sends them without
 reading the file a second time (and without a second SHA-1). Memory must stay flat
-whatever the library, so what is held at once is bounded: a file that does not fit is
-simply not kept, and the uploader streams it from the disk as before. Taking never
-waits, so a full budget slows nothing down and can deadlock nothing.
+whatever the library, so what is held at once is bounded. ``try_take`` itself never
+waits; the hash stage (``hash.KeptBytes``) waits for room before it hashes a group,
+polling every 50 ms (which also notices a stop), so hashing runs no further ahead of
+uploading than the budget. A group that can never fit is not kept: the uploader
+streams its files from the disk.
 """
 
 from __future__ import annotations
