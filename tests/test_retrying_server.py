@@ -96,6 +96,22 @@ class FlakyServer:
         self._answer("add")
         return [AlbumAddResult(a, True) for a in asset_ids]
 
+    async def create_stack(self, asset_ids: Sequence[str]) -> tuple[str, str]:
+        self._answer("stack")
+        return "stack-1", asset_ids[0]
+
+    async def upsert_tags(self, values: Sequence[str]) -> dict[str, str]:
+        self._answer("tags")
+        return {v: f"tag-{v}" for v in values}
+
+    async def tag_assets(self, tag_ids: Sequence[str], asset_ids: Sequence[str]) -> int:
+        self._answer("tag")
+        return len(tag_ids) * len(asset_ids)
+
+    async def assets_with_tag(self, tag_id: str) -> set[str]:
+        self._answer("read_tag")
+        return set()
+
     async def queues(self) -> dict[str, bool]:
         self._answer("queues")
         return {}
@@ -151,6 +167,14 @@ async def test_tries_run_out_without_a_wait_then_the_last_failure_is_raised() ->
     with pytest.raises(ApiError) as exc:
         await api.albums()
     assert exc.value.status == 503 and server.calls == ["albums"] * 4
+
+
+async def test_stacks_and_tags_are_retried_too() -> None:
+    clock = FakeClock()
+    server = FlakyServer(clock, fail=2)
+    api = Retrying(server, POLICY, sleep=clock.sleep)
+    assert await api.create_stack(["a", "b"]) == ("stack-1", "a")
+    assert server.calls == ["stack"] * 3 and len(clock.sleeps) == 2
 
 
 async def test_the_queue_calls_and_ping_are_not_retried() -> None:

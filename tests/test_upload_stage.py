@@ -92,6 +92,18 @@ class FakeServer:
                            ) -> list[AlbumAddResult]:
         return []
 
+    async def create_stack(self, asset_ids: Sequence[str]) -> tuple[str, str]:
+        return "stack-1", asset_ids[0]
+
+    async def upsert_tags(self, values: Sequence[str]) -> dict[str, str]:
+        return {v: f"tag-{v}" for v in values}
+
+    async def tag_assets(self, tag_ids: Sequence[str], asset_ids: Sequence[str]) -> int:
+        return len(tag_ids) * len(asset_ids)
+
+    async def assets_with_tag(self, tag_id: str) -> set[str]:
+        return set()
+
     async def queues(self) -> dict[str, bool]:
         return {}
 

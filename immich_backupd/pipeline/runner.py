@@ -224,18 +224,18 @@ class BackupPass:
             await self._scanner.note_late_sidecars()
             if not self.stopping:
                 await self.store.forget_many(p for p in self._gone if not p.exists())
+            # After the uploads: retried, but not waiting for a server gone (as before).
+            after = Retrying(self.client, self.policy)
             if not self.stopping and self.settings.backup.album_sync:
                 self.progress.phase = "albums"
                 self._notify()
-                # Albums are retried, but do not wait for a server gone (as before).
-                await sync_albums(Retrying(self.client, self.policy), self.store,
-                                  user_id=self.server.user_id)
+                await sync_albums(after, self.store, user_id=self.server.user_id)
             if not self.stopping:  # also for the folders whose stacking failed before
-                await sync_stacks(self.client, self.store, self.policy,
-                                  self.settings.backup.stacks, self._rec.stack_dirs)
+                await sync_stacks(after, self.store, self.settings.backup.stacks,
+                                  self._rec.stack_dirs)
             if not self.stopping and self.rules.has_tags:
-                await sync_tags(self.client, self.store, self.policy, self.rules,
-                                self._rec.stack_dirs, self.clock())
+                await sync_tags(after, self.store, self.rules, self._rec.stack_dirs,
+                                self.clock())
         except* QuotaExceededError as group:
             outcome, error = "quota", group.exceptions[0]
         except* ServerUnavailableError as group:

@@ -60,6 +60,14 @@ class PassServer(Protocol):
     async def add_to_album(self, album_id: str, asset_ids: Sequence[str]
                            ) -> list[AlbumAddResult]: ...
 
+    async def create_stack(self, asset_ids: Sequence[str]) -> tuple[str, str]: ...
+
+    async def upsert_tags(self, values: Sequence[str]) -> dict[str, str]: ...
+
+    async def tag_assets(self, tag_ids: Sequence[str], asset_ids: Sequence[str]) -> int: ...
+
+    async def assets_with_tag(self, tag_id: str) -> set[str]: ...
+
     async def queues(self) -> dict[str, bool]: ...
 
     async def set_queue_paused(self, name: str, paused: bool) -> bool: ...
@@ -194,3 +202,15 @@ class Retrying:
                      ) -> Awaitable[list[AlbumAddResult]]:
         return self._call(lambda: self.inner.add_to_album(album_id, asset_ids),
                           f"adding to album {album_id}")
+
+    def create_stack(self, asset_ids: Sequence[str]) -> Awaitable[tuple[str, str]]:
+        return self._call(lambda: self.inner.create_stack(asset_ids), "stacking")
+
+    def upsert_tags(self, values: Sequence[str]) -> Awaitable[dict[str, str]]:
+        return self._call(lambda: self.inner.upsert_tags(values), "creating tags")
+
+    def tag_assets(self, tag_ids: Sequence[str], asset_ids: Sequence[str]) -> Awaitable[int]:
+        return self._call(lambda: self.inner.tag_assets(tag_ids, asset_ids), "tagging")
+
+    def assets_with_tag(self, tag_id: str) -> Awaitable[set[str]]:
+        return self._call(lambda: self.inner.assets_with_tag(tag_id), f"reading tag {tag_id}")

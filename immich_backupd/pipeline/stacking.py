@@ -22,22 +22,22 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..config import StackSettings
-from ..immich.client import ImmichClient
 from ..immich.errors import ApiError, ErrorKind, TransportError
-from ..immich.retry import RetryPolicy, call_with_retry
 from ..stacks import KnownStack, stack_requests, stacks_in_folder
 from ..state import StateStore
 from .connect import raise_if_fatal
+from .server import PassServer
 
 log = logging.getLogger("immich_backupd.stacks")
 
 PENDING_KEY = "stacks_pending"  # meta: JSON list of folders whose stacking failed
 
 
-async def sync_stacks(client: ImmichClient, store: StateStore, policy: RetryPolicy,
-                      settings: StackSettings, folders: Iterable[Path]) -> int:
+async def sync_stacks(client: PassServer, store: StateStore, settings: StackSettings,
+                      folders: Iterable[Path]) -> int:
     """Make the stacks of ``folders``, and of those whose stacking failed before, that
-    are not on the server yet. Return how many stacks were made."""
+    are not on the server yet. Return how many stacks were made. ``client``: the pass's
+    retrying server (server.Retrying): a failure here has been tried again already."""
     if not (settings.raw_jpeg or settings.bursts):
         return 0
     before = json.loads(await store.get_meta(PENDING_KEY) or "[]")
@@ -47,7 +47,7 @@ async def sync_stacks(client: ImmichClient, store: StateStore, policy: RetryPoli
     allowed = True
     for folder in todo:
         try:  # once the key was refused, only find the folders that still need stacks
-            got = await _stack_folder(client, store, policy, settings, folder, send=allowed)
+            got = await _stack_folder(client, store, settings, folder, send=allowed)
         except _NoPermission:  # said once; the uploads are done
             allowed, got = False, None
         if got is None:
@@ -63,7 +63,7 @@ class _NoPermission(Exception):
     """The key may not create stacks: stop stacking for this pass."""
 
 
-async def _stack_folder(client: ImmichClient, store: StateStore, policy: RetryPolicy,
+async def _stack_folder(client: PassServer, store: StateStore,
                         settings: StackSettings, folder: Path, *, send: bool = True
                         ) -> int | None:
     """The stacks made in ``folder``; None when one failed or, without ``send``, one
@@ -78,9 +78,7 @@ async def _stack_folder(client: ImmichClient, store: StateStore, policy: RetryPo
         if not send:
             return None
         try:
-            stack_id, primary_id = await call_with_retry(
-                policy, lambda ids=request.asset_ids: client.create_stack(ids),
-                what=f"stacking in {folder}")
+            stack_id, primary_id = await client.create_stack(request.asset_ids)
         except (ApiError, TransportError) as exc:
             if isinstance(exc, ApiError) and exc.kind is ErrorKind.PERMISSION:
                 # A key made without stack.create: backing up goes on, without stacks.

@@ -29,12 +29,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from ..immich.client import ImmichClient
 from ..immich.errors import ApiError, ErrorKind, TransportError
-from ..immich.retry import RetryPolicy, call_with_retry
 from ..rules import AlbumRules
 from ..state import StateStore
 from .connect import raise_if_fatal
+from .server import PassServer
 
 log = logging.getLogger("immich_backupd.tags")
 
@@ -70,10 +69,11 @@ def tag_actions(rows: Iterable[OpenTag], seen: Mapping[str, set[str]], now: floa
     return TagActions(dict(send), confirm)
 
 
-async def sync_tags(client: ImmichClient, store: StateStore, policy: RetryPolicy,
-                    rules: AlbumRules, folders: Iterable[Path], now: float) -> int:
+async def sync_tags(client: PassServer, store: StateStore, rules: AlbumRules,
+                    folders: Iterable[Path], now: float) -> int:
     """Want the tags of the files of ``folders``, read back and (re)set the open ones.
-    Return how many (asset, tag) pairs were sent."""
+    Return how many (asset, tag) pairs were sent. ``client``: the pass's retrying server
+    (server.Retrying): a failure here has been tried again already."""
     wanted = []
     for folder in sorted(set(folders)):
         for name, remote_id in (await store.on_server_in(folder)).items():
@@ -92,7 +92,7 @@ async def sync_tags(client: ImmichClient, store: StateStore, policy: RetryPolicy
     if not rows:
         return 0
     try:
-        return await _converge(client, store, policy, rows, now)
+        return await _converge(client, store, rows, now)
     except ApiError as exc:
         if exc.kind is not ErrorKind.PERMISSION:
             raise
@@ -101,16 +101,13 @@ async def sync_tags(client: ImmichClient, store: StateStore, policy: RetryPolicy
         return 0
 
 
-async def _converge(client: ImmichClient, store: StateStore, policy: RetryPolicy,
-                    rows: list[OpenTag], now: float) -> int:
+async def _converge(client: PassServer, store: StateStore, rows: list[OpenTag],
+                    now: float) -> int:
     try:
-        ids = await call_with_retry(policy, lambda: client.upsert_tags(
-            sorted({r.tag for r in rows})), what="creating tags")
+        ids = await client.upsert_tags(sorted({r.tag for r in rows}))
         seen: dict[str, set[str]] = {}
         for tag in sorted({r.tag for r in rows if r.set_at is not None}):
-            seen[tag] = await call_with_retry(
-                policy, lambda tag_id=ids[tag]: client.assets_with_tag(tag_id),
-                what=f"reading tag {tag!r}")
+            seen[tag] = await client.assets_with_tag(ids[tag])
     except (ApiError, TransportError) as exc:
         if isinstance(exc, ApiError) and exc.kind is ErrorKind.PERMISSION:
             raise
@@ -124,8 +121,7 @@ async def _converge(client: ImmichClient, store: StateStore, policy: RetryPolicy
         for start in range(0, len(assets), BATCH):
             chunk = assets[start:start + BATCH]
             try:
-                await call_with_retry(policy, lambda c=chunk, t=ids[tag]: client.tag_assets(
-                    [t], c), what=f"tagging {tag!r}")
+                await client.tag_assets([ids[tag]], chunk)
             except (ApiError, TransportError) as exc:
                 if isinstance(exc, ApiError) and exc.kind is ErrorKind.PERMISSION:
                     raise
