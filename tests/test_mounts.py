@@ -12,7 +12,7 @@ from immich_backupd.backup import run_pass
 from immich_backupd.config import parse_settings
 from immich_backupd.immich.client import ImmichClient
 from immich_backupd.mounts import LocalDisks, parse_mountinfo
-from immich_backupd.pipeline import runner
+from immich_backupd.pipeline import upload as upload_stage
 from immich_standin import StandinServer
 from immich_standin.library import XMP
 
@@ -104,7 +104,7 @@ def test_a_pass_asks_about_each_kept_files_disk(
         sent.append((req.filename, req.data is not None, req.local_disk))
         return await real_upload(self, req)
 
-    monkeypatch.setattr(runner, "LocalDisks", Disks)
+    monkeypatch.setattr(upload_stage, "LocalDisks", Disks)
     monkeypatch.setattr(ImmichClient, "upload", upload)
     with StandinServer(version="3.1.0") as srv:
         settings = parse_settings(

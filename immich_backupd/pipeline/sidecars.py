@@ -12,9 +12,9 @@ hidden video of a live photo: its still is the photo shown, and stands for the p
 (a shared ``IMG.xmp`` is not counted twice). During the scan,
 for a folder that has sidecars, the photos that did not change (and so are not uploaded
 again) are compared: one read of the folder's rows and one ``stat`` per sidecar beside
-such a photo, nothing for a folder without sidecars (but one with a photo reported
-late, whose sidecar may have been deleted since: then it is late no more). A photo that changed is uploaded
-again with its sidecar of now, which replaces its row.
+such a photo; nothing for a folder without sidecars, but one with a photo reported
+late (its sidecar may have been deleted since: then it is late no more). A photo
+that changed is uploaded again with its sidecar of now, which replaces its row.
 """
 
 from __future__ import annotations
