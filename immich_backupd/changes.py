@@ -27,10 +27,6 @@ _EXTRA_FIELDS = any(
     for f in ("st_birthtime", "st_birthtime_ns", "st_flags", "st_file_attributes")
 )
 
-FAT_MTIME_WINDOW_NS = 2_000_000_000
-"""FAT/exFAT keep modification times in 2-second steps, so a copy may differ by that much."""
-
-
 class FileStat(NamedTuple):
     """What one ``stat`` tells us about a candidate file, kept small for million-file scans.
 
@@ -106,30 +102,35 @@ class KnownFile(Protocol):
 ChangeReason = Literal["new", "size", "mtime", "inode"]
 
 
-def change_reason(
-    stat: FileStat, known: KnownFile | None, *, fat_tolerance: bool = False
-) -> ChangeReason | None:
-    """Return why ``stat`` must be hashed again, or None when it matches ``known``.
+def differs(size: int, mtime_ns: int, ino: int, known_size: int, known_mtime_ns: int,
+            known_ino: int) -> ChangeReason | None:
+    """The one change rule, on plain numbers: why a file whose stat is (``size``,
+    ``mtime_ns``, ``ino``) must be hashed again, given the stat it was hashed under, or
+    None when it is the same file unchanged.
 
-    Checked in restic's order: no record, size, mtime, inode. The mtime is compared
-    exactly unless ``fat_tolerance`` (FAT/exFAT volumes), where a difference up to 2 s
-    counts as equal. An inode of 0 means "unknown" (some network and Windows file
-    systems) and is not compared. ctime is deliberately not checked: tagging,
-    ``chmod`` or xattr changes move it without touching the bytes.
+    Checked in restic's order: size, mtime (exactly), inode. An inode of 0 means
+    "unknown" (some network and Windows file systems) and is not compared. ctime is
+    deliberately not checked: tagging, ``chmod`` or xattr changes move it without
+    touching the bytes. The scan applies it to every listed file (its exact-match
+    shortcut is this rule's common case), the plan through :func:`change_reason`.
     """
-    if known is None:
-        return "new"
-    if stat.size != known.size:
+    if size != known_size:
         return "size"
-    if stat.mtime_ns != known.mtime_ns and (
-        not fat_tolerance or abs(stat.mtime_ns - known.mtime_ns) > FAT_MTIME_WINDOW_NS
-    ):
+    if mtime_ns != known_mtime_ns:
         return "mtime"
-    if stat.ino and known.ino and stat.ino != known.ino:
+    if ino and known_ino and ino != known_ino:
         return "inode"
     return None
 
 
-def needs_hash(stat: FileStat, known: KnownFile | None, *, fat_tolerance: bool = False) -> bool:
+def change_reason(stat: FileStat, known: KnownFile | None) -> ChangeReason | None:
+    """Return why ``stat`` must be hashed again ("new" without a record), or None when
+    it matches ``known`` (:func:`differs`)."""
+    if known is None:
+        return "new"
+    return differs(stat.size, stat.mtime_ns, stat.ino, known.size, known.mtime_ns, known.ino)
+
+
+def needs_hash(stat: FileStat, known: KnownFile | None) -> bool:
     """Return True unless ``stat`` matches ``known`` (see :func:`change_reason`)."""
-    return change_reason(stat, known, fat_tolerance=fat_tolerance) is not None
+    return change_reason(stat, known) is not None

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from immich_backupd.changes import FileStat
+from immich_backupd.changes import FileStat, differs
 from immich_backupd.media import (
     Kind,
     MediaTypes,
@@ -285,7 +285,9 @@ def _scan_dir(
                     if st is None:
                         st = entry.stat(follow_symlinks=False)
                     kinds[name] = kind
-                    if known and known.get(name) == (st.st_size, st.st_mtime_ns, st.st_ino):
+                    if known and (k := known.get(name)) is not None and (
+                            k == (st.st_size, st.st_mtime_ns, st.st_ino)  # the common case
+                            or differs(st.st_size, st.st_mtime_ns, st.st_ino, *k) is None):
                         unchanged.append(name)
                         continue
                     fs = from_stat(name, st)

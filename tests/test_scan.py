@@ -15,6 +15,7 @@ from immich_backupd.changes import (
     FileStat,
     birthtime_ns,
     change_reason,
+    differs,
     is_placeholder,
     needs_hash,
 )
@@ -393,16 +394,6 @@ def test_needs_hash_accepts_any_known_file_shape() -> None:
     assert not needs_hash(fs(), fs())  # a FileStat is a KnownFile too
 
 
-def test_fat_tolerance() -> None:
-    known = fs(mtime_ns=10_000_000_000)
-    within = fs(mtime_ns=known.mtime_ns + 2_000_000_000)
-    beyond = fs(mtime_ns=known.mtime_ns - 2_000_000_001)
-    assert needs_hash(within, known)
-    assert not needs_hash(within, known, fat_tolerance=True)
-    assert needs_hash(beyond, known, fat_tolerance=True)
-    assert change_reason(fs(size=9, mtime_ns=known.mtime_ns), known, fat_tolerance=True) == "size"
-
-
 def test_unknown_inode_is_not_compared() -> None:
     assert not needs_hash(fs(ino=0), fs())
     assert not needs_hash(fs(ino=7), fs(ino=0))
@@ -455,3 +446,29 @@ def test_followed_link_to_an_excluded_target_is_skipped(tmp_path: Path) -> None:
     (tmp_path / "pub" / "secret_link.jpg").symlink_to(tmp_path / "private" / "secret.jpg")
     result = tree(tmp_path, [str(tmp_path / "private")], follow_symlinks=True)
     assert result == {"pub": ["ok.jpg"]}
+
+
+def test_the_walk_and_the_plan_share_one_change_rule(tmp_path) -> None:
+    """The walk lists a file as unchanged exactly when ``changes.differs`` (the plan's
+    rule) finds no change: an unknown inode (0, a network or Windows file system) is not
+    compared, a moved size, mtime or known inode is a change."""
+    for name in ("same.jpg", "ino0.jpg", "newino.jpg", "size.jpg", "mtime.jpg"):
+        (tmp_path / name).write_bytes(b"\xff\xd8\xff" + name.encode())
+    st = {p.name: p.stat() for p in tmp_path.iterdir()}
+
+    def known(folder: str) -> dict[str, tuple[int, int, int]]:
+        def t(n: str, size: int = 0, mtime: int = 0, ino: int | None = None):
+            s = st[n]
+            return (s.st_size + size, s.st_mtime_ns + mtime, s.st_ino if ino is None else ino)
+        return {"same.jpg": t("same.jpg"), "ino0.jpg": t("ino0.jpg", ino=0),
+                "newino.jpg": t("newino.jpg", ino=st["newino.jpg"].st_ino + 1),
+                "size.jpg": t("size.jpg", size=1), "mtime.jpg": t("mtime.jpg", mtime=1)}
+
+    (listing,) = list(walk(AlbumRules([tmp_path], []), MEDIA, known=known))
+    assert sorted(listing.unchanged) == ["ino0.jpg", "same.jpg"]
+    for name, k in known(str(tmp_path)).items():
+        s = st[name]
+        expected = name in listing.unchanged
+        assert (differs(s.st_size, s.st_mtime_ns, s.st_ino, *k) is None) == expected
+        assert (not needs_hash(fs(size=s.st_size, mtime_ns=s.st_mtime_ns, ino=s.st_ino),
+                               fs(size=k[0], mtime_ns=k[1], ino=k[2]))) == expected
