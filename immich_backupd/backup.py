@@ -30,6 +30,7 @@ from .immich.client import ImmichClient, Quota, make_ssl_context
 from .immich.retry import RetryPolicy
 from .immich.versions import ServerVersion
 from .lock import RunLock
+from .model import PassOutcome
 from .pipeline.connect import ServerInfo, connect
 from .pipeline.dryrun import DryRunReport, dry_run_scan
 from .pipeline.runner import BackupPass, HoldFn, PassResult, ScanTargets, state_error
@@ -50,12 +51,13 @@ from .state import (
 log = logging.getLogger("immich_backupd")
 
 OUTCOME_EXIT = {
-    "complete": ExitCode.OK,
-    "stopped": ExitCode.OK,
-    "partial": ExitCode.FILES_FAILED,
-    "quota": ExitCode.QUOTA,
-    "auth": ExitCode.NOPERM,
-    "offline": ExitCode.UNAVAILABLE,
+    PassOutcome.COMPLETE: ExitCode.OK,
+    PassOutcome.STOPPED: ExitCode.OK,
+    PassOutcome.PARTIAL: ExitCode.FILES_FAILED,
+    PassOutcome.QUOTA: ExitCode.QUOTA,
+    PassOutcome.AUTH: ExitCode.NOPERM,
+    PassOutcome.OFFLINE: ExitCode.UNAVAILABLE,
+    PassOutcome.STATE: ExitCode.IOERR,
 }
 
 

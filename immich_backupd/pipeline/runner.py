@@ -30,12 +30,19 @@ from typing import TypeVar
 
 from .. import folder_problems, placeholders
 from ..config import Settings
-from ..errors import BackupdError, QuotaExceededError, ServerUnavailableError, StateError
+from ..errors import (
+    AuthError,
+    BackupdError,
+    QuotaExceededError,
+    ServerUnavailableError,
+    StateError,
+)
 from ..folder_problems import FolderProblem
 from ..hashing import Hasher
 from ..immich.client import ImmichClient
 from ..immich.errors import ApiError, TransportError
 from ..immich.retry import RetryPolicy
+from ..model import PassOutcome
 from ..report.progress import Progress, Reporter
 from ..rules import AlbumRules
 from ..state import (
@@ -79,7 +86,7 @@ def state_error(path: Path, exc: BaseException) -> StateError:
 
 @dataclass(slots=True)
 class PassResult:
-    outcome: str  # complete | partial (some failed) | quota | auth | offline | stopped
+    outcome: PassOutcome
     progress: Progress
     error: BackupdError | None = None
     # Files left for later: still being written, or changed while read. The daemon
@@ -211,7 +218,7 @@ class BackupPass:
             # A pass killed while the server's queues were paused: resume them first.
             with contextlib.suppress(ApiError, TransportError):
                 await resume_leftovers(self.client, self.store)
-        outcome = "complete"
+        outcome = PassOutcome.COMPLETE
         error: BackupdError | None = None
         cancelled = False
         try:
@@ -237,15 +244,17 @@ class BackupPass:
                 await sync_tags(after, self.store, self.rules, self._rec.stack_dirs,
                                 self.clock())
         except* QuotaExceededError as group:
-            outcome, error = "quota", group.exceptions[0]
+            outcome, error = PassOutcome.QUOTA, group.exceptions[0]
         except* ServerUnavailableError as group:
-            outcome, error = "offline", group.exceptions[0]
-        except* BackupdError as group:
-            outcome, error = "auth", group.exceptions[0]
+            outcome, error = PassOutcome.OFFLINE, group.exceptions[0]
+        except* AuthError as group:
+            outcome, error = PassOutcome.AUTH, group.exceptions[0]
+        except* BackupdError as group:  # a server this release cannot use, the state
+            outcome, error = _outcome_of(group.exceptions[0]), group.exceptions[0]
         except* sqlite3.Error as group:
-            outcome, error = "state", state_error(self.store.path, group.exceptions[0])
+            outcome, error = PassOutcome.STATE, state_error(self.store.path, group.exceptions[0])
         except* asyncio.CancelledError:
-            outcome, cancelled = "aborted", True
+            outcome, cancelled = PassOutcome.ABORTED, True
         finally:
             if self._jobs.paused:
                 with contextlib.suppress(ApiError, TransportError, sqlite3.Error):
@@ -257,12 +266,12 @@ class BackupPass:
         settling = self._settling.paths()
         self.held += settling
         self.progress.skipped += len(settling)
-        if outcome == "complete":
+        if outcome is PassOutcome.COMPLETE:
             if self.stopping:
-                outcome = "stopped"
+                outcome = PassOutcome.STOPPED
             elif self.progress.failed or self.folder_problems:
-                outcome = "partial"
-        if outcome in ("complete", "partial"):
+                outcome = PassOutcome.PARTIAL
+        if outcome in (PassOutcome.COMPLETE, PassOutcome.PARTIAL):
             with contextlib.suppress(sqlite3.Error):
                 await self._save_folder_problems()
                 await self._save_placeholders()
@@ -276,7 +285,8 @@ class BackupPass:
             await self.store.finish_pass(pass_id, self.stats, outcome)
         if cancelled:
             raise asyncio.CancelledError
-        self.progress.phase = "done" if outcome in ("complete", "partial") else outcome
+        self.progress.phase = ("done" if outcome in (PassOutcome.COMPLETE, PassOutcome.PARTIAL)
+                               else str(outcome))
         self.progress.scanning = False
         try:
             self.reporter.pass_done(self.progress, outcome)
@@ -370,3 +380,10 @@ class BackupPass:
                         server.pause_jobs_threshold) and not self._jobs.refused:
             return self._jobs.pause()
         return None
+
+
+def _outcome_of(error: BackupdError) -> PassOutcome:
+    """The outcome of a pass ended by ``error`` other than quota, a server gone or a
+    refused key: the state that cannot be written, else the server (one this release
+    cannot use), as its exit code says (not "auth", which would advise a new key)."""
+    return PassOutcome.STATE if isinstance(error, StateError) else PassOutcome.OFFLINE
