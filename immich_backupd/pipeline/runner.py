@@ -230,7 +230,10 @@ class BackupPass:
                         await self._rec.flush()
             await self._scanner.note_late_sidecars()
             if not self.stopping:
-                await self.store.forget_many(p for p in self._gone if not p.exists())
+                # Still gone at the end? Asked in a thread: a hung mount must not stop
+                # the loop (the watchdog pings, SIGTERM), one exists() a file.
+                await self.store.forget_many(await asyncio.to_thread(
+                    lambda: [p for p in self._gone if not p.exists()]))
             # After the uploads: retried, but not waiting for a server gone (as before).
             after = Retrying(self.client, self.policy)
             if not self.stopping and self.settings.backup.album_sync:
