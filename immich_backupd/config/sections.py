@@ -6,10 +6,11 @@ section. The ``albums`` section is in ``albums.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from immich_backupd.bilingual import Alt, Msg
@@ -53,6 +54,8 @@ from .model import (
 )
 from .paths import ConfigValueError, default_state_dir, permission_warning
 from .yamldoc import _MISSING, KeyPath
+
+_S = TypeVar("_S")
 
 
 def _validate(data: Any, p: _Problems, ctx: _Context, source: Path | None) -> Settings | None:
@@ -302,11 +305,11 @@ def _backup(p: _Problems, value: Any) -> BackupSettings | None:
     readers: dict[str, Callable[[], Any]] = {
         "trigger_delay": lambda: trigger_delay,
         "max_delay": lambda: max_delay,
-        "metered": lambda: _metered(p, get("metered")),
+        "metered": lambda: _switches(p, get("metered"), ("backup", "metered"), Metered),
         "bandwidth": lambda: _bandwidth(p, (*base, "bandwidth"), get("bandwidth"), d.bandwidth),
         "quiet_hours": lambda: _quiet_hours(p, (*base, "quiet_hours"), get("quiet_hours"),
                                             d.quiet_hours),
-        "stacks": lambda: _stacks(p, get("stacks")),
+        "stacks": lambda: _switches(p, get("stacks"), ("backup", "stacks"), StackSettings),
         "retry": lambda: _retry(p, get("retry")),
     }
     # In the order of keys.KEYS, so problems on one line come in the documented order.
@@ -320,29 +323,18 @@ def _backup(p: _Problems, value: Any) -> BackupSettings | None:
     return BackupSettings(**values)
 
 
-def _metered(p: _Problems, value: Any) -> Metered | None:
-    base: KeyPath = ("backup", "metered")
-    sec = _section(p, value, base, "backup.metered")
+def _switches(p: _Problems, value: Any, base: KeyPath, cls: type[_S]) -> _S | None:
+    """A section of typed keys (``backup.metered``, ``backup.stacks``) read into ``cls``,
+    a dataclass whose fields are the keys and whose defaults type them; None after a
+    problem (each said at its key)."""
+    sec = _section(p, value, base, ".".join(base))
     if value is not _MISSING and value is not None and not isinstance(value, dict):
         return None
-    photos = _typed(p, (*base, "photos"), sec.get("photos", _MISSING), Metered.photos)
-    videos = _typed(p, (*base, "videos"), sec.get("videos", _MISSING), Metered.videos)
-    if photos is None or videos is None:
+    values = {f.name: _typed(p, (*base, f.name), sec.get(f.name, _MISSING),
+                             getattr(cls, f.name)) for f in dataclasses.fields(cls)}
+    if any(v is None for v in values.values()):
         return None
-    return Metered(photos=photos, videos=videos)
-
-
-def _stacks(p: _Problems, value: Any) -> StackSettings | None:
-    base: KeyPath = ("backup", "stacks")
-    sec = _section(p, value, base, "backup.stacks")
-    if value is not _MISSING and value is not None and not isinstance(value, dict):
-        return None
-    d = StackSettings
-    raw_jpeg = _typed(p, (*base, "raw_jpeg"), sec.get("raw_jpeg", _MISSING), d.raw_jpeg)
-    bursts = _typed(p, (*base, "bursts"), sec.get("bursts", _MISSING), d.bursts)
-    if raw_jpeg is None or bursts is None:
-        return None
-    return StackSettings(raw_jpeg=raw_jpeg, bursts=bursts)
+    return cls(**values)
 
 
 def _retry(p: _Problems, value: Any) -> RetrySettings | None:
