@@ -87,8 +87,10 @@ class Setup:
             conn.close()
 
 
-def write_config(tmp: Path, srv: StandinServer, lib: Library, *, api_key: str | None = None,
+def write_config(tmp: Path, srv: StandinServer, lib: Library | None, *,
+                 api_key: str | None = None, albums: dict[str, Any] | None = None,
                  **backup: Any) -> Path:
+    """The config of a test: ``lib``'s folders, or the ``albums`` section given."""
     key_file = tmp / "api-key"
     key_file.write_text((api_key if api_key is not None else srv.api_key) + "\n")
     key_file.chmod(0o600)
@@ -98,7 +100,8 @@ def write_config(tmp: Path, srv: StandinServer, lib: Library, *, api_key: str | 
     config = {
         "server": {"url": srv.url, "api_key_file": str(key_file), "timeout": "10s"},
         "state_dir": str(tmp / "state"),
-        "albums": {"include": [str(p) for p in lib.include], "exclude": lib.exclude},
+        "albums": albums if albums is not None else
+        {"include": [str(p) for p in lib.include], "exclude": lib.exclude},  # type: ignore[union-attr]
         "backup": backup,
         "log_level": "info",
     }

@@ -8,7 +8,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from .conftest import Setup, check_clean, server_albums
+from .conftest import Setup, check_clean, server_albums, write_config
 
 
 def photo(path: Path) -> str:
@@ -31,22 +31,12 @@ def naming_setup(tmp: Path, server) -> tuple[Setup, dict[str, set[str]], set[str
         "Rome": {photo(plain / "Trips" / "Rome" / "f.jpg")},
     }
     no_album = {photo(loose / "sub" / "e.jpg")}
-    key_file = tmp / "api-key"
-    key_file.write_text(server.api_key + "\n")
-    key_file.chmod(0o600)
-    config = tmp / "config.yaml"
-    config.write_text(json.dumps({
-        "server": {"url": server.url, "api_key_file": str(key_file), "timeout": "10s"},
-        "state_dir": str(tmp / "state"),
-        "albums": {"include": [
-            {"path": str(by_path), "album": "path"},
-            {"path": str(phone), "album": "Phone"},
-            {"path": str(loose), "album": "none"},
-            str(plain),
-        ]},
-        "backup": {"settle_time": "500ms",
-                   "retry": {"max_attempts": 3, "initial": "10ms", "max": "50ms"}},
-    }))
+    config = write_config(tmp, server, None, albums={"include": [
+        {"path": str(by_path), "album": "path"},
+        {"path": str(phone), "album": "Phone"},
+        {"path": str(loose), "album": "none"},
+        str(plain),
+    ]})
     setup = Setup(tmp=tmp, lib=None, config=config, state_dir=tmp / "state")  # type: ignore[arg-type]
     return setup, expected, no_album
 

@@ -5,10 +5,9 @@ arrives in a later pass, and never across folders."""
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
-from .conftest import Setup, check_clean
+from .conftest import Setup, check_clean, write_config
 
 
 def photo(path: Path) -> str:
@@ -22,17 +21,10 @@ def photo(path: Path) -> str:
 def stack_setup(tmp: Path, server, **stacks: bool) -> tuple[Setup, Path]:
     lib = tmp / "lib"
     lib.mkdir()
-    key_file = tmp / "api-key"
-    key_file.write_text(server.api_key + "\n")
-    key_file.chmod(0o600)
-    config = tmp / "config.yaml"
-    backup: dict = {"settle_time": "500ms", "album_sync": False,
-                    "retry": {"max_attempts": 3, "initial": "10ms", "max": "50ms"}}
+    backup: dict = {"album_sync": False}
     if stacks:
         backup["stacks"] = stacks
-    config.write_text(json.dumps({
-        "server": {"url": server.url, "api_key_file": str(key_file), "timeout": "10s"},
-        "state_dir": str(tmp / "state"), "albums": {"include": [str(lib)]}, "backup": backup}))
+    config = write_config(tmp, server, None, albums={"include": [str(lib)]}, **backup)
     return Setup(tmp=tmp, lib=None, config=config, state_dir=tmp / "state"), lib  # type: ignore[arg-type]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .conftest import Setup, check_clean, server_albums
+from .conftest import Setup, check_clean, server_albums, write_config
 from .test_stacks import photo
 
 
@@ -21,17 +21,9 @@ def tags_on(server) -> dict[str, set[str]]:
 def tag_setup(tmp: Path, server) -> tuple[Setup, Path]:
     lib = tmp / "lib"
     lib.mkdir()
-    key_file = tmp / "api-key"
-    key_file.write_text(server.api_key + "\n")
-    key_file.chmod(0o600)
-    config = tmp / "config.yaml"
-    config.write_text(json.dumps({
-        "server": {"url": server.url, "api_key_file": str(key_file), "timeout": "10s"},
-        "state_dir": str(tmp / "state"),
-        "albums": {"include": [{"path": str(lib), "album": "path", "tags": ["Family", "Old/Scans"],
-                                "folder_as_tags": True}]},
-        "backup": {"settle_time": "500ms",
-                   "retry": {"max_attempts": 3, "initial": "10ms", "max": "50ms"}}}))
+    config = write_config(tmp, server, None, albums={"include": [
+        {"path": str(lib), "album": "path", "tags": ["Family", "Old/Scans"],
+         "folder_as_tags": True}]})
     return Setup(tmp=tmp, lib=None, config=config, state_dir=tmp / "state"), lib  # type: ignore[arg-type]
 
 
