@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiosqlite
 import pytest
+
+from immich_backupd.state import StateStore
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -16,3 +20,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for obj in gc.get_objects():
         if isinstance(obj, aiosqlite.Connection) and obj._connection is not None:
             obj.stop()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[StateStore]:
+    """A state store in a real SQLite file of the test's own folder, closed after it."""
+    s = await StateStore.open(tmp_path / "state")
+    yield s
+    await s.close()

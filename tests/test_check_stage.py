@@ -65,12 +65,6 @@ def cand(tmp_path: Path, name: str) -> Candidate:
     return c
 
 
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = await StateStore.open(tmp_path / "state")
-    yield s
-    await s.close()
-
 
 def stage(server: FakeServer, store: StateStore, batch_size: int = 3,
           queued: list[int] | None = None) -> tuple[CheckStage, Recorder]:

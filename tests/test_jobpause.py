@@ -6,8 +6,7 @@ warning, nothing else."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
@@ -20,7 +19,6 @@ from immich_backupd.pipeline.jobpause import (
     resume_leftovers,
     should_pause,
 )
-from immich_backupd.state import StateStore
 from immich_standin import StandinServer
 
 
@@ -29,12 +27,6 @@ def srv() -> Iterator[StandinServer]:
     with StandinServer(version="3.1.0") as server:
         yield server
 
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[StateStore]:
-    s = await StateStore.open(tmp_path / "state")
-    yield s
-    await s.close()
 
 
 def test_the_decisions():

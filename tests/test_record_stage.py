@@ -58,12 +58,6 @@ def cand(path: Path, data: bytes = b"photo", **kw) -> Candidate:
     return c
 
 
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = await StateStore.open(tmp_path / "state")
-    yield s
-    await s.close()
-
 
 def recorder(store: StateStore, **kw) -> tuple[Recorder, Progress, Seen, list[int]]:
     progress, seen, freed = Progress(), Seen(), []

@@ -12,8 +12,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
-
 from immich_backupd.changes import FileStat
 from immich_backupd.errors import QuotaExceededError
 from immich_backupd.immich.client import (
@@ -122,12 +120,6 @@ def cand(tmp_path: Path, name: str, data: bytes | None = None, kind: str = "imag
     c.sha1, c.blake3 = hashlib.sha1(body).digest(), hashlib.blake2b(body, digest_size=32).digest()
     return c
 
-
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = await StateStore.open(tmp_path / "state")
-    yield s
-    await s.close()
 
 
 def stage(server: FakeServer, store: StateStore, quota: Quota = NO_QUOTA
