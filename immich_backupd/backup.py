@@ -27,13 +27,13 @@ from .errors import (
 )
 from .hashing import Hasher
 from .immich.client import ImmichClient, Quota, make_ssl_context
-from .immich.retry import RetryPolicy
 from .immich.versions import ServerVersion
 from .lock import RunLock
 from .model import PassOutcome
 from .pipeline.connect import ServerInfo, connect
 from .pipeline.dryrun import DryRunReport, dry_run_scan
 from .pipeline.runner import BackupPass, HoldFn, PassResult, ScanTargets, state_error
+from .pipeline.server import Retrying, retry_policy
 from .pipeline.verify import Identity, VerifyReport, at_pass_start
 from .report.live import Fanout, LiveFile
 from .report.progress import Reporter
@@ -168,9 +168,8 @@ async def _run_pass(
 async def _check_server(client: ImmichClient, store: StateStore, settings: Settings,
                         info: ServerInfo, *, force: bool = False) -> VerifyReport | None:
     """Whose memory the state is, and a verify when it is due (see pipeline.verify)."""
-    retry = settings.backup.retry
     return await at_pass_start(
-        client, store, RetryPolicy(retry.max_attempts, retry.initial, retry.max),
+        Retrying(client, retry_policy(settings.backup.retry)), store,
         Identity(settings.server.url, info.user_id, info.user_email),
         interval=settings.backup.verify_interval, now=time.time(), force=force)
 

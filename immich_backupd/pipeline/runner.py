@@ -41,7 +41,6 @@ from ..folder_problems import FolderProblem
 from ..hashing import Hasher
 from ..immich.client import ImmichClient
 from ..immich.errors import ApiError, TransportError
-from ..immich.retry import RetryPolicy
 from ..model import PassOutcome
 from ..report.progress import Progress, Reporter
 from ..rules import AlbumRules
@@ -63,7 +62,7 @@ from .scanning import Hold as Hold  # re-exported: the daemon's verdicts
 from .scanning import HoldFn as HoldFn
 from .scanning import ScanStage
 from .scanning import ScanTargets as ScanTargets
-from .server import PassServer, Retrying, ServerWait, stop_aware_pause
+from .server import PassServer, Retrying, ServerWait, retry_policy, stop_aware_pause
 from .settling import SettleQueue
 from .sidecars import LateSidecar
 from .stacking import sync_stacks
@@ -151,8 +150,7 @@ class BackupPass:
         self.late_sidecars: list[LateSidecar] = []
         self.rules = AlbumRules.from_settings(settings.albums)
         backup = settings.backup
-        self.policy = RetryPolicy(backup.retry.max_attempts, backup.retry.initial,
-                                  backup.retry.max)
+        self.policy = retry_policy(backup.retry)
         self.progress = Progress()
         self.stats = PassStats()
         self._stop = asyncio.Event()

@@ -9,10 +9,10 @@ wraps a backend, instead of each call site wrapping its calls: transient failure
 a call whose tries ran out because the server is gone waits for it to come back and is
 tried again ("retry when online") rather than failing every file.
 
-Only the calls that were retried before are retried here: the bulk check, uploads,
-links, albums, stacks and tags. ``ping``, ``quota`` and the job queues go straight
-through. The clock, the sleep and the random source are passed in, so tests never
-really sleep.
+Only the calls that were retried before are retried here: the bulk check (also the
+verify's, :class:`VerifyServer`), uploads, links, albums, stacks and tags. ``ping``,
+``quota`` and the job queues go straight through. The clock, the sleep and the random
+source are passed in, so tests never really sleep.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
+from ..config import RetrySettings
 from ..errors import ServerUnavailableError
 from ..immich.client import AlbumAddResult, CheckResult, Quota, UploadRequest, UploadResult
 from ..immich.errors import ApiError, TransportError
@@ -34,6 +35,19 @@ log = logging.getLogger("immich_backupd.pipeline")
 
 T = TypeVar("T")
 OFFLINE_LIMIT = 3600.0  # seconds a pass waits for a server gone before it gives up
+
+
+def retry_policy(retry: RetrySettings) -> RetryPolicy:
+    """The backoff of the settings' ``backup.retry``."""
+    return RetryPolicy(retry.max_attempts, retry.initial, retry.max)
+
+
+class VerifyServer(Protocol):
+    """The one server call a verify makes (pipeline/verify.py): the bulk check of known
+    checksums. :class:`Retrying` is one, retried; so is the fake of the tests."""
+
+    async def bulk_upload_check(self, items: Sequence[tuple[str, bytes]]
+                                ) -> list[CheckResult]: ...
 
 
 class PassServer(Protocol):

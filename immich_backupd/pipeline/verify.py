@@ -20,7 +20,9 @@ file changing on this disk:
 Both are one walk over the state in key order, ``BATCH`` checksums a request, writing
 only the records whose verdict changed: memory stays flat, and 1M files are 200
 requests. The decisions are the plain functions :func:`compare`, :func:`verify_due`,
-:func:`first_mode` and :func:`verdict`; :func:`reconcile` is the I/O.
+:func:`first_mode` and :func:`verdict`; :func:`reconcile` is the I/O. The server is a
+:class:`~.server.VerifyServer`: the caller hands in one that retries
+(``server.Retrying``, as the pass's stages get), so no call here retries on its own.
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 
 from ..errors import ServerUnavailableError
-from ..immich.client import CheckResult, ImmichClient
+from ..immich.client import CheckResult
 from ..immich.errors import ApiError, TransportError
-from ..immich.retry import RetryPolicy, call_with_retry
 from ..state import DELETED, DUPLICATE, ON_SERVER, PENDING, TRASHED, StateStore
 from .connect import raise_if_fatal
+from .server import VerifyServer
 
 log = logging.getLogger("immich_backupd.verify")
 
@@ -207,14 +209,14 @@ def _count(report: VerifyReport, old: str, new: Verdict | None) -> None:
         report.to_upload += 1
 
 
-async def reconcile(client: ImmichClient, store: StateStore, policy: RetryPolicy,
+async def reconcile(server: VerifyServer, store: StateStore,
                     report: VerifyReport, mode: Mode | None, *,
                     batch: int = BATCH,
                     on_batch: Callable[[VerifyReport], None] | None = None) -> VerifyReport:
     """Ask the server about every record seen on it, and write what changed.
 
     ``mode`` None decides it from the first batch (:func:`first_mode`). Failures of
-    the server (after the policy's retries) propagate: the records already written
+    the server (after ``server``'s retries) propagate: the records already written
     stay true, and a later verify goes over everything again. ``report`` is filled in;
     ``complete`` is set at the end.
     """
@@ -227,10 +229,7 @@ async def reconcile(client: ImmichClient, store: StateStore, policy: RetryPolicy
         by_sha: dict[bytes, str] = {}
         for row in rows:
             by_sha.setdefault(row[2], str(len(by_sha)))
-        items = list(by_sha.items())
-        answers = await call_with_retry(
-            policy, lambda items=items: client.bulk_upload_check(  # type: ignore[misc]
-                [(i, s) for s, i in items]), what="bulk-upload-check (verify)")
+        answers = await server.bulk_upload_check([(i, s) for s, i in by_sha.items()])
         by_id = {a.id: a for a in answers}
         if mode is None:
             present = sum(1 for a in answers if not a.accept and a.reason == "duplicate")
@@ -252,9 +251,8 @@ async def reconcile(client: ImmichClient, store: StateStore, policy: RetryPolicy
     return report
 
 
-async def at_pass_start(client: ImmichClient, store: StateStore, policy: RetryPolicy,
-                        current: Identity, *, interval: float, now: float,
-                        force: bool = False) -> VerifyReport | None:
+async def at_pass_start(server: VerifyServer, store: StateStore, current: Identity, *,
+                        interval: float, now: float, force: bool = False) -> VerifyReport | None:
     """Check whose memory the state is, and verify it when needed; the report, or None
     when no verify ran.
 
@@ -295,7 +293,7 @@ async def at_pass_start(client: ImmichClient, store: StateStore, policy: RetryPo
                           previous=previous if change is Change.OTHER else None, at=now)
     started = time.monotonic()
     try:
-        await reconcile(client, store, policy, report, mode)
+        await reconcile(server, store, report, mode)
     except (ApiError, TransportError) as exc:
         raise_if_fatal(exc)
         if mode is not Mode.SAME or force:
