@@ -5,7 +5,7 @@ assets answers 200 even when every id fails; each id gets ``success``/``error`` 
 the error is ``duplicate`` (already in the album) or ``no_permission`` (not the user's
 asset - the real server cannot tell "unknown" from "not yours", so unknown ids get
 ``no_permission`` too). The response shape differs between v2 (``owner``, ``ownerId``,
-``assets``) and v3 (owner only in ``albumUsers``; no ``assets`` list).
+``assets``) and v3 (owner only in ``albumUsers``; no ``assets`` list): see dto.py.
 """
 
 from __future__ import annotations
@@ -14,91 +14,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .api_server import user_dto
 from .context import ApiError, RequestContext, json_response
-from .state import Album, Asset, now_iso
-
-
-def _duration_v2(asset: Asset) -> str:
-    return asset.duration or "0:00:00.00000"
-
-
-def asset_dto(ctx: RequestContext, asset: Asset, *, with_stack: bool = False) -> dict[str, Any]:
-    """An ``AssetResponseDto`` with what the stand-in knows (no EXIF, no thumbnails);
-    ``with_stack``: its ``stack`` (or null), as ``GET /assets/{id}`` shows it."""
-    dto: dict[str, Any] = {
-        "id": asset.id,
-        "checksum": asset.checksum_b64,
-        "createdAt": asset.created_at,
-        "updatedAt": asset.created_at,
-        "fileCreatedAt": asset.file_created_at,
-        "fileModifiedAt": asset.file_modified_at,
-        "localDateTime": asset.file_created_at,
-        "hasMetadata": False,
-        "height": None,
-        "width": None,
-        "isArchived": asset.visibility == "archive",
-        "isEdited": False,
-        "isFavorite": asset.is_favorite,
-        "isOffline": False,
-        "isTrashed": asset.is_trashed,
-        "originalFileName": asset.original_file_name,
-        "originalPath": f"/data/upload/{asset.owner_id}/{asset.id}",
-        "ownerId": asset.owner_id,
-        "thumbhash": None,
-        "type": asset.type,
-        "visibility": asset.visibility,
-        "livePhotoVideoId": asset.live_photo_video_id,
-    }
-    if asset.tag_ids:
-        from .api_tags import tag_dto  # api_tags builds on this module
-
-        dto["tags"] = [tag_dto(ctx.state.tags[t]) for t in sorted(asset.tag_ids)]
-    if ctx.major == 2:
-        dto["deviceAssetId"] = asset.device_asset_id or ""
-        dto["deviceId"] = asset.device_id or ""
-        dto["duration"] = _duration_v2(asset)
-    else:
-        dto["duration"] = int(asset.duration) if (asset.duration or "").isdigit() else None
-    if with_stack:
-        stack = ctx.state.stacks.get(asset.stack_id or "")
-        dto["stack"] = None if stack is None else {
-            "id": stack.id, "primaryAssetId": stack.primary_asset_id,
-            "assetCount": len(ctx.state.stack_members(stack.id)),
-        }
-    return dto
-
-
-def album_dto(ctx: RequestContext, album: Album, *, with_assets: bool) -> dict[str, Any]:
-    state = ctx.state
-    owner = state.users[album.owner_id]
-    assets = [state.assets[a] for a in album.asset_ids if a in state.assets]
-    dto: dict[str, Any] = {
-        "id": album.id,
-        "albumName": album.name,
-        "description": album.description,
-        "albumThumbnailAssetId": assets[0].id if assets else None,
-        "assetCount": len(assets),
-        "createdAt": album.created_at,
-        "updatedAt": album.updated_at,
-        "hasSharedLink": False,
-        "isActivityEnabled": True,
-        "shared": False,
-        "order": "desc",
-        "contributorCounts": [],
-    }
-    if assets:
-        dates = sorted(a.file_created_at for a in assets)
-        dto["startDate"], dto["endDate"] = dates[0], dates[-1]
-        dto["lastModifiedAssetTimestamp"] = max(a.created_at for a in assets)
-    if ctx.major == 2:
-        dto["owner"] = user_dto(owner)
-        dto["ownerId"] = owner.id
-        dto["albumUsers"] = []
-        dto["assets"] = [asset_dto(ctx, a) for a in assets] if with_assets else []
-    else:
-        dto["albumUsers"] = [{"role": "owner", "user": user_dto(owner)}]
-    return dto
+from .dto import album_dto
+from .state import Album, now_iso
 
 
 def _query_bool(ctx: RequestContext, name: str) -> bool | None:

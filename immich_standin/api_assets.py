@@ -21,8 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .api_albums import asset_dto
 from .context import ApiError, RequestContext, json_response
+from .dto import asset_dto
 from .media import asset_type_for, is_sidecar
 from .multipart import (
     MultipartError,

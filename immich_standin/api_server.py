@@ -11,9 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from .context import RequestContext, json_response
+from .dto import user_admin_dto
 from .media import media_types_response
 from .spec import parse_version
-from .state import User
 
 
 async def ping(ctx: RequestContext) -> web.Response:
@@ -30,39 +30,6 @@ async def version(ctx: RequestContext) -> web.Response:
 
 async def media_types(ctx: RequestContext) -> web.Response:
     return json_response(ctx, media_types_response())
-
-
-def user_admin_dto(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "email": user.email,
-        "name": user.name,
-        "isAdmin": user.is_admin,
-        "avatarColor": "primary",
-        "createdAt": user.created_at,
-        "updatedAt": user.created_at,
-        "deletedAt": None,
-        "license": None,
-        "oauthId": "",
-        "profileChangedAt": user.created_at,
-        "profileImagePath": "",
-        "quotaSizeInBytes": user.quota_size_in_bytes,
-        "quotaUsageInBytes": user.quota_usage_in_bytes,
-        "shouldChangePassword": False,
-        "status": "active",
-        "storageLabel": user.storage_label,
-    }
-
-
-def user_dto(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "email": user.email,
-        "name": user.name,
-        "avatarColor": "primary",
-        "profileChangedAt": user.created_at,
-        "profileImagePath": "",
-    }
 
 
 async def users_me(ctx: RequestContext) -> web.Response:

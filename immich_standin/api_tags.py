@@ -20,22 +20,10 @@ servers (issue 18):
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from .api_albums import asset_dto
 from .context import ApiError, RequestContext, json_response
-from .state import Tag
-
-
-def tag_dto(tag: Tag) -> dict[str, Any]:
-    """A ``TagResponseDto``."""
-    dto: dict[str, Any] = {"id": tag.id, "name": tag.name, "value": tag.value,
-                           "createdAt": tag.created_at, "updatedAt": tag.created_at}
-    if tag.parent_id:
-        dto["parentId"] = tag.parent_id
-    return dto
+from .dto import asset_dto, tag_dto
 
 
 async def upsert_tags(ctx: RequestContext) -> web.Response:
