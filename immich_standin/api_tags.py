@@ -11,6 +11,12 @@ servers (issue 18):
 - Tags set right after an upload can be lost for good: the server's sidecar-write and
   metadata jobs re-apply the tags they read before. ``StandinState.tags_to_lose`` models
   it: that many of the next pairs are taken away again (the answer still counts them).
+- ``DELETE /tags/{id}/assets`` (``tag.asset``) takes the tag off each of ``ids`` and
+  answers a ``BulkIdResponseDto`` each: ``not_found`` for an asset without the tag (an
+  unknown asset too), success for the others (the owner of the tag can always take it
+  off). The tag itself stays. A tag that is not the user's (deleted): 400. The loss
+  works both ways: ``StandinState.untags_to_undo`` of the next removals are put back
+  by the server's jobs (the answer still says success).
 - ``POST /search/metadata`` (``asset.read``) with ``tagIds`` finds the assets that have
   all those tags; pages of ``size``, ``nextPage`` the next page's number or null.
   Without ``visibility`` only timeline and archived assets are searched (the server's
@@ -66,6 +72,29 @@ async def tag_assets(ctx: RequestContext) -> web.Response:
                     continue
                 asset.tag_ids.add(tag_id)
         return json_response(ctx, {"count": count})
+
+
+async def untag_assets(ctx: RequestContext) -> web.Response:
+    body = await ctx.json_body()
+    user = ctx.require_user()
+    state = ctx.state
+    with state.lock:
+        state.counters.untag_requests += 1
+        tag = state.tags.get(ctx.path_params["id"].lower())
+        if tag is None or tag.owner_id != user.id:
+            raise ApiError(400, "Not found or no tag.asset access")
+        results: list[dict[str, Any]] = []
+        for asset_id in body["ids"]:
+            asset = state.assets.get(asset_id.lower())
+            if asset is None or asset.owner_id != user.id or tag.id not in asset.tag_ids:
+                results.append({"id": asset_id, "success": False, "error": "not_found"})
+                continue
+            results.append({"id": asset_id, "success": True})
+            if state.untags_to_undo > 0:  # put back by the server's jobs
+                state.untags_to_undo -= 1
+                continue
+            asset.tag_ids.discard(tag.id)
+        return json_response(ctx, results)
 
 
 async def search_metadata(ctx: RequestContext) -> web.Response:

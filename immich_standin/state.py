@@ -181,6 +181,7 @@ class Counters:
     stacks_deleted: int = 0  # by DELETE, and when a new stack replaced them
     tags_created: int = 0
     tag_requests: int = 0  # PUT /tags/assets
+    untag_requests: int = 0  # DELETE /tags/{id}/assets
     updates: int = 0  # PUT /assets/{id}
     faults_injected: int = 0
 
@@ -212,6 +213,9 @@ class StandinState:
         # loss on real servers, see api_tags.py): how many of the next pairs set by
         # PUT /tags/assets are lost, and which assets they are taken from first.
         self.tags_to_lose = 0
+        # And the other way: how many of the next pairs taken off by DELETE
+        # /tags/{id}/assets the jobs put back.
+        self.untags_to_undo = 0
         self.counters = Counters()
         self.requests: list[RequestRecord] = []
         self.violations: list[str] = []

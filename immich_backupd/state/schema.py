@@ -134,6 +134,21 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX asset_tags_open ON asset_tags (confirmed) WHERE NOT confirmed;
     """,
+    # 6: taking off the tags the config no longer asks for (pipeline/untagging.py). The
+    # pairs this client set and now takes off: when it had set them (kept should the
+    # tag be wanted again) and when it last sent the removal (NULL: not yet), until a
+    # later read-back no longer finds them. And the server's id of each tag it made,
+    # so that a removal never makes a tag again that the user deleted.
+    """
+    CREATE TABLE tag_removals (
+        remote_id TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        set_at REAL,
+        removed_at REAL,
+        PRIMARY KEY (remote_id, tag)
+    ) WITHOUT ROWID;
+    CREATE TABLE tag_ids (tag TEXT PRIMARY KEY, id TEXT NOT NULL) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

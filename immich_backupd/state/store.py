@@ -21,7 +21,7 @@ from typing import Any
 import aiosqlite
 
 from ..model import ON_SERVER, SEEN_ON_SERVER
-from .paths import split_path, split_paths
+from .paths import join_path, split_path, split_paths
 from .records import (
     DIR_ID,
     FILE_COLS,
@@ -221,6 +221,23 @@ class StateStore:
                 "updated_at=? WHERE dir=? AND name=?",
                 [(s, r, a, now, d, n) for s, r, a, d, n in rows])
 
+    async def albums_on_server(self) -> list[tuple[int, bytes, Path, str | None]]:
+        """(folder id, name, path, album) of every file on the server."""
+        async with self._db.execute(
+            f"SELECT f.dir, f.name, d.path, f.album FROM {FILES} WHERE f.status IN (?, ?) "
+            "AND f.remote_id IS NOT NULL", ON_SERVER,
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(i, n, join_path(d, n), a) for i, n, d, a in rows]
+
+    async def move_to_albums(self, rows: Sequence[tuple[str | None, int, bytes]]) -> None:
+        """(album, folder id, name): files that now belong in another album (None: none),
+        to be added to it (``album_done`` cleared)."""
+        if rows:
+            async with self._transaction() as db:
+                await db.executemany(
+                    "UPDATE files SET album=?, album_done=0 WHERE dir=? AND name=?", rows)
+
     async def mark_album_done(self, paths: Iterable[Path]) -> None:
         keys = split_paths(paths)
         if not keys:
@@ -259,12 +276,82 @@ class StateStore:
 
     # -- tags (pipeline/tagging.py) ------------------------------------------------
     async def want_tags(self, pairs: Iterable[tuple[str, str]]) -> None:
-        """Remember that asset ``remote_id`` should have ``tag`` (kept if known)."""
+        """Remember that asset ``remote_id`` should have ``tag`` (kept if known). A pair
+        being taken off is wanted again with the time this client had set it: still its
+        own, read back before it is set again."""
+        rows = list(pairs)
+        if rows:
+            async with self._transaction() as db:
+                async with db.execute("SELECT EXISTS(SELECT 1 FROM tag_removals)") as cur:
+                    removing = (await cur.fetchone() or (0,))[0]
+                if removing:
+                    await db.executemany(
+                        "INSERT OR IGNORE INTO asset_tags(remote_id, tag, set_at) SELECT "
+                        "remote_id, tag, set_at FROM tag_removals WHERE remote_id=? AND tag=?",
+                        rows)
+                    await db.executemany(
+                        "DELETE FROM tag_removals WHERE remote_id=? AND tag=?", rows)
+                await db.executemany(
+                    "INSERT OR IGNORE INTO asset_tags(remote_id, tag) VALUES(?, ?)", rows)
+
+    async def has_tags(self) -> bool:
+        """True when this client keeps any tag pair (wanted, or being taken off)."""
+        async with self._db.execute(
+            "SELECT EXISTS(SELECT 1 FROM asset_tags) OR EXISTS(SELECT 1 FROM tag_removals)"
+        ) as cur:
+            row = await cur.fetchone()
+        return bool(row and row[0])
+
+    async def tags_of_files(self) -> list[tuple[str, str, Path]]:
+        """(remote id, tag, path) of the tags this client set itself (``set_at`` known:
+        not those the asset had before), once per file the state has on the server with
+        that id."""
+        async with self._db.execute(
+            "SELECT t.remote_id, t.tag, d.path, f.name FROM files f JOIN dirs d ON d.id = "
+            "f.dir JOIN asset_tags t ON t.remote_id = f.remote_id WHERE t.set_at IS NOT NULL "
+            "AND f.status IN (?, ?)", ON_SERVER,
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(r, t, join_path(d, n)) for r, t, d, n in rows]
+
+    async def unwant_tags(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Take (remote id, tag) pairs off the wanted ones, to be taken off the server."""
         rows = list(pairs)
         if rows:
             async with self._transaction() as db:
                 await db.executemany(
-                    "INSERT OR IGNORE INTO asset_tags(remote_id, tag) VALUES(?, ?)", rows)
+                    "INSERT OR REPLACE INTO tag_removals(remote_id, tag, set_at) SELECT "
+                    "remote_id, tag, set_at FROM asset_tags WHERE remote_id=? AND tag=?", rows)
+                await db.executemany("DELETE FROM asset_tags WHERE remote_id=? AND tag=?", rows)
+
+    async def tag_removals(self) -> list[tuple[str, str, float | None]]:
+        """(remote id, tag, removal last sent at; None: not yet) of the pairs being taken
+        off."""
+        async with self._db.execute(
+                "SELECT remote_id, tag, removed_at FROM tag_removals") as cur:
+            return [(r, t, at) for r, t, at in await cur.fetchall()]
+
+    async def tags_removed(self, pairs: Iterable[tuple[str, str]], now: float) -> None:
+        async with self._transaction() as db:
+            await db.executemany(
+                "UPDATE tag_removals SET removed_at=? WHERE remote_id=? AND tag=?",
+                [(now, r, t) for r, t in pairs])
+
+    async def removals_done(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Forget pairs taken off for good."""
+        async with self._transaction() as db:
+            await db.executemany("DELETE FROM tag_removals WHERE remote_id=? AND tag=?",
+                                 list(pairs))
+
+    async def tag_ids(self) -> dict[str, str]:
+        """Tag path → the server's id, of the tags this client made."""
+        async with self._db.execute("SELECT tag, id FROM tag_ids") as cur:
+            return {t: i for t, i in await cur.fetchall()}
+
+    async def save_tag_ids(self, ids: dict[str, str]) -> None:
+        async with self._transaction() as db:
+            await db.executemany("INSERT OR REPLACE INTO tag_ids(tag, id) VALUES(?, ?)",
+                                 sorted(ids.items()))
 
     async def on_server_under(self, root: Path) -> list[tuple[Path, str]]:
         """(path, server id) of every file in or below ``root`` on the server."""
