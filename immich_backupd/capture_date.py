@@ -17,8 +17,10 @@ daylight-saving rules for that date). A UTC time (``mvhd``) is shown in that zon
 
 The parsers work on a seekable binary stream (a file, or ``io.BytesIO`` over bytes
 already in memory) and read only headers: JPEG segment headers up to the Exif block,
-TIFF directories, ISO-BMFF box headers (media data is seeked over, never read). Pure:
-nothing here opens a file but :func:`capture_date`, the one I/O function.
+TIFF directories, ISO-BMFF box headers (media data is seeked over, never read); where
+the Exif lies and how its directories are walked is :mod:`.exif`'s, shared with the
+Apple burst id. Pure: nothing here opens a file but :func:`capture_date`, the one I/O
+function.
 """
 
 from __future__ import annotations
@@ -32,19 +34,21 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import BinaryIO
 
+from .exif import (
+    MAX_META_BYTES,
+    Container,
+    child,
+    container,
+    exif_bases,
+    read_at,
+    tiff_at,
+)
 from .videoinfo import MVHD_BYTES, boxes, parse_mvhd
 
 _MIN_YEAR = 1900  # a metadata date before this is a camera's unset clock, not a date
-_MAX_IFD_ENTRIES = 512
-_MAX_JPEG_SEGMENTS = 32
-_MAX_META_BYTES = 1 << 20  # an iinf/iloc box larger than this is not a photo's
 _BUFFER = 64 * 1024  # the file is read in blocks of this size, headers only
 
-_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1",
-                          b"msf1", b"avif", b"avis"})
-
 # EXIF tags
-_EXIF_IFD = 0x8769
 _OFFSET_TIME = 0x9010
 _DATE_ORIGINAL, _OFFSET_ORIGINAL, _SUBSEC_ORIGINAL = 0x9003, 0x9011, 0x9291
 _DATE_DIGITIZED, _OFFSET_DIGITIZED, _SUBSEC_DIGITIZED = 0x9004, 0x9012, 0x9292
@@ -110,191 +114,27 @@ def parse_exif_datetime(text: str, subsec: str = "") -> datetime | None:
     return when if when.year >= _MIN_YEAR else None
 
 
-def _read_at(fh: BinaryIO, pos: int, n: int) -> bytes:
-    fh.seek(pos)
-    return fh.read(n)
-
-
-def _ifd(fh: BinaryIO, base: int, offset: int, order: str) -> dict[int, tuple[int, int, bytes]]:
-    """The entries of the IFD at ``base + offset``: tag → (type, count, 4 value bytes)."""
-    head = _read_at(fh, base + offset, 2)
-    if len(head) < 2:
-        return {}
-    (count,) = struct.unpack(order + "H", head)
-    if count > _MAX_IFD_ENTRIES:
-        return {}
-    raw = _read_at(fh, base + offset + 2, 12 * count)
-    out = {}
-    for i in range(len(raw) // 12):
-        tag, kind, n = struct.unpack(order + "HHI", raw[i * 12:i * 12 + 8])
-        out[tag] = (kind, n, raw[i * 12 + 8:i * 12 + 12])
-    return out
-
-
-def _ascii(fh: BinaryIO, base: int, order: str, entry: tuple[int, int, bytes] | None) -> str:
-    if entry is None:
-        return ""
-    kind, n, value = entry
-    if kind not in (2, 7) or n > 256:  # ASCII (or UNDEFINED, as some writers use)
-        return ""
-    raw = value[:n] if n <= 4 else _read_at(fh, base + struct.unpack(order + "I", value)[0], n)
-    return raw.split(b"\0", 1)[0].decode("ascii", "replace")
-
-
 def tiff_date(fh: BinaryIO, base: int, tz: tzinfo | None) -> datetime | None:
     """The capture date in the TIFF structure starting at ``base`` (an Exif block's
     payload, or a TIFF-based RAW file at 0): ``DateTimeOriginal``, else
     ``DateTimeDigitized``, with its offset, else ``OffsetTime``, else read in ``tz``."""
-    head = _read_at(fh, base, 8)
-    if len(head) < 8 or head[:2] not in (b"II", b"MM"):
+    tiff = tiff_at(fh, base)
+    sub = tiff.exif() if tiff is not None else None
+    if tiff is None or sub is None:
         return None
-    order = "<" if head[:2] == b"II" else ">"
-    (ifd0,) = struct.unpack(order + "I", head[4:8])
-    entries = _ifd(fh, base, ifd0, order)
-    exif = entries.get(_EXIF_IFD)
-    if exif is None:
-        return None
-    sub = _ifd(fh, base, struct.unpack(order + "I", exif[2])[0], order)
-    fallback_offset = parse_offset(_ascii(fh, base, order, sub.get(_OFFSET_TIME)))
+    fallback_offset = parse_offset(tiff.text(sub.get(_OFFSET_TIME)))
     for date_tag, offset_tag, subsec_tag in ((_DATE_ORIGINAL, _OFFSET_ORIGINAL, _SUBSEC_ORIGINAL),
                                              (_DATE_DIGITIZED, _OFFSET_DIGITIZED,
                                               _SUBSEC_DIGITIZED)):
-        naive = parse_exif_datetime(_ascii(fh, base, order, sub.get(date_tag)),
-                                    _ascii(fh, base, order, sub.get(subsec_tag)))
+        naive = parse_exif_datetime(tiff.text(sub.get(date_tag)), tiff.text(sub.get(subsec_tag)))
         if naive is None:
             continue
-        zone = parse_offset(_ascii(fh, base, order, sub.get(offset_tag))) or fallback_offset
+        zone = parse_offset(tiff.text(sub.get(offset_tag))) or fallback_offset
         return naive.replace(tzinfo=zone) if zone is not None else in_zone(naive, tz)
     return None
 
 
-def jpeg_date(fh: BinaryIO, tz: tzinfo | None) -> datetime | None:
-    """The EXIF date of a JPEG: its segment headers are walked to the first Exif APP1
-    block (the image data is never reached)."""
-    pos = 2
-    for _ in range(_MAX_JPEG_SEGMENTS):
-        head = _read_at(fh, pos, 4)
-        if len(head) < 4 or head[0] != 0xFF:
-            return None
-        marker = head[1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0xD9, 0xDA):  # end of image, start of scan: no Exif before the data
-            return None
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
-            pos += 2
-            continue
-        (length,) = struct.unpack(">H", head[2:4])
-        if marker == 0xE1 and _read_at(fh, pos + 4, 6) == b"Exif\0\0":
-            found = tiff_date(fh, pos + 10, tz)
-            if found is not None:
-                return found
-        pos += 2 + length
-    return None
-
-
 # --- ISO-BMFF: HEIF stills, MP4/MOV videos ---------------------------------------------
-
-def _child(fh: BinaryIO, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    for k, s, e in boxes(fh, start, end):
-        if k == kind:
-            return s, e
-    return None
-
-
-def parse_iinf_exif_id(payload: bytes) -> int | None:
-    """The item id of the ``Exif`` item in an ``iinf`` box's payload, or None."""
-    if len(payload) < 6:
-        return None
-    version = payload[0]
-    pos = 6 if version == 0 else 8
-    while pos + 8 <= len(payload):
-        size, kind = struct.unpack(">I4s", payload[pos:pos + 8])
-        if size < 8:
-            return None
-        body = payload[pos + 8:pos + size]
-        if kind == b"infe" and len(body) >= 4:
-            v = body[0]
-            if v == 2 and len(body) >= 12 and body[8:12] == b"Exif":
-                return struct.unpack(">H", body[4:6])[0]
-            if v == 3 and len(body) >= 14 and body[10:14] == b"Exif":
-                return struct.unpack(">I", body[4:8])[0]
-        pos += size
-    return None
-
-
-def parse_iloc_extent(payload: bytes, item_id: int) -> tuple[int, int] | None:
-    """(file offset, length) of the first extent of ``item_id`` in an ``iloc`` box's
-    payload, for items stored in the file itself (construction method 0), or None."""
-    try:
-        version = payload[0]
-        offset_size, length_size = payload[4] >> 4, payload[4] & 15
-        base_size, index_size = payload[5] >> 4, (payload[5] & 15 if version in (1, 2) else 0)
-        pos = 6
-        id_fmt = ">H" if version < 2 else ">I"
-        (count,) = struct.unpack_from(id_fmt, payload, pos)
-        pos += struct.calcsize(id_fmt)
-
-        def uint(size: int) -> int:
-            nonlocal pos
-            if size not in (0, 4, 8):
-                raise ValueError(size)
-            value = int.from_bytes(payload[pos:pos + size], "big") if size else 0
-            if len(payload) < pos + size:
-                raise ValueError("truncated")
-            pos += size
-            return value
-
-        for _ in range(count):
-            (iid,) = struct.unpack_from(id_fmt, payload, pos)
-            pos += struct.calcsize(id_fmt)
-            method = 0
-            if version in (1, 2):
-                method = struct.unpack_from(">H", payload, pos)[0] & 15
-                pos += 2
-            pos += 2  # data_reference_index
-            base = uint(base_size)
-            (extents,) = struct.unpack_from(">H", payload, pos)
-            pos += 2
-            first: tuple[int, int] | None = None
-            for _ in range(extents):
-                uint(index_size)
-                off, length = uint(offset_size), uint(length_size)
-                if first is None:
-                    first = (base + off, length)
-            if iid == item_id:
-                return first if method == 0 else None
-    except (IndexError, ValueError, struct.error):
-        return None
-    return None
-
-
-def heif_date(fh: BinaryIO, end: int, tz: tzinfo | None) -> datetime | None:
-    """The EXIF date of a HEIC/HEIF/AVIF file: its ``meta`` box names the Exif item and
-    where it lies; only those boxes and the item's TIFF directories are read."""
-    meta = _child(fh, 0, end, b"meta")
-    if meta is None:
-        return None
-    start, stop = meta[0] + 4, meta[1]  # meta is a full box: version and flags first
-    found = {}
-    for kind, s, e in boxes(fh, start, stop):
-        if kind in (b"iinf", b"iloc") and e - s <= _MAX_META_BYTES:
-            found[kind] = _read_at(fh, s, e - s)
-    item = parse_iinf_exif_id(found.get(b"iinf", b""))
-    if item is None:
-        return None
-    extent = parse_iloc_extent(found.get(b"iloc", b""), item)
-    if extent is None:
-        return None
-    head = _read_at(fh, extent[0], 4)
-    if len(head) < 4:
-        return None
-    base = extent[0] + 4 + struct.unpack(">I", head)[0]
-    if _read_at(fh, base, 6) == b"Exif\0\0":  # some writers count the prefix, some not
-        base += 6
-    return tiff_date(fh, base, tz)
-
 
 _APPLE_CREATION = b"com.apple.quicktime.creationdate"
 
@@ -339,16 +179,16 @@ def parse_apple_creation(keys: bytes, ilst: bytes) -> datetime | None:
 
 
 def _apple_date(fh: BinaryIO, moov: tuple[int, int]) -> datetime | None:
-    meta = _child(fh, moov[0], moov[1], b"meta")
+    meta = child(fh, moov[0], moov[1], b"meta")
     if meta is None:
         return None
     start = meta[0]
-    if _read_at(fh, start + 4, 4) != b"hdlr":  # an ISO full box: version and flags first
+    if read_at(fh, start + 4, 4) != b"hdlr":  # an ISO full box: version and flags first
         start += 4
     found = {}
     for kind, s, e in boxes(fh, start, meta[1]):
-        if kind in (b"keys", b"ilst") and e - s <= _MAX_META_BYTES:
-            found[kind] = _read_at(fh, s, e - s)
+        if kind in (b"keys", b"ilst") and e - s <= MAX_META_BYTES:
+            found[kind] = read_at(fh, s, e - s)
     return parse_apple_creation(found.get(b"keys", b""), found.get(b"ilst", b""))
 
 
@@ -357,16 +197,16 @@ def quicktime_date(fh: BinaryIO, end: int, tz: tzinfo | None) -> datetime | None
     its offset) where the file has one, else the ``mvhd`` creation time (UTC) shown in
     ``tz``. The box headers are walked to ``moov`` (wherever it is), the media data is
     seeked over."""
-    moov = _child(fh, 0, end, b"moov")
+    moov = child(fh, 0, end, b"moov")
     if moov is None:
         return None
     apple = _apple_date(fh, moov)
     if apple is not None:
         return apple
-    mvhd = _child(fh, moov[0], moov[1], b"mvhd")
+    mvhd = child(fh, moov[0], moov[1], b"mvhd")
     if mvhd is None:
         return None
-    created = parse_mvhd(_read_at(fh, mvhd[0], min(mvhd[1] - mvhd[0], MVHD_BYTES))).created
+    created = parse_mvhd(read_at(fh, mvhd[0], min(mvhd[1] - mvhd[0], MVHD_BYTES))).created
     return created.astimezone(tz) if created is not None else None
 
 
@@ -374,17 +214,13 @@ def metadata_date(fh: BinaryIO, tz: tzinfo | None) -> datetime | None:
     """The capture date in a file's own metadata, by its content (not its name): JPEG,
     TIFF-based RAW, HEIF, MP4/MOV. None when the format is another or has no date."""
     end = fh.seek(0, io.SEEK_END)
-    head = _read_at(fh, 0, 12)
-    if head[:2] == b"\xff\xd8":
-        return jpeg_date(fh, tz)
-    if head[:4] in (b"II*\0", b"MM\0*", b"IIRO", b"IIU\0"):  # TIFF; Olympus ORF, Panasonic RW2
-        return tiff_date(fh, 0, tz)
-    if head[4:8] == b"ftyp":
-        if head[8:12] in _HEIF_BRANDS:
-            return heif_date(fh, end, tz)
+    kind = container(read_at(fh, 0, 12))
+    if kind is Container.QUICKTIME:
         return quicktime_date(fh, end, tz)
-    if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip"):  # QuickTime without ftyp
-        return quicktime_date(fh, end, tz)
+    for base in exif_bases(fh, kind):
+        found = tiff_date(fh, base, tz)
+        if found is not None:
+            return found
     return None
 
 

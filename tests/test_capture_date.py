@@ -19,9 +19,9 @@ from immich_backupd.capture_date import (
     date_from_stream,
     name_date,
     parse_exif_datetime,
-    parse_iloc_extent,
     parse_offset,
 )
+from immich_backupd.exif import parse_iloc_extent
 from immich_standin.samples import (
     apple_meta,
     heic_with_exif,

@@ -19,7 +19,8 @@ import pytest
 FRAMEWORKS = ("asyncio", "aiohttp", "aiosqlite", "watchdog")
 
 PURE_MODULES = (
-    "bandwidth", "bilingual", "capture_date", "changes", "config", "config.albums", "config.fields",
+    "bandwidth", "bilingual", "capture_date", "changes", "exif", "config", "config.albums",
+    "config.fields",
     "digest",
     "config.keys", "config.model", "config.paths", "config.render", "config.sections",
     "config.yamldoc", "config_edit", "durations",
