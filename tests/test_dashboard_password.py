@@ -48,3 +48,37 @@ def test_where_the_dashboard_listens_is_warned_about():
     tls = DashboardSettings(host="0.0.0.0", tls_cert=Path("/c"), tls_key=Path("/k"))
     assert exposure_warning(tls, password=True) is None
     assert exposure_warning(DashboardSettings(host="0.0.0.0", enabled=False)) is None
+
+
+def test_a_guesser_pays_for_its_wrong_passwords_without_keeping_another_address_waiting(
+        tmp_path):
+    import asyncio
+
+    from immich_backupd.dashboard import login
+
+    password.set_password(tmp_path, "open sesame")
+
+    async def scenario() -> None:
+        released = asyncio.Event()
+        delays: list[float] = []
+
+        async def held_sleep(seconds: float) -> None:  # the wrong password's delay, held open
+            delays.append(seconds)
+            await released.wait()
+
+        guesses = login.Guesses(tmp_path, sleep=held_sleep)
+        first = asyncio.create_task(guesses.check("guess 1", "203.0.113.9"))
+        second = asyncio.create_task(guesses.check("open sesame", "203.0.113.9"))
+        while not delays:  # the guesser's first try is wrong and now waits out its delay
+            await asyncio.sleep(0.01)
+        assert guesses.trying() == 1
+        # Another address logs in while the guesser's delay runs...
+        assert await asyncio.wait_for(guesses.check("open sesame", "192.168.1.20"), 30)
+        # ...but the guesser's next try (even the right one) waits for its own turn.
+        await asyncio.sleep(0.05)
+        assert not second.done() and delays == [login.WRONG_DELAY]
+        released.set()
+        assert not await first and await second
+        assert guesses.trying() == 0  # nobody waits: nothing is kept per address
+
+    asyncio.run(scenario())

@@ -280,7 +280,7 @@ class Dashboard:
         """The login form's answer: a session for the right password (see ``login``)."""
         form = await request.post()
         given = form.get("password")
-        if isinstance(given, str) and await self._guesses.check(given):
+        if isinstance(given, str) and await self._guesses.check(given, request.remote):
             log.info("dashboard: logged in with the password from %s", request.remote)
             return self._new_session()
         log.warning("dashboard: a wrong password from %s", request.remote)
