@@ -44,9 +44,8 @@ async def parts(tmp_path: Path):
     stop = asyncio.Event()
     kept = KeptBytes(stop.is_set, total=1 << 20)
     rec = Recorder(store, Progress(), Reporter(), give_back=kept.give_back)
-    held: list[Path] = []
-    stage = HashStage(hasher, reads, rec, kept, stopping=stop.is_set, held=held)
-    yield stage, store, held
+    stage = HashStage(hasher, reads, rec, kept, stopping=stop.is_set)
+    yield stage, store, stage.held
     hasher.close()
     reads.close()
     await store.close()

@@ -49,19 +49,15 @@ class Pass:
         kept = KeptBytes(self.stop.is_set)
         self.rec = Recorder(self.store, Progress(), Reporter(), give_back=kept.give_back)
         hash_stage = HashStage(self.hasher, self.reads, self.rec, kept,
-                               stopping=self.stop.is_set, held=[])
-        self.held: list[Path] = []
-        self.problems: list = []
-        self.gone: list[Path] = []
+                               stopping=self.stop.is_set)
         self.verdicts: dict[str, Hold] = {}
         self.stage = ScanStage(
             self.settings, AlbumRules.from_settings(self.settings.albums),
             DEFAULT_MEDIA_TYPES, self.reads, self.rec, hash_stage, stop=self.stop,
             settling=SettleQueue(self.settings.backup.settle_time), clock=lambda: OLD + 10**6,
             targets=None, hold=lambda p, st: self.verdicts.get(p.name, Hold.UNKNOWN),
-            kinds=None, settle_wait=0.0, held=self.held, held_by_condition={},
-            folder_problems=self.problems, cloud_placeholders={}, late_sidecars=[],
-            gone=self.gone)
+            kinds=None, settle_wait=0.0)
+        self.found = self.stage.result
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -126,8 +122,8 @@ async def test_held_files_wait_and_records_of_deleted_files_are_gone(tmp_path):
         p.verdicts["writing.jpg"] = Hold.HOLD
         to_hash, to_check = await p.scan()
         assert to_hash == [] and to_check == []
-        assert p.held == [lib / "writing.jpg"]
-        assert p.gone == [lib / "deleted.jpg"]
+        assert p.found.held == [lib / "writing.jpg"]
+        assert p.found.gone == [lib / "deleted.jpg"]
 
 
 async def test_an_empty_include_folder_with_backed_up_files_is_not_mounted(tmp_path):
@@ -137,8 +133,8 @@ async def test_an_empty_include_folder_with_backed_up_files_is_not_mounted(tmp_p
         await p.store.put(FileRecord(path=lib / "x.jpg", size=1, mtime_ns=1, ino=1,
                                      status=UPLOADED, remote_id="x"))
         await p.scan()
-        assert [pr.kind for pr in p.problems] == [ProblemKind.MISSING]
-        assert p.gone == []  # nothing of it taken for deleted
+        assert [pr.kind for pr in p.found.folder_problems] == [ProblemKind.MISSING]
+        assert p.found.gone == []  # nothing of it taken for deleted
 
 
 async def test_a_stop_ends_the_walk_without_planning(tmp_path):

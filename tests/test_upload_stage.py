@@ -126,9 +126,9 @@ def stage(server: FakeServer, store: StateStore, quota: Quota = NO_QUOTA
           ) -> tuple[UploadStage, Recorder, list[BaseException], list[Path]]:
     rec = Recorder(store, Progress(), Reporter(), give_back=lambda n: None)
     fatal: list[BaseException] = []
-    held: list[Path] = []
-    return UploadStage(server, rec, quota=quota, stopping=lambda: False,
-                       fail_pass=fatal.append, held=held), rec, fatal, held
+    upload = UploadStage(server, rec, quota=quota, stopping=lambda: False,
+                         fail_pass=fatal.append)
+    return upload, rec, fatal, upload.held
 
 
 async def test_new_and_known_files_are_recorded(tmp_path, store):

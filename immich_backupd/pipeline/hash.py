@@ -72,17 +72,17 @@ class KeptBytes:
 class HashStage:
     """Hashes groups of units (shared by the pass's hash workers and its scanner).
 
-    ``reads``: the state read from the hashing threads. ``held``: the pass's list of
-    files left for later (appended to)."""
+    ``reads``: the state read from the hashing threads. ``held``: the files that
+    changed while read, left for a later pass (the pass reads it at its end)."""
 
     def __init__(self, hasher: Hasher, reads: WorkerReads, recorder: Recorder,
-                 kept: KeptBytes, *, stopping: Callable[[], bool], held: list[Path]) -> None:
+                 kept: KeptBytes, *, stopping: Callable[[], bool]) -> None:
         self.hasher = hasher
         self._reads = reads
         self.rec = recorder
         self.kept = kept
         self.stopping = stopping
-        self.held = held
+        self.held: list[Path] = []
 
     async def run(self, hash_q: asyncio.Queue[object], check_q: asyncio.Queue[object]
                   ) -> None:

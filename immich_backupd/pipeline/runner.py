@@ -64,7 +64,6 @@ from .scanning import ScanStage
 from .scanning import ScanTargets as ScanTargets
 from .server import PassServer, Retrying, ServerWait, retry_policy, stop_aware_pause
 from .settling import SettleQueue
-from .sidecars import LateSidecar
 from .stacking import sync_stacks
 from .tagging import sync_tags
 from .upload import UploadStage
@@ -139,15 +138,8 @@ class BackupPass:
         self.targets = targets
         self.hold = hold
         self.kinds = kinds  # None: images and videos; else only these (metered network)
-        self.held: list[Path] = []
-        self.held_by_condition: dict[Path, str] = {}  # path -> its kind ("video", "image")
         self._settling = SettleQueue(settings.backup.settle_time)
         self.settle_wait = settle_wait
-        self.folder_problems: list[FolderProblem] = []  # appended from the scanning thread
-        self.cloud_placeholders: dict[Path, str] = {}  # skipped: path -> kind
-        self._gone: list[Path] = []
-        # Photos whose sidecar changed after their upload, or back (see sidecars.py).
-        self.late_sidecars: list[LateSidecar] = []
         self.rules = AlbumRules.from_settings(settings.albums)
         backup = settings.backup
         self.policy = retry_policy(backup.retry)
@@ -169,15 +161,12 @@ class BackupPass:
         self._rec = Recorder(store, self.progress, self.reporter,
                              give_back=self._kept.give_back, clock=clock)
         self._hash = HashStage(self.hasher, self._reads, self._rec, self._kept,
-                               stopping=lambda: self.stopping, held=self.held)
-        # Stage 1: the walk and the plan (scanning.py); it fills the pass's lists.
+                               stopping=lambda: self.stopping)
+        # Stage 1: the walk and the plan (scanning.py); what it found is its ``result``.
         self._scanner = ScanStage(
             settings, self.rules, server.media, self._reads, self._rec, self._hash,
             stop=self._stop, settling=self._settling, clock=clock, targets=targets,
-            hold=hold, kinds=kinds, settle_wait=settle_wait, held=self.held,
-            held_by_condition=self.held_by_condition, folder_problems=self.folder_problems,
-            cloud_placeholders=self.cloud_placeholders, late_sidecars=self.late_sidecars,
-            gone=self._gone)
+            hold=hold, kinds=kinds, settle_wait=settle_wait)
         # The error that ends the pass (quota, key, offline, state), raised once the
         # uploads in flight have finished and been recorded (see _pipeline).
         self._fatal: BaseException | None = None
@@ -191,7 +180,7 @@ class BackupPass:
         table = backup.bandwidth_table
         self._upload = UploadStage(
             self.api, self._rec, quota=server.quota, stopping=lambda: self.stopping,
-            fail_pass=self._fail_pass, held=self.held,
+            fail_pass=self._fail_pass,
             pace=Pacer(table) if any(s.rate for s in table.slots) else None)
 
     # -- control -------------------------------------------------------------------
@@ -216,6 +205,7 @@ class BackupPass:
             # A pass killed while the server's queues were paused: resume them first.
             with contextlib.suppress(ApiError, TransportError):
                 await resume_leftovers(self.client, self.store)
+        scan = self._scanner.result
         outcome = PassOutcome.COMPLETE
         error: BackupdError | None = None
         cancelled = False
@@ -231,7 +221,7 @@ class BackupPass:
                 # Still gone at the end? Asked in a thread: a hung mount must not stop
                 # the loop (the watchdog pings, SIGTERM), one exists() a file.
                 await self.store.forget_many(await asyncio.to_thread(
-                    lambda: [p for p in self._gone if not p.exists()]))
+                    lambda: [p for p in scan.gone if not p.exists()]))
             # After the uploads: retried, but not waiting for a server gone (as before).
             after = Retrying(self.client, self.policy)
             if not self.stopping and self.settings.backup.album_sync:
@@ -265,12 +255,12 @@ class BackupPass:
             self._reads.close()
         settle_at = self._settling.next_at()
         settling = self._settling.paths()
-        self.held += settling
+        held = scan.held + self._hash.held + self._upload.held + settling
         self.progress.skipped += len(settling)
         if outcome is PassOutcome.COMPLETE:
             if self.stopping:
                 outcome = PassOutcome.STOPPED
-            elif self.progress.failed or self.folder_problems:
+            elif self.progress.failed or scan.folder_problems:
                 outcome = PassOutcome.PARTIAL
         if outcome in (PassOutcome.COMPLETE, PassOutcome.PARTIAL):
             with contextlib.suppress(sqlite3.Error):
@@ -298,9 +288,9 @@ class BackupPass:
             # so that every caller (once, the daemon) reports it and tries again later.
             raise error
         return PassResult(outcome=outcome, progress=self.progress, error=error,
-                          held=self.held, held_by_condition=self.held_by_condition,
-                          folder_problems=self.folder_problems, settle_at=settle_at,
-                          cloud_placeholders=self.cloud_placeholders,
+                          held=held, held_by_condition=scan.held_by_condition,
+                          folder_problems=scan.folder_problems, settle_at=settle_at,
+                          cloud_placeholders=scan.cloud_placeholders,
                           new_versions=self._rec.new_versions)
 
     async def _save_folder_problems(self) -> None:
@@ -308,14 +298,15 @@ class BackupPass:
         folders it did not look at (a partial pass)."""
         scope = None if self.targets is None else self.targets.folders | self.targets.trees
         old = folder_problems.loads(await self.store.get_meta(folder_problems.META_KEY))
-        new = folder_problems.merge(old, self.folder_problems, scope=scope)
+        new = folder_problems.merge(old, self._scanner.result.folder_problems, scope=scope)
         await self.store.set_meta(folder_problems.META_KEY, folder_problems.dumps(new))
 
     async def _save_placeholders(self) -> None:
         """Keep the list of skipped placeholders, as for folder problems."""
         t = self.targets
         old = placeholders.loads(await self.store.get_meta(placeholders.META_KEY))
-        new = placeholders.merge(old, {str(p): k for p, k in self.cloud_placeholders.items()},
+        found = self._scanner.result.cloud_placeholders
+        new = placeholders.merge(old, {str(p): k for p, k in found.items()},
                                  folders=None if t is None else t.folders,
                                  trees=None if t is None else t.trees)
         if new != old:

@@ -3,11 +3,12 @@
 The first stage of a pass. In a thread, the walk (``scan.py``) and the state's rows of
 each folder are read together: a file whose stat matches its backed-up record exactly
 is only counted (most of a rescan); the rest come with their records (:class:`Scanned`)
-and are planned (``plan.py``) into units. What this pass leaves for later is noted
-here: files of a kind the conditions hold back, files still being written (they wait
-in the settle queue, ``settling.py``, and go up within ``settle_wait`` when they settle),
-the caller's holds (the daemon's file events), cloud placeholders, folders that cannot
-be read or are not mounted, and late sidecars. Groups of small files are hashed by the
+and are planned (``plan.py``) into units. What this pass leaves for later or reports
+is the stage's own :class:`ScanResult`: files of a kind the conditions hold back, the
+caller's holds (the daemon's file events), cloud placeholders, folders that cannot be
+read or are not mounted, late sidecars, and records whose file is gone. Files still
+being written wait in the settle queue (``settling.py``) and go up within
+``settle_wait`` when they settle. Groups of small files are hashed by the
 scanning task itself (see SMALL_FILE); the rest go to the hash workers' queue, ended
 by one END per worker on a normal end.
 """
@@ -18,7 +19,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -79,19 +80,37 @@ class Scanned:
     gone: list[Path]
 
 
+@dataclass(slots=True)
+class ScanResult:
+    """What the scan found for the pass to report or act on, filled as it goes (the
+    folder problems from the scanning thread): read it once the stage has ended, also
+    when it ended early (a stop, another stage's error)."""
+
+    # The files the caller held (``Hold.HOLD``: still being written, by its events).
+    held: list[Path] = field(default_factory=list)
+    # The files of a kind the conditions hold back, with their kind ("video", "image").
+    held_by_condition: dict[Path, str] = field(default_factory=dict)
+    # Include folders not there (not mounted) and folders that cannot be read.
+    folder_problems: list[FolderProblem] = field(default_factory=list)
+    # Cloud placeholders left out (their photo is not on this disk), with their kind.
+    cloud_placeholders: dict[Path, str] = field(default_factory=dict)
+    # The photos of the folders compared for late sidecars (see sidecars.py).
+    late_sidecars: list[LateSidecar] = field(default_factory=list)
+    # Paths with a record but no file now: forgotten at the end of the pass if still
+    # gone (a file moved within the pass still needs its old record until then).
+    gone: list[Path] = field(default_factory=list)
+
+
 class ScanStage:
-    """Walks and plans for one pass. The lists it fills (``held``, ``held_by_condition``,
-    ``folder_problems``, ``cloud_placeholders``, ``late_sidecars``, ``gone``) are the
-    pass's: it reports them. ``media``: the server's media types."""
+    """Walks and plans for one pass; what it leaves for later or reports is in
+    ``result`` (a :class:`ScanResult` of its own). ``media``: the server's media types."""
 
     def __init__(self, settings: Settings, rules: AlbumRules, media: MediaTypes,
                  reads: WorkerReads, recorder: Recorder, hash_stage: HashStage, *,
                  stop: asyncio.Event, settling: SettleQueue,
                  clock: Callable[[], float], targets: ScanTargets | None,
-                 hold: HoldFn | None, kinds: frozenset[str] | None, settle_wait: float,
-                 held: list[Path], held_by_condition: dict[Path, str],
-                 folder_problems: list[FolderProblem], cloud_placeholders: dict[Path, str],
-                 late_sidecars: list[LateSidecar], gone: list[Path]) -> None:
+                 hold: HoldFn | None, kinds: frozenset[str] | None,
+                 settle_wait: float) -> None:
         self.settings = settings
         self.rules = rules
         self.media = media
@@ -105,12 +124,7 @@ class ScanStage:
         self.hold = hold
         self.kinds = kinds
         self.settle_wait = settle_wait
-        self.held = held
-        self.held_by_condition = held_by_condition
-        self.folder_problems = folder_problems
-        self.cloud_placeholders = cloud_placeholders
-        self.late_sidecars = late_sidecars
-        self._gone = gone
+        self.result = ScanResult()
         self._unavailable_roots: set[Path] = set()  # empty now, files known: not mounted
 
     def _listings(self, known: KnownFn) -> Iterator[DirListing]:
@@ -120,9 +134,10 @@ class ScanStage:
                 log.debug("folder %s vanished during the scan", path)
                 return
             problem = folder_problems.classify(path, exc, is_root=is_root)
-            if any(p.path == problem.path for p in self.folder_problems):
+            problems = self.result.folder_problems
+            if any(p.path == problem.path for p in problems):
                 return  # found missing before the walk
-            self.folder_problems.append(problem)
+            problems.append(problem)
             if problem.kind is ProblemKind.MISSING:
                 log.warning("include folder %s is not there (not mounted?): not backed up "
                             "this time; nothing of it is forgotten", path)
@@ -153,7 +168,7 @@ class ScanStage:
             if listing.root in self._unavailable_roots:
                 continue  # a mount point without its disk: nothing there is "deleted"
             if (listing.sidecars or str(listing.path) in late_dirs) and listing.unchanged:
-                self.late_sidecars += check_folder(
+                self.result.late_sidecars += check_folder(
                     self._reads, listing.path, listing.unchanged, listing.sidecars,
                     self.settings.backup.follow_symlinks)
             # Every unchanged file has a record: when they are all the folder has, and
@@ -189,12 +204,12 @@ class ScanStage:
                     empty = next(it, None) is None
             except OSError as err:  # a partial pass does not walk roots: say it here
                 if scope is not None:
-                    self.folder_problems.append(folder_problems.classify(root, err,
-                                                                         is_root=True))
+                    self.result.folder_problems.append(
+                        folder_problems.classify(root, err, is_root=True))
                 continue
             if empty and self._reads.has_records_below(str(root)):
                 self._unavailable_roots.add(root)
-                self.folder_problems.append(folder_problems.FolderProblem(
+                self.result.folder_problems.append(folder_problems.FolderProblem(
                     str(root), ProblemKind.MISSING, folder_problems.EMPTY))
                 log.warning("include folder %s is empty, but files were backed up from it: "
                             "taken as not mounted; nothing of it is forgotten", root)
@@ -277,7 +292,7 @@ class ScanStage:
             for st in files:
                 kind = where.kinds.get(st.name)
                 if kind not in self.kinds:
-                    self.held_by_condition[where.path / st.name] = kind or "image"
+                    self.result.held_by_condition[where.path / st.name] = kind or "image"
                     self.rec.progress.skipped += 1  # waiting for the network to allow its kind
                     continue
                 keep.append(st)
@@ -287,7 +302,7 @@ class ScanStage:
             for st in files:
                 verdict = self.hold(where.path / st.name, st)
                 if verdict is Hold.HOLD:
-                    self.held.append(where.path / st.name)
+                    self.result.held.append(where.path / st.name)
                     self.rec.progress.skipped += 1
                 elif verdict is Hold.SETTLED:
                     vouched.append(st)
@@ -299,7 +314,7 @@ class ScanStage:
 
     def _plan_listing(self, scanned: Scanned) -> list[Unit]:
         listing = scanned.listing
-        self._gone += scanned.gone
+        self.result.gone += scanned.gone
         p = self.rec.progress
         p.seen += len(listing.files) + len(listing.unchanged)
         p.backed_up += len(listing.unchanged)
@@ -315,13 +330,14 @@ class ScanStage:
     async def note_late_sidecars(self) -> None:
         """Record (and log) the photos whose sidecar the scan found changed since their
         upload: Immich cannot take it now (see sidecars.py)."""
-        for item in self.late_sidecars:
+        late = self.result.late_sidecars
+        for item in late:
             if item.late:
                 log.warning("%s: its sidecar was added or changed after the upload; Immich "
                             "takes a sidecar only with the upload, so it did not get it",
                             item.path, extra={"path": str(item.path)})
         await self.rec.store.set_late_sidecars([(i.late, i.dir_key, i.name)
-                                            for i in self.late_sidecars])
+                                                for i in late])
 
     def _note_placeholders(self, listing: DirListing) -> None:
         """List the placeholders this pass leaves out; count those not in ``files``
@@ -329,7 +345,7 @@ class ScanStage:
         ignore = self.settings.backup.ignore_cloud_placeholders
         for name, kind in listing.placeholders.items():
             if placeholders.skipped(kind, ignore=ignore):
-                self.cloud_placeholders[listing.path / name] = kind
+                self.result.cloud_placeholders[listing.path / name] = kind
             if not placeholders.downloads_on_read(kind):
                 self.rec.progress.seen += 1
                 self.rec.progress.skipped += 1

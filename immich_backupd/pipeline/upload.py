@@ -48,19 +48,19 @@ class UploadStage:
 
     ``quota``: the server's quota at the start of the pass (kept up to date as files
     go up). ``pace``: the bandwidth cap shared by every upload, or None. ``held``: the
-    pass's list of files left for later (appended to). ``disks``: which files' closing
-    stat may run on the event loop."""
+    files that changed while sent, left for a later pass (the pass reads it at its
+    end). ``disks``: which files' closing stat may run on the event loop."""
 
     def __init__(self, api: PassServer, recorder: Recorder, *, quota: Quota,
                  stopping: Callable[[], bool], fail_pass: Callable[[BaseException], None],
-                 held: list[Path], pace: Pacer | None = None,
+                 pace: Pacer | None = None,
                  disks: LocalDisks | None = None) -> None:
         self.api = api
         self.rec = recorder
         self._quota = quota
         self.stopping = stopping
         self.fail_pass = fail_pass
-        self.held = held
+        self.held: list[Path] = []
         self.pace = pace
         self.disks = disks or LocalDisks()
 
