@@ -3,9 +3,11 @@
 The date is chosen in this order (docs/configuration.md, "Capture dates"):
 
 1. the file's own metadata: EXIF ``DateTimeOriginal`` (else ``DateTimeDigitized``) with
-   its ``OffsetTime…`` and sub-seconds, in JPEG, TIFF-based RAW (CR2, NEF, ARW, DNG, …)
-   and HEIC/HEIF/AVIF files; for MP4/MOV videos, Apple's ``creationdate`` (with its
-   offset), else the ``mvhd`` creation time (UTC);
+   its ``OffsetTime…`` and sub-seconds, in JPEG, TIFF-based RAW (DNG, CR2, NEF, ARW, ORF,
+   RW2, …), HEIC/HEIF/AVIF, PNG (``eXIf``), WebP, CR3 and RAF (its JPEG preview) files;
+   for a PNG without EXIF, its XMP or ``Creation Time`` text
+   (:mod:`.capture_containers` finds these in their containers); for MP4/MOV videos,
+   Apple's ``creationdate`` (with its offset), else the ``mvhd`` creation time (UTC);
 2. a date in the file name: ``IMG_20240501_103000``, ``PXL_20240501_103000123``,
    ``IMG-20240501-WA0001`` (a day only), ``Screenshot_2024-05-01-10-30-00``,
    ``Screenshot 2024-05-01 at 10.30.00``, ``20240501_103000``, ``VID_…`` and the like;
@@ -17,7 +19,9 @@ daylight-saving rules for that date). A UTC time (``mvhd``) is shown in that zon
 
 The parsers work on a seekable binary stream (a file, or ``io.BytesIO`` over bytes
 already in memory) and read only headers: JPEG segment headers up to the Exif block,
-TIFF directories, ISO-BMFF box headers (media data is seeked over, never read); where
+TIFF directories, ISO-BMFF box headers (media data is seeked over, never read), PNG and
+WebP chunk headers; each with a cap on what it reads (:mod:`.exif`,
+:mod:`.capture_containers`): a larger box or chunk is skipped, not read; where
 the Exif lies and how its directories are walked is :mod:`.exif`'s, shared with the
 Apple burst id. Pure: nothing here opens a file but :func:`capture_date`, the one I/O
 function.
@@ -29,17 +33,28 @@ import enum
 import io
 import re
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import BinaryIO
 
+from .capture_containers import (
+    CR3_BRAND,
+    PNG_SIGNATURE,
+    RAF_MAGIC,
+    cr3_exif,
+    png_dates,
+    raf_jpeg,
+    webp_exif,
+)
 from .exif import (
     MAX_META_BYTES,
     Container,
     child,
     container,
     exif_bases,
+    jpeg_exif_bases,
     read_at,
     tiff_at,
 )
@@ -114,13 +129,22 @@ def parse_exif_datetime(text: str, subsec: str = "") -> datetime | None:
     return when if when.year >= _MIN_YEAR else None
 
 
-def tiff_date(fh: BinaryIO, base: int, tz: tzinfo | None) -> datetime | None:
+def tiff_date(fh: BinaryIO, base: int, tz: tzinfo | None, *,
+              exif_first: bool = False) -> datetime | None:
     """The capture date in the TIFF structure starting at ``base`` (an Exif block's
     payload, or a TIFF-based RAW file at 0): ``DateTimeOriginal``, else
-    ``DateTimeDigitized``, with its offset, else ``OffsetTime``, else read in ``tz``."""
+    ``DateTimeDigitized``, with its offset, else ``OffsetTime``, else read in ``tz``.
+    ``exif_first``: the first directory is the Exif IFD itself (a CR3's ``CMT2``), not
+    IFD0 pointing to it."""
     tiff = tiff_at(fh, base)
-    sub = tiff.exif() if tiff is not None else None
-    if tiff is None or sub is None:
+    if tiff is None:
+        return None
+    if exif_first:
+        first = read_at(fh, base + 4, 4)
+        sub = tiff.ifd(struct.unpack(tiff.order + "I", first)[0]) if len(first) == 4 else None
+    else:
+        sub = tiff.exif()
+    if sub is None:
         return None
     fallback_offset = parse_offset(tiff.text(sub.get(_OFFSET_TIME)))
     for date_tag, offset_tag, subsec_tag in ((_DATE_ORIGINAL, _OFFSET_ORIGINAL, _SUBSEC_ORIGINAL),
@@ -210,14 +234,38 @@ def quicktime_date(fh: BinaryIO, end: int, tz: tzinfo | None) -> datetime | None
     return created.astimezone(tz) if created is not None else None
 
 
+def png_date(fh: BinaryIO, tz: tzinfo | None) -> datetime | None:
+    """A PNG's date: its ``eXIf`` block's, else its XMP's, else its ``Creation Time``."""
+    found = png_dates(fh)
+    exif = tiff_date(fh, found.exif_at, tz) if found.exif_at is not None else None
+    if exif is not None or found.text is None or found.text.year < _MIN_YEAR:
+        return exif
+    return found.text if found.text.tzinfo is not None else in_zone(found.text, tz)
+
+
 def metadata_date(fh: BinaryIO, tz: tzinfo | None) -> datetime | None:
     """The capture date in a file's own metadata, by its content (not its name): JPEG,
-    TIFF-based RAW, HEIF, MP4/MOV. None when the format is another or has no date."""
+    TIFF-based RAW (DNG, CR2, NEF, ARW, ORF, RW2, …), HEIF/AVIF, PNG, WebP, CR3, RAF,
+    MP4/MOV. None when the format is another or has no date."""
     end = fh.seek(0, io.SEEK_END)
-    kind = container(read_at(fh, 0, 12))
-    if kind is Container.QUICKTIME:
-        return quicktime_date(fh, end, tz)
-    for base in exif_bases(fh, kind):
+    head = read_at(fh, 0, 12)
+    bases: Iterable[int]
+    if head.startswith(PNG_SIGNATURE):
+        return png_date(fh, tz)
+    if head[4:12] == b"ftyp" + CR3_BRAND:  # ISO-BMFF, but its Exif is Canon's own
+        base = cr3_exif(fh, end)
+        return tiff_date(fh, base, tz, exif_first=True) if base is not None else None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        bases = [base] if (base := webp_exif(fh, end)) is not None else []
+    elif head == RAF_MAGIC[:12]:
+        start = raf_jpeg(fh, end)
+        bases = jpeg_exif_bases(fh, start) if start is not None else []
+    else:
+        kind = container(head)
+        if kind is Container.QUICKTIME:
+            return quicktime_date(fh, end, tz)
+        bases = exif_bases(fh, kind)
+    for base in bases:
         found = tiff_date(fh, base, tz)
         if found is not None:
             return found

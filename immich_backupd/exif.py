@@ -149,10 +149,11 @@ def apple_maker_note(tiff: Tiff, exif: dict[int, Entry]) -> tuple[Tiff, dict[int
 
 # --- where the TIFF structures are ---------------------------------------------------
 
-def jpeg_exif_bases(fh: BinaryIO) -> Iterator[int]:
-    """The TIFF structures of a JPEG's Exif APP1 blocks, in file order: the segment
-    headers are walked up to the image data, which is never reached."""
-    pos = 2
+def jpeg_exif_bases(fh: BinaryIO, start: int = 0) -> Iterator[int]:
+    """The TIFF structures of the Exif APP1 blocks of the JPEG at ``start`` (a RAF's
+    preview lies inside the file), in file order: the segment headers are walked up to
+    the image data, which is never reached."""
+    pos = start + 2
     for _ in range(MAX_JPEG_SEGMENTS):
         head = read_at(fh, pos, 4)
         if len(head) < 4 or head[0] != 0xFF:

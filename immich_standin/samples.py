@@ -2,16 +2,20 @@
 
 Each is a valid file of its format as far as date readers go: a JPEG with an APP1 Exif
 block, a TIFF (the layout of CR2/NEF/ARW/DNG), a HEIC whose ``meta`` box names an Exif
-item, an MP4/MOV whose ``moov/mvhd`` carries a creation time. The media data is filler
+item, an MP4/MOV whose ``moov/mvhd`` carries a creation time, a PNG with ``eXIf`` and
+text dates, a WebP with an EXIF chunk, a Canon CR3 (its ``CMT2`` box), a Fujifilm RAF
+(its JPEG preview). The media data is filler
 (random bytes from the caller), as in :mod:`immich_standin.library`.
 """
 
 from __future__ import annotations
 
 import struct
+import zlib
 from datetime import UTC, datetime
 
 MAC_EPOCH = datetime(1904, 1, 1, tzinfo=UTC)
+PNG_SIG = b"\x89PNG\r\n\x1a\n"
 
 
 def box(kind: bytes, payload: bytes) -> bytes:
@@ -77,12 +81,13 @@ def jpeg_with_exif(tiff: bytes | None, image: bytes, *, icc_first: bool = False)
 
 
 def heic_with_exif(tiff: bytes, image: bytes, *, items_before: int = 3,
-                   prefix: bool = True) -> bytes:
+                   prefix: bool = True, brand: bytes = b"heic") -> bytes:
     """A HEIC: ftyp, meta (hdlr, iinf with ``items_before`` image items then an Exif
     item, iloc pointing into mdat), mdat holding the images and the Exif item (its 4-byte
-    TIFF-header offset, "Exif\\0\\0" when ``prefix``, then ``tiff``)."""
+    TIFF-header offset, "Exif\\0\\0" when ``prefix``, then ``tiff``). ``brand``: ``avif``
+    for an AVIF file, which is built the same way."""
     exif_item = struct.pack(">I", 6 if prefix else 0) + (b"Exif\0\0" if prefix else b"") + tiff
-    ftyp = box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
+    ftyp = box(b"ftyp", brand + bytes(4) + b"mif1" + brand)
     ids = list(range(1, items_before + 1))
     exif_id = items_before + 1
     infes = b"".join(full_box(b"infe", 2, struct.pack(">HH4s", i, 0, b"hvc1") + b"\0")
@@ -137,3 +142,93 @@ def mp4_with_creation(created: datetime | None, media: bytes, *, moov_last: bool
     parts = [box(b"ftyp", brand + b"\x00\x00\x02\x00isomiso2mp41"), box(b"mdat", media)]
     parts.insert(2 if moov_last else 1, box(b"moov", mvhd + apple))
     return b"".join(parts)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I4s", len(data), kind) + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_with(image: bytes, *, exif: bytes | None = None, texts: tuple[tuple[str, str], ...] = (),
+             itxt_xmp: str | None = None, compressed_xmp: bool = False,
+             exif_after_idat: bool = False) -> bytes:
+    """A PNG: signature, IHDR, then ``eXIf`` with ``exif`` (a TIFF block), ``tEXt``
+    chunks (keyword, text), an ``iTXt`` XMP packet (zlib-compressed when
+    ``compressed_xmp``), IDAT with ``image`` (its own bytes, not a deflate stream), IEND.
+    ``exif_after_idat``: the ``eXIf`` chunk after the image data, as the specification
+    does not allow."""
+    ihdr = _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 48, 8, 2, 0, 0, 0))
+    meta = [_png_chunk(b"tEXt", k.encode("latin-1") + b"\0" + t.encode("latin-1"))
+            for k, t in texts]
+    if itxt_xmp is not None:
+        text = itxt_xmp.encode()
+        body = b"XML:com.adobe.xmp\0" + bytes([1 if compressed_xmp else 0, 0]) + b"\0\0"
+        meta.append(_png_chunk(b"iTXt", body + (zlib.compress(text) if compressed_xmp else text)))
+    exif_chunk = [_png_chunk(b"eXIf", exif)] if exif is not None else []
+    idat = _png_chunk(b"IDAT", image)
+    parts = [PNG_SIG, ihdr, *meta]
+    parts += [idat, *exif_chunk] if exif_after_idat else [*exif_chunk, idat]
+    return b"".join([*parts, _png_chunk(b"IEND", b"")])
+
+
+def xmp_packet(**dates: str) -> str:
+    """An XMP packet with the dates given as attributes of its rdf:Description
+    (``exif_DateTimeOriginal="…"`` → ``exif:DateTimeOriginal="…"``)."""
+    attrs = " ".join(f'{k.replace("_", ":", 1)}="{v}"' for k, v in dates.items())
+    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+            'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            f'<rdf:Description rdf:about="" {attrs}/></rdf:RDF></x:xmpmeta>'
+            '<?xpacket end="w"?>')
+
+
+def webp_with_exif(exif: bytes | None, image: bytes, *, prefix: bool = False) -> bytes:
+    """An extended WebP: RIFF/WEBP, VP8X (its EXIF flag set when ``exif``), a VP8 chunk
+    with ``image``, then the EXIF chunk (``exif``, "Exif\\0\\0" first when ``prefix``), where
+    WebP writers put it: after the image data."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack("<4sI", kind, len(data)) + data + (b"\0" if len(data) % 2 else b"")
+
+    flags = 0x08 if exif is not None else 0
+    vp8x = chunk(b"VP8X", bytes([flags, 0, 0, 0]) + (63).to_bytes(3, "little")
+                 + (47).to_bytes(3, "little"))
+    body = b"WEBP" + vp8x + chunk(b"VP8 ", image)
+    if exif is not None:
+        body += chunk(b"EXIF", (b"Exif\0\0" if prefix else b"") + exif)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def exif_ifd_tiff(date: str, offset: str | None = None) -> bytes:
+    """A TIFF structure whose first directory is the Exif IFD itself (a CR3's ``CMT2``):
+    ``DateTimeOriginal`` and, when given, ``OffsetTimeOriginal``."""
+    tags = [(0x9003, date)] + ([(0x9011, offset)] if offset is not None else [])
+    values_at = 8 + 2 + 12 * len(tags) + 4
+    entries, values = b"", b""
+    for tag, text in tags:
+        raw = text.encode() + b"\0"
+        entries += struct.pack("<HHII", tag, 2, len(raw), values_at + len(values))
+        values += raw + (b"\0" if len(raw) % 2 else b"")
+    return b"II*\0" + struct.pack("<IH", 8, len(tags)) + entries + bytes(4) + values
+
+
+CANON_UUID = bytes.fromhex("85c0b687820f11e08111f4ce462b6a48")
+
+
+def cr3_with_exif(cmt2: bytes, image: bytes, *, modified: str = "2030:01:01 00:00:00") -> bytes:
+    """A Canon CR3: ftyp ``crx``, moov holding Canon's uuid box (CNCV, CMT1 with IFD0's
+    ``DateTime`` set to ``modified``, CMT2 = ``cmt2``), an mvhd of creation time 0, then
+    mdat with ``image``."""
+    ifd0 = struct.pack("<HHHII", 1, 0x0132, 2, len(modified) + 1, 26) + bytes(4)
+    cmt1 = b"II*\0" + struct.pack("<I", 8) + ifd0 + modified.encode() + b"\0"
+    canon = box(b"uuid", CANON_UUID + box(b"CNCV", b"CanonCR3_001/00.09.00/00.00.00")
+                + box(b"CMT1", cmt1) + box(b"CMT2", cmt2) + box(b"CMT3", bytes(16)))
+    mvhd = full_box(b"mvhd", 0, struct.pack(">IIII", 0, 0, 600, 600) + bytes(80))
+    ftyp = box(b"ftyp", b"crx " + struct.pack(">I", 1) + b"crx isom")
+    return ftyp + box(b"moov", canon + mvhd) + box(b"mdat", image)
+
+
+def raf_with_jpeg(jpeg: bytes, image: bytes) -> bytes:
+    """A Fujifilm RAF: its 100-byte header (magic, versions, camera, then the JPEG
+    preview's offset and length at 84), the JPEG, then ``image`` as the CFA data."""
+    head = b"FUJIFILMCCD-RAW 0201FF383501" + b"X-T3".ljust(32, b"\0") + b"0100" + bytes(20)
+    head = head[:84] + struct.pack(">II", 100, len(jpeg)) + bytes(8)
+    return head + jpeg + image

@@ -1,5 +1,5 @@
 """The date each kind of file is uploaded with (``fileCreatedAt``), end to end: the real
-CLI, in a known zone, against the stand-in."""
+CLI, in a known zone, against the stand-in (which records what was sent)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from immich_standin.samples import (
     heic_with_exif,
     jpeg_with_exif,
     mp4_with_creation,
+    png_with,
     tiff_exif,
+    webp_with_exif,
+    xmp_packet,
 )
 
 from .conftest import Setup, write_config
@@ -47,6 +50,15 @@ def test_file_created_at_for_each_kind(server: StandinServer, tmp_path: Path):
                                                "2024-05-01T10:30:00.000+02:00"),
         "PXL_20240501_103000123.jpg": (jpeg_with_exif(None, rng.randbytes(4000)),
                                        "2024-05-01T10:30:00.123+02:00"),
+        "IMG_0007.PNG": (png_with(rng.randbytes(4000),
+                                  exif=tiff_exif("2024:03:10 09:15:00", "-05:00")),
+                         "2024-03-10T09:15:00.000-05:00"),  # PNG eXIf with its offset
+        "export.png": (png_with(rng.randbytes(4000), itxt_xmp=xmp_packet(
+                           photoshop_DateCreated="2019-07-14T18:05:00")),
+                       "2019-07-14T18:05:00.000+02:00"),  # PNG XMP, wall time in Berlin
+        "IMG_0008.webp": (webp_with_exif(tiff_exif("2024:05:01 10:30:00", "+09:00"),
+                                         rng.randbytes(4001)),
+                          "2024-05-01T10:30:00.000+09:00"),  # WebP EXIF after the image
         "notes.png": (b"\x89PNG\r\n\x1a\n" + rng.randbytes(4000),
                       "2023-01-02T04:04:05.000+01:00"),  # the mtime, in Berlin
     }
