@@ -29,7 +29,7 @@ from .hashing import Hasher
 from .immich.client import ImmichClient, Quota, make_ssl_context
 from .immich.versions import ServerVersion
 from .lock import RunLock
-from .model import PassOutcome
+from .model import REACHED_END, PassOutcome
 from .pipeline.connect import ServerInfo, connect
 from .pipeline.dryrun import DryRunReport, dry_run_scan
 from .pipeline.runner import BackupPass, HoldFn, PassResult, ScanTargets, state_error
@@ -150,9 +150,9 @@ async def _run_pass(
                     result = await backup.run()
                 finally:
                     backup.hasher.close()
-                if result.outcome in ("complete", "partial"):
+                if result.outcome in REACHED_END:
                     await _save_being_written(store, result.held)
-                if result.outcome in ("complete", "partial", "quota"):
+                if result.outcome in (*REACHED_END, PassOutcome.QUOTA):
                     try:
                         quota = await client.quota()
                     except Exception as exc:  # only a figure for status

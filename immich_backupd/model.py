@@ -9,7 +9,7 @@ stable interfaces, so a value never changes once shipped (add members, never ren
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Generic, NamedTuple, TypeVar
+from typing import Final, Generic, Literal, NamedTuple, TypeAlias, TypeVar
 
 C = TypeVar("C")
 
@@ -34,6 +34,11 @@ ON_SERVER = (FileStatus.UPLOADED, FileStatus.DUPLICATE)
 SEEN_ON_SERVER = (FileStatus.UPLOADED, FileStatus.DUPLICATE, FileStatus.TRASHED,
                   FileStatus.DELETED)
 
+#: Deleted between the scan and its read: the file is forgotten, not given a status.
+VANISHED: Final = "vanished"
+#: What a reporter is told became of one file of a pass (``Reporter.file_done``).
+FileOutcome: TypeAlias = FileStatus | Literal["vanished"]
+
 
 class PassOutcome(StrEnum):
     """How a pass ended (``passes.outcome``, the exit code of ``once``)."""
@@ -47,6 +52,10 @@ class PassOutcome(StrEnum):
     AUTH = "auth"  # the API key was refused
     STATE = "state"  # the state database could not be written
     ABORTED = "aborted"  # cancelled from outside (the task was cancelled)
+
+
+#: A pass that went through every file in scope (some may have failed or been held).
+REACHED_END = (PassOutcome.COMPLETE, PassOutcome.PARTIAL)
 
 
 class DaemonPhase(StrEnum):
@@ -69,6 +78,6 @@ class Outcome(NamedTuple, Generic[C]):
     one; ``error``: why the file is not on the server (shown to the user)."""
 
     subject: C
-    status: str
+    status: FileStatus
     remote_id: str | None = None
     error: str | None = None

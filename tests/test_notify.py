@@ -8,11 +8,13 @@ daemon as a process: e2e/test_notifications.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
 import pytest
 
+from immich_backupd.model import PassOutcome
 from immich_backupd.report.notify import NotifyingReporter
 from immich_backupd.report.notify_policy import (
     SHOW_AFTER,
@@ -237,22 +239,27 @@ def test_a_shown_pass_ends_in_place_and_tells_its_failures_there():
 def test_alerts_are_told_once_until_a_pass_completes():
     memory = Memory(first_backup_done=True)
     titles = []
-    for outcome in ("quota", "quota", "complete", "quota", "auth", "auth"):
+    Q, C, A = PassOutcome.QUOTA, PassOutcome.COMPLETE, PassOutcome.AUTH
+    for outcome in (Q, Q, C, Q, A, A):
         messages, memory = pass_end(Progress(), outcome, PassNotes(), memory, None)
         titles += [m.text.title for m in messages]
     assert titles == ["Immich storage quota exceeded", "Immich storage quota exceeded",
                       "Immich backup stopped"]
-    assert memory.alert == "auth"
+    assert memory.alert is A
     # Before a pass began (the daemon's connect), and after a restart: the same memory.
-    assert alert("auth", Memory.from_json(memory.to_json())) == ([], memory)
-    assert alert("quota", memory)[0][0].text.urgency == "critical"
+    assert alert(A, Memory.from_json(memory.to_json())) == ([], memory)
+    assert alert(Q, memory)[0][0].text.urgency == "critical"
     # A progress showing is replaced even by a repeated alert (it would stay stale).
-    assert pass_end(Progress(), "auth", PassNotes(shown_at=1.0), memory, None)[0]
+    assert pass_end(Progress(), A, PassNotes(shown_at=1.0), memory, None)[0]
 
 
 def test_memory_reads_what_it_wrote_and_tolerates_junk():
-    memory = Memory(failed=frozenset({"/p/\udcff.jpg"}), alert="quota", first_backup_done=True)
-    assert Memory.from_json(memory.to_json()) == memory
+    memory = Memory(failed=frozenset({"/p/\udcff.jpg"}), alert=PassOutcome.QUOTA,
+                    first_backup_done=True)
+    assert Memory.from_json(json.loads(json.dumps(memory.to_json()))) == memory
+    # JSON keeps the outcome's value; it is read back as the enum.
+    assert json.loads(json.dumps(memory.to_json()))["alert"] == "quota"
+    assert Memory.from_json({"alert": "quota"}).alert is PassOutcome.QUOTA
     assert Memory.from_json({"failed": "x", "alert": "nonsense", "first_backup_done": 1}) \
         == Memory()
     assert forget_missing(memory, ["/q.jpg"]).failed == frozenset()

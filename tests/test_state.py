@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from immich_backupd.model import PassOutcome
 from immich_backupd.state import (
     DB_NAME,
     DUPLICATE,
@@ -98,7 +99,7 @@ async def test_passes_and_reader_while_open(tmp_path: Path):
     reader = StateReader(tmp_path)  # a second connection while the store is open
     assert reader.counts() == {UPLOADED: 1, FAILED: 1, UNSUPPORTED: 1}
     assert reader.last_pass()["outcome"] == "running"
-    await store.finish_pass(pid, PassStats(seen=3, uploaded=1, failed=1), "partial")
+    await store.finish_pass(pid, PassStats(seen=3, uploaded=1, failed=1), PassOutcome.PARTIAL)
     assert reader.last_pass()["outcome"] == "partial"
     assert reader.last_pass()["seen"] == 3
     assert reader.meta("last_backup_at") is not None

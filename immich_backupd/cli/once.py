@@ -17,6 +17,7 @@ from ..config import Settings
 from ..errors import ExitCode
 from ..gctune import tune_gc
 from ..i18n import _, ngettext
+from ..model import REACHED_END, PassOutcome
 from ..pipeline.runner import BackupPass, PassResult
 from ..pipeline.settling import SETTLE_WAIT_FACTOR
 from ..pipeline.verify import VerifyReport
@@ -164,9 +165,9 @@ async def _once(settings: Settings, reporter: Reporter) -> int:
     if result.error is not None:
         err(str(result.error))
     waiting, refused = _failed_in_state(settings)
-    held = result.held if result.outcome in ("complete", "partial") else []
-    cloud = result.cloud_placeholders if result.outcome in ("complete", "partial") else {}
-    if result.outcome == "complete" and waiting + refused + len(held) + len(cloud) > 0:
+    held = result.held if result.outcome in REACHED_END else []
+    cloud = result.cloud_placeholders if result.outcome in REACHED_END else {}
+    if result.outcome is PassOutcome.COMPLETE and waiting + refused + len(held) + len(cloud) > 0:
         # Failed in an earlier pass (not due for another try yet), or refused for good
         # (empty, a type the server does not take), or still being written: not backed
         # up, so never "✓".
@@ -187,18 +188,18 @@ async def _once(settings: Settings, reporter: Reporter) -> int:
                            "(`immich-backupd failed` says why).",
                            refused).format(n=count(refused)))
         return int(ExitCode.FILES_FAILED)
-    if result.outcome == "stopped":
+    if result.outcome is PassOutcome.STOPPED:
         print(_("Backup stopped: {summary}. Everything finished is recorded; the rest is "
                 "backed up next time.").format(summary=summary))
-    elif result.outcome == "complete" and (late := _late_sidecars(settings)):
+    elif result.outcome is PassOutcome.COMPLETE and (late := _late_sidecars(settings)):
         print(summary)  # the photos are up, but not every sidecar: never "✓"
         print(late_line(late))
-    elif result.outcome == "complete":
+    elif result.outcome is PassOutcome.COMPLETE:
         print(_("✓ Backup complete: {summary}").format(summary=summary))
     else:
         print(summary)
     _new_versions(result)
-    if result.outcome == "partial":
+    if result.outcome is PassOutcome.PARTIAL:
         _being_written(held)
         _only_in_cloud(cloud)
     for problem in result.folder_problems:

@@ -16,6 +16,7 @@ from pathlib import PurePath
 from typing import TextIO
 
 from ..i18n import _
+from ..model import PassOutcome
 from ..report.progress import Progress, Reporter
 from ..report.rate import RateWindow, transfer, transfer_parts
 from ..report.statusline import waiting_text
@@ -94,7 +95,7 @@ class TerminalProgress(Reporter):
             self.stream.flush()
             self.line = ""
 
-    def pass_done(self, progress: Progress, outcome: str) -> None:
+    def pass_done(self, progress: Progress, outcome: PassOutcome) -> None:
         self.clear()
         self._latest = None
 

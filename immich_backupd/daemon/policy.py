@@ -26,7 +26,7 @@ from ..errors import (
     UnsupportedServerError,
 )
 from ..media import DEFAULT_MEDIA_TYPES
-from ..model import DaemonPhase
+from ..model import DaemonPhase, PassOutcome
 
 if TYPE_CHECKING:
     from ..conditions.policy import Decision, Kind
@@ -62,7 +62,7 @@ class Wait:
     server_wait: float
     waiting_for: str | None = None
     error: str | None = None
-    alert: str | None = None
+    alert: PassOutcome | None = None
 
 
 def after_error(exc: BaseException, server_wait: float, *, pass_ran: bool) -> Wait | None:
@@ -89,8 +89,8 @@ def after_error(exc: BaseException, server_wait: float, *, pass_ran: bool) -> Wa
             return Wait(DaemonPhase.ERROR, AUTH_RETRY, str(exc), logging.ERROR, server_wait,
                         error=str(exc))
         return None
-    alert = ("auth" if isinstance(exc, AuthError)
-             else "quota" if isinstance(exc, QuotaExceededError) else None)
+    alert = (PassOutcome.AUTH if isinstance(exc, AuthError)
+             else PassOutcome.QUOTA if isinstance(exc, QuotaExceededError) else None)
     return Wait(DaemonPhase.ERROR, AUTH_RETRY, str(exc), logging.ERROR, server_wait,
                 error=str(exc), alert=alert)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import folder_problems, placeholders
-from ..model import DaemonPhase
+from ..model import DaemonPhase, PassOutcome
 from ..report.progress import Progress, Reporter
 from ..report.rate import PassRate, progress_json
 from ..report.statusline import charger_line, idle_problem, status_line, watch_problem
@@ -42,7 +42,7 @@ class ProgressFeed(Reporter):
     def progress(self, progress: Progress) -> None:
         self.on_progress(progress, False)
 
-    def pass_done(self, progress: Progress, outcome: str) -> None:
+    def pass_done(self, progress: Progress, outcome: PassOutcome) -> None:
         self.on_progress(progress, True)
 
 

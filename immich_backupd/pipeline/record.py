@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..model import Outcome
+from ..model import VANISHED, FileOutcome, FileStatus, Outcome
 from ..report.progress import Progress, Reporter
 from ..state import (
     DUPLICATE,
@@ -54,8 +54,6 @@ RECORD_WAIT = 0.1  # ... or after this many seconds
 CHECK_RECORD_BATCH = 4096  # check outcomes committed together ...
 CHECK_RECORD_WAIT = 1.0  # ... or after this many seconds
 CHECK_RECORD_MAX = 4 * CHECK_RECORD_BATCH  # waiting, before the checker waits for the disk
-
-VANISHED = "vanished"  # not a state: the file is forgotten (reported as such)
 
 Done = Outcome[Candidate]
 
@@ -98,7 +96,7 @@ class Recorder:
         except Exception:
             log.exception("progress reporter failed")
 
-    def file_done(self, path: Path | str, outcome: str, detail: str = "") -> None:
+    def file_done(self, path: Path | str, outcome: FileOutcome, detail: str = "") -> None:
         try:
             self.reporter.file_done(path if isinstance(path, str) else str(path), outcome,
                                     detail)
@@ -112,7 +110,7 @@ class Recorder:
             cand.data = None
 
     # -- batched commits -------------------------------------------------------------
-    def soon(self, cand: Candidate, status: str, remote_id: str) -> None:
+    def soon(self, cand: Candidate, status: FileStatus, remote_id: str) -> None:
         """Record an upload's outcome with the next batch. The outcome is known at once
         (``cand.outcome``: a live photo's still is linked to its video by it)."""
         cand.outcome = status
@@ -182,7 +180,7 @@ class Recorder:
         await self.flush()
 
     # -- commits now -----------------------------------------------------------------
-    async def now(self, cand: Candidate, status: str, *, remote_id: str | None = None,
+    async def now(self, cand: Candidate, status: FileStatus, *, remote_id: str | None = None,
                   error: str | None = None) -> None:
         await self.now_many([Outcome(cand, status, remote_id, error)])
 

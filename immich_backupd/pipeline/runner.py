@@ -41,7 +41,7 @@ from ..folder_problems import FolderProblem
 from ..hashing import Hasher
 from ..immich.client import ImmichClient
 from ..immich.errors import ApiError, TransportError
-from ..model import PassOutcome
+from ..model import REACHED_END, PassOutcome
 from ..report.progress import Progress, Reporter
 from ..rules import AlbumRules
 from ..state import (
@@ -262,7 +262,7 @@ class BackupPass:
                 outcome = PassOutcome.STOPPED
             elif self.progress.failed or scan.folder_problems:
                 outcome = PassOutcome.PARTIAL
-        if outcome in (PassOutcome.COMPLETE, PassOutcome.PARTIAL):
+        if outcome in REACHED_END:
             with contextlib.suppress(sqlite3.Error):
                 await self._save_folder_problems()
                 await self._save_placeholders()
@@ -276,8 +276,7 @@ class BackupPass:
             await self.store.finish_pass(pass_id, self.stats, outcome)
         if cancelled:
             raise asyncio.CancelledError
-        self.progress.phase = ("done" if outcome in (PassOutcome.COMPLETE, PassOutcome.PARTIAL)
-                               else str(outcome))
+        self.progress.phase = "done" if outcome in REACHED_END else str(outcome)
         self.progress.scanning = False
         try:
             self.reporter.pass_done(self.progress, outcome)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..model import FileOutcome, PassOutcome
 from .progress import Progress, Reporter
 from .rate import PassRate, progress_json
 
@@ -94,11 +95,11 @@ class LiveFile(Reporter):
         self._last = time.monotonic()
         self._write(progress)
 
-    def pass_done(self, progress: Progress, outcome: str) -> None:
+    def pass_done(self, progress: Progress, outcome: PassOutcome) -> None:
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None
-        self._write(progress, outcome=outcome)
+        self._write(progress, outcome=str(outcome))  # JSON: the enum's value
 
 
 class Fanout(Reporter):
@@ -111,7 +112,7 @@ class Fanout(Reporter):
         self._per_file = [r for r in reporters
                           if getattr(type(r), "file_done", None) is not Reporter.file_done]
 
-    def file_done(self, path: str, outcome: str, detail: str = "") -> None:
+    def file_done(self, path: str, outcome: FileOutcome, detail: str = "") -> None:
         for r in self._per_file:
             _safe(r.file_done, path, outcome, detail)
 
@@ -119,7 +120,7 @@ class Fanout(Reporter):
         for r in self.reporters:
             _safe(r.progress, progress)
 
-    def pass_done(self, progress: Progress, outcome: str) -> None:
+    def pass_done(self, progress: Progress, outcome: PassOutcome) -> None:
         for r in self.reporters:
             _safe(r.pass_done, progress, outcome)
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..model import FileOutcome, PassOutcome
 from .desktop import (
     DBusNotifier,
     LibraryNotifier,
@@ -114,7 +115,7 @@ class NotifyingReporter(Reporter):
         self._timer: asyncio.TimerHandle | None = None
 
     # -- Reporter ------------------------------------------------------------------
-    def file_done(self, path: str, outcome: str, detail: str = "") -> None:
+    def file_done(self, path: str, outcome: FileOutcome, detail: str = "") -> None:
         # Called for every file of a pass (100,000 on a first backup): cheap checks only.
         if outcome in FAILED_OUTCOMES:
             self.notes.failures[path] = detail or outcome
@@ -129,7 +130,7 @@ class NotifyingReporter(Reporter):
         self._latest = progress
         self._consider(now)
 
-    def pass_done(self, progress: Progress, outcome: str) -> None:
+    def pass_done(self, progress: Progress, outcome: PassOutcome) -> None:
         self._cancel_timer()
         self._latest = None
         notes, self.notes = self.notes, PassNotes()
@@ -139,7 +140,7 @@ class NotifyingReporter(Reporter):
         messages, memory = pass_end(progress, outcome, notes, self.memory, totals)
         self._send_all(messages, memory)
 
-    def alert(self, outcome: str) -> None:
+    def alert(self, outcome: PassOutcome) -> None:
         """A full quota or a rejected key found before a pass could start (``outcome``:
         ``quota`` or ``auth``): told once, like the same outcome of a pass."""
         self._send_all(*alert(outcome, self.memory))

@@ -30,6 +30,7 @@ from pathlib import PurePath
 from typing import Any, Literal, NamedTuple
 
 from ..i18n import _, ngettext
+from ..model import REACHED_END, FileStatus, PassOutcome
 from .progress import Progress
 from .statusline import waiting_text
 from .text import count
@@ -57,9 +58,9 @@ Urgency = Literal["low", "normal", "critical"]
 SHOW_AFTER = 10.0  # seconds of uploading before a pass's progress is worth showing
 UPDATE_EVERY = 5.0  # seconds between updates of the progress (in place: no new pop-up)
 
-FAILED_OUTCOMES = frozenset({"failed", "unsupported"})
+FAILED_OUTCOMES = frozenset({FileStatus.FAILED, FileStatus.UNSUPPORTED})
 # Alerts the user must act on; told once until a pass completes again.
-ALERT_OUTCOMES = frozenset({"quota", "auth"})
+ALERT_OUTCOMES = frozenset({PassOutcome.QUOTA, PassOutcome.AUTH})
 NAMED = 3  # new failures named in the failure notification; the rest are counted
 
 
@@ -96,7 +97,7 @@ class Memory:
     showing (``quota``, ``auth``), and whether the first backup's summary was given."""
 
     failed: frozenset[str] = frozenset()
-    alert: str | None = None
+    alert: PassOutcome | None = None
     first_backup_done: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -111,7 +112,7 @@ class Memory:
         return cls(
             failed=frozenset(p for p in failed if isinstance(p, str))
             if isinstance(failed, list) else frozenset(),
-            alert=alert if alert in ALERT_OUTCOMES else None,
+            alert=PassOutcome(alert) if alert in ALERT_OUTCOMES else None,
             first_backup_done=data.get("first_backup_done") is True,
         )
 
@@ -197,15 +198,15 @@ def _failed_count(progress: Progress, totals: Totals | None) -> int:
     return totals.failed if totals is not None else progress.failed
 
 
-def alert_text(outcome: str) -> NotificationText | None:
+def alert_text(outcome: PassOutcome) -> NotificationText | None:
     """The alert for a full quota or a rejected key; None for other outcomes."""
-    if outcome == "quota":
+    if outcome == PassOutcome.QUOTA:
         return NotificationText(
             _("Immich storage quota exceeded"),
             _("Backup stopped. Free space in Immich, or ask the admin for a larger quota."),
             "critical",
         )
-    if outcome == "auth":
+    if outcome == PassOutcome.AUTH:
         return NotificationText(
             _("Immich backup stopped"),
             _("The server rejected the API key or it lacks a permission. "
@@ -215,7 +216,7 @@ def alert_text(outcome: str) -> NotificationText | None:
     return None
 
 
-def final_text(progress: Progress, outcome: str, *, totals: Totals | None = None,
+def final_text(progress: Progress, outcome: PassOutcome, *, totals: Totals | None = None,
                new_failures: int = 0, first: bool = False) -> NotificationText | None:
     """How a pass that showed its progress (or the first backup) ended, or None.
 
@@ -227,21 +228,21 @@ def final_text(progress: Progress, outcome: str, *, totals: Totals | None = None
         return alert
     tally = _tally(progress, totals)
     failed = _failed_count(progress, totals)
-    if outcome in ("complete", "partial"):
+    if outcome in REACHED_END:
         if failed:
             title = (_("First backup finished with failures") if first
                      else _("Backup finished with failures"))
             body = _("{tally} · {failed}. See: immich-backupd failed").format(
                 tally=tally, failed=_("{n} failed").format(n=count(failed)))
             return NotificationText(title, body, "normal" if first or new_failures else "low")
-        if outcome == "partial":  # e.g. a folder could not be read
+        if outcome == PassOutcome.PARTIAL:  # e.g. a folder could not be read
             title = _("First backup incomplete") if first else _("Backup incomplete")
             return NotificationText(title, _("{tally}. See: immich-backupd status").format(
                 tally=tally), "normal")
         if first:
             return NotificationText(_("First backup complete"), tally, "normal")
         return NotificationText(_("Backup complete · {tally}").format(tally=tally), "", "low")
-    if outcome in ("stopped", "offline"):
+    if outcome in (PassOutcome.STOPPED, PassOutcome.OFFLINE):
         return NotificationText(_("Backup stopped"),
                                 _("{tally}; the rest follows later").format(tally=tally), "low")
     return None
@@ -269,7 +270,7 @@ def failures_text(new: Mapping[str, str], totals: Totals | None) -> Notification
     return NotificationText(title, "\n".join(lines), "normal")
 
 
-def pass_end(progress: Progress, outcome: str, notes: PassNotes, memory: Memory,
+def pass_end(progress: Progress, outcome: PassOutcome, notes: PassNotes, memory: Memory,
              totals: Totals | None) -> tuple[list[Message], Memory]:
     """The messages a pass ends with, and the memory after it.
 
@@ -285,7 +286,7 @@ def pass_end(progress: Progress, outcome: str, notes: PassNotes, memory: Memory,
         if memory.alert != outcome or notes.shown:  # shown: replace the stale progress
             messages.append(Message(Slot.STATUS, text))
         return messages, replace(memory, failed=frozenset(still), alert=outcome)
-    ended = outcome in ("complete", "partial")
+    ended = outcome in REACHED_END
     first = ended and not memory.first_backup_done and (
         totals.total if totals is not None else progress.seen) > 0
     summary = (final_text(progress, outcome, totals=totals, new_failures=len(new), first=first)
@@ -301,7 +302,7 @@ def pass_end(progress: Progress, outcome: str, notes: PassNotes, memory: Memory,
     )
 
 
-def alert(outcome: str, memory: Memory) -> tuple[list[Message], Memory]:
+def alert(outcome: PassOutcome, memory: Memory) -> tuple[list[Message], Memory]:
     """A full quota or a rejected key found before a pass could start: told once."""
     text = alert_text(outcome)
     if text is None or memory.alert == outcome:

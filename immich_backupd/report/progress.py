@@ -10,6 +10,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..model import FileOutcome, PassOutcome
+
 
 @dataclass(slots=True)
 class Upload:
@@ -97,11 +99,12 @@ class Reporter:
     fails a backup (borgmatic's monitoring hooks).
     """
 
-    def file_done(self, path: str, outcome: str, detail: str = "") -> None:
-        """One file finished: uploaded, duplicate, failed, trashed, unsupported, vanished."""
+    def file_done(self, path: str, outcome: FileOutcome, detail: str = "") -> None:
+        """One file finished: its new status (uploaded, duplicate, failed, trashed,
+        unsupported) or vanished; ``detail``: why it is not on the server."""
 
     def progress(self, progress: Progress) -> None:
         """Called often; implementations throttle."""
 
-    def pass_done(self, progress: Progress, outcome: str) -> None:
-        """The pass ended with outcome complete, partial, quota, auth, stopped."""
+    def pass_done(self, progress: Progress, outcome: PassOutcome) -> None:
+        """The pass ended (complete, partial, quota, auth, stopped, ...)."""

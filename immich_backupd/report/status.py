@@ -20,6 +20,7 @@ from ..config import DashboardSettings, Settings
 from ..errors import AuthError, BackupdError, UnsupportedServerError
 from ..i18n import _, ngettext
 from ..lock import is_locked, read_holder
+from ..model import DaemonPhase, PassOutcome
 from ..rules import AlbumRules
 from ..state import FAILED, ON_SERVER, UNSUPPORTED, StateReader
 from ..state.password import has_password
@@ -80,9 +81,9 @@ def last_stop(last_pass: dict[str, Any] | None, stop: dict[str, Any] | None, *,
         return {"reason": stop["reason"], "at": stop.get("at")}
     last = last_pass or {}
     outcome = last.get("outcome")
-    if outcome in ("auth", "offline", "state"):
+    if outcome in (PassOutcome.AUTH, PassOutcome.OFFLINE, PassOutcome.STATE):
         return {"reason": outcome, "at": last.get("finished_at")}
-    if outcome == "running":
+    if outcome == PassOutcome.RUNNING:
         return {"reason": "interrupted", "at": last.get("started_at")}
     return None
 
@@ -181,7 +182,7 @@ def status_data(settings: Settings) -> dict[str, Any]:
     folders = folder_counts(settings.state_dir, settings.albums.include)
     data["folders"] = [{"path": path, **numbers} for path, numbers in folders.items()]
     live = read_live(settings.state_dir)
-    if live is not None and _alive(live.get("pid")) and live.get("state") != "stopped" \
+    if live is not None and _alive(live.get("pid")) and live.get("state") != DaemonPhase.STOPPED \
             and live.get("outcome") is None:
         data["live"] = live
         data["daemon"] = bool(live.get("daemon"))
@@ -240,7 +241,8 @@ def in_pass(live: dict[str, Any] | None) -> bool:
     a ``once`` run (whose live file is its pass)."""
     if not live:
         return False
-    return live.get("state") in ("scanning", "backing-up") or not live.get("daemon")
+    return (live.get("state") in (DaemonPhase.SCANNING, DaemonPhase.BACKING_UP)
+            or not live.get("daemon"))
 
 
 def counts_in_pass(backed_up: int, total: int,
@@ -284,11 +286,11 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
     """
     live = data["live"] or {}
     state = live.get("state")
-    if state == "waiting" and live.get("held_for_charger"):
+    if state == DaemonPhase.WAITING and live.get("held_for_charger"):
         return "waiting", "⏸ " + charger_line(int(live["held_for_charger"]))
-    if state == "waiting" and live.get("waiting_for"):
+    if state == DaemonPhase.WAITING and live.get("waiting_for"):
         return "waiting", "⏸ " + waiting_text(live["waiting_for"])
-    if state == "error" and live.get("error"):
+    if state == DaemonPhase.ERROR and live.get("error"):
         return "error", "✗ " + live["error"]
     busy = in_pass(live)
     if busy and (live.get("uploads") or (live.get("planned") and not live.get("scanning"))):
@@ -322,11 +324,11 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
     if cloud:
         return "cloud", placeholders.headline(cloud, count(cloud))
     last = data["last_pass"] or {}
-    if last.get("outcome") == "quota":
+    if last.get("outcome") == PassOutcome.QUOTA:
         return "quota", "✗ " + _("The Immich storage quota is full: the rest is backed up "
                                  "when there is room (free space in Immich, or ask the "
                                  "admin for more)")
-    if last.get("outcome") in ("stopped", "aborted"):
+    if last.get("outcome") in (PassOutcome.STOPPED, PassOutcome.ABORTED):
         return "stopped", _("⏸ Backup stopped before the end; the rest follows on the "
                             "next pass")
     if data.get("pending"):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .. import placeholders
 from ..i18n import N_, _, ngettext
+from ..model import DaemonPhase
 from .progress import Progress
 from .rate import transfer, transfer_parts
 from .text import count
@@ -55,7 +56,7 @@ def idle_line(backed_up: int, total: int, failed: int, last_backup: float | None
 
 def status_line(
     *,
-    state: str,
+    state: DaemonPhase,
     progress: Progress | None = None,
     waiting_for: str | None = None,
     backed_up: int = 0,
@@ -65,17 +66,17 @@ def status_line(
     error: str | None = None,
     rate: float | None = None,
 ) -> str:
-    """``state``: starting, scanning, backing-up, waiting, idle, error. ``rate``: bytes
-    per second the pass sends (``report.rate``), for the time left."""
-    if state == "waiting" and waiting_for:
+    """``state``: what the daemon does. ``rate``: bytes per second the pass sends
+    (``report.rate``), for the time left."""
+    if state == DaemonPhase.WAITING and waiting_for:
         return waiting_text(waiting_for)
-    if state == "error" and error:
+    if state == DaemonPhase.ERROR and error:
         return error
-    if state in ("scanning", "backing-up") and progress is not None:
+    if state in (DaemonPhase.SCANNING, DaemonPhase.BACKING_UP) and progress is not None:
         if progress.uploads or (progress.planned and not progress.scanning):
             return uploading_line(progress, rate)
         return _("Scanning… {n} files").format(n=count(progress.seen))
-    if state == "starting":
+    if state == DaemonPhase.STARTING:
         return _("Starting")
     return idle_line(backed_up, total, failed, last_backup)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiosqlite
 
-from ..model import ON_SERVER, SEEN_ON_SERVER
+from ..model import ON_SERVER, REACHED_END, SEEN_ON_SERVER, PassOutcome
 from .paths import join_path, split_path, split_paths
 from .records import (
     DIR_ID,
@@ -389,20 +389,20 @@ class StateStore:
     async def start_pass(self) -> int:
         async with self._transaction() as db:
             cur = await db.execute(
-                "INSERT INTO passes(started_at, outcome) VALUES(?, 'running')", (time.time(),)
-            )
+                "INSERT INTO passes(started_at, outcome) VALUES(?, ?)",
+                (time.time(), PassOutcome.RUNNING.value))
         return int(cur.lastrowid or 0)
 
-    async def finish_pass(self, pass_id: int, stats: PassStats, outcome: str) -> None:
+    async def finish_pass(self, pass_id: int, stats: PassStats, outcome: PassOutcome) -> None:
         now = time.time()
         async with self._transaction() as db:
             await db.execute(
                 "UPDATE passes SET finished_at=?, outcome=?, seen=?, hashed=?, uploaded=?, "
                 "duplicates=?, failed=?, bytes=?, duration=? WHERE id=?",
-                (now, outcome, stats.seen, stats.hashed, stats.uploaded, stats.duplicates,
+                (now, outcome.value, stats.seen, stats.hashed, stats.uploaded, stats.duplicates,
                  stats.failed, stats.bytes, now - stats.started_at, pass_id),
             )
-        if outcome in ("complete", "partial"):
+        if outcome in REACHED_END:
             await self.set_meta("last_backup_at", str(now))
 
 
