@@ -26,6 +26,8 @@ servers (issue 18):
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from .context import ApiError, RequestContext, json_response
