@@ -214,15 +214,39 @@ def match_sidecars(media_names: Iterable[str], names_in_dir: Iterable[str]) -> d
 
 # --- Live photos ---------------------------------------------------------------------------
 
+RAW_EXTENSIONS = frozenset({
+    ".3fr", ".ari", ".arw", ".cap", ".cr2", ".cr3", ".crw", ".dcr", ".dng", ".erf", ".fff",
+    ".iiq", ".k25", ".kdc", ".mrw", ".nef", ".nrw", ".orf", ".ori", ".pef", ".raf", ".raw",
+    ".rw2", ".rwl", ".sr2", ".srf", ".srw", ".x3f",
+})
+"""RAW formats among the server's image types (Immich's own list of raw formats): a live
+photo's RAW still, and the RAW half of a RAW+JPEG stack (:mod:`.stacks`)."""
+
 
 def live_photo_pairs(files: Mapping[str, str]) -> dict[str, str]:
     """Return still name -> motion video name for live photos in one folder.
 
     ``files`` maps names to their kind. A live photo is an image and a video with the
-    same stem (case-insensitive: ``IMG_1234.HEIC`` + ``IMG_1234.MOV``). Only an exact
-    one-image, one-video group is paired: with ``IMG_1.HEIC``, ``IMG_1.JPG`` and
-    ``IMG_1.MOV`` we cannot tell which still the motion belongs to, and a wrong link
-    would hide the video on the server, so such groups stay separate assets.
+    same stem (case-insensitive: ``IMG_1234.HEIC`` + ``IMG_1234.MOV``; an iPhone's ProRAW
+    live photo: ``IMG_1234.DNG`` + ``IMG_1234.MOV``). A group of one video and two stills,
+    one RAW and one not (``IMG_1.DNG`` + ``IMG_1.HEIC`` + ``IMG_1.MOV``: a RAW+HEIC
+    capture, or a ProRAW photo exported with its rendering), is paired with the non-RAW
+    still, because:
+
+    - the server links by content, not name: reading a still after the video, it links
+      that still when its Apple maker note carries the video's content identifier
+      (``com.apple.quicktime.content.identifier``), whichever still it is: its own linking
+      makes no choice to copy;
+    - in the Photos library such a capture is one asset whose photo is the HEIC/JPEG, the
+      DNG its alternate, and the motion video belongs to that asset; Immich's iOS app
+      uploads that photo (immich-app/immich#16891: the JPEG of a RAW+JPEG asset) with
+      the video linked;
+    - with ``backup.stacks.raw_jpeg`` the HEIC/JPEG is the cover of the RAW+JPEG stack,
+      so the still shown is the one that plays.
+
+    Any other group with several stills or videos is not paired: with ``IMG_1.HEIC``,
+    ``IMG_1.JPG`` and ``IMG_1.MOV`` we cannot tell which still the motion belongs to, and
+    a wrong link would hide the video on the server, so such groups stay separate assets.
     """
     kinds = set(files.values())
     if "image" not in kinds or "video" not in kinds:
@@ -232,8 +256,22 @@ def live_photo_pairs(files: Mapping[str, str]) -> dict[str, str]:
         if kind == "image" or kind == "video":
             images, videos = groups.setdefault(stem(name).lower(), ([], []))
             (images if kind == "image" else videos).append(name)
-    return {
-        images[0]: videos[0]
-        for images, videos in groups.values()
-        if len(images) == 1 and len(videos) == 1
-    }
+    pairs = {}
+    for images, videos in groups.values():
+        if len(videos) == 1:
+            still = _live_still(images)
+            if still is not None:
+                pairs[still] = videos[0]
+    return pairs
+
+
+def _live_still(images: list[str]) -> str | None:
+    """The still a group's one video belongs to: the only one, or the non-RAW of a RAW
+    and a rendered still (see :func:`live_photo_pairs`); None when it cannot be told."""
+    if len(images) == 1:
+        return images[0]
+    if len(images) == 2:
+        rendered = [n for n in images if extension(n) not in RAW_EXTENSIONS]
+        if len(rendered) == 1:
+            return rendered[0]
+    return None

@@ -45,14 +45,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import NamedTuple
 
-from .media import DEFAULT_MEDIA_TYPES, extension, stem
-
-RAW_EXTENSIONS = frozenset({
-    ".3fr", ".ari", ".arw", ".cap", ".cr2", ".cr3", ".crw", ".dcr", ".dng", ".erf", ".fff",
-    ".iiq", ".k25", ".kdc", ".mrw", ".nef", ".nrw", ".orf", ".ori", ".pef", ".raf", ".raw",
-    ".rw2", ".rwl", ".sr2", ".srf", ".srw", ".x3f",
-})
-"""RAW formats among the server's image types (Immich's own list of raw formats)."""
+from .media import DEFAULT_MEDIA_TYPES, RAW_EXTENSIONS, extension, stem
 
 JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe"})
 HEIC_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})

@@ -163,3 +163,18 @@ def test_live_photo_ambiguous_groups_are_not_paired() -> None:
 def test_live_photo_ignores_sidecars_and_lone_files() -> None:
     files = {"a.heic": "image", "a.heic.xmp": "sidecar", "a.xmp": "sidecar", "b.mov": "video"}
     assert live_photo_pairs(files) == {}
+
+
+def test_a_proraw_live_photo_pairs_its_dng() -> None:
+    assert live_photo_pairs({"IMG_7.DNG": "image", "IMG_7.MOV": "video"}) == {
+        "IMG_7.DNG": "IMG_7.MOV"}
+
+
+def test_raw_and_rendered_stills_pair_the_rendered_one() -> None:
+    files = {"IMG_8.DNG": "image", "IMG_8.HEIC": "image", "IMG_8.MOV": "video",
+             "IMG_9.jpg": "image", "img_9.cr2": "image", "IMG_9.mov": "video"}
+    assert live_photo_pairs(files) == {"IMG_8.HEIC": "IMG_8.MOV", "IMG_9.jpg": "IMG_9.mov"}
+    two_raws = {"IMG_1.DNG": "image", "IMG_1.CR2": "image", "IMG_1.MOV": "video"}
+    three = {"IMG_2.DNG": "image", "IMG_2.HEIC": "image", "IMG_2.JPG": "image",
+             "IMG_2.MOV": "video"}
+    assert live_photo_pairs(two_raws) == {} and live_photo_pairs(three) == {}
