@@ -36,7 +36,10 @@ class StandinCore:
 
     Shared by the thread runner and the CLI. ``set_down("refuse")`` stops listening
     (connects are refused) and closes open connections; coming back up listens again
-    on the same port.
+    on the same port. ``close_linger``: seconds an early duplicate answer keeps
+    discarding the body before the socket is closed (0 closes at once, so the client
+    may see a reset). ``ssl_context``: serve HTTPS with it (the url then starts with
+    ``https``).
     """
 
     def __init__(
@@ -155,28 +158,11 @@ class StandinServer:
     ...     srv.url, srv.api_key, srv.state, srv.faults
     """
 
-    def __init__(
-        self,
-        version: str = "3.1.0",
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        api_key: str | None = None,
-        quota: int | None = None,
-        permissions: Iterable[str] = (ALL_PERMISSIONS,),
-        seed: int = 0,
-        keepalive_timeout: float = KEEPALIVE_TIMEOUT,
-        close_linger: float = 0.5,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> None:
-        """``close_linger``: seconds an early duplicate answer keeps discarding the body
-        before the socket is closed (0 closes at once, so the client may see a reset).
-        ``ssl_context``: serve HTTPS with it (the url then starts with ``https``)."""
-        self.core = StandinCore(
-            version=version, host=host, port=port, api_key=api_key, quota=quota,
-            permissions=permissions, seed=seed, keepalive_timeout=keepalive_timeout,
-            close_linger=close_linger, ssl_context=ssl_context,
-        )
+    def __init__(self, version: str = "3.1.0", **options: Any) -> None:
+        """``options``: those of :class:`StandinCore` (``host``, ``port``, ``api_key``,
+        ``quota``, ``permissions``, ``seed``, ``keepalive_timeout``, ``close_linger``,
+        ``ssl_context``, ``state``), taken once there."""
+        self.core = StandinCore(version=version, **options)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = threading.Event()
