@@ -46,6 +46,7 @@ from .state import (
     StateStore,
     WorkerReads,
     row_to_record,
+    user_version,
 )
 
 log = logging.getLogger("immich_backupd")
@@ -209,7 +210,7 @@ async def run_dry(settings: Settings) -> DryRunReport:
         try:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             try:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                version = user_version(conn)
             finally:
                 conn.close()
         except sqlite3.Error as exc:

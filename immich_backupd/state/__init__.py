@@ -35,7 +35,15 @@ from .records import (
     file_row,
     row_to_record,
 )
-from .schema import DB_NAME, MIGRATIONS, PRAGMAS, SCHEMA_VERSION, migrate, migration_scripts
+from .schema import (
+    DB_NAME,
+    MIGRATIONS,
+    PRAGMAS,
+    SCHEMA_VERSION,
+    migrate,
+    migration_scripts,
+    user_version,
+)
 from .worker import WorkerReads
 
 if TYPE_CHECKING:
@@ -46,7 +54,7 @@ __all__ = [
     "PRAGMAS", "SCHEMA_VERSION", "SEEN_ON_SERVER", "TRASHED", "UNSUPPORTED", "UPLOADED",
     "FileRecord", "PassStats", "StateReader", "StateStore", "WorkerReads", "file_row",
     "join_path", "migrate", "migration_scripts", "row_to_record", "split_path",
-    "split_paths",
+    "split_paths", "user_version",
 ]
 
 

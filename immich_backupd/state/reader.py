@@ -25,7 +25,7 @@ from .records import (
     FileRecord,
     row_to_record,
 )
-from .schema import DB_NAME, SCHEMA_VERSION, migrate
+from .schema import DB_NAME, SCHEMA_VERSION, migrate, user_version
 from .sidecars import LATE_COUNT, LATE_PATHS
 
 
@@ -49,7 +49,7 @@ class StateReader:
             return
         self._conn = sqlite3.connect(self.path, isolation_level=None)
         self._conn.execute("PRAGMA busy_timeout=10000")
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        version = user_version(self._conn)
         if version < SCHEMA_VERSION:
             if is_locked(state_dir, LOCK_NAME) or is_locked(state_dir, DAEMON_LOCK_NAME):
                 # A `once` or daemon that has just started may be creating the file
@@ -57,7 +57,7 @@ class StateReader:
                 deadline = time.monotonic() + migration_wait
                 while version < SCHEMA_VERSION and time.monotonic() < deadline:
                     time.sleep(0.05)
-                    version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+                    version = user_version(self._conn)
             if version < SCHEMA_VERSION and (
                     is_locked(state_dir, LOCK_NAME) or is_locked(state_dir, DAEMON_LOCK_NAME)):
                 # An older immich-backupd has it open: changing the schema under it

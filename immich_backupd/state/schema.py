@@ -181,6 +181,7 @@ def statements(script: str) -> Iterator[str]:
 
 
 def user_version(conn: sqlite3.Connection) -> int:
+    """The schema version of ``conn``'s database (0: a new, empty file)."""
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
