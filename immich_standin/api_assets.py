@@ -191,13 +191,7 @@ def _finish_upload(ctx: RequestContext, upload: ReceivedUpload) -> web.Response:
             raise ApiError(400, "Quota has been exceeded!")
         live_id = fields.get("livePhotoVideoId")
         if live_id:
-            motion = state.assets.get(live_id.lower())
-            if motion is None:
-                raise ApiError(400, "Live photo video not found")
-            if motion.type != "VIDEO":
-                raise ApiError(400, "Live photo video must be a video")
-            if motion.owner_id != user.id:
-                raise ApiError(400, "Live photo video does not belong to the user")
+            motion = _live_video(ctx, user.id, live_id)
             if motion.visibility == "timeline":
                 motion.visibility = "hidden"
         sidecar = upload.files.get("sidecarData")
@@ -225,6 +219,19 @@ def _finish_upload(ctx: RequestContext, upload: ReceivedUpload) -> web.Response:
             return json_response(ctx, {"id": stored.id, "status": "created"}, 201)
         state.counters.duplicates += 1
         return json_response(ctx, {"id": stored.id, "status": "duplicate"})
+
+
+def _live_video(ctx: RequestContext, owner_id: str, live_id: str) -> Asset:
+    """The video a ``livePhotoVideoId`` names, as the real server checks it (on upload
+    and on update): it exists, is a video and is the user's; else 400. Under the lock."""
+    motion = ctx.state.assets.get(live_id.lower())
+    if motion is None:
+        raise ApiError(400, "Live photo video not found")
+    if motion.type != "VIDEO":
+        raise ApiError(400, "Live photo video must be a video")
+    if motion.owner_id != owner_id:
+        raise ApiError(400, "Live photo video does not belong to the user")
+    return motion
 
 
 async def bulk_upload_check(ctx: RequestContext) -> web.Response:
@@ -312,13 +319,7 @@ async def update_asset(ctx: RequestContext) -> web.Response:
                     old.visibility = "timeline"
                 asset.live_photo_video_id = None
             else:
-                motion = state.assets.get(live_id.lower())
-                if motion is None:
-                    raise ApiError(400, "Live photo video not found")
-                if motion.type != "VIDEO":
-                    raise ApiError(400, "Live photo video must be a video")
-                if motion.owner_id != user.id:
-                    raise ApiError(400, "Live photo video does not belong to the user")
+                motion = _live_video(ctx, user.id, live_id)
                 motion.visibility = "hidden"
                 asset.live_photo_video_id = motion.id
         if "isFavorite" in body:
