@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .clientconfig import write_config
 from .procs import python_env, terminate
 from .standin import Server
 from .trees import JPEG, tiny_tree, write_seed
@@ -118,20 +119,6 @@ class DaemonRun:
             "passes per photo": max(s.passes for s in self.samples),
             "requests per photo": self.samples[len(self.samples) // 2].requests,
         }
-
-
-def write_config(path: Path, srv: Server, state_dir: Path, include: Path,
-                 trigger_delay: float) -> Path:
-    path.write_text(json.dumps({
-        "server": {"url": srv.url, "api_key": srv.api_key},
-        "state_dir": str(state_dir),
-        "albums": {"include": [str(include)]},
-        "backup": {"album_sync": False, "trigger_delay": f"{round(trigger_delay * 1000)}ms"},
-        "notifications": {"desktop": False},
-        "log_level": "info",
-    }, indent=2))
-    path.chmod(0o600)
-    return path
 
 
 def _proc_status(pid: int) -> dict[str, float]:
@@ -289,7 +276,9 @@ def run_daemon(
     try:
         with server(f"daemon-{label}", seed) as srv:
             run.server = srv
-            cfg = write_config(work / f"daemon-{label}.yaml", srv, state, root, trigger_delay)
+            cfg = write_config(work / f"daemon-{label}.yaml", srv.url, srv.api_key, state, root,
+                               backup={"trigger_delay": f"{round(trigger_delay * 1000)}ms"},
+                               log_level="info")
             started = time.monotonic()
             daemon = _Daemon(cfg, state, work / f"daemon-{label}.log")
             try:

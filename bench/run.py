@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from . import hashbench, latency, official_cli, verifybench
+from .clientconfig import write_config
 from .procs import Measured, byte_compile, python_env, run_measured
 from .standin import Server
 from .trees import Tree, mb_tree, sparse_video, tiny_tree, write_seed
@@ -133,19 +134,6 @@ class Results:
 
 
 # -- runners ---------------------------------------------------------------------------
-def write_config(path: Path, url: str, key: str, state_dir: Path, include: Path) -> Path:
-    path.write_text(json.dumps({
-        "server": {"url": url, "api_key": key},
-        "state_dir": str(state_dir),
-        "albums": {"include": [str(include)]},
-        # The CLI (without -a) makes no albums: compare like with like.
-        "backup": {"album_sync": False},
-        "notifications": {"desktop": False},
-    }, indent=2))
-    path.chmod(0o600)
-    return path
-
-
 def state_pass(state_dir: Path) -> dict[str, Any]:
     """The last pass's row and the file counts, read from the state after a run."""
     db = state_dir / "state.sqlite3"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import shutil
 import sqlite3
 import sys
@@ -21,8 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from immich_backupd.state import DB_NAME, UPLOADED, migrate
+from immich_backupd.state import DB_NAME, DELETED, UPLOADED, migrate
 
+from .clientconfig import write_config
 from .procs import Measured, python_env, run_measured
 from .standin import Server
 
@@ -71,23 +71,10 @@ def write_seed(path: Path, n: int, deleted_every: int) -> int:
     return missing
 
 
-def write_config(path: Path, url: str, key: str, state_dir: Path, include: Path) -> Path:
-    include.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
-        "server": {"url": url, "api_key": key},
-        "state_dir": str(state_dir),
-        "albums": {"include": [str(include)]},
-        "backup": {"album_sync": False},
-        "notifications": {"desktop": False},
-    }, indent=2))
-    path.chmod(0o600)
-    return path
-
-
 def deleted_in_state(state_dir: Path) -> int:
     conn = sqlite3.connect(state_dir / DB_NAME)
     try:
-        return conn.execute("SELECT count(*) FROM files WHERE status='deleted_on_server'"
+        return conn.execute("SELECT count(*) FROM files WHERE status=?", (DELETED.value,)
                             ).fetchone()[0]
     finally:
         conn.close()
