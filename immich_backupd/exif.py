@@ -105,11 +105,14 @@ class Tiff(NamedTuple):
 
     def text(self, entry: Entry | None) -> str:
         """An ASCII value (or UNDEFINED, as some writers store text) up to its first NUL;
-        "" when absent, of another type or longer than MAX_TEXT."""
+        "" when absent, of another type, longer than MAX_TEXT or cut short (a truncated
+        file: part of a value is not the value)."""
         if entry is None or entry.kind not in (2, 7) or entry.count > MAX_TEXT:
             return ""
         n = entry.count
         raw = entry.value[:n] if n <= 4 else read_at(self.fh, self.base + self.offset(entry), n)
+        if len(raw) < n:
+            return ""
         return raw.split(b"\0", 1)[0].decode("ascii", "replace")
 
     def exif(self) -> dict[int, Entry] | None:

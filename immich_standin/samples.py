@@ -29,20 +29,19 @@ def full_box(kind: bytes, version: int, payload: bytes, flags: int = 0) -> bytes
 
 def tiff_exif(date: str | None = "2024:05:01 10:30:00", offset: str | None = None,
               subsec: str | None = None, *, little_endian: bool = True,
-              digitized: str | None = None) -> bytes:
+              digitized: str | None = None, maker_note: bytes | None = None) -> bytes:
     """A TIFF structure (IFD0 with an Exif pointer, an Exif IFD) with the dates given:
     ``DateTimeOriginal``, ``OffsetTimeOriginal``, ``SubSecTimeOriginal``,
-    ``DateTimeDigitized``; the ASCII values stored after the IFDs."""
+    ``DateTimeDigitized``, and a ``MakerNote`` (see :func:`apple_maker_note`); the
+    values stored after the IFDs."""
     o = "<" if little_endian else ">"
-    tags = []
-    if date is not None:
-        tags.append((0x9003, date))
-    if digitized is not None:
-        tags.append((0x9004, digitized))
-    if offset is not None:
-        tags.append((0x9011, offset))
-    if subsec is not None:
-        tags.append((0x9291, subsec))
+    tags: list[tuple[int, int, bytes]] = []  # tag, TIFF type, value bytes
+    for tag, text in ((0x9003, date), (0x9004, digitized), (0x9011, offset),
+                      (0x9291, subsec)):
+        if text is not None:
+            tags.append((tag, 2, text.encode() + b"\0"))
+    if maker_note is not None:
+        tags.append((0x927C, 7, maker_note))
     tags.sort()
     ifd0_at = 8
     ifd0 = struct.pack(o + "H", 2)  # Orientation, ExifIFD pointer
@@ -51,16 +50,41 @@ def tiff_exif(date: str | None = "2024:05:01 10:30:00", offset: str | None = Non
     ifd0 += struct.pack(o + "HHII", 0x8769, 4, 1, exif_at) + struct.pack(o + "I", 0)
     values_at = exif_at + 2 + 12 * len(tags) + 4
     entries, values = b"", b""
-    for tag, text in tags:
-        raw = text.encode() + b"\0"
+    for tag, kind, raw in tags:
         if len(raw) <= 4:
-            entries += struct.pack(o + "HHI", tag, 2, len(raw)) + raw.ljust(4, b"\0")
+            entries += struct.pack(o + "HHI", tag, kind, len(raw)) + raw.ljust(4, b"\0")
         else:
-            entries += struct.pack(o + "HHII", tag, 2, len(raw), values_at + len(values))
+            entries += struct.pack(o + "HHII", tag, kind, len(raw), values_at + len(values))
             values += raw + (b"\0" if len(raw) % 2 else b"")
     exif = struct.pack(o + "H", len(tags)) + entries + struct.pack(o + "I", 0)
     head = (b"II" if little_endian else b"MM") + struct.pack(o + "HI", 42, ifd0_at)
     return head + ifd0 + exif + values
+
+
+def apple_maker_note(burst: str | None, content_id: str = "0F3C8A52-1B7E-4C1D-9A3F-5E2B7D9C4A10",
+                     *, little_endian: bool = False) -> bytes:
+    """An iPhone's Exif maker note, laid out as exiftool's Apple table reads it and as
+    iPhones write it: ``Apple iOS\\0``, version 1, the byte order (``MM``), then a
+    directory whose offsets count from the maker note's first byte. Entries:
+    MakerNoteVersion (int32s), ``0x000b`` BurstUUID (text; left out when ``burst`` is
+    None), ``0x0011`` ContentIdentifier (text, the Live Photo pairing id, which is not
+    the burst), ``0x0014`` ImageCaptureType (10 = photo)."""
+    o = "<" if little_endian else ">"
+    entries: list[tuple[int, int, int, bytes]] = [(0x0001, 9, 1, struct.pack(o + "i", 14))]
+    if burst is not None:
+        entries.append((0x000B, 2, len(burst) + 1, burst.encode() + b"\0"))
+    entries.append((0x0011, 2, len(content_id) + 1, content_id.encode() + b"\0"))
+    entries.append((0x0014, 9, 1, struct.pack(o + "i", 10)))
+    head = b"Apple iOS\0" + b"\0\x01" + (b"II" if little_endian else b"MM")
+    values_at = len(head) + 2 + 12 * len(entries) + 4
+    table, values = struct.pack(o + "H", len(entries)), b""
+    for tag, kind, count, raw in entries:
+        if len(raw) <= 4:
+            table += struct.pack(o + "HHI", tag, kind, count) + raw.ljust(4, b"\0")
+        else:
+            table += struct.pack(o + "HHII", tag, kind, count, values_at + len(values))
+            values += raw + (b"\0" if len(raw) % 2 else b"")
+    return head + table + struct.pack(o + "I", 0) + values
 
 
 def jpeg_with_exif(tiff: bytes | None, image: bytes, *, icc_first: bool = False) -> bytes:

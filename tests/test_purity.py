@@ -19,9 +19,8 @@ import pytest
 FRAMEWORKS = ("asyncio", "aiohttp", "aiosqlite", "watchdog")
 
 PURE_MODULES = (
-    "bandwidth", "bilingual", "capture_containers", "capture_date", "changes", "exif", "config",
-    "config.albums",
-    "config.fields",
+    "appleburst", "bandwidth", "bilingual", "capture_containers", "capture_date", "changes",
+    "exif", "config", "config.albums", "config.fields",
     "digest",
     "config.keys", "config.model", "config.paths", "config.render", "config.sections",
     "config.yamldoc", "config_edit", "durations",
