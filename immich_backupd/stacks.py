@@ -1,5 +1,5 @@
 """Which files of one folder belong together as a stack on the server: RAW+JPEG pairs and
-bursts, by their names alone.
+bursts, by their names (and the Apple burst ids read from the files, passed in).
 
 Pure: names in, groups out; never touches the file system. A stack never spans folders:
 :func:`stacks_in_folder` takes the names of one folder, :func:`stacks_by_folder` splits
@@ -26,8 +26,13 @@ the server). Groups of one are no stack (the server takes two ids or more).
   ===========================================  ==============================================
 
   The file marked ``COVER`` is the cover; where none is marked (Samsung), the first of
-  the burst. Apple marks bursts inside the files (a burst id in the maker notes), not
-  in their names: not detected here.
+  the burst.
+- **Apple bursts** (``StackKind.BURST`` too): an iPhone names its frames like any photo
+  (``IMG_1234.HEIC``) and marks the burst inside each file (the maker note's burst id,
+  :mod:`.appleburst`). The caller passes the ids it read (``burst_ids``: name → id);
+  files with the same id in one folder are a burst. Apple marks no cover in the file
+  (the frame the user picked is kept in the Photos library), so the first by name is
+  the cover: the frame taken first, as an iPhone numbers them.
 
 :func:`stack_requests` decides what to send given what the server has and which stacks
 were made before (see its docstring for why a stack is never sent twice).
@@ -125,11 +130,21 @@ def _cover_rank(name: str) -> tuple[int, str]:
     return (0 if ext in JPEG_EXTENSIONS else 1 if ext in HEIC_EXTENSIONS else 2, name)
 
 
-def _named_groups(names: list[str], raw_jpeg: bool, bursts: bool) -> list[StackGroup]:
+def apple_burst_key(burst_id: str) -> str:
+    """The group key of the Apple burst ``burst_id`` (see :class:`StackGroup`)."""
+    return f"apple:{burst_id.lower()}"
+
+
+def _named_groups(names: list[str], raw_jpeg: bool, bursts: bool,
+                  burst_ids: Mapping[str, str]) -> list[StackGroup]:
     parsed: dict[str, list[tuple[BurstName, str]]] = {}
     maybe = _MAYBE_NAMED.search
-    for name in names:
+    for index, name in enumerate(names):  # sorted: an Apple burst's frames by name
         burst = parse_burst(name) if maybe(name) else None
+        if burst is None and bursts and burst_ids:
+            found = burst_ids.get(name)
+            if found and extension(name) not in RAW_EXTENSIONS:
+                burst = BurstName(StackKind.BURST, apple_burst_key(found), index, False)
         if burst is None:
             continue
         if (burst.kind is StackKind.BURST and not bursts) or (
@@ -169,12 +184,14 @@ def _raw_jpeg_groups(names: Iterable[str]) -> list[StackGroup]:
 
 
 def stacks_in_folder(names: Iterable[str], *, raw_jpeg: bool = True, bursts: bool = False,
-                     images: frozenset[str] = DEFAULT_MEDIA_TYPES.image) -> list[StackGroup]:
+                     images: frozenset[str] = DEFAULT_MEDIA_TYPES.image,
+                     burst_ids: Mapping[str, str] | None = None) -> list[StackGroup]:
     """The stacks among the files ``names`` of one folder (names, not paths), with the
     kinds switched on; only names with an extension in ``images`` are considered.
+    ``burst_ids``: the Apple burst id of those names that have one (with ``bursts``).
     Sorted by cover name."""
     pool = sorted({n for n in names if extension(n) in images})
-    groups = _named_groups(pool, raw_jpeg, bursts)
+    groups = _named_groups(pool, raw_jpeg, bursts, burst_ids or {})
     taken = {m for g in groups for m in g.members}
     if raw_jpeg:
         groups += _raw_jpeg_groups(n for n in pool if n not in taken)

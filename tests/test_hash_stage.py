@@ -129,3 +129,43 @@ async def test_kept_bytes_wait_for_room_and_a_stop_ends_the_wait():
     await asyncio.sleep(0.01)
     stop.set()
     assert await asyncio.wait_for(blocked, 1) == 0
+
+
+async def test_apple_burst_ids_are_read_with_the_hash_only_when_bursts_are_stacked(
+        tmp_path, parts):
+    """With bursts on, each JPEG/HEIC hashed gets its burst id in the same hop: from the
+    kept bytes, or from the headers of one too large to keep; a duplicate's record keeps
+    it. Other files, and every file with bursts off, are not looked at (None)."""
+    import random
+
+    from immich_standin.samples import (
+        apple_maker_note,
+        heic_with_exif,
+        jpeg_with_exif,
+        tiff_exif,
+    )
+
+    stage, store, _ = parts
+    burst = "6C0F2A5E-3B1D-4F8A-9C7E-2D4B8A1F0E93"
+    tiff = tiff_exif(little_endian=False, maker_note=apple_maker_note(burst))
+    rng = random.Random(1)
+    small = cand(tmp_path, "IMG_0101.JPG", jpeg_with_exif(tiff, rng.randbytes(2000)))
+    large = cand(tmp_path, "IMG_0102.HEIC", heic_with_exif(tiff, rng.randbytes(2 << 20)))
+    alone = cand(tmp_path, "IMG_0103.HEIC", heic_with_exif(tiff_exif(), rng.randbytes(100)))
+    raw = cand(tmp_path, "IMG_0103.DNG", tiff + rng.randbytes(100))
+    body = jpeg_with_exif(tiff, b"known")
+    await store.put(FileRecord(path=tmp_path / "old.jpg", size=1, mtime_ns=1, ino=1,
+                               status=UPLOADED, remote_id="asset-9",
+                               sha1=hashlib.sha1(body).digest(),
+                               blake3=blake3.blake3(body).digest()))
+    copy = cand(tmp_path, "IMG_0104.JPG", body)
+    stage.bursts = True
+    await stage.digest_group([Unit([small])])  # within the budget: kept
+    await stage.digest_group([Unit([c]) for c in (large, alone, raw, copy)])
+    assert small.data is not None and large.data is None  # one from memory, one from disk
+    assert [c.burst for c in (small, large, alone, raw, copy)] == [burst, burst, "", None, burst]
+    assert (await store.get(copy.path)).burst == burst  # recorded with its outcome
+    stage.bursts = False
+    again = cand(tmp_path / "off", "IMG_0101.JPG", jpeg_with_exif(tiff, b"other"))
+    await stage.digest_group([Unit([again])])
+    assert again.sha1 is not None and again.burst is None

@@ -140,6 +140,36 @@ def test_a_burst_takes_its_raw_files_and_each_file_is_in_one_stack():
     ]
 
 
+APPLE = "6C0F2A5E-3B1D-4F8A-9C7E-2D4B8A1F0E93"
+
+
+def test_apple_bursts_by_the_id_read_from_the_files_the_first_by_name_on_top():
+    """An iPhone names burst frames like any photo; the id inside says which belong
+    together. Apple marks no cover in the file: the first frame (by name) is it."""
+    names = ["IMG_0103.JPG", "IMG_0101.HEIC", "IMG_0102.HEIC", "IMG_0104.HEIC",
+             "IMG_0105.HEIC", "IMG_0106.HEIC", "IMG_0106.DNG"]
+    ids = {"IMG_0103.JPG": APPLE, "IMG_0101.HEIC": APPLE, "IMG_0102.HEIC": APPLE,
+           "IMG_0104.HEIC": "OTHER-BURST", "IMG_0105.HEIC": "", "IMG_0106.HEIC": ""}
+    found = stacks_in_folder(names, bursts=True, burst_ids=ids)
+    assert [(g.kind, g.key, g.cover, g.members) for g in found] == [
+        (StackKind.BURST, f"apple:{APPLE.lower()}", "IMG_0101.HEIC",
+         ("IMG_0101.HEIC", "IMG_0102.HEIC", "IMG_0103.JPG")),  # a lone frame: no stack
+        (StackKind.RAW_JPEG, "raw:img_0106", "IMG_0106.HEIC", ("IMG_0106.HEIC", "IMG_0106.DNG")),
+    ]
+    # Without bursts the ids change nothing.
+    assert [g.kind for g in stacks_in_folder(names, burst_ids=ids)] == [StackKind.RAW_JPEG]
+
+
+def test_a_name_that_marks_a_burst_wins_over_an_apple_id_and_raw_files_take_none():
+    names = ["IMG_20231014_183246_BURST001_COVER.jpg", "IMG_20231014_183246_BURST002.jpg",
+             "IMG_0200.CR2", "IMG_0201.CR2"]
+    ids = dict.fromkeys(names, APPLE)
+    found = stacks_in_folder(names, bursts=True, burst_ids=ids)
+    assert [(g.key, g.members) for g in found] == [
+        ("burst:img_20231014_183246", ("IMG_20231014_183246_BURST001_COVER.jpg",
+                                       "IMG_20231014_183246_BURST002.jpg"))]
+
+
 @pytest.mark.parametrize("name", [
     "IMG_1234.JPG", "20231207_101605.jpg", "PXL_20231207_032111247.jpg",
     "PXL_20231207_032111247.MP.jpg", "BURST.jpg", "IMG_20231014_183246_BURST.jpg",

@@ -371,3 +371,41 @@ async def test_on_server_under_a_folder_leaves_out_its_namesakes(tmp_path: Path)
         assert got == [(lib / "a.jpg", "1"), (lib / "x" / "y" / "b.jpg", "2")]
     finally:
         await store.close()
+
+
+async def test_migration_7_keeps_the_records_and_the_apple_burst_ids(tmp_path: Path):
+    """A state of schema 6 (an earlier release): its records migrate with no burst id
+    read (None); ids are written with a record, kept when it is rewritten with them,
+    and filled in for a folder's files that had none."""
+    from immich_backupd.state import MIGRATIONS, split_path
+
+    path = tmp_path / DB_NAME
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript("BEGIN;" + "".join(MIGRATIONS[:6]) + "PRAGMA user_version=6;COMMIT;")
+    photos = tmp_path / "photos"
+    d, n = split_path(photos / "IMG_0101.HEIC")
+    conn.execute("INSERT INTO dirs(path) VALUES (?)", (d,))
+    conn.execute("INSERT INTO files(dir, name, size, mtime_ns, ino, blake3, sha1, status, "
+                 "remote_id, updated_at) VALUES (1, ?, 10, 5, 3, ?, ?, ?, 'r1', 0)",
+                 (n, b"b1", b"s1", UPLOADED))
+    conn.close()
+
+    store = await StateStore.open(tmp_path)
+    old = await store.get(photos / "IMG_0101.HEIC")
+    assert old is not None and old.remote_id == "r1" and old.burst is None
+    await store.put_many([rec(photos / "IMG_0102.HEIC", UPLOADED, remote_id="r2", burst="B"),
+                          rec(photos / "IMG_0103.HEIC", DUPLICATE, remote_id="r3", burst=""),
+                          rec(photos / "IMG_0104.HEIC", FAILED, burst="B", ino=9, blake3=b"b4")])
+    assert await store.bursts_in(photos) == {
+        "IMG_0101.HEIC": None, "IMG_0102.HEIC": "B", "IMG_0103.HEIC": ""}  # on the server
+    await store.set_bursts(photos, {"IMG_0101.HEIC": "B"})
+    assert (await store.bursts_in(photos))["IMG_0101.HEIC"] == "B"
+    reads = WorkerReads(store.path)
+    assert row_to_record(reads.dir_rows(str(photos))["IMG_0104.HEIC"]).burst == "B"
+    assert reads.find_by_inodes([(9, 10, 5)])[(9, 10, 5)].burst == "B"  # a moved file keeps it
+    reads.close()
+    await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()

@@ -12,7 +12,8 @@ run sees what a pass would: the same exclusions, the same change rule, the same 
 times and the same album names. Stacks and tags are counted for the files to upload,
 by the pass's own rules (``stacks.stacks_in_folder``, ``AlbumRules.tags_for``): a stack
 counted is one that a file to upload is part of, made or made again unless the server
-turns out to have the files already stacked.
+turns out to have the files already stacked. iPhone bursts are not counted: they are
+found by the burst id inside each file (``appleburst``), and a dry run reads no file.
 """
 
 from __future__ import annotations

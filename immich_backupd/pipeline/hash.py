@@ -14,6 +14,10 @@ Files that changed while read are held (``held``). The rest go on to the check q
 New files up to KEEP_MAX are read once: hashed, their bytes kept, and sent from memory,
 as long as what is kept at once stays within KEEP_BUDGET (:class:`KeptBytes`), so
 hashing runs no further ahead of uploading than that budget.
+
+With ``bursts`` (``backup.stacks.bursts``), the Apple burst id of each JPEG/HEIC hashed
+is read in the same hop (``appleburst.read_burst``): from the kept bytes, else from the
+headers just read; a moved file keeps its record's. An unchanged file is never read.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from ..appleburst import may_have_burst, read_burst
 from ..hashing import FileChangedError, FileDigest, Hasher
 from ..model import Outcome
 from ..report.progress import Upload
@@ -76,13 +81,15 @@ class HashStage:
     changed while read, left for a later pass (the pass reads it at its end)."""
 
     def __init__(self, hasher: Hasher, reads: WorkerReads, recorder: Recorder,
-                 kept: KeptBytes, *, stopping: Callable[[], bool]) -> None:
+                 kept: KeptBytes, *, stopping: Callable[[], bool],
+                 bursts: bool = False) -> None:
         self.hasher = hasher
         self._reads = reads
         self.rec = recorder
         self.kept = kept
         self.stopping = stopping
         self.held: list[Path] = []
+        self.bursts = bursts
 
     async def run(self, hash_q: asyncio.Queue[object], check_q: asyncio.Queue[object]
                   ) -> None:
@@ -129,8 +136,11 @@ class HashStage:
         finally:
             # What was reserved and not kept (moved files, errors) goes back at once.
             self.kept.give_back(reserved - sum(len(c.data) for c in keep if c.data is not None))
-        for cand in cloud:
-            digests.append((cand, await self._read_placeholder(cand)))
+        if cloud:
+            got = [(cand, await self._read_placeholder(cand)) for cand in cloud]
+            if self.bursts:  # just downloaded: its headers are on this disk now
+                await self.hasher.call(self._read_bursts, got)
+            digests += got
         hashed = 0
         for cand, digest in digests:
             if isinstance(digest, FileDigest):
@@ -173,9 +183,23 @@ class HashStage:
         for cand, digest in digests[:len(kept)]:
             if isinstance(digest, FileDigest):
                 cand.data = digest.data
+        if self.bursts:
+            self._read_bursts(digests)
         blake3s = [d.blake3 for _, d in digests if isinstance(d, FileDigest)]
         blake3s += [c.blake3 for c in ready if c.blake3 is not None]
         return digests, cloud, self._reads.remotes_for_contents(blake3s)
+
+    @staticmethod
+    def _read_bursts(digests: list[tuple[Candidate, FileDigest | OSError]]) -> None:
+        """In a hashing thread: the Apple burst id of each JPEG/HEIC just hashed ("" for
+        none), from its kept bytes or its headers (read a moment ago, so cached). One
+        that cannot be read now stays unknown (None)."""
+        for cand, digest in digests:
+            if isinstance(digest, FileDigest) and may_have_burst(cand.stat.name):
+                try:
+                    cand.burst = read_burst(cand.path_str, cand.data) or ""
+                except OSError:
+                    cand.burst = None
 
     def _reuse_moved(self, cands: list[Candidate]) -> list[Candidate]:
         """Take the digests of files moved on this disk (same inode, size and mtime as a
@@ -189,7 +213,7 @@ class HashStage:
             st = cand.stat
             old = records.get((st.ino, st.size, st.mtime_ns))
             if old is not None and old.path != cand.path and not old.path.exists():
-                cand.sha1, cand.blake3 = old.sha1, old.blake3
+                cand.sha1, cand.blake3, cand.burst = old.sha1, old.blake3, old.burst
                 cand.moved_from = old.path
             else:
                 rest.append(cand)

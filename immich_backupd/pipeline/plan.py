@@ -78,6 +78,9 @@ class Candidate:
     # The bytes the hasher read, kept for the upload (small files, within a budget).
     data: bytes | None = field(default=None, repr=False)
     tries: int = 0  # requests this pass sent to upload it (retries included)
+    # Its Apple burst id (appleburst.py): read with its hash when bursts are stacked, else
+    # its record's when its content is the record's; None: not read, "": none.
+    burst: str | None = None
 
     def __post_init__(self) -> None:
         if not self.path_str:
@@ -174,7 +177,7 @@ def plan_dir(
             path_str=prefix + name,
         )
         if record is not None and actions[name] is Action.RETRY:
-            cand.sha1, cand.blake3 = record.sha1, record.blake3
+            cand.sha1, cand.blake3, cand.burst = record.sha1, record.blake3, record.burst
         return cand
 
     pairs: dict[str, str] = {}

@@ -252,7 +252,7 @@ class Recorder:
         await self.store.put(FileRecord(
             path=cand.path, size=st.size, mtime_ns=st.mtime_ns, ino=st.ino, status=FAILED,
             blake3=cand.blake3, sha1=cand.sha1, album=cand.album, error=reason,
-            attempts=attempts, next_attempt_at=due,
+            attempts=attempts, next_attempt_at=due, burst=cand.burst,
         ))
         cand.outcome = FAILED
         self.drop_data(cand)
@@ -284,7 +284,7 @@ def _row(o: Done) -> tuple[object, ...]:
     dir_key, name = (cand.dir_key, os.fsencode(st.name)) if cand.dir_key else \
         split_path(cand.path)
     return file_row(dir_key, name, st.size, st.mtime_ns, st.ino, cand.blake3, cand.sha1,
-                    status, remote_id, cand.album, album_done, error)
+                    status, remote_id, cand.album, album_done, error, burst=cand.burst)
 
 
 def _sidecar_row(cand: Candidate) -> tuple[bytes, bytes, int | None, int | None]:

@@ -161,7 +161,8 @@ class BackupPass:
         self._rec = Recorder(store, self.progress, self.reporter,
                              give_back=self._kept.give_back, clock=clock)
         self._hash = HashStage(self.hasher, self._reads, self._rec, self._kept,
-                               stopping=lambda: self.stopping)
+                               stopping=lambda: self.stopping,
+                               bursts=settings.backup.stacks.bursts)
         # Stage 1: the walk and the plan (scanning.py); what it found is its ``result``.
         self._scanner = ScanStage(
             settings, self.rules, server.media, self._reads, self._rec, self._hash,

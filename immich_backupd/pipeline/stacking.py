@@ -8,6 +8,12 @@ second half arrives. Groups come from the file names the state has for the folde
 state remembers (``stacks.stack_requests``), because stacking again on a real server
 replaces the stack and moves members out of other stacks: a stack is never sent twice.
 
+With ``bursts``, iPhone bursts are grouped by the Apple burst id the state keeps for
+each file (read with its hash, see hash.py). A file of the folder that went up before
+its id was read (an earlier release, bursts switched on since) has its headers read
+here, once: only in a folder being stacked, never a cloud placeholder (reading it would
+download it), and a file that cannot be read now is tried again next time.
+
 A folder whose stacking failed (the server, the network, or a key without
 ``stack.create``) is kept in the state (meta ``stacks_pending``) and tried again in every
 later pass until it succeeds. A key without ``stack.create`` is said once per pass and
@@ -16,13 +22,18 @@ ends nothing: the uploads are the backup, stacks are order.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..appleburst import may_have_burst, read_burst
+from ..changes import is_placeholder
 from ..config import StackSettings
 from ..immich.errors import ApiError, ErrorKind, TransportError
+from ..placeholders import suspect
 from ..stacks import KnownStack, stack_requests, stacks_in_folder
 from ..state import StateStore
 from .connect import raise_if_fatal
@@ -69,7 +80,9 @@ async def _stack_folder(client: PassServer, store: StateStore,
     """The stacks made in ``folder``; None when one failed or, without ``send``, one
     is due (tried again next pass)."""
     remote_ids = await store.on_server_in(folder)
-    groups = stacks_in_folder(remote_ids, raw_jpeg=settings.raw_jpeg, bursts=settings.bursts)
+    burst_ids = await _burst_ids(store, folder) if settings.bursts else {}
+    groups = stacks_in_folder(remote_ids, raw_jpeg=settings.raw_jpeg, bursts=settings.bursts,
+                              burst_ids=burst_ids)
     if not groups:
         return 0
     known = {key: KnownStack(*row) for key, row in (await store.stacks_in(folder)).items()}
@@ -96,3 +109,31 @@ async def _stack_folder(client: PassServer, store: StateStore,
         if made is not None:
             made += 1
     return made
+
+
+async def _burst_ids(store: StateStore, folder: Path) -> dict[str, str]:
+    """Name → Apple burst id of the files of ``folder`` on the server that have one;
+    those whose id was never read (NULL) are read now and kept."""
+    known = await store.bursts_in(folder)
+    unread = [name for name, burst in known.items() if burst is None and may_have_burst(name)]
+    if unread:
+        found = await asyncio.to_thread(_read_bursts, folder, unread)
+        await store.set_bursts(folder, found)
+        known.update(found)
+    return {name: burst for name, burst in known.items() if burst}
+
+
+def _read_bursts(folder: Path, names: list[str]) -> dict[str, str]:
+    """In a thread: the burst ids ("" for none) of the files ``names`` of ``folder``
+    that can be read now; cloud placeholders and unreadable files are left out."""
+    found = {}
+    for name in names:
+        path = folder / name
+        try:
+            st = os.stat(path)
+            if is_placeholder(st) or suspect(st.st_size, getattr(st, "st_blocks", 1)):
+                continue
+            found[name] = read_burst(path) or ""
+        except OSError:
+            continue
+    return found

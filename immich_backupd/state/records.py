@@ -45,6 +45,8 @@ class FileRecord:
     attempts: int = 0
     next_attempt_at: float | None = None
     updated_at: float = 0.0
+    # The Apple burst id read from the file (appleburst.py): None not read, "" none.
+    burst: str | None = None
 
 
 @dataclass(slots=True)
@@ -62,13 +64,13 @@ class PassStats:
 
 FILE_COLS = (
     "d.path, f.name, f.size, f.mtime_ns, f.ino, f.blake3, f.sha1, f.status, f.remote_id, "
-    "f.album, f.album_done, f.error, f.attempts, f.next_attempt_at, f.updated_at"
+    "f.album, f.album_done, f.error, f.attempts, f.next_attempt_at, f.updated_at, f.burst"
 )
 """The columns of a record, as :func:`row_to_record` takes them, from ``FILES``."""
 FILES = "files f JOIN dirs d ON d.id = f.dir"
 INSERT_COLS = (
     "dir, name, size, mtime_ns, ino, blake3, sha1, status, remote_id, album, album_done, "
-    "error, attempts, next_attempt_at, updated_at"
+    "error, attempts, next_attempt_at, burst, updated_at"
 )
 DIR_ID = "(SELECT id FROM dirs WHERE path=?)"
 """A folder's id from its path, in a WHERE clause (NULL, matching nothing, if unknown)."""
@@ -79,11 +81,12 @@ FILE_ROW = f"({DIR_ID}{',?' * (FILE_PARAMS - 1)})"
 def file_row(dir_key: bytes, name: bytes, size: int, mtime_ns: int, ino: int,
              blake3: bytes | None, sha1: bytes | None, status: str, remote_id: str | None,
              album: str | None, album_done: bool, error: str | None, attempts: int = 0,
-             next_attempt_at: float | None = None) -> tuple[Any, ...]:
+             next_attempt_at: float | None = None, burst: str | None = None
+             ) -> tuple[Any, ...]:
     """One record for :meth:`StateStore.put_rows`, in the order of ``INSERT_COLS``
     (without ``updated_at``, which the write adds)."""
     return (dir_key, name, size, mtime_ns, ino, blake3, sha1, status, remote_id, album,
-            album_done, error, attempts, next_attempt_at)
+            album_done, error, attempts, next_attempt_at, burst)
 
 
 @functools.cache
@@ -139,6 +142,7 @@ def row_to_record(row: Sequence[Any]) -> FileRecord:
         attempts=row[12],
         next_attempt_at=row[13],
         updated_at=row[14],
+        burst=row[15],
     )
 
 

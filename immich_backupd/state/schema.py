@@ -149,6 +149,12 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE TABLE tag_ids (tag TEXT PRIMARY KEY, id TEXT NOT NULL) WITHOUT ROWID;
     """,
+    # 7: the Apple burst id of a photo (appleburst.py), read with its hash when
+    # backup.stacks.bursts is on: NULL not read (bursts off, an earlier release, not a
+    # JPEG/HEIC), '' read and none, else the id. Stacks group by it (stacks.py).
+    """
+    ALTER TABLE files ADD COLUMN burst TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

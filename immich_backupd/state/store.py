@@ -14,7 +14,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,8 @@ class StateStore:
         records = list(records)
         await self.put_rows([
             file_row(dir_key, name, r.size, r.mtime_ns, r.ino, r.blake3, r.sha1, r.status,
-                     r.remote_id, r.album, r.album_done, r.error, r.attempts, r.next_attempt_at)
+                     r.remote_id, r.album, r.album_done, r.error, r.attempts, r.next_attempt_at,
+                     r.burst)
             for r, (dir_key, name) in zip(records, split_paths(r.path for r in records),
                                           strict=True)])
 
@@ -254,6 +255,26 @@ class StateStore:
         ) as cur:
             rows = await cur.fetchall()
         return {os.fsdecode(name): remote_id for name, remote_id in rows}
+
+    async def bursts_in(self, folder: Path) -> dict[str, str | None]:
+        """Name → Apple burst id (None: not read, "": none) of the files of ``folder``
+        on the server."""
+        async with self._db.execute(
+            f"SELECT name, burst FROM files WHERE dir={DIR_ID} AND status IN (?, ?) "
+            "AND remote_id IS NOT NULL", [_dir_key(folder), *ON_SERVER],
+        ) as cur:
+            rows = await cur.fetchall()
+        return {os.fsdecode(name): burst for name, burst in rows}
+
+    async def set_bursts(self, folder: Path, found: Mapping[str, str]) -> None:
+        """Keep the Apple burst ids read from files of ``folder`` whose records had none
+        (name → id, "" for none)."""
+        if not found:
+            return
+        async with self._transaction() as db:
+            await db.executemany(
+                f"UPDATE files SET burst=? WHERE dir={DIR_ID} AND name=?",
+                [(burst, _dir_key(folder), os.fsencode(name)) for name, burst in found.items()])
 
     async def stacks_in(self, folder: Path) -> dict[str, tuple[str, str, frozenset[str]]]:
         """Group key → (stack id, primary id, asset ids) of the stacks made in ``folder``."""

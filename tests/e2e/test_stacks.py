@@ -5,7 +5,12 @@ arrives in a later pass, and never across folders."""
 from __future__ import annotations
 
 import hashlib
+import random
+import sqlite3
 from pathlib import Path
+
+from immich_backupd.state import DB_NAME
+from immich_standin.samples import apple_maker_note, heic_with_exif, jpeg_with_exif, tiff_exif
 
 from .conftest import Setup, check_clean, write_config
 
@@ -21,11 +26,16 @@ def photo(path: Path) -> str:
 def stack_setup(tmp: Path, server, **stacks: bool) -> tuple[Setup, Path]:
     lib = tmp / "lib"
     lib.mkdir()
+    config = stack_setup_config(tmp, server, lib, **stacks)
+    return Setup(tmp=tmp, lib=None, config=config, state_dir=tmp / "state"), lib  # type: ignore[arg-type]
+
+
+def stack_setup_config(tmp: Path, server, lib: Path, **stacks: bool) -> Path:
+    """(Re)write the config: ``lib`` backed up, no albums, ``backup.stacks`` as given."""
     backup: dict = {"album_sync": False}
     if stacks:
         backup["stacks"] = stacks
-    config = write_config(tmp, server, None, albums={"include": [str(lib)]}, **backup)
-    return Setup(tmp=tmp, lib=None, config=config, state_dir=tmp / "state"), lib  # type: ignore[arg-type]
+    return write_config(tmp, server, None, albums={"include": [str(lib)]}, **backup)
 
 
 def stacks_on(server) -> list[list[str]]:
@@ -123,5 +133,64 @@ def test_a_stack_the_server_refused_is_made_in_the_next_pass_without_new_files(
     assert stacks_on(server) == [] and len(server.state.assets) == 2
     once(setup)  # nothing changed on disk: the folder was kept as pending
     assert stacks_on(server) == [[jpg, raw]]
+    once(setup)
+    assert server.state.counters.stacks_created == 1
+
+
+APPLE_BURST = "6C0F2A5E-3B1D-4F8A-9C7E-2D4B8A1F0E93"
+
+
+def iphone(path: Path, burst: str | None, seed: int) -> str:
+    """Write an iPhone photo (HEIC or JPEG by its name) whose maker note carries
+    ``burst`` (None: taken alone); return its SHA-1 hex."""
+    rng = random.Random(seed)
+    tiff = tiff_exif("2024:05:01 10:30:00", "+02:00", little_endian=False,
+                     maker_note=apple_maker_note(burst))
+    image = rng.randbytes(3000)
+    data = heic_with_exif(tiff, image) if path.suffix == ".HEIC" else jpeg_with_exif(tiff, image)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return hashlib.sha1(data).hexdigest()
+
+
+def test_an_apple_burst_is_stacked_once_by_the_id_inside_its_files(server, tmp_path):
+    """Three frames of one iPhone burst (names like any photo's): the first frame was on
+    the server before (the phone app), the second goes up in the first pass, the third
+    arrives later. One stack, the first frame on top, remade once with the third; the
+    same id in another folder and a photo taken alone stay out."""
+    setup, lib = stack_setup(tmp_path, server, bursts=True)
+    first = iphone(lib / "IMG_0101.HEIC", APPLE_BURST, 1)
+    server.state.seed_asset(server.user.id, (lib / "IMG_0101.HEIC").read_bytes(),
+                            "IMG_0101.HEIC")
+    second = iphone(lib / "IMG_0102.HEIC", APPLE_BURST, 2)
+    iphone(lib / "IMG_0104.HEIC", None, 4)
+    iphone(lib / "other" / "IMG_0105.JPG", APPLE_BURST, 5)
+    once(setup)
+    assert stacks_on(server) == [[first, second]]
+    once(setup)  # nothing new: nothing sent again
+    assert server.state.counters.stacks_created == 1
+    third = iphone(lib / "IMG_0103.JPG", APPLE_BURST, 3)
+    once(setup)
+    assert stacks_on(server) == [[first, second, third]]
+    assert server.state.counters.stacks_created == 2
+    check_clean(server)
+
+
+def test_frames_backed_up_before_their_burst_ids_were_read_are_read_once(server, tmp_path):
+    """Bursts off (or an earlier release): frames go up without their ids. Switched on,
+    the next pass that backs up a file of the folder reads the others' headers once,
+    and the whole burst is stacked."""
+    setup, lib = stack_setup(tmp_path, server, bursts=False)
+    frames = [iphone(lib / f"IMG_020{i}.JPG", APPLE_BURST, 20 + i) for i in (1, 2)]
+    once(setup)
+    assert stacks_on(server) == []
+    stack_setup_config(tmp_path, server, lib, bursts=True)
+    frames.append(iphone(lib / "IMG_0203.JPG", APPLE_BURST, 23))
+    once(setup)
+    assert stacks_on(server) == [frames]
+    conn = sqlite3.connect(setup.state_dir / DB_NAME)
+    assert conn.execute("SELECT count(*) FROM files WHERE burst=?",
+                        (APPLE_BURST,)).fetchone()[0] == 3
+    conn.close()
     once(setup)
     assert server.state.counters.stacks_created == 1
