@@ -116,6 +116,7 @@ class Asset:
         out["checksum"] = self.checksum_hex
         out["checksum_b64"] = self.checksum_b64
         out["sidecar"] = None if self.sidecar is None else self.sidecar.decode("utf-8", "replace")
+        out["tag_ids"] = sorted(self.tag_ids)  # a set in memory; JSON has lists
         return out
 
 
@@ -484,6 +485,7 @@ class StandinState:
                 "assets": [a.to_json() for a in self.assets.values()],
                 "albums": [a.to_json() for a in self.albums.values()],
                 "stacks": [s.to_json() for s in self.stacks.values()],
+                "tags": [t.to_json() for t in self.tags.values()],
                 "counters": asdict(self.counters),
                 "violations": list(self.violations),
                 "unknown_fields": list(self.unknown_fields),

@@ -100,3 +100,19 @@ async def _untag_assets(api):
     assert srv.state.counters.untag_requests == 2
     await call(api, "DELETE", "/tags/0b9a4c1e-5d6f-4a7b-8c9d-0e1f2a3b4c5d/assets",
                {"ids": [a.id]}, status=400)
+
+
+async def test_state_snapshot_shows_tags(api):
+    """``/_standin/state`` (and ``--state-dump``) with tagged assets: each asset lists its
+    tag ids and the tags are listed; an asset's tags are a set in memory, which JSON
+    cannot hold, so the endpoint answered 500 once any asset had been tagged."""
+    srv = api.srv
+    (a,) = seed(srv, "a.jpg")
+    (tag,) = await call(api, "PUT", "/tags", {"tags": ["Trips/Rome"]})
+    await call(api, "PUT", "/tags/assets", {"tagIds": [tag["id"]], "assetIds": [a.id]})
+    async with api.session.get(srv.url + "/_standin/state") as resp:
+        assert resp.status == 200
+        state = await resp.json()
+    (asset,) = state["assets"]
+    assert asset["tag_ids"] == [tag["id"]]
+    assert {t["value"] for t in state["tags"]} == {"Trips", "Trips/Rome"}
