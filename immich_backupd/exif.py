@@ -205,48 +205,43 @@ def parse_iinf_exif_id(payload: bytes) -> int | None:
     return None
 
 
+_ILOC_INT = {0: "", 4: "I", 8: "Q"}  # the field sizes iloc allows, as struct codes
+
+
 def parse_iloc_extent(payload: bytes, item_id: int) -> tuple[int, int] | None:
     """(file offset, length) of the first extent of ``item_id`` in an ``iloc`` box's
-    payload, for items stored in the file itself (construction method 0), or None."""
+    payload, for items stored in the file itself (construction method 0), or None.
+
+    An iPhone's HEIC lists some fifty items (the image's tiles) before its Exif: each
+    item is one unpack of its fixed part, and its extents are stepped over unread."""
     try:
         version = payload[0]
-        offset_size, length_size = payload[4] >> 4, payload[4] & 15
-        base_size, index_size = payload[5] >> 4, (payload[5] & 15 if version in (1, 2) else 0)
-        pos = 6
-        id_fmt = ">H" if version < 2 else ">I"
-        (count,) = struct.unpack_from(id_fmt, payload, pos)
-        pos += struct.calcsize(id_fmt)
-
-        def uint(size: int) -> int:
-            nonlocal pos
-            if size not in (0, 4, 8):
-                raise ValueError(size)
-            value = int.from_bytes(payload[pos:pos + size], "big") if size else 0
-            if len(payload) < pos + size:
-                raise ValueError("truncated")
-            pos += size
-            return value
-
+        codes = [_ILOC_INT[payload[4] >> 4], _ILOC_INT[payload[4] & 15],
+                 _ILOC_INT[payload[5] >> 4],
+                 _ILOC_INT[payload[5] & 15 if version in (1, 2) else 0]]
+        offset_code, length_code, base_code, index_code = codes
+        id_code = "H" if version < 2 else "I"
+        count_fmt = struct.Struct(">" + id_code)
+        # id, [construction method], data reference index, base offset, extent count
+        item = struct.Struct(">" + id_code + ("H" if version in (1, 2) else "") + "H"
+                             + base_code + "H")
+        extent = struct.Struct(">" + index_code + offset_code + length_code)
+        (count,) = count_fmt.unpack_from(payload, 6)
+        pos = 6 + count_fmt.size
         for _ in range(count):
-            (iid,) = struct.unpack_from(id_fmt, payload, pos)
-            pos += struct.calcsize(id_fmt)
-            method = 0
-            if version in (1, 2):
-                method = struct.unpack_from(">H", payload, pos)[0] & 15
-                pos += 2
-            pos += 2  # data_reference_index
-            base = uint(base_size)
-            (extents,) = struct.unpack_from(">H", payload, pos)
-            pos += 2
-            first: tuple[int, int] | None = None
-            for _ in range(extents):
-                uint(index_size)
-                off, length = uint(offset_size), uint(length_size)
-                if first is None:
-                    first = (base + off, length)
-            if iid == item_id:
-                return first if method == 0 else None
-    except (IndexError, ValueError, struct.error):
+            fields = item.unpack_from(payload, pos)
+            pos += item.size
+            extents = fields[-1]
+            if fields[0] == item_id:
+                method = fields[1] & 15 if version in (1, 2) else 0
+                base = fields[-2] if base_code else 0
+                if method != 0 or extents == 0:
+                    return None
+                first = iter(extent.unpack_from(payload, pos)[1 if index_code else 0:])
+                offset = next(first) if offset_code else 0
+                return base + offset, next(first) if length_code else 0
+            pos += extents * extent.size
+    except (IndexError, KeyError, struct.error):
         return None
     return None
 

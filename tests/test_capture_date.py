@@ -294,3 +294,14 @@ def test_iloc_versions_and_field_sizes():
         + struct.pack(">HHHHII", 5, 1, 0, 1, 0, 10)
     assert parse_iloc_extent(v1_idat, 5) is None
     assert parse_iloc_extent(v0, 8) is None and parse_iloc_extent(v0[:15], 7) is None
+
+
+def test_iloc_field_sizes_of_zero_and_an_index():
+    """Fields iloc may leave out (size 0) read as 0; an extent index comes first."""
+    with_index = bytes([1, 0, 0, 0, 0x40, 0x04]) + struct.pack(">H", 1) \
+        + struct.pack(">HHHH", 5, 0, 0, 1) + struct.pack(">II", 3, 77)
+    assert parse_iloc_extent(with_index, 5) == (77, 0)  # no length field
+    based = bytes([1, 0, 0, 0, 0x04, 0x44]) + struct.pack(">H", 1) \
+        + struct.pack(">HHHIH", 5, 0, 0, 1000, 1) + struct.pack(">II", 3, 77)
+    assert parse_iloc_extent(based, 5) == (1000, 77)  # no offset field: the base
+    assert parse_iloc_extent(bytes([1, 0, 0, 0, 0x24, 0x00, 0, 1]), 5) is None  # size 2
