@@ -349,6 +349,19 @@ class AlbumRules:
         return _text(name)
 
     @property
+    def album_settings(self) -> tuple[tuple[str, str, str], ...]:
+        """(include folder, naming, fixed name) of every include folder, ``folder`` where
+        none is set: what the albums of its files follow, to tell when it changed."""
+        out = []
+        for root in self.roots:
+            naming = self._naming.get(_norm(root))
+            if naming is None:
+                out.append((str(root), AlbumNaming.FOLDER.value, ""))
+            else:
+                out.append((str(root), naming.album.value, naming.name))
+        return tuple(out)
+
+    @property
     def has_tags(self) -> bool:
         """True when some include folder puts tags on its files."""
         return bool(self.tag_settings)

@@ -11,6 +11,9 @@ servers (issue 18):
 - Tags set right after an upload can be lost for good: the server's sidecar-write and
   metadata jobs re-apply the tags they read before. ``StandinState.tags_to_lose`` models
   it: that many of the next pairs are taken away again (the answer still counts them).
+- ``PUT /tags/{id}/assets`` (``tag.asset``) puts one tag on each of ``ids`` and answers
+  a ``BulkIdResponseDto`` each: ``duplicate`` for an asset that had it already,
+  ``no_permission`` for one that is not the user's (or unknown). The loss above applies.
 - ``DELETE /tags/{id}/assets`` (``tag.asset``) takes the tag off each of ``ids`` and
   answers a ``BulkIdResponseDto`` each: ``not_found`` for an asset without the tag (an
   unknown asset too), success for the others (the owner of the tag can always take it
@@ -74,6 +77,32 @@ async def tag_assets(ctx: RequestContext) -> web.Response:
                     continue
                 asset.tag_ids.add(tag_id)
         return json_response(ctx, {"count": count})
+
+
+async def tag_assets_of(ctx: RequestContext) -> web.Response:
+    """``PUT /tags/{id}/assets``: one tag on many assets, an answer per asset."""
+    body = await ctx.json_body()
+    user = ctx.require_user()
+    state = ctx.state
+    with state.lock:
+        state.counters.tag_requests += 1
+        tag = state.tags.get(ctx.path_params["id"].lower())
+        if tag is None or tag.owner_id != user.id:
+            raise ApiError(400, "Not found or no tag.asset access")
+        results: list[dict[str, Any]] = []
+        for asset_id in body["ids"]:
+            asset = state.assets.get(asset_id.lower())
+            if asset is not None and tag.id in asset.tag_ids:
+                results.append({"id": asset_id, "success": False, "error": "duplicate"})
+            elif asset is None or asset.owner_id != user.id:
+                results.append({"id": asset_id, "success": False, "error": "no_permission"})
+            else:
+                results.append({"id": asset_id, "success": True})
+                if state.tags_to_lose > 0:  # re-applied away by the server's jobs
+                    state.tags_to_lose -= 1
+                    continue
+                asset.tag_ids.add(tag.id)
+        return json_response(ctx, results)
 
 
 async def untag_assets(ctx: RequestContext) -> web.Response:

@@ -65,6 +65,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/tags"): api_tags.list_tags,
     ("PUT", "/tags"): api_tags.upsert_tags,
     ("PUT", "/tags/assets"): api_tags.tag_assets,
+    ("PUT", "/tags/{id}/assets"): api_tags.tag_assets_of,
     ("DELETE", "/tags/{id}/assets"): api_tags.untag_assets,
     ("POST", "/search/metadata"): api_tags.search_metadata,
     ("GET", "/queues"): api_queues.list_queues,

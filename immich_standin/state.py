@@ -181,7 +181,7 @@ class Counters:
     stacks_created: int = 0
     stacks_deleted: int = 0  # by DELETE, and when a new stack replaced them
     tags_created: int = 0
-    tag_requests: int = 0  # PUT /tags/assets
+    tag_requests: int = 0  # PUT /tags/assets, PUT /tags/{id}/assets
     untag_requests: int = 0  # DELETE /tags/{id}/assets
     updates: int = 0  # PUT /assets/{id}
     faults_injected: int = 0

@@ -104,9 +104,14 @@ class FlakyServer:
         self._answer("tags")
         return {v: f"tag-{v}" for v in values}
 
-    async def tag_assets(self, tag_ids: Sequence[str], asset_ids: Sequence[str]) -> int:
+    async def add_tag(self, tag_id: str, asset_ids: Sequence[str]) -> list[AlbumAddResult]:
         self._answer("tag")
-        return len(tag_ids) * len(asset_ids)
+        return [AlbumAddResult(a, True) for a in asset_ids]
+
+    async def remove_tag(self, tag_id: str, asset_ids: Sequence[str]
+                         ) -> list[AlbumAddResult]:
+        self._answer("untag")
+        return [AlbumAddResult(a, True) for a in asset_ids]
 
     async def assets_with_tag(self, tag_id: str) -> set[str]:
         self._answer("read_tag")

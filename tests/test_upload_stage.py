@@ -96,8 +96,12 @@ class FakeServer:
     async def upsert_tags(self, values: Sequence[str]) -> dict[str, str]:
         return {v: f"tag-{v}" for v in values}
 
-    async def tag_assets(self, tag_ids: Sequence[str], asset_ids: Sequence[str]) -> int:
-        return len(tag_ids) * len(asset_ids)
+    async def add_tag(self, tag_id: str, asset_ids: Sequence[str]) -> list[AlbumAddResult]:
+        return [AlbumAddResult(a, True) for a in asset_ids]
+
+    async def remove_tag(self, tag_id: str, asset_ids: Sequence[str]
+                         ) -> list[AlbumAddResult]:
+        return [AlbumAddResult(a, True) for a in asset_ids]
 
     async def assets_with_tag(self, tag_id: str) -> set[str]:
         return set()

@@ -89,9 +89,19 @@ class UploadResult:
 
 @dataclass(frozen=True, slots=True)
 class AlbumAddResult:
+    """One id of a ``BulkIdResponseDto`` list: adding to an album, taking a tag off."""
+
     asset_id: str
     success: bool
     error: str | None = None
+
+
+def _bulk_ids(data: Any, method: str) -> list[AlbumAddResult]:
+    """The per-id answers (``BulkIdResponseDto``) of ``/tags/{id}/assets``."""
+    _shape(isinstance(data, list), method, "/tags/{id}/assets", "not a list")
+    return [AlbumAddResult(asset_id=str(r.get("id")), success=bool(r.get("success")),
+                           error=None if r.get("error") is None else as_data(str(r["error"])))
+            for r in data if isinstance(r, dict)]
 
 
 def _shape(cond: bool, method: str, path: str, what: str) -> None:
@@ -379,16 +389,24 @@ class ImmichClient:
             and isinstance(t.get("value"), str) for t in data), "PUT", "/tags", "not tags")
         return {t["value"]: t["id"] for t in data}
 
-    async def tag_assets(self, tag_ids: Sequence[str], asset_ids: Sequence[str]) -> int:
-        """Put every tag on every asset: ``PUT /tags/assets`` (``tag.asset``). Returns the
-        server's count of pairs it made. A tag set right after an upload can still be
+    async def add_tag(self, tag_id: str, asset_ids: Sequence[str]) -> list[AlbumAddResult]:
+        """Put the tag ``tag_id`` on ``asset_ids`` (``PUT /tags/{id}/assets``,
+        ``tag.asset``). Each id answers on its own: ``duplicate`` when the asset had the
+        tag already (so a tag the user set is told apart from one this client set).
+        Success does not mean it stays: a tag set right after an upload can still be
         lost on the server (see pipeline/tagging.py): read it back later."""
-        _, data = await self._request("PUT", "/tags/assets",
-                                      json_body={"tagIds": list(tag_ids),
-                                                 "assetIds": list(asset_ids)})
-        _shape(isinstance(data, dict) and isinstance(data.get("count"), int), "PUT",
-               "/tags/assets", "no count")
-        return data["count"]
+        _, data = await self._request("PUT", f"/tags/{tag_id}/assets",
+                                      json_body={"ids": list(asset_ids)})
+        return _bulk_ids(data, "PUT")
+
+    async def remove_tag(self, tag_id: str, asset_ids: Sequence[str]
+                           ) -> list[AlbumAddResult]:
+        """Take the tag ``tag_id`` off ``asset_ids`` (``DELETE /tags/{id}/assets``,
+        ``tag.asset``); the tag itself stays. An asset without the tag answers
+        ``not_found``. Like setting one, a removal can be undone by the server's jobs."""
+        _, data = await self._request("DELETE", f"/tags/{tag_id}/assets",
+                                      json_body={"ids": list(asset_ids)})
+        return _bulk_ids(data, "DELETE")
 
     async def assets_with_tag(self, tag_id: str, *, page_size: int = 1000) -> set[str]:
         """The ids of the assets that have the tag ``tag_id`` (``POST /search/metadata``

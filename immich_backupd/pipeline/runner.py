@@ -49,7 +49,7 @@ from ..state import (
     StateStore,
     WorkerReads,
 )
-from .albums import sync_albums
+from .albums import follow_album_settings, sync_albums
 from .check import END, CheckStage
 from .connect import ServerInfo
 from .hash import KEEP_MAX as KEEP_MAX  # re-exported: tests size files by it
@@ -228,11 +228,12 @@ class BackupPass:
             if not self.stopping and self.settings.backup.album_sync:
                 self.progress.phase = "albums"
                 self._notify()
+                await follow_album_settings(self.store, self.rules, self.server.media)
                 await sync_albums(after, self.store, user_id=self.server.user_id)
             if not self.stopping:  # also for the folders whose stacking failed before
                 await sync_stacks(after, self.store, self.settings.backup.stacks,
                                   self._rec.stack_dirs)
-            if not self.stopping and self.rules.has_tags:
+            if not self.stopping and (self.rules.has_tags or await self.store.has_tags()):
                 await sync_tags(after, self.store, self.rules, self._rec.stack_dirs,
                                 self.clock())
         except* QuotaExceededError as group:

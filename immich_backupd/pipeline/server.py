@@ -78,7 +78,10 @@ class PassServer(Protocol):
 
     async def upsert_tags(self, values: Sequence[str]) -> dict[str, str]: ...
 
-    async def tag_assets(self, tag_ids: Sequence[str], asset_ids: Sequence[str]) -> int: ...
+    async def add_tag(self, tag_id: str, asset_ids: Sequence[str]) -> list[AlbumAddResult]: ...
+
+    async def remove_tag(self, tag_id: str, asset_ids: Sequence[str]
+                           ) -> list[AlbumAddResult]: ...
 
     async def assets_with_tag(self, tag_id: str) -> set[str]: ...
 
@@ -223,8 +226,14 @@ class Retrying:
     def upsert_tags(self, values: Sequence[str]) -> Awaitable[dict[str, str]]:
         return self._call(lambda: self.inner.upsert_tags(values), "creating tags")
 
-    def tag_assets(self, tag_ids: Sequence[str], asset_ids: Sequence[str]) -> Awaitable[int]:
-        return self._call(lambda: self.inner.tag_assets(tag_ids, asset_ids), "tagging")
+    def add_tag(self, tag_id: str, asset_ids: Sequence[str]
+                ) -> Awaitable[list[AlbumAddResult]]:
+        return self._call(lambda: self.inner.add_tag(tag_id, asset_ids), f"setting tag {tag_id}")
+
+    def remove_tag(self, tag_id: str, asset_ids: Sequence[str]
+                     ) -> Awaitable[list[AlbumAddResult]]:
+        return self._call(lambda: self.inner.remove_tag(tag_id, asset_ids),
+                          f"taking tag {tag_id} off")
 
     def assets_with_tag(self, tag_id: str) -> Awaitable[set[str]]:
         return self._call(lambda: self.inner.assets_with_tag(tag_id), f"reading tag {tag_id}")

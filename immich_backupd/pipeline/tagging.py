@@ -14,10 +14,15 @@ last set it, and whether it was seen to hold. Each pass, after the uploads:
 3. :func:`tag_actions` decides: a pair never set, or set and not seen, is set (again);
    one seen at least :data:`CONFIRM_AFTER` after it was set is done, since the server's
    jobs for a fresh upload have run by then; one seen sooner is read again next pass.
+4. A tag is set with ``PUT /tags/{id}/assets``, which answers for each asset: a pair the
+   asset had already (``duplicate``) and this client never set is not its own (the
+   user's, or from the file's keywords): done, with no ``set_at``, and never taken off.
 
 So tags converge over passes: every pass re-sets what was lost, and a pair stops costing
-anything once it held for a while. A request that fails is said in the log and tried
-again next pass; a key without ``tag.create``/``tag.asset`` is said once per pass.
+anything once it held for a while. When the settings changed, the pairs this client set
+that the config no longer asks for are taken off (untagging.py), converging the same
+way. A request that fails is said in the log and tried again next pass; a key without
+``tag.create``/``tag.asset`` is said once per pass.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from ..rules import AlbumRules
 from ..state import StateStore
 from .connect import raise_if_fatal
 from .server import PassServer
+from .untagging import forget_unwanted, take_off_tags
 
 log = logging.getLogger("immich_backupd.tags")
 
@@ -87,12 +93,13 @@ async def sync_tags(client: PassServer, store: StateStore, rules: AlbumRules,
                 wanted += [(remote_id, tag) for tag in rules.tags_for(path)]
     await store.want_tags(wanted)
     if changed:
+        await forget_unwanted(store, rules)
         await store.set_meta(SETTINGS_KEY, settings)
     rows = [OpenTag(*row) for row in await store.open_tags()]
-    if not rows:
-        return 0
     try:
-        return await _converge(client, store, rows, now)
+        sent = await _converge(client, store, rows, now) if rows else 0
+        await take_off_tags(client, store, now)
+        return sent
     except ApiError as exc:
         if exc.kind is not ErrorKind.PERMISSION:
             raise
@@ -105,6 +112,7 @@ async def _converge(client: PassServer, store: StateStore, rows: list[OpenTag],
                     now: float) -> int:
     try:
         ids = await client.upsert_tags(sorted({r.tag for r in rows}))
+        await store.save_tag_ids(ids)
         seen: dict[str, set[str]] = {}
         for tag in sorted({r.tag for r in rows if r.set_at is not None}):
             seen[tag] = await client.assets_with_tag(ids[tag])
@@ -116,12 +124,13 @@ async def _converge(client: PassServer, store: StateStore, rows: list[OpenTag],
         return 0
     actions = tag_actions(rows, seen, now)
     await store.tags_confirmed(actions.confirm)
+    fresh = {(r.remote_id, r.tag) for r in rows if r.set_at is None}
     sent = 0
     for tag, assets in sorted(actions.send.items()):
         for start in range(0, len(assets), BATCH):
             chunk = assets[start:start + BATCH]
             try:
-                await client.tag_assets([ids[tag]], chunk)
+                results = await client.add_tag(ids[tag], chunk)
             except (ApiError, TransportError) as exc:
                 if isinstance(exc, ApiError) and exc.kind is ErrorKind.PERMISSION:
                     raise
@@ -129,8 +138,19 @@ async def _converge(client: PassServer, store: StateStore, rows: list[OpenTag],
                 log.warning("tag %r not set on %d files (%s); tried again next pass", tag,
                             len(chunk), exc)
                 continue
-            await store.tags_set([(a, tag) for a in chunk], now)
-            sent += len(chunk)
+            mine, theirs = [], []
+            for r in results:
+                pair = (r.asset_id, tag)
+                if r.success or (r.error == "duplicate" and pair not in fresh):
+                    mine.append(pair)
+                elif r.error == "duplicate":  # there before this client set it
+                    theirs.append(pair)
+                else:
+                    log.warning("could not set tag %r on asset %s: %s; tried again next "
+                                "pass", tag, r.asset_id, r.error or "unknown error")
+            await store.tags_set(mine, now)
+            await store.tags_confirmed(theirs)
+            sent += len(mine)
     if sent:
         log.info("set %d tags; they are read back in a later pass", sent)
     return sent

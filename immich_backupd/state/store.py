@@ -222,14 +222,15 @@ class StateStore:
                 "updated_at=? WHERE dir=? AND name=?",
                 [(s, r, a, now, d, n) for s, r, a, d, n in rows])
 
-    async def albums_on_server(self) -> list[tuple[int, bytes, Path, str | None]]:
-        """(folder id, name, path, album) of every file on the server."""
+    async def albums_of_files(self) -> list[tuple[int, bytes, Path, str | None, int, bool]]:
+        """(folder id, name, path, album, size, on the server) of every file the state
+        knows (those not on the server tell a live photo's video from a plain one)."""
         async with self._db.execute(
-            f"SELECT f.dir, f.name, d.path, f.album FROM {FILES} WHERE f.status IN (?, ?) "
-            "AND f.remote_id IS NOT NULL", ON_SERVER,
+            f"SELECT f.dir, f.name, d.path, f.album, f.size, f.status IN (?, ?) AND "
+            f"f.remote_id IS NOT NULL FROM {FILES}", ON_SERVER,
         ) as cur:
             rows = await cur.fetchall()
-        return [(i, n, join_path(d, n), a) for i, n, d, a in rows]
+        return [(i, n, join_path(d, n), a, size, bool(up)) for i, n, d, a, size, up in rows]
 
     async def move_to_albums(self, rows: Sequence[tuple[str | None, int, bytes]]) -> None:
         """(album, folder id, name): files that now belong in another album (None: none),

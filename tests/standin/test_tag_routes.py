@@ -116,3 +116,17 @@ async def test_state_snapshot_shows_tags(api):
     (asset,) = state["assets"]
     assert asset["tag_ids"] == [tag["id"]]
     assert {t["value"] for t in state["tags"]} == {"Trips", "Trips/Rome"}
+
+
+async def test_one_tag_on_many_assets_answers_per_asset(api):
+    srv = api.srv
+    a, b = seed(srv, "a.jpg", "b.jpg")
+    (tag,) = await call(api, "PUT", "/tags", {"tags": ["Phone"]})
+    await call(api, "PUT", "/tags/assets", {"tagIds": [tag["id"]], "assetIds": [a.id]})
+    unknown = "0b9a4c1e-5d6f-4a7b-8c9d-0e1f2a3b4c5d"
+    answer = await call(api, "PUT", f"/tags/{tag['id']}/assets", {"ids": [a.id, b.id, unknown]})
+    assert answer == [{"id": a.id, "success": False, "error": "duplicate"},  # had it
+                      {"id": b.id, "success": True},
+                      {"id": unknown, "success": False, "error": "no_permission"}]
+    assert b.tag_ids == {tag["id"]}
+    await call(api, "PUT", f"/tags/{unknown}/assets", {"ids": [a.id]}, status=400)
