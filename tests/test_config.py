@@ -375,7 +375,8 @@ def test_nested_and_duplicate_includes_warn(env: dict[str, str], photos: Path) -
     settings = parse_settings(text, "t.yaml", env=env)
     assert settings.warnings == (
         "t.yaml:5: at 'albums.include[1]': albums.include[1] lies inside albums.include[0]; "
-        "its files are backed up once, with the outer folder",
+        "the files below it are backed up once, with the album and tag settings of "
+        "albums.include[1]",
         f"t.yaml:5: at 'albums.include[2]': listed twice (also at albums.include[0]): {photos}",
     )
 

@@ -19,6 +19,7 @@ from immich_backupd.config import (
 )
 from immich_backupd.durations import parse_duration
 from immich_backupd.errors import ConfigError
+from immich_backupd.rules import AlbumRules
 
 REPO = Path(__file__).resolve().parent.parent
 DOC_ROW = re.compile(r"^\| `([a-z_.]+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \| (.+) \|$")
@@ -181,3 +182,52 @@ def test_an_include_entry_gives_its_tags_and_prints_them_back(tmp_path):
     again = parse_settings(yaml.safe_dump(to_config_dict(settings, reveal_key=True)),
                            base_dir=tmp_path, env={})
     assert again.albums == settings.albums
+
+
+def test_a_nested_include_folder_keeps_its_own_settings_and_the_warning_says_so(tmp_path):
+    """A plain path inside a folder with tags: the files below it get no tags and albums
+    named after their folders (the deepest include folder's settings, a plain path's
+    defaults). The warning said they were backed up "with the outer folder", which a user
+    reads as: with its album and tags."""
+    inner = tmp_path / "Phone"
+    (inner / "DCIM").mkdir(parents=True)
+    settings = parse_settings(yaml.safe_dump({
+        "server": {"url": "https://x.example", "api_key": "k"},
+        "albums": {"include": [{"path": str(tmp_path), "album": "path", "tags": ["Family"]},
+                               str(inner)]}}), base_dir=tmp_path, env={})
+    rules = AlbumRules.from_settings(settings.albums)
+    photo = inner / "DCIM" / "IMG_1.jpg"
+    assert rules.tags_for(photo) == () and rules.album_name_for(photo) == "DCIM"
+    assert rules.tags_for(tmp_path / "a" / "b" / "x.jpg") == ("Family",)
+    (warning,) = settings.warnings
+    assert ("albums.include[1] lies inside albums.include[0]; the files below it are backed "
+            "up once, with the album and tag settings of albums.include[1]") in warning
+
+
+@pytest.mark.parametrize("second", [
+    "{tmp}", {"path": "{tmp}", "album": "Phone"}, {"path": "{tmp}", "tags": ["Other"]}])
+def test_one_folder_listed_twice_with_different_settings_is_an_error(second, tmp_path):
+    """Which of two entries for one folder would win cannot be told from the file (the
+    mapping, whatever its place): an error at the second, not a warning."""
+    first = {"path": str(tmp_path), "tags": ["Family"]}
+    second = (second.format(tmp=tmp_path) if isinstance(second, str)
+              else {k: (v.format(tmp=tmp_path) if isinstance(v, str) else v)
+                    for k, v in second.items()})
+    text = yaml.safe_dump({"server": {"url": "https://x.example", "api_key": "k"},
+                           "albums": {"include": [first, second]}}, default_flow_style=False)
+    with pytest.raises(ConfigError) as info:
+        parse_settings(text, base_dir=tmp_path, env={})
+    (problem,) = [str(p) for p in info.value.problems]
+    assert "at 'albums.include[1]" in problem
+    assert "listed twice with different album or tag settings (also at albums.include[0])" \
+        in problem
+
+
+def test_one_folder_listed_twice_alike_is_a_warning(tmp_path):
+    entry = {"path": str(tmp_path), "tags": ["Family"]}
+    settings = parse_settings(yaml.safe_dump({
+        "server": {"url": "https://x.example", "api_key": "k"},
+        "albums": {"include": [entry, dict(entry)]}}), base_dir=tmp_path, env={})
+    (warning,) = settings.warnings
+    assert "listed twice (also at albums.include[0])" in warning
+    assert settings.albums.naming[0].tags == ("Family",)

@@ -66,6 +66,7 @@ def _include(p: _Problems, ctx: _Context, value: Any,
         return [], False
     ok = True
     out: list[tuple[int, Path]] = []
+    entries: dict[int, FolderNaming] = {}  # index -> its settings (_DEFAULT: a plain path)
     for index, item in enumerate(items):
         path = (*base, index)
         album: FolderNaming | None = _DEFAULT
@@ -87,8 +88,11 @@ def _include(p: _Problems, ctx: _Context, value: Any,
         if kind not in ("dir", "missing"):
             ok = False
             continue
-        _overlap_warning(p, path, index, folder, out)
+        if not _overlap(p, path, index, folder, album, out, entries):
+            ok = False
+            continue
         out.append((index, folder))
+        entries[index] = album
         if album != _DEFAULT:
             naming.append(album._replace(root=folder))
     return out, ok
@@ -151,25 +155,38 @@ def _tags(p: _Problems, path: KeyPath, value: Any) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(out))
 
 
-def _overlap_warning(
-    p: _Problems, path: KeyPath, index: int, folder: Path, earlier: list[tuple[int, Path]]
-) -> None:
-    """Warn (once) if ``folder`` repeats or nests with an earlier include folder.
+def _overlap(
+    p: _Problems, path: KeyPath, index: int, folder: Path, settings: FolderNaming,
+    earlier: list[tuple[int, Path]], entries: dict[int, FolderNaming],
+) -> bool:
+    """Say (once) if ``folder`` repeats or nests with an earlier include folder; False when
+    that is an error: the same folder listed twice with different album or tag settings,
+    where neither could be said to win.
 
-    Harmless, since every file is backed up once, but usually a slip worth mentioning.
+    A repeat with the same settings, or a nested folder, is harmless (every file is backed
+    up once) but usually a slip worth mentioning. The files below a nested folder follow
+    its own entry (``rules.AlbumRules`` takes the deepest include folder): its album and
+    tag settings, a plain path's defaults included, not the outer entry's.
     """
     for other_index, other in earlier:
         if other == folder:
+            if entries[other_index] != settings:
+                p.error(path, Msg(N_("listed twice with different album or tag settings (also "
+                                     "at albums.include[{index}]): {path}; keep one entry"),
+                                  index=other_index, path=folder))
+                return False
             p.warn(path, Msg(N_("listed twice (also at albums.include[{index}]): {path}"),
                              index=other_index, path=folder))
-            return
+            return True
     for other_index, other in earlier:
         if other in folder.parents or folder in other.parents:
             inner, outer = (index, other_index) if other in folder.parents else (other_index, index)
             p.warn(path, Msg(N_("albums.include[{inner}] lies inside albums.include[{outer}]; "
-                                "its files are backed up once, with the outer folder"),
+                                "the files below it are backed up once, with the album and "
+                                "tag settings of albums.include[{inner}]"),
                              inner=inner, outer=outer))
-            return
+            return True
+    return True
 
 
 _GLOB_CHARS = frozenset("*?[")
