@@ -26,7 +26,8 @@ UNITS: dict[str, Decimal] = {
     "ms": Decimal("0.001"),
 }
 
-_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
+# ASCII digits only: ``\d`` and ``float()`` also take other scripts' digits ("٣s", "５m").
+_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 # "ms" before "m" and "s" so the alternation never splits it.
 _PART = re.compile(rf"({_NUMBER})\s*(ms|d|h|m|s)")
 _BARE_NUMBER = re.compile(rf"{_NUMBER}")

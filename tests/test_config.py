@@ -496,6 +496,9 @@ def test_parse_duration(text: str | float, seconds: float) -> None:
         ("5 minutes", "not a duration"),
         ("5M", "not a duration"),
         ("1e3s", "not a duration"),
+        ("\u0663s", "not a duration"),  # an Arabic-Indic 3: \d and float() take it
+        ("\uff15m", "not a duration"),  # a fullwidth 5
+        ("\u1b50", "not a duration"),  # a Balinese 0, which hypothesis found
         ("s", "not a duration"),
         ("1m1h", "largest to smallest"),
         ("1s1s", "largest to smallest"),
