@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from immich_standin.library import Library, make_library
 from immich_standin.view import server_albums, server_assets  # noqa: F401 (re-exported)
 
 REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
 
 
 async def until(pred: Callable[[], bool], timeout: float, what: str) -> float:
@@ -62,13 +65,16 @@ class Setup:
     state_dir: Path
 
     def run(self, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+            timeout: float = 120, prefix: Sequence[str] = ()
+            ) -> subprocess.CompletedProcess[str]:
+        """The CLI with ``args``; ``prefix``: a command it runs under (e.g. setpriv)."""
         # English messages whatever the developer's desktop language: tests read them.
         full_env = {**os.environ, "PYTHONPATH": str(REPO), "LC_ALL": "C", "LANGUAGE": "",
                     **(env or {})}
         full_env.pop("IMMICH_API_KEY", None)
         return subprocess.run(
-            [sys.executable, "-m", "immich_backupd", "--config", str(self.config), *args],
+            [*prefix, sys.executable, "-m", "immich_backupd", "--config", str(self.config),
+             *args],
             capture_output=True, text=True, timeout=timeout, env=full_env, cwd=self.tmp,
             check=False,
         )
@@ -121,3 +127,36 @@ def make_setup(tmp_path: Path):
 
     return make
 
+
+
+@pytest.fixture
+def dash_setup(server, make_setup) -> Setup:
+    """A setup for a daemon with its dashboard (see test_dashboard.start): passes
+    triggered fast, so what a test does through the dashboard shows at once."""
+    return make_setup(server, trigger_delay="300ms", max_delay="2s")
+
+
+def headless_chromium(*extra_args: str) -> Any:
+    """Debian's Chromium through chromedriver: headless, 1000x900, asking for English
+    pages; ``extra_args`` more switches. Skips the test where either is missing."""
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-dev-shm-usage", "--window-size=1000,900", *extra_args):
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"intl.accept_languages": "en-US,en"})
+    driver = webdriver.Chrome(options=options,
+                              service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    return driver
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A :func:`headless_chromium`, quit after the test."""
+    driver = headless_chromium()
+    yield driver
+    driver.quit()

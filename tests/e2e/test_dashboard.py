@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import http.server
 import json
-import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,6 @@ from immich_backupd.i18n import for_languages
 
 from .test_daemon import Daemon, new_photo, on_server, wait_until
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 SPEC = json.loads((HERE / "openapi.json").read_text())
 
 
@@ -72,11 +69,6 @@ def start(setup, tmp_path: Path) -> tuple[Daemon, str, str]:
     link = setup.run("dashboard").stdout.strip()
     token = setup.run("dashboard", "--api-token").stdout.strip()
     return d, link, token
-
-
-@pytest.fixture
-def dash_setup(server, make_setup):
-    return make_setup(server, trigger_delay="300ms", max_delay="2s")
 
 
 def test_api_answers_with_the_token_and_refuses_everything_else(server, dash_setup, tmp_path):
@@ -160,22 +152,19 @@ class _Forger(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def browser():
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                "--disable-dev-shm-usage", "--window-size=1000,900"):
-        options.add_argument(arg)
-    options.add_experimental_option("prefs", {"intl.accept_languages": "en-US,en"})
-    driver = webdriver.Chrome(options=options,
-                              service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
+def commented_config(setup) -> str:
+    """Make the setup's config the user's own file, YAML with comments (start() wrote
+    the test's JSON); the text written, which an edit must keep the comments of."""
+    config = json.loads(setup.config.read_text())
+    text = "# my backup settings\n" + yaml.safe_dump(config, sort_keys=False).replace(
+        "albums:\n", "albums:  # what goes to Immich\n", 1)
+    setup.config.write_text(text)
+    return text
+
+
+def assert_comments_kept(text: str) -> None:
+    assert text.startswith("# my backup settings\n")
+    assert "albums:  # what goes to Immich\n" in text
 
 
 def text_of(driver, element_id: str) -> str:
@@ -256,11 +245,7 @@ def test_an_exclude_added_through_the_api_keeps_comments_and_is_applied(
     assert setup.run("once").returncode == 0
     d, link, token = start(setup, tmp_path)
     try:
-        # The user's own file: YAML with comments (start() wrote the test's JSON).
-        config = json.loads(setup.config.read_text())
-        text = "# my backup settings\n" + yaml.safe_dump(config, sort_keys=False).replace(
-            "albums:\n", "albums:  # what goes to Immich\n", 1)
-        setup.config.write_text(text)
+        text = commented_config(setup)
         root = setup.lib.include[0]
         (root / "private").mkdir()
         api = Http(link)
@@ -286,9 +271,7 @@ def test_an_exclude_added_through_the_api_keeps_comments_and_is_applied(
                                       {**bad, "entry": str(root / "private")}, headers=auth)
         assert status == 200, body
         assert str(root / "private") in valid(json.loads(body), "Folders")["exclude"]
-        after = setup.config.read_text()
-        assert after.startswith("# my backup settings\n")
-        assert "albums:  # what goes to Immich\n" in after
+        assert_comments_kept(setup.config.read_text())
         wait_until(lambda: "configuration reloaded" in d.stderr(), 15, "the reload")
 
         hidden = new_photo(root / "private" / "x.jpg")
@@ -305,10 +288,7 @@ def test_the_browser_leaves_a_folder_out_keeping_the_config_comments(
     assert setup.run("once").returncode == 0
     d, link, token = start(setup, tmp_path)
     try:
-        config = json.loads(setup.config.read_text())
-        text = "# my backup settings\n" + yaml.safe_dump(config, sort_keys=False).replace(
-            "albums:\n", "albums:  # what goes to Immich\n", 1)
-        setup.config.write_text(text)
+        commented_config(setup)
         root = setup.lib.include[0]
         (root / "private").mkdir()
         browser.get(link)
@@ -324,8 +304,7 @@ def test_the_browser_leaves_a_folder_out_keeping_the_config_comments(
             "css selector", f'#exclude-list li[data-entry="{root / "private"}"]'), 10,
             "the new exclude on the page")
         after = setup.config.read_text()
-        assert after.startswith("# my backup settings\n")
-        assert "albums:  # what goes to Immich\n" in after
+        assert_comments_kept(after)
         wait_until(lambda: "configuration reloaded" in d.stderr(), 15, "the reload")
 
         hidden = new_photo(root / "private" / "x.jpg")

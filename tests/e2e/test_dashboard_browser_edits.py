@@ -22,7 +22,7 @@ from dbus_fast.aio import MessageBus
 from tests.nm_double import private_bus, publish
 
 from .test_daemon import Daemon, new_photo, on_server, wait_until
-from .test_dashboard import browser, text_of  # noqa: F401 (browser: a fixture)
+from .test_dashboard import text_of
 
 pytestmark = pytest.mark.skipif(shutil.which("dbus-daemon") is None,
                                 reason="dbus-daemon not installed")
@@ -56,8 +56,8 @@ def serve_metered_network(address: str) -> Callable[[], None]:
 
 
 def test_a_folder_added_and_the_unmetered_switch_in_the_browser(
-        server, make_setup, tmp_path, browser):  # noqa: F811
-    setup = make_setup(server, trigger_delay="300ms", max_delay="2s")
+        server, dash_setup, tmp_path, browser):
+    setup = dash_setup
     assert setup.run("once").returncode == 0
     extra = setup.lib.root / "Camera"
     photo = new_photo(extra / "IMG_0001.jpg")

@@ -12,15 +12,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
-
 from .test_daemon import wait_until
 from .test_dashboard import Http, start, valid
-
-
-@pytest.fixture
-def dash_setup(server, make_setup):
-    return make_setup(server, trigger_delay="300ms", max_delay="2s")
 
 
 def login(api: Http, link: str) -> str:

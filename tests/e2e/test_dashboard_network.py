@@ -24,11 +24,6 @@ from .test_daemon import Daemon, wait_until
 SECRET = "correct horse battery staple"
 
 
-@pytest.fixture
-def net_setup(server, make_setup):
-    return make_setup(server, trigger_delay="300ms", max_delay="2s")
-
-
 def cli(setup, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "LC_ALL": "C", "LANGUAGE": ""}
     return subprocess.run(
@@ -79,8 +74,8 @@ class Client:
         return answer
 
 
-def test_beyond_loopback_no_password_no_dashboard(net_setup, tmp_path):
-    setup = net_setup
+def test_beyond_loopback_no_password_no_dashboard(dash_setup, tmp_path):
+    setup = dash_setup
     configure(setup)
     d = Daemon(setup, tmp_path)
     try:
@@ -104,8 +99,8 @@ def test_beyond_loopback_no_password_no_dashboard(net_setup, tmp_path):
     assert SECRET not in stored.read_text() and stored.read_text().startswith("scrypt$")
 
 
-def test_a_password_logs_in_and_without_tls_it_is_warned_about(net_setup, tmp_path):
-    setup = net_setup
+def test_a_password_logs_in_and_without_tls_it_is_warned_about(dash_setup, tmp_path):
+    setup = dash_setup
     configure(setup)
     assert cli(setup, "dashboard", "--set-password", stdin=SECRET + "\n").returncode == 0
     d, port = started(setup, tmp_path)
@@ -146,8 +141,8 @@ def test_a_password_logs_in_and_without_tls_it_is_warned_about(net_setup, tmp_pa
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
-def test_tls_serves_https_with_a_secure_cookie_and_no_warning(net_setup, tmp_path):
-    setup = net_setup
+def test_tls_serves_https_with_a_secure_cookie_and_no_warning(dash_setup, tmp_path):
+    setup = dash_setup
     cert, key = tmp_path / "dash.crt", tmp_path / "dash.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",

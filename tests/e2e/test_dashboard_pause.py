@@ -11,11 +11,6 @@ from .test_daemon import new_photo, on_server, wait_until
 from .test_dashboard import Http, start, valid
 
 
-@pytest.fixture
-def dash_setup(server, make_setup):
-    return make_setup(server, trigger_delay="300ms", max_delay="2s")
-
-
 def test_a_pause_outlasts_a_restart_and_is_shown_until_resumed(server, dash_setup, tmp_path):
     setup = dash_setup
     assert setup.run("once").returncode == 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -20,11 +19,10 @@ from typing import Any
 
 import pytest
 
+from .conftest import headless_chromium
 from .test_daemon import new_photo, on_server, wait_until
 from .test_dashboard import start, text_of
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 REPO = Path(__file__).resolve().parents[2]
 SCREENS = ("status", "progress", "failed", "statistics", "warnings", "folders", "settings",
            "login")
@@ -34,18 +32,7 @@ MAX_BYTES = 200_000  # per PNG: kept small for the repository
 
 @pytest.fixture
 def chromium():
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                "--disable-dev-shm-usage", "--window-size=1000,900", "--hide-scrollbars"):
-        options.add_argument(arg)
-    options.add_experimental_option("prefs", {"intl.accept_languages": "en-US,en"})
-    driver = webdriver.Chrome(options=options,
-                              service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
+    driver = headless_chromium("--hide-scrollbars")
     yield driver
     driver.quit()
 
@@ -107,8 +94,8 @@ def out_dir(tmp_path: Path) -> Path:
 
 
 def test_every_screen_in_light_and_dark_at_both_widths_and_the_progress_moves(
-        server, make_setup, tmp_path, chromium, out_dir):
-    setup = make_setup(server, trigger_delay="300ms", max_delay="2s")
+        server, dash_setup, tmp_path, chromium, out_dir):
+    setup = dash_setup
     assert setup.run("once").returncode == 0
     # A password: /login without a link shows the password form (its screenshot).
     proc = subprocess.run([sys.executable, "-m", "immich_backupd", "--config",
