@@ -110,6 +110,24 @@ def on_server(srv: StandinServer, data: bytes) -> bool:
     return hashlib.sha1(data).hexdigest() in server_assets(srv)
 
 
+def library_on_server(srv: StandinServer, setup) -> bool:
+    """Whether ``srv`` holds the files of the setup's library, and nothing else."""
+    return set(server_assets(srv)) == set(setup.lib.expected.values())
+
+
+def start_backed_up(setup, srv: StandinServer, tmp: Path, timeout: float = 30) -> Daemon:
+    """A daemon on ``setup``, once it is ready and its first pass put the library on
+    ``srv`` (stopped again if that does not come within ``timeout`` seconds)."""
+    d = Daemon(setup, tmp)
+    try:
+        d.wait_notify(lambda m: m == "READY=1")
+        wait_until(lambda: library_on_server(srv, setup), timeout, "the initial backup")
+    except BaseException:
+        d.stop()
+        raise
+    return d
+
+
 def new_photo(path: Path, size: int = 50_000) -> bytes:
     data = JPEG + os.urandom(size)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,11 +143,8 @@ def daemon_setup(server, make_setup):
 
 def test_daemon_watches_debounces_and_reports(server, daemon_setup, tmp_path):
     setup = daemon_setup
-    d = Daemon(setup, tmp_path)
+    d = start_backed_up(setup, server, tmp_path)
     try:
-        d.wait_notify(lambda m: m == "READY=1")
-        wait_until(lambda: set(server_assets(server)) == set(setup.lib.expected.values()),
-                   30, "the initial backup")
         holiday = setup.lib.include[0] / "2024" / "Holiday"
 
         # A file copied in is on the server within trigger_delay plus a margin.
@@ -173,11 +188,8 @@ def test_daemon_watches_debounces_and_reports(server, daemon_setup, tmp_path):
 
 def test_slowly_written_file_is_uploaded_once_complete(server, daemon_setup, tmp_path):
     setup = daemon_setup
-    d = Daemon(setup, tmp_path)
+    d = start_backed_up(setup, server, tmp_path)
     try:
-        d.wait_notify(lambda m: m == "READY=1")
-        wait_until(lambda: set(server_assets(server)) == set(setup.lib.expected.values()),
-                   30, "the initial backup")
         target = setup.lib.include[0] / "2024" / "Holiday" / "slow.jpg"
         chunks = [JPEG] + [os.urandom(20_000) for _ in range(8)]
         with target.open("wb") as fh:
@@ -211,8 +223,7 @@ def test_sigterm_during_upload_then_restart_exactly_once(server, make_setup, tmp
     d2 = Daemon(setup, tmp_path)
     try:
         d2.wait_notify(lambda m: m == "READY=1")
-        wait_until(lambda: set(server_assets(server)) == set(setup.lib.expected.values()),
-                   60, "the backup after restart")
+        wait_until(lambda: library_on_server(server, setup), 60, "the backup after restart")
     finally:
         assert d2.stop() == 0, d2.stderr()
     assert server.state.counters.created == len(setup.lib.expected)  # nothing twice
@@ -268,8 +279,7 @@ def test_waits_for_power_and_says_so(server, make_setup, tmp_path):
         (power / "AC" / "online").write_text("1\n")
         (power / "BAT0" / "status").write_text("Charging\n")
         d.proc.send_signal(signal.SIGUSR1)  # "back up now" also re-checks the conditions
-        wait_until(lambda: set(server_assets(server)) == set(setup.lib.expected.values()),
-                   30, "the backup once charging")
+        wait_until(lambda: library_on_server(server, setup), 30, "the backup once charging")
     finally:
         assert d.stop() == 0, d.stderr()
 
@@ -283,11 +293,8 @@ def test_files_older_than_the_daemon_go_up_in_one_pass_and_idle_stays_idle(
     past = time.time() - 3600
     for path in setup.lib.root.rglob("*"):
         os.utime(path, (past, past), follow_symlinks=False)
-    d = Daemon(setup, tmp_path)
+    d = start_backed_up(setup, server, tmp_path)
     try:
-        d.wait_notify(lambda m: m == "READY=1")
-        wait_until(lambda: set(server_assets(server)) == set(setup.lib.expected.values()),
-                   30, "the initial backup")
         wait_until(lambda: "pass complete" in d.stderr(), 10, "the first pass's summary")
         time.sleep(TRIGGER * 6)  # several debounce periods with nothing happening
         log = d.stderr()

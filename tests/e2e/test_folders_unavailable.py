@@ -11,15 +11,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from immich_standin.library import JPEG
 
-from .conftest import REPO, server_assets
+from .conftest import server_assets
 from .test_daemon import Daemon, wait_until
 
 
@@ -67,26 +68,33 @@ def test_a_folder_that_goes_away_is_waited_for_and_nothing_is_forgotten(server, 
     assert status["backed_up"] == status["total"] == n
 
 
+@contextmanager
+def once_unable_to_read(setup, folder: Path) -> Iterator[subprocess.CompletedProcess[str]]:
+    """``once`` run while ``folder`` is mode 000, which it stays for the block (readable
+    again after). As root, ``once`` runs under setpriv without the capabilities that read
+    everything. Skips the test where the folder cannot be made unreadable."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv(1): cannot make a folder unreadable")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+    folder.chmod(0)
+    try:
+        proc = setup.run("once", prefix=prefix)
+        if "Permission denied" not in proc.stderr + proc.stdout and proc.returncode == 0:
+            pytest.skip("this machine lets the test read a mode-000 folder")
+        yield proc
+    finally:
+        folder.chmod(0o755)
+
+
 def test_an_unreadable_folder_is_a_problem_everywhere(server, make_setup):
     setup = make_setup(server)
     locked = setup.lib.include[0] / "2024" / "Locked"
     locked.mkdir(parents=True)
     (locked / "secret.jpg").write_bytes(JPEG + os.urandom(1000))
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # root reads everything: drop the capabilities that allow it
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv(1): cannot make a folder unreadable")
-        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
-    locked.chmod(0)
-    try:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "LC_ALL": "C", "LANGUAGE": ""}
-        env.pop("IMMICH_API_KEY", None)
-        proc = subprocess.run(
-            [*prefix, sys.executable, "-m", "immich_backupd", "--config", str(setup.config),
-             "once"], capture_output=True, text=True, env=env, timeout=120)
-        if "Permission denied" not in proc.stderr + proc.stdout and proc.returncode == 0:
-            pytest.skip("this machine lets the test read a mode-000 folder")
+    with once_unable_to_read(setup, locked) as proc:
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert "✓" not in proc.stdout
         assert f"✗ Cannot read {locked}: permission denied" in proc.stdout
@@ -94,8 +102,6 @@ def test_an_unreadable_folder_is_a_problem_everywhere(server, make_setup):
         status = setup.json("status")
         assert status["state"] == "failed"
         assert status["headline"] == f"✗ Cannot read {locked}: permission denied"
-    finally:
-        locked.chmod(0o755)
     # Readable again: complete.
     again = setup.run("once")
     assert again.returncode == 0 and "✓ Backup complete" in again.stdout
@@ -113,22 +119,8 @@ def test_one_failed_file_and_one_unreadable_folder_never_say_done(server, make_s
     locked = setup.lib.include[0] / "2024" / "Locked"
     locked.mkdir()
     (locked / "secret.jpg").write_bytes(JPEG + os.urandom(1000))
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # root reads everything: drop the capabilities that allow it
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv(1): cannot make a folder unreadable")
-        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
     server.faults.fail("POST", "/api/assets", 500, times=None)  # every try of the new file
-    locked.chmod(0)
-    try:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "LC_ALL": "C", "LANGUAGE": ""}
-        env.pop("IMMICH_API_KEY", None)
-        proc = subprocess.run(
-            [*prefix, sys.executable, "-m", "immich_backupd", "--config", str(setup.config),
-             "once"], capture_output=True, text=True, env=env, timeout=120)
-        if "Permission denied" not in proc.stderr + proc.stdout and proc.returncode == 0:
-            pytest.skip("this machine lets the test read a mode-000 folder")
+    with once_unable_to_read(setup, locked) as proc:
         out = proc.stdout + proc.stderr
         assert proc.returncode == 1, out
         assert "✓" not in proc.stdout and "complete" not in proc.stdout.lower(), out
@@ -140,8 +132,6 @@ def test_one_failed_file_and_one_unreadable_folder_never_say_done(server, make_s
         assert not status["headline"].startswith("✓")
         text = setup.run("status").stdout
         assert "✓" not in text.splitlines()[0] and "Backup complete" not in text
-    finally:
-        locked.chmod(0o755)
 
 
 def test_the_daemon_waits_for_a_missing_folder_then_backs_it_up(server, make_setup, tmp_path):

@@ -14,7 +14,7 @@ from immich_backupd.conditions.power import LinuxSysfsPower
 from immich_backupd.config import load_settings
 from immich_backupd.daemon.core import Daemon
 
-from .conftest import server_assets, until
+from .conftest import Setup, server_assets, until
 from .test_daemon import new_photo
 
 
@@ -27,17 +27,24 @@ def plug(root: Path, *, mains: bool) -> None:
             (root / name / attr).write_text(value + "\n")
 
 
-async def test_files_changed_on_battery_are_counted_and_go_up_on_the_charger(
-    server, make_setup, tmp_path
-):
+def on_power(server, make_setup, tmp_path: Path, *, mains: bool) -> tuple[Setup, Daemon, Path]:
+    """A setup that requires charging, and an in-process daemon on it whose power is the
+    sysfs folder returned (plugged in or not: see :func:`plug`). The conditions are
+    checked again only when the power changes (a recheck_interval of an hour)."""
     setup = make_setup(server, trigger_delay="300ms", max_delay="3s", require_charging=True)
     settings = load_settings(setup.config)
     power = tmp_path / "power_supply"
-    plug(power, mains=True)
+    plug(power, mains=mains)
     monitor = ConditionMonitor(LinuxSysfsPower(power), UnknownNetwork("none", "test"),
                                Requirements.from_settings(settings.backup),
-                               recheck_interval=3600)  # only the power re-check can tell
-    daemon = Daemon(setup.config, settings, monitor=monitor)
+                               recheck_interval=3600)
+    return setup, Daemon(setup.config, settings, monitor=monitor), power
+
+
+async def test_files_changed_on_battery_are_counted_and_go_up_on_the_charger(
+    server, make_setup, tmp_path
+):
+    setup, daemon, power = on_power(server, make_setup, tmp_path, mains=True)
     task = asyncio.create_task(daemon.run())
     try:
         first = set(setup.lib.expected.values())
@@ -91,14 +98,7 @@ async def test_a_daemon_started_on_battery_counts_what_waits_for_the_charger(
 ):
     """No file event names the library's files when the daemon starts on battery: a walk
     without hashing (the dry run's) counts them, and the line is never a bare "waiting"."""
-    setup = make_setup(server, trigger_delay="300ms", max_delay="3s", require_charging=True)
-    settings = load_settings(setup.config)
-    power = tmp_path / "power_supply"
-    plug(power, mains=False)
-    monitor = ConditionMonitor(LinuxSysfsPower(power), UnknownNetwork("none", "test"),
-                               Requirements.from_settings(settings.backup),
-                               recheck_interval=3600)
-    daemon = Daemon(setup.config, settings, monitor=monitor)
+    setup, daemon, power = on_power(server, make_setup, tmp_path, mains=False)
     task = asyncio.create_task(daemon.run())
     try:
         files = set(setup.lib.expected.values())

@@ -110,14 +110,11 @@ def test_deleted_in_immich_and_retried_goes_up_with_the_sidecar_of_now(server, m
 
 
 def test_the_daemon_notices_a_sidecar_edited_after_the_upload(server, make_setup, tmp_path):
-    from .test_daemon import Daemon, wait_until
+    from .test_daemon import start_backed_up, wait_until
 
     setup = make_setup(server, trigger_delay="300ms")
-    d = Daemon(setup, tmp_path)
+    d = start_backed_up(setup, server, tmp_path)
     try:
-        d.wait_notify(lambda m: m == "READY=1")
-        wait_until(lambda: set(server_assets(server)) == set(setup.lib.expected.values()),
-                   30, "the initial backup")
         created = server.state.counters.created
         side = setup.lib.include[0] / "2024" / "Holiday" / "IMG_3001.jpg.xmp"
         side.write_bytes(CHANGED)  # inotify sees it: a pass of that folder follows

@@ -22,8 +22,16 @@ from immich_backupd.daemon.notified import NOTIFIED_NAME
 from immich_backupd.report.notify_policy import SHOW_AFTER
 from tests.dbus_bus import private_bus
 
-from .conftest import REPO, server_assets
-from .test_daemon import MAX_DELAY, TRIGGER, Daemon, new_photo, on_server, wait_until
+from .conftest import REPO
+from .test_daemon import (
+    MAX_DELAY,
+    TRIGGER,
+    Daemon,
+    library_on_server,
+    new_photo,
+    on_server,
+    wait_until,
+)
 
 pytest.importorskip("dbus_fast")
 
@@ -102,8 +110,7 @@ def test_one_progress_notification_in_place_then_nothing_for_a_new_photo(
     slow = server.faults.latency("POST", "/api/assets", 1.2)
     d = start(setup, tmp_path, desktop)
     try:
-        wait_until(lambda: set(server_assets(server)) == set(setup.lib.expected.values()),
-                   60, "the first backup")
+        wait_until(lambda: library_on_server(server, setup), 60, "the first backup")
         wait_until(lambda: passes_ended(d) == 1, 30, "the end of the first pass")
         wait_until(lambda: any(c["summary"].startswith("First backup")
                                for c in desktop.notifies()), 10, "the summary")

@@ -11,8 +11,7 @@ import re
 import threading
 import time
 
-from .conftest import server_assets
-from .test_daemon import Daemon, wait_until
+from .test_daemon import Daemon, library_on_server, wait_until
 
 RESCAN = 600  # seconds: far beyond the test, so only the retry can bring the files up
 
@@ -39,8 +38,8 @@ def test_the_daemon_reaches_a_server_back_within_the_announced_retry(server, mak
         assert delay < RESCAN / 10
         up = threading.Timer(min(3.0, delay / 3), server.faults.set_down, args=(None,))
         up.start()
-        wait_until(lambda: set(server_assets(server)) == set(setup.lib.expected.values()),
-                   delay + 10, "the backup after the server came back")
+        wait_until(lambda: library_on_server(server, setup), delay + 10,
+                   "the backup after the server came back")
         took = time.monotonic() - said_at
         assert took >= delay - 1.5, "it tried again before the delay it announced"
         assert "Traceback" not in d.stderr()

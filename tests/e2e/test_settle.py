@@ -18,7 +18,7 @@ from immich_standin import StandinServer
 from immich_standin.library import JPEG
 
 from .conftest import server_assets
-from .test_daemon import Daemon, wait_until
+from .test_daemon import start_backed_up, wait_until
 
 
 class SlowWriter(threading.Thread):
@@ -102,19 +102,6 @@ def test_once_reports_a_file_still_written_after_its_wait_then_the_next_run_take
     assert stored(server, "long.jpg") == [(len(writer.data), writer.sha1)]
 
 
-def daemon_after_first_backup(server, setup, tmp_path) -> Daemon:
-    """A real daemon on ``setup``, once it is ready and has backed the library up."""
-    d = Daemon(setup, tmp_path)
-    try:
-        d.wait_notify(lambda m: m == "READY=1")
-        wait_until(lambda: set(server_assets(server)) == set(setup.lib.expected.values()),
-                   30, "the initial backup")
-    except BaseException:
-        d.stop()
-        raise
-    return d
-
-
 def test_daemon_full_rescans_never_upload_a_file_being_written(server, make_setup, tmp_path):
     """The writes go through a second name of the file outside the watched folders, so
     the daemon's watcher sees none of them (as with a writer on another machine): only
@@ -122,7 +109,7 @@ def test_daemon_full_rescans_never_upload_a_file_being_written(server, make_setu
     longer than the old one-second rule."""
     setup = make_setup(server, photos=2, settle_time="3s", trigger_delay="300ms",
                        max_delay="3s")
-    d = daemon_after_first_backup(server, setup, tmp_path)
+    d = start_backed_up(setup, server, tmp_path)
     try:
         outside = tmp_path / "elsewhere"
         outside.mkdir()
@@ -180,7 +167,7 @@ def test_daemon_a_photo_renamed_in_from_outside_goes_up_without_waiting_settle_t
     daemon latency went from ~1 s to 30 s when such a rename counted as "created")."""
     setup = make_setup(server, photos=2, settle_time="30s", trigger_delay="300ms",
                        max_delay="3s")
-    d = daemon_after_first_backup(server, setup, tmp_path)
+    d = start_backed_up(setup, server, tmp_path)
     try:
         staging = tmp_path / "downloads"
         staging.mkdir()

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
@@ -52,6 +53,14 @@ def status(config: Path) -> dict:
     return json.loads(proc.stdout)
 
 
+def wait_for_created(srv: StandinServer, proc: subprocess.Popen[str], n: int) -> None:
+    """Until the server has stored ``n`` assets, the CLI ``proc`` running all along."""
+    deadline = time.monotonic() + 60
+    while srv.state.counters.created < n:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+
+
 def test_quota_stop_records_every_upload_the_server_finished(server, tmp_path):
     tree = make_tree(tmp_path / "lib", folders=2, per_folder=40)
     config = write_config(tmp_path, server.url, server.api_key, tree.include, concurrency=4)
@@ -81,10 +90,7 @@ def test_sigterm_mid_pass_records_every_upload_the_server_finished(server, tmp_p
     server.faults.latency("POST", ASSETS, 0.2)
     proc = start_cli(config, "once")
     try:
-        deadline = time.monotonic() + 60
-        while server.state.counters.created < 20:
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.02)
+        wait_for_created(server, proc, 20)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     finally:
@@ -130,10 +136,7 @@ def test_an_aborted_pass_closes_its_row_and_keeps_what_was_answered(server, tmp_
     server.faults.latency("POST", ASSETS, 0.3)
     proc = start_cli(config, "once")
     try:
-        deadline = time.monotonic() + 60
-        while server.state.counters.created < 20:
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.02)
+        wait_for_created(server, proc, 20)
         proc.send_signal(signal.SIGINT)
         time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
