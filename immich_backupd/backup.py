@@ -31,7 +31,7 @@ from .immich.versions import ServerVersion
 from .lock import RunLock
 from .model import REACHED_END, PassOutcome
 from .pipeline.connect import ServerInfo, connect
-from .pipeline.dryrun import DryRunReport, dry_run_scan
+from .pipeline.dryrun import DryRunReport, dry_run_scan, settings_followups
 from .pipeline.runner import BackupPass, HoldFn, PassResult, ScanTargets, state_error
 from .pipeline.server import Retrying, retry_policy
 from .pipeline.verify import Identity, VerifyReport, at_pass_start
@@ -237,12 +237,17 @@ async def run_dry(settings: Settings) -> DryRunReport:
             return {} if reads is None else reads.dir_known(folder)[0]
 
         backup = settings.backup
-        return await asyncio.to_thread(
-            dry_run_scan, AlbumRules.from_settings(settings.albums),
+        rules = AlbumRules.from_settings(settings.albums)
+        report = await asyncio.to_thread(
+            dry_run_scan, rules,
             info.media, records_for, known, album_sync=backup.album_sync,
             existing_albums=albums, ignore_placeholders=backup.ignore_cloud_placeholders,
             follow_symlinks=backup.follow_symlinks,
             stacks=(backup.stacks.raw_jpeg, backup.stacks.bursts))
+        if reads is not None:
+            await asyncio.to_thread(settings_followups, report, reads, rules, info.media,
+                                    album_sync=backup.album_sync, now=time.time())
+        return report
     except sqlite3.Error as exc:
         raise state_error(path, exc) from exc
     finally:

@@ -9,8 +9,14 @@ from pathlib import Path
 
 from immich_backupd.media import MediaTypes
 from immich_backupd.model import FileStatus
-from immich_backupd.pipeline.albums import FileAlbum, moved_albums
-from immich_backupd.pipeline.untagging import CONFIRM_AFTER, Removal, removals_due, unwanted_tags
+from immich_backupd.pipeline.followups import (
+    REMOVAL_CHECK_AFTER,
+    FileAlbum,
+    Removal,
+    moved_albums,
+    removals_due,
+    unwanted_tags,
+)
 from immich_backupd.rules import AlbumNaming, AlbumRules, FolderNaming
 from immich_backupd.state import FileRecord
 
@@ -62,9 +68,9 @@ def test_a_pair_comes_off_only_when_none_of_its_files_asks_for_it():
 
 def test_a_removal_is_sent_then_sent_again_only_as_the_check_once_jobs_have_run():
     rows = [Removal("a", "Family", None), Removal("b", "Family", 100.0),
-            Removal("c", "Trips", 100.0 - CONFIRM_AFTER)]
+            Removal("c", "Trips", 100.0 - REMOVAL_CHECK_AFTER)]
     assert removals_due(rows, now=110.0) == {"Family": ["a"], "Trips": ["c"]}
-    assert removals_due(rows, now=100.0 + CONFIRM_AFTER) == {"Family": ["a", "b"],
+    assert removals_due(rows, now=100.0 + REMOVAL_CHECK_AFTER) == {"Family": ["a", "b"],
                                                               "Trips": ["c"]}
 
 

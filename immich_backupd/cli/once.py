@@ -82,6 +82,13 @@ def _dry_run(settings: Settings) -> int:
     if report.tags:
         print(_("Tags it would set: {tags}.").format(tags=", ".join(
             f"{tag} ({count(n)})" for tag, n in sorted(report.tags.items()))))
+    if report.album_moves:
+        print(_("Files backed up before it would add to the album they belong in now (the "
+                "albums they are in stay as they are): {albums}.").format(albums=", ".join(
+                    f"{album} ({count(n)})" for album, n in sorted(report.album_moves.items()))))
+    if report.untags:
+        print(_("Tags it would take off the files it set them on: {tags}.").format(
+            tags=", ".join(f"{tag} ({count(n)})" for tag, n in sorted(report.untags.items()))))
     if report.retry_later:
         print(_("{n} failed before and wait for their next try.").format(
             n=count(report.retry_later)))

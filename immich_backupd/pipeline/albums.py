@@ -23,70 +23,30 @@ has been tried again already.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections import defaultdict
-from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple
 
 from ..immich.errors import ApiError, TransportError
-from ..media import MediaTypes, live_photo_pairs
+from ..media import MediaTypes
 from ..rules import AlbumRules
 from ..state import StateStore
 from .albumlock import album_creation_lock
 from .connect import raise_if_fatal
-from .plan import LIVE_VIDEO_MAX_BYTES
+from .followups import ALBUM_SETTINGS_KEY, FileAlbum, album_settings_text, moved_albums
 from .server import PassServer
 
 log = logging.getLogger("immich_backupd.albums")
 
 BATCH = 1000
-SETTINGS_KEY = "album_settings"  # meta: the album settings the files' albums follow
-
-
-class FileAlbum(NamedTuple):
-    """A file the state knows, and the album it was put in (None: none)."""
-
-    dir_id: int
-    name: bytes
-    path: Path
-    album: str | None
-    size: int
-    on_server: bool
-
-
-def moved_albums(files: Iterable[FileAlbum], rules: AlbumRules, media: MediaTypes
-                 ) -> list[tuple[str | None, int, bytes]]:
-    """(album now, folder id, name) of the files on the server whose album is another
-    under ``rules`` (None: no album). A file no longer below an include folder keeps its
-    own, and the video of a live photo none (its still shows it; paired as the pass
-    pairs them, :func:`media.live_photo_pairs`). Pure."""
-    by_dir: dict[int, list[FileAlbum]] = defaultdict(list)
-    for f in files:
-        by_dir[f.dir_id].append(f)
-    moved = []
-    for folder in by_dir.values():
-        kinds = {os.fsdecode(f.name): media.kind_of(os.fsdecode(f.name)) for f in folder}
-        sizes = {os.fsdecode(f.name): f.size for f in folder}
-        hidden = {v for v in live_photo_pairs({n: k for n, k in kinds.items() if k}).values()
-                  if sizes[v] <= LIVE_VIDEO_MAX_BYTES}
-        for f in folder:
-            if not f.on_server or rules.root_of(f.path) is None:
-                continue
-            now = None if os.fsdecode(f.name) in hidden else rules.album_name_for(f.path)
-            if now != f.album:
-                moved.append((now, f.dir_id, f.name))
-    return moved
 
 
 async def follow_album_settings(store: StateStore, rules: AlbumRules, media: MediaTypes
                                 ) -> int:
     """When the album settings changed since the last pass, move the files on the server
     to the albums they belong in now (added by :func:`sync_albums`); return how many."""
-    settings = json.dumps(rules.album_settings)
-    if settings == await store.get_meta(SETTINGS_KEY):
+    settings = album_settings_text(rules)
+    if settings == await store.get_meta(ALBUM_SETTINGS_KEY):
         return 0
     files = [FileAlbum(*row) for row in await store.albums_of_files()]
     moved = moved_albums(files, rules, media)
@@ -95,7 +55,7 @@ async def follow_album_settings(store: StateStore, rules: AlbumRules, media: Med
         log.info("album settings changed: %d files backed up before are added to the "
                  "albums they belong in now; the albums they were in are left as they are "
                  "(files are never taken out of an album)", len(moved))
-    await store.set_meta(SETTINGS_KEY, settings)
+    await store.set_meta(ALBUM_SETTINGS_KEY, settings)
     return len(moved)
 
 

@@ -14,6 +14,11 @@ by the pass's own rules (``stacks.stacks_in_folder``, ``AlbumRules.tags_for``): 
 counted is one that a file to upload is part of, made or made again unless the server
 turns out to have the files already stacked. iPhone bursts are not counted: they are
 found by the burst id inside each file (``appleburst``), and a dry run reads no file.
+
+When the per-folder settings changed since the last pass (their meta), the files backed
+up before that would go to another album and the tags that would come off are counted
+too, by the pass's own rules (``followups``), from
+one read of the state (:func:`settings_followups`); with unchanged settings, none.
 """
 
 from __future__ import annotations
@@ -22,12 +27,24 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from ..media import MediaTypes
 from ..rules import AlbumRules
 from ..scan import DirListing, KnownFn, walk
 from ..stacks import stacks_in_folder
 from ..state import FileRecord
+from .followups import (
+    ALBUM_SETTINGS_KEY,
+    TAG_SETTINGS_KEY,
+    FileAlbum,
+    Removal,
+    album_settings_text,
+    moved_albums,
+    removals_due,
+    tag_settings_text,
+    unwanted_tags,
+)
 from .plan import plan_dir
 
 RecordsFn = Callable[[Path], Mapping[str, FileRecord]]
@@ -48,6 +65,10 @@ class DryRunReport:
     new_albums: list[str] = field(default_factory=list)  # albums it would create
     stacks: int = 0  # stacks a file to upload is part of
     tags: dict[str, int] = field(default_factory=dict)  # tag -> files to upload it goes on
+    # Settings changed: album -> files backed up before it would get; tag -> files it
+    # would come off.
+    album_moves: dict[str, int] = field(default_factory=dict)
+    untags: dict[str, int] = field(default_factory=dict)
 
     @property
     def bytes(self) -> int:
@@ -113,3 +134,33 @@ def dry_run_scan(rules: AlbumRules, media: MediaTypes, records_for: RecordsFn,
         walk(rules, media, known=known, follow_symlinks=follow_symlinks),
         records_for, rules, album_sync=album_sync, existing_albums=existing_albums,
         ignore_placeholders=ignore_placeholders, now=time.time(), stacks=stacks)
+
+
+class FollowupReads(Protocol):
+    """The state's reads :func:`settings_followups` needs (``state.WorkerReads``)."""
+
+    def meta(self, key: str) -> str | None: ...
+
+    def albums_of_files(self) -> list[tuple[int, bytes, Path, str | None, int, bool]]: ...
+
+    def tags_of_files(self) -> list[tuple[str, str, Path]]: ...
+
+    def tag_removals(self) -> list[tuple[str, str, float | None]]: ...
+
+
+def settings_followups(report: DryRunReport, reads: FollowupReads, rules: AlbumRules,
+                       media: MediaTypes, *, album_sync: bool, now: float) -> None:
+    """Count in ``report`` what the next pass would add to albums and take off as tags
+    because the per-folder settings changed (blocking: run it in a thread)."""
+    if album_sync and reads.meta(ALBUM_SETTINGS_KEY) != album_settings_text(rules):
+        files = [FileAlbum(*row) for row in reads.albums_of_files()]
+        for album, _, _ in moved_albums(files, rules, media):
+            if album is not None:
+                report.album_moves[album] = report.album_moves.get(album, 0) + 1
+    pairs: list[tuple[str, str]] = []
+    if reads.meta(TAG_SETTINGS_KEY) != tag_settings_text(rules):
+        pairs += unwanted_tags(reads.tags_of_files(), rules)
+    due = removals_due([Removal(*r) for r in reads.tag_removals()], now)
+    pairs += [(a, tag) for tag, assets in due.items() for a in assets]
+    for _, tag in set(pairs):
+        report.untags[tag] = report.untags.get(tag, 0) + 1

@@ -27,7 +27,6 @@ way. A request that fails is said in the log and tried again next pass; a key wi
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -38,12 +37,12 @@ from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..rules import AlbumRules
 from ..state import StateStore
 from .connect import raise_if_fatal
+from .followups import TAG_SETTINGS_KEY, tag_settings_text
 from .server import PassServer
 from .untagging import forget_unwanted, take_off_tags
 
 log = logging.getLogger("immich_backupd.tags")
 
-SETTINGS_KEY = "tag_settings"  # meta: the tag settings the wanted pairs were made for
 CONFIRM_AFTER = 600.0  # seconds: a fresh upload's metadata and sidecar jobs are done
 BATCH = 1000  # assets per PUT /tags/assets
 
@@ -84,9 +83,8 @@ async def sync_tags(client: PassServer, store: StateStore, rules: AlbumRules,
     for folder in sorted(set(folders)):
         for name, remote_id in (await store.on_server_in(folder)).items():
             wanted += [(remote_id, tag) for tag in rules.tags_for(folder / name)]
-    settings = json.dumps([[str(n.root), list(n.tags), n.folder_as_tags]
-                           for n in rules.tag_settings])
-    changed = settings != await store.get_meta(SETTINGS_KEY)
+    settings = tag_settings_text(rules)
+    changed = settings != await store.get_meta(TAG_SETTINGS_KEY)
     if changed:  # files backed up before these settings get their tags too
         for naming in rules.tag_settings:
             for path, remote_id in await store.on_server_under(naming.root):
@@ -94,7 +92,7 @@ async def sync_tags(client: PassServer, store: StateStore, rules: AlbumRules,
     await store.want_tags(wanted)
     if changed:
         await forget_unwanted(store, rules)
-        await store.set_meta(SETTINGS_KEY, settings)
+        await store.set_meta(TAG_SETTINGS_KEY, settings)
     rows = [OpenTag(*row) for row in await store.open_tags()]
     try:
         sent = await _converge(client, store, rows, now) if rows else 0

@@ -12,15 +12,15 @@ before these ids were kept look their tag up by upsert.
 
 When: once the tag settings changed (meta ``tag_settings``, see tagging.py), every pair
 this client set is held against the tags its file's include folder asks for now
-(:func:`unwanted_tags`); a pair asked for by none of the asset's files is moved to
+(``followups.unwanted_tags``); a pair asked for by none of the asset's files is moved to
 ``tag_removals``. A file no longer below any include folder keeps its tags (it is not
 backed up any more, not set up otherwise). A pair put back in the config before its
 removal is done is this client's again (``StateStore.want_tags``).
 
 Converging: like a tag set, a removal can be undone by the server's jobs, so a removal
-is not taken as done when it is answered. :func:`removals_due` decides each pass: a
-pair never sent is sent; one sent at least ``CONFIRM_AFTER`` ago is sent again, as the
-check: the answer for each asset says whether the tag was back (success: taken off
+is not taken as done when it is answered. ``followups.removals_due`` decides each pass:
+a pair never sent is sent; one sent at least ``REMOVAL_CHECK_AFTER`` ago is sent again,
+as the check: the answer for each asset says whether the tag was back (success: taken off
 again, checked again later) or not (``not_found``: gone, forgotten). Asking the server
 to remove is exact where a metadata search is not (a search by a tag finds the assets
 of its child tags too), and costs one request per tag and 1000 assets.
@@ -29,55 +29,19 @@ of its child tags too), and costs one request per tag and 1000 assets.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Iterable
-from pathlib import Path
-from typing import NamedTuple
 
 from ..immich.client import AlbumAddResult
 from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..rules import AlbumRules
 from ..state import StateStore
 from .connect import raise_if_fatal
+from .followups import Removal, removals_due, unwanted_tags
 from .server import PassServer
 
 log = logging.getLogger("immich_backupd.tags")
 
-CONFIRM_AFTER = 600.0  # seconds: as for a tag set (tagging.py)
 BATCH = 1000  # assets per DELETE /tags/{id}/assets
 GONE = frozenset({ErrorKind.BAD_REQUEST, ErrorKind.NOT_FOUND})  # the tag is not there
-
-
-class Removal(NamedTuple):
-    """A tag this client set on an asset and takes off again."""
-
-    remote_id: str
-    tag: str
-    removed_at: float | None  # when the removal was last sent; None: not yet
-
-
-def unwanted_tags(rows: Iterable[tuple[str, str, Path]], rules: AlbumRules
-                  ) -> list[tuple[str, str]]:
-    """The (asset, tag) pairs of ``rows`` (asset, tag this client set, a file with that
-    asset) that no include folder asks for any more: none of the asset's files below an
-    include folder gets the tag from it. Pure."""
-    wanted: dict[tuple[str, str], bool] = {}
-    for remote_id, tag, path in rows:
-        key = (remote_id, tag)
-        keep = rules.root_of(path) is None or tag in rules.tags_for(path)
-        wanted[key] = wanted.get(key, False) or keep
-    return sorted(k for k, keep in wanted.items() if not keep)
-
-
-def removals_due(rows: Iterable[Removal], now: float, *,
-                 confirm_after: float = CONFIRM_AFTER) -> dict[str, list[str]]:
-    """Tag → the assets to send its removal for now: never sent, or sent long enough ago
-    for the server's jobs to have put it back if they do. Pure."""
-    due: dict[str, list[str]] = defaultdict(list)
-    for row in rows:
-        if row.removed_at is None or now - row.removed_at >= confirm_after:
-            due[row.tag].append(row.remote_id)
-    return {tag: sorted(assets) for tag, assets in sorted(due.items())}
 
 
 async def forget_unwanted(store: StateStore, rules: AlbumRules) -> int:

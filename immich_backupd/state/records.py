@@ -74,6 +74,15 @@ INSERT_COLS = (
 )
 DIR_ID = "(SELECT id FROM dirs WHERE path=?)"
 """A folder's id from its path, in a WHERE clause (NULL, matching nothing, if unknown)."""
+# What the pass (store) and a dry run (worker) read when the per-folder settings changed.
+ALBUMS_OF_FILES = (
+    f"SELECT f.dir, f.name, d.path, f.album, f.size, f.status IN (?, ?) AND f.remote_id "
+    f"IS NOT NULL FROM {FILES}")
+"""(folder id, name, folder, album, size, on the server) of every record; ON_SERVER."""
+TAGS_SET = (
+    f"SELECT t.remote_id, t.tag, d.path, f.name FROM {FILES} JOIN asset_tags t ON "
+    "t.remote_id = f.remote_id WHERE t.set_at IS NOT NULL AND f.status IN (?, ?)")
+"""(remote id, tag, folder, name) of the tags this client set, per file; ON_SERVER."""
 FILE_PARAMS = len(INSERT_COLS.split(","))
 FILE_ROW = f"({DIR_ID}{',?' * (FILE_PARAMS - 1)})"
 

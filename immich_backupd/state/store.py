@@ -23,11 +23,13 @@ import aiosqlite
 from ..model import ON_SERVER, REACHED_END, SEEN_ON_SERVER, PassOutcome
 from .paths import join_path, split_path, split_paths
 from .records import (
+    ALBUMS_OF_FILES,
     DIR_ID,
     FILE_COLS,
     FILE_ROW,
     FILES,
     INSERT_COLS,
+    TAGS_SET,
     FileRecord,
     PassStats,
     by_folder,
@@ -225,10 +227,7 @@ class StateStore:
     async def albums_of_files(self) -> list[tuple[int, bytes, Path, str | None, int, bool]]:
         """(folder id, name, path, album, size, on the server) of every file the state
         knows (those not on the server tell a live photo's video from a plain one)."""
-        async with self._db.execute(
-            f"SELECT f.dir, f.name, d.path, f.album, f.size, f.status IN (?, ?) AND "
-            f"f.remote_id IS NOT NULL FROM {FILES}", ON_SERVER,
-        ) as cur:
+        async with self._db.execute(ALBUMS_OF_FILES, ON_SERVER) as cur:
             rows = await cur.fetchall()
         return [(i, n, join_path(d, n), a, size, bool(up)) for i, n, d, a, size, up in rows]
 
@@ -328,11 +327,7 @@ class StateStore:
         """(remote id, tag, path) of the tags this client set itself (``set_at`` known:
         not those the asset had before), once per file the state has on the server with
         that id."""
-        async with self._db.execute(
-            "SELECT t.remote_id, t.tag, d.path, f.name FROM files f JOIN dirs d ON d.id = "
-            "f.dir JOIN asset_tags t ON t.remote_id = f.remote_id WHERE t.set_at IS NOT NULL "
-            "AND f.status IN (?, ?)", ON_SERVER,
-        ) as cur:
+        async with self._db.execute(TAGS_SET, ON_SERVER) as cur:
             rows = await cur.fetchall()
         return [(r, t, join_path(d, n)) for r, t, d, n in rows]
 

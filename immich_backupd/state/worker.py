@@ -10,7 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from ..model import ON_SERVER
-from .records import DIR_ID, FILE_COLS, FILES, FileRecord, chunks, row_to_record
+from .paths import join_path
+from .records import (
+    ALBUMS_OF_FILES,
+    DIR_ID,
+    FILE_COLS,
+    FILES,
+    TAGS_SET,
+    FileRecord,
+    chunks,
+    row_to_record,
+)
 from .sidecars import IN_FOLDER, LATE_DIRS
 
 
@@ -46,6 +56,25 @@ class WorkerReads:
             conns, self._all = self._all, []
         for conn in conns:
             conn.close()
+
+    # -- for a dry run: what the pass would do after the per-folder settings changed --
+    def meta(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def albums_of_files(self) -> list[tuple[int, bytes, Path, str | None, int, bool]]:
+        """As ``StateStore.albums_of_files``."""
+        return [(i, n, join_path(d, n), a, size, bool(up)) for i, n, d, a, size, up
+                in self._conn().execute(ALBUMS_OF_FILES, ON_SERVER)]
+
+    def tags_of_files(self) -> list[tuple[str, str, Path]]:
+        """As ``StateStore.tags_of_files``."""
+        return [(r, t, join_path(d, n))
+                for r, t, d, n in self._conn().execute(TAGS_SET, ON_SERVER)]
+
+    def tag_removals(self) -> list[tuple[str, str, float | None]]:
+        """As ``StateStore.tag_removals``."""
+        return list(self._conn().execute("SELECT remote_id, tag, removed_at FROM tag_removals"))
 
     def dir_known(self, directory: str) -> tuple[dict[str, tuple[int, int, int]], int]:
         """For the scan of one folder: (size, mtime_ns, ino) by name of the files that

@@ -50,6 +50,10 @@ def test_a_tag_out_of_the_config_comes_off_what_this_client_tagged(server, tmp_p
         asset = next(a for a in server.state.assets.values() if a.checksum_hex == rome)
         asset.tag_ids.add(server.state.upsert_tag(user, "Best").id)
     set_include(setup, {"path": str(lib), "album": "path", "tags": ["Old/Scans"]})
+    dry = setup.run("once", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert ("Tags it would take off the files it set them on: Family (2), Trips (1), "
+            "Trips/2024/Rome (1).") in dry.stdout, dry.stdout
     server.state.untags_to_undo = 1  # the server's jobs put one removal back
     proc = setup.run("once")
     assert proc.returncode == 0, proc.stderr
@@ -127,6 +131,11 @@ def test_a_changed_album_adds_files_backed_up_before_and_leaves_the_old_album(
     before = {"Rome": {a, b}, "lib": {top}, "2019": {still}}
     assert server_albums(server) == before
     set_include(setup, {"path": str(lib), "album": "path"})
+    dry = setup.run("once", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert ("Files backed up before it would add to the album they belong in now (the "
+            "albums they are in stay as they are): 2019/Rome (1), 2020/Rome (1).") \
+        in dry.stdout, dry.stdout
     proc = setup.run("once")
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("the albums they were in are left as they are") == 1
@@ -136,6 +145,8 @@ def test_a_changed_album_adds_files_backed_up_before_and_leaves_the_old_album(
     once(setup)
     assert server_albums(server) == {**by_path, "Phone": {a, b, top, still}}
     set_include(setup, {"path": str(lib), "album": "none"})
+    dry = setup.run("once", "--dry-run")
+    assert "albums they belong in now" not in dry.stdout, dry.stdout
     requests = len(server.state.requests)
     once(setup)
     assert server_albums(server) == {**by_path, "Phone": {a, b, top, still}}
