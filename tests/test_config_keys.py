@@ -131,7 +131,9 @@ def test_the_per_folder_table_lists_exactly_the_include_entry_keys():
 
 @pytest.mark.parametrize("album, expected", [
     ("folder", None), ("path", ("path", "")), ("none", ("none", "")), (None, ("none", "")),
-    ("Phone", ("fixed", "Phone")), (" Urlaub 2024 ", ("fixed", "Urlaub 2024"))])
+    ("Phone", ("fixed", "Phone")), (" Urlaub 2024 ", ("fixed", "Urlaub 2024")),
+    # The words in any case: Python's None, a capital letter; they were album names.
+    ("None", ("none", "")), ("Path", ("path", "")), ("FOLDER", None)])
 def test_an_include_entry_mapping_gives_its_album_naming(album, expected, tmp_path):
     settings = parse_settings(yaml.safe_dump({
         "server": {"url": "https://x.example", "api_key": "k"},

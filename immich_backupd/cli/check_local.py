@@ -24,7 +24,7 @@ from ..media import MediaTypes
 from ..report.status import exposure_warning
 from ..report.statusline import waiting_text, watch_problem
 from ..report.text import count, human_bytes
-from ..rules import AlbumRules
+from ..rules import AlbumNaming, AlbumRules, FolderNaming
 from ..scan import walk
 from ..state.password import has_password
 from ..watch.backend import BackendFactory
@@ -36,10 +36,37 @@ LOW_SPACE = 200_000_000  # bytes free on the state folder's disk worth a warning
 CONDITION_TIMEOUT = 5.0
 
 
+def folder_settings_lines(naming: FolderNaming | None, album_sync: bool) -> list[str]:
+    """What an include folder's entry does with its files, for ``check`` (None: a plain
+    path, which needs no words). Shown so that a value is seen as it is read: a typo in
+    ``album: paht`` is the name of one album, not an error."""
+    if naming is None:
+        return []
+    lines = []
+    if album_sync:
+        if naming.album is AlbumNaming.FIXED:
+            lines.append(_("Album: every file below it goes into '{name}'").format(
+                name=naming.name))
+        elif naming.album is AlbumNaming.PATH:
+            lines.append(_("Albums: named by the folder path below it (e.g. 2019/Rome)"))
+        elif naming.album is AlbumNaming.NONE:
+            lines.append(_("Albums: none (album: none)"))
+    tags = ", ".join(naming.tags)
+    if tags and naming.folder_as_tags:
+        lines.append(_("Tags: {tags}, and the folder path below it").format(tags=tags))
+    elif tags:
+        lines.append(_("Tags: {tags}").format(tags=tags))
+    elif naming.folder_as_tags:
+        lines.append(_("Tags: the folder path below it"))
+    return lines
+
+
 def check_folders(screen: Screen, label: str, settings: Settings, media: MediaTypes) -> None:
     rules = AlbumRules.from_settings(settings.albums)
+    namings = {n.root: n for n in settings.albums.naming}
     for root in settings.albums.include:
         shown = show_path(root)
+        said = folder_settings_lines(namings.get(root), settings.backup.album_sync)
         if rules.is_excluded(root, is_dir=True):
             screen.add(Item("warn", label, _("{folder}: excluded by albums.exclude").format(
                 folder=shown)))
@@ -49,7 +76,7 @@ def check_folders(screen: Screen, label: str, settings: Settings, media: MediaTy
                 folder_problems.FolderProblem(str(root), folder_problems.ProblemKind.MISSING,
                                               folder_problems.ABSENT), shown, symbol=False),
                 more=[_("The daemon backs it up as soon as it is there (a disk or share "
-                        "mounted later); until then backups are not complete.")]))
+                        "mounted later); until then backups are not complete."), *said]))
             continue
         if not os.access(root, os.R_OK | os.X_OK):
             screen.add(Item("fail", label, _("{folder}: cannot be read").format(folder=shown),
@@ -75,13 +102,15 @@ def check_folders(screen: Screen, label: str, settings: Settings, media: MediaTy
             screen.add(Item("warn", label, _("{folder}: {figures}; {n} unreadable").format(
                 folder=shown, figures=figures, n=count(len(errors))),
                 more=[f"{show_path(first_path)}: {os_error_reason(first).render(True)}",
-                      _("Files there are not backed up until this user can read them.")]))
+                      _("Files there are not backed up until this user can read them."),
+                      *said]))
         elif photos + videos == 0:
             screen.add(Item("warn", label, _("{folder}: readable, but no photos or videos "
-                                             "in it").format(folder=shown)))
+                                             "in it").format(folder=shown), more=said))
         else:
             screen.add(Item("ok", label, _("{folder}: {figures}").format(folder=shown,
-                                                                        figures=figures)))
+                                                                        figures=figures),
+                            more=said))
 
 
 def _collect(errors: list[tuple[Path, OSError]]) -> Callable[[Path, OSError], None]:

@@ -129,7 +129,9 @@ def _album(p: _Problems, path: KeyPath, value: Any) -> tuple[AlbumNaming, str] |
     name = _string(p, path, value)
     if name is None:
         return None
-    mode = _ALBUM_WORDS.get(name.strip())
+    # The words in any case: ``album: None`` (Python's spelling) or ``Path`` is meant as
+    # the mode, not as one album of that name.
+    mode = _ALBUM_WORDS.get(name.strip().lower())
     if mode is not None:
         return mode, ""
     return AlbumNaming.FIXED, name.strip()

@@ -293,3 +293,40 @@ async def test_check_names_what_stacks_and_tags_need(srv, tmp_path):
     assert code == 0, out
     assert "missing tag.create, tag.asset, asset.read" in out and "are not set" in out
     assert "stack.create" not in out
+
+
+async def test_check_says_what_each_include_entry_does(srv, tmp_path):
+    """An include entry's album and tags, as they were read: a typo in a mode word
+    (``album: paht``) is the name of one album, and check shows it so; a plain path
+    gets no line."""
+    config = write_config(tmp_path, srv.url, srv.api_key)
+    data = json.loads(config.read_text())
+    photos = data["albums"]["include"][0]
+    other = tmp_path / "scans"
+    (other / "1990").mkdir(parents=True)
+    (other / "1990" / "c.jpg").write_bytes(b"\xff\xd8\xff" + b"1" * 100)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "d.jpg").write_bytes(b"\xff\xd8\xff" + b"2" * 100)
+    data["albums"]["include"] = [
+        {"path": photos, "album": "paht", "tags": ["Family", "Trips/Rome"],
+         "folder_as_tags": True},
+        {"path": str(other), "album": "Path", "folder_as_tags": True},
+        str(plain)]
+    config.write_text(json.dumps(data))
+    code, out = await check(config)
+    assert code == 0, out
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if f"Folder        {photos}:" in line)
+    assert lines[at + 1].strip() == "Album: every file below it goes into 'paht'"
+    assert lines[at + 2].strip() == "Tags: Family, Trips/Rome, and the folder path below it"
+    at = next(i for i, line in enumerate(lines) if f"Folder        {other}:" in line)
+    assert lines[at + 1].strip() == "Albums: named by the folder path below it (e.g. 2019/Rome)"
+    assert lines[at + 2].strip() == "Tags: the folder path below it"
+    at = next(i for i, line in enumerate(lines) if f"Folder        {plain}:" in line)
+    assert lines[at + 1].startswith("✓ ")  # the next item: nothing to say about a plain path
+    data["albums"]["include"][0]["album"] = None
+    data["backup"] = {"album_sync": False}
+    config.write_text(json.dumps(data))
+    code, out = await check(config)
+    assert "Album" not in out  # without album sync, no album is made: nothing to say
