@@ -129,3 +129,42 @@ def test_a_rescan_compares_sidecars_without_a_query_per_file(tmp_path: Path) -> 
     large = _rescan_with_sidecars(tmp_path / "large", 100)  # 200 of each, same folders
     assert large[1] - small[1] < (large[0] - small[0]) / 20, (small, large)
     assert large[2] == small[2], (small, large)
+
+
+UNREAD_BURSTS = "f.burst IS NULL"  # in the catch-up's query (state/bursts.py) alone
+
+PROBE_MATCHING = PROBE.replace(
+    "            count[0] += 1", "            count[0] += sys.argv[2] in statement")
+
+
+def test_a_rescan_once_bursts_were_caught_up_looks_for_no_unread_burst(
+        tmp_path: Path) -> None:
+    """Bursts switched on for a library backed up without: one pass reads the photos'
+    burst ids; every later pass makes no query for them (a meta flag, one read), so a
+    rescan of a million unchanged files is not slowed by it."""
+    with StandinServer(version="3.1.0") as srv:
+        for f in range(2):
+            folder = tmp_path / "photos" / f"album-{f}"
+            folder.mkdir(parents=True)
+            for i in range(20):
+                (folder / f"IMG_{i:04d}.jpg").write_bytes(
+                    b"\xff\xd8\xff" + f"{f}-{i}".encode() + bytes(64))
+                os.utime(folder / f"IMG_{i:04d}.jpg", (OLD, OLD))
+        config = tmp_path / "config.yaml"
+        counts = []
+        for bursts in (False, True, True):
+            config.write_text(json.dumps({
+                "server": {"url": srv.url, "api_key": srv.api_key},
+                "state_dir": str(tmp_path / "state"),
+                "albums": {"include": [str(tmp_path / "photos")]},
+                "backup": {"stacks": {"bursts": bursts}}}))
+            config.chmod(0o600)
+            out = subprocess.run([sys.executable, "-c", PROBE_MATCHING, str(config),
+                                  UNREAD_BURSTS], capture_output=True, text=True,
+                                 timeout=300, check=True)
+            line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")][-1]
+            _, rc, matching = line.split()
+            assert rc == "0", out.stderr[-2000:]
+            counts.append(int(matching))
+    # Off: none. On: the chunk that found all 40, the query that found no more. Then none.
+    assert counts == [0, 2, 0], counts

@@ -7,8 +7,9 @@ flat on huge trees, and hashing overlaps with checking and uploading.
 
 This module wires the stages, each a module of its own: scanning.py (walk and plan),
 hash.py, check.py, upload.py and record.py, the server behind server.py's one retry
-layer; then albums, stacks and tags. It turns the errors that end a pass (quota, key,
-server gone, state) into the pass's outcome (see docs/architecture.md).
+layer; then albums, stacks (after the one-time read of burst ids, burstread.py) and
+tags. It turns the errors that end a pass (quota, key, server gone, state) into the
+pass's outcome (see docs/architecture.md).
 
 Exactly once: every outcome is committed to the state as soon as it is known. A crash
 between the server's answer and that commit is harmless: the next pass finds the
@@ -50,6 +51,7 @@ from ..state import (
     WorkerReads,
 )
 from .albums import follow_album_settings, sync_albums
+from .burstread import catch_up_bursts
 from .check import END, CheckStage
 from .connect import ServerInfo
 from .hash import KEEP_MAX as KEEP_MAX  # re-exported: tests size files by it
@@ -230,9 +232,12 @@ class BackupPass:
                 self._notify()
                 await follow_album_settings(self.store, self.rules, self.server.media)
                 await sync_albums(after, self.store, user_id=self.server.user_id)
+            stacks = self.settings.backup.stacks
             if not self.stopping:  # also for the folders whose stacking failed before
-                await sync_stacks(after, self.store, self.settings.backup.stacks,
-                                  self._rec.stack_dirs)
+                caught = await catch_up_bursts(self.store, stacks.bursts,
+                                               stopping=lambda: self.stopping)
+                await sync_stacks(after, self.store, stacks,
+                                  self._rec.stack_dirs | caught.folders)
             if not self.stopping and (self.rules.has_tags or await self.store.has_tags()):
                 await sync_tags(after, self.store, self.rules, self._rec.stack_dirs,
                                 self.clock())

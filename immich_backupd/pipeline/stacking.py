@@ -9,10 +9,11 @@ state remembers (``stacks.stack_requests``), because stacking again on a real se
 replaces the stack and moves members out of other stacks: a stack is never sent twice.
 
 With ``bursts``, iPhone bursts are grouped by the Apple burst id the state keeps for
-each file (read with its hash, see hash.py). A file of the folder that went up before
-its id was read (an earlier release, bursts switched on since) has its headers read
-here, once: only in a folder being stacked, never a cloud placeholder (reading it would
-download it), and a file that cannot be read now is tried again next time.
+each file (read with its hash, see hash.py; those backed up before, by burstread.py's
+one-time read). A file of the folder being stacked whose id is still unread (one that
+read left out, or whose read at hashing failed) has its headers read here, once; never
+a cloud placeholder (reading it would download it), and a file that cannot be read now
+is tried again next time.
 
 A folder whose stacking failed (the server, the network, or a key without
 ``stack.create``) is kept in the state (meta ``stacks_pending``) and tried again in every

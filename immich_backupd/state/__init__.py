@@ -8,6 +8,7 @@ By job:
 - :mod:`.schema`: the tables, their migrations and :func:`migrate`, used by every opener;
 - :mod:`.paths`: a path's key, (folder, name) as bytes;
 - :mod:`.records`: :class:`FileRecord`, :class:`PassStats` and the SQL pieces they share;
+- :mod:`.bursts`: the one-time read of Apple burst ids (its cursor, its SQL);
 - :mod:`.store`: :class:`StateStore`, the pass's async writer;
 - :mod:`.worker`: :class:`WorkerReads`, the worker threads' read-only connections;
 - :mod:`.reader`: :class:`StateReader`, the CLI's synchronous access.

@@ -21,6 +21,7 @@ from typing import Any
 import aiosqlite
 
 from ..model import ON_SERVER, REACHED_END, SEEN_ON_SERVER, PassOutcome
+from .bursts import SET_READ, unread_query
 from .paths import join_path, split_path, split_paths
 from .records import (
     ALBUMS_OF_FILES,
@@ -275,6 +276,25 @@ class StateStore:
             await db.executemany(
                 f"UPDATE files SET burst=? WHERE dir={DIR_ID} AND name=?",
                 [(burst, _dir_key(folder), os.fsencode(name)) for name, burst in found.items()])
+
+    async def unread_bursts(self, after: tuple[int, bytes] | None, limit: int,
+                            extensions: Iterable[str]
+                            ) -> list[tuple[int, bytes, bytes, int, int, int]]:
+        """Up to ``limit`` files on the server whose burst id was never read, named
+        with one of ``extensions``, after the key ``after`` (None: from the start), as
+        (folder id, folder path, name, size, mtime_ns, ino); see state/bursts.py."""
+        start = after if after is not None else (-1, b"")
+        async with self._db.execute(unread_query(extensions),
+                                    (*start, *ON_SERVER, limit)) as cur:
+            return list(await cur.fetchall())
+
+    async def set_read_bursts(self, rows: Sequence[tuple[str, int, bytes, int, int, int]]
+                              ) -> None:
+        """Keep the ids read by the catch-up: (burst, folder id, name, and the size,
+        mtime_ns and ino it was read under; a record changed since is left alone)."""
+        if rows:
+            async with self._transaction() as db:
+                await db.executemany(SET_READ, rows)
 
     async def stacks_in(self, folder: Path) -> dict[str, tuple[str, str, frozenset[str]]]:
         """Group key → (stack id, primary id, asset ids) of the stacks made in ``folder``."""

@@ -5,6 +5,7 @@ arrives in a later pass, and never across folders."""
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import sqlite3
 from pathlib import Path
@@ -138,6 +139,7 @@ def test_a_stack_the_server_refused_is_made_in_the_next_pass_without_new_files(
 
 
 APPLE_BURST = "6C0F2A5E-3B1D-4F8A-9C7E-2D4B8A1F0E93"
+OTHER_BURST = "0B7D1C4E-9A2F-4E3B-8D6C-5F1A2B3C4D5E"
 
 
 def iphone(path: Path, burst: str | None, seed: int) -> str:
@@ -194,3 +196,36 @@ def test_frames_backed_up_before_their_burst_ids_were_read_are_read_once(server,
     conn.close()
     once(setup)
     assert server.state.counters.stacks_created == 1
+
+
+def test_bursts_switched_on_stack_a_library_backed_up_before_without_a_new_file(
+        server, tmp_path):
+    """A library backed up with bursts off, then bursts on and nothing new: the next pass
+    reads the headers of the photos backed up before, once, in every folder, and stacks
+    their bursts; the pass after it reads nothing and sends no stack."""
+    setup, lib = stack_setup(tmp_path, server, bursts=False)
+    first = [iphone(lib / "2023" / f"IMG_030{i}.HEIC", APPLE_BURST, 30 + i) for i in (1, 2, 3)]
+    second = [iphone(lib / "2024" / f"IMG_040{i}.JPG", OTHER_BURST, 40 + i) for i in (1, 2)]
+    iphone(lib / "2024" / "IMG_0409.JPG", None, 49)  # taken alone
+    photo(lib / "2024" / "IMG_0410.CR2")  # a RAW: no burst id is read from it
+    once(setup)
+    assert stacks_on(server) == []
+    uploads = server.state.counters.upload_requests
+    config = stack_setup_config(tmp_path, server, lib, bursts=True)
+    # ``once`` logs warnings only at "info" (its summary says the rest): show the log.
+    config.write_text(json.dumps({**json.loads(config.read_text()), "log_level": "debug"}))
+    proc = setup.run("once")
+    assert proc.returncode == 0, proc.stderr
+    assert "read the burst ids of 6 photos backed up before: 5 frames of a burst in 2 " \
+           "folders" in proc.stderr, proc.stdout + proc.stderr
+    assert stacks_on(server) == sorted([first, second])
+    assert server.state.counters.upload_requests == uploads  # nothing went up again
+    conn = sqlite3.connect(setup.state_dir / DB_NAME)
+    unread = conn.execute("SELECT name FROM files WHERE burst IS NULL").fetchall()
+    conn.close()
+    assert unread == [(b"IMG_0410.CR2",)]
+    proc = setup.run("once")  # all read: nothing is read again, no stack sent again
+    assert proc.returncode == 0, proc.stderr
+    assert "read the burst ids" not in proc.stderr, proc.stderr
+    assert server.state.counters.stacks_created == 2
+    check_clean(server)

@@ -1,0 +1,132 @@
+"""The one-time read of the Apple burst ids of photos backed up before they were read.
+
+With ``backup.stacks.bursts`` on, the hash stage reads each new JPEG/HEIC's burst id
+(hash.py). Photos backed up while it was off, or by an earlier release, have none in
+the state (``files.burst`` NULL): switching bursts on for an existing library would
+stack nothing, since an unchanged file is never hashed again. So, after the uploads of
+a pass and before its stacks, :func:`catch_up_bursts` reads their headers once
+(``appleburst.read_burst``: the Exif's place and three small directories, never the
+image), in every folder, whether or not the pass backed up anything in it, and hands
+the folders where it found a burst to the stacking.
+
+Bounded: the rows come from the state a chunk at a time in key order (one scan of the
+table over the whole catch-up), are read in a thread (never on the event loop), and a
+pass reads for at most :data:`BUDGET` seconds and stops when the pass is stopped; the
+next pass goes on where it stopped (the cursor in the state, see state/bursts.py).
+Once every row was looked at, the state says so, and a later pass makes one meta
+read for it, no query of the files. A pass with bursts off starts it over for the
+next pass with bursts on (it records photos unread).
+
+Not read, and left NULL: a cloud placeholder (reading it would download it), a file
+whose stat no longer matches its record (changed: the scan hashes it again, which reads
+its id), and one that cannot be read now. Each is read when its folder is next stacked
+(stacking.py), like a frame whose read failed at hashing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..appleburst import BURST_EXTENSIONS, read_burst
+from ..changes import differs, is_placeholder
+from ..placeholders import suspect
+from ..state import StateStore, join_path
+from ..state.bursts import CATCHUP_KEY, DONE
+
+log = logging.getLogger("immich_backupd.stacks")
+
+BUDGET = 60.0  # seconds of reading a pass, at most (then the next pass goes on)
+CHUNK = 256  # rows a query, read in one hop to a thread
+
+Row = tuple[int, bytes, bytes, int, int, int]  # folder id, folder, name, size, mtime, ino
+Read = tuple[str, int, bytes, int, int, int]  # burst, folder id, name, size, mtime, ino
+
+
+@dataclass(slots=True)
+class CatchUp:
+    """What one pass's catch-up did: headers ``read``, of which ``in_burst`` carry a
+    burst id, in ``folders`` (to be stacked); ``done``: nothing is left to look at."""
+
+    read: int = 0
+    in_burst: int = 0
+    folders: set[Path] = field(default_factory=set)
+    done: bool = False
+
+
+async def catch_up_bursts(store: StateStore, bursts: bool, *,
+                          stopping: Callable[[], bool],
+                          monotonic: Callable[[], float] = time.monotonic,
+                          budget: float = BUDGET, chunk: int = CHUNK) -> CatchUp:
+    """Read the burst ids never read of the photos on the server (see the module's
+    docstring). ``bursts`` off: only forget a catch-up done or begun, since the photos
+    this pass records are not read."""
+    mark = await store.get_meta(CATCHUP_KEY)
+    result = CatchUp(done=mark == DONE)
+    if not bursts:
+        if mark:
+            await store.set_meta(CATCHUP_KEY, "")
+        return result
+    if result.done:
+        return result
+    after = start = _cursor(mark)
+    until = monotonic() + budget
+    while not stopping():
+        rows = await store.unread_bursts(after, chunk, BURST_EXTENSIONS)
+        if not rows:
+            result.done = True
+            break
+        found = await asyncio.to_thread(read_rows, rows)
+        await store.set_read_bursts(found)
+        folders = {dir_id: folder for dir_id, folder, *_ in rows}
+        result.read += len(found)
+        for burst, dir_id, *_ in found:
+            if burst:
+                result.in_burst += 1
+                result.folders.add(Path(os.fsdecode(folders[dir_id])))
+        after = rows[-1][0], rows[-1][2]
+        if monotonic() >= until:
+            break
+    if result.done:
+        await store.set_meta(CATCHUP_KEY, DONE)
+    elif after != start and after is not None:
+        await store.set_meta(CATCHUP_KEY, json.dumps([after[0], after[1].hex()]))
+    if result.read:
+        log.info("read the burst ids of %d photos backed up before: %d frames of a burst "
+                 "in %d folders%s", result.read, result.in_burst, len(result.folders),
+                 "" if result.done else "; the rest in the next pass")
+    return result
+
+
+def _cursor(mark: str | None) -> tuple[int, bytes] | None:
+    """The key after which the catch-up goes on (None: from the start)."""
+    try:
+        dir_id, name = json.loads(mark or "null") or (None, None)
+        return (int(dir_id), bytes.fromhex(name)) if name is not None else None
+    except (ValueError, TypeError):
+        return None  # not ours to trust: start over (reading twice costs time, not data)
+
+
+def read_rows(rows: Sequence[Row]) -> list[Read]:
+    """In a thread: the burst id ("" for none) of each row's file that can be read now,
+    with the row's key and stat; a placeholder, a file changed since its record (or
+    gone) and an unreadable one are left out."""
+    out = []
+    for dir_id, folder, name, size, mtime_ns, ino in rows:
+        path = join_path(folder, name)
+        try:
+            st = os.stat(path)
+            if (differs(st.st_size, st.st_mtime_ns, st.st_ino, size, mtime_ns, ino)
+                    or is_placeholder(st) or suspect(st.st_size, getattr(st, "st_blocks", 1))):
+                continue
+            burst = read_burst(path) or ""
+        except OSError:
+            continue
+        out.append((burst, dir_id, name, size, mtime_ns, ino))
+    return out
