@@ -60,6 +60,8 @@ def _dry_run(settings: Settings) -> int:
     print(_("Dry run: nothing was uploaded, and the state and the server are unchanged."))
     print(_("{seen} files found, {done} backed up.").format(
         seen=count(report.seen), done=count(report.backed_up)))
+    for problem in report.folder_problems:  # as `once` and `status` say it
+        print(folder_problems.line(problem, show_path(Path(problem.path))))
     if files:
         print(_("{n} to check with the server and upload ({photos} photos, {videos} videos, "
                 "{size}); the server is not asked in a dry run, so files it already has "

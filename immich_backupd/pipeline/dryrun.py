@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from .. import folder_problems
+from ..folder_problems import FolderProblem
 from ..media import MediaTypes
 from ..rules import AlbumRules
 from ..scan import DirListing, KnownFn, walk
@@ -69,6 +71,9 @@ class DryRunReport:
     # would come off.
     album_moves: dict[str, int] = field(default_factory=dict)
     untags: dict[str, int] = field(default_factory=dict)
+    # Include folders not there (not mounted) or not readable, as the pass finds them:
+    # nothing below them is counted, and the pass would not be complete.
+    folder_problems: list[FolderProblem] = field(default_factory=list)
 
     @property
     def bytes(self) -> int:
@@ -129,11 +134,22 @@ def dry_run_scan(rules: AlbumRules, media: MediaTypes, records_for: RecordsFn,
                  known: KnownFn | None, *, album_sync: bool, existing_albums: Iterable[str],
                  ignore_placeholders: bool, follow_symlinks: bool,
                  stacks: tuple[bool, bool] = (False, False)) -> DryRunReport:
-    """Walk the include folders and plan them (blocking: run it in a thread)."""
-    return plan_listings(
-        walk(rules, media, known=known, follow_symlinks=follow_symlinks),
+    """Walk the include folders and plan them (blocking: run it in a thread). A folder
+    that cannot be listed is a problem in the report, classified as the pass's scan does
+    (an include folder not there: waited for), not a logged OS error."""
+    problems: list[FolderProblem] = []
+
+    def on_error(path: Path, exc: OSError) -> None:
+        is_root = rules.is_root(path)
+        if not folder_problems.is_vanished(exc, is_root=is_root):
+            problems.append(folder_problems.classify(path, exc, is_root=is_root))
+
+    report = plan_listings(
+        walk(rules, media, known=known, follow_symlinks=follow_symlinks, on_error=on_error),
         records_for, rules, album_sync=album_sync, existing_albums=existing_albums,
         ignore_placeholders=ignore_placeholders, now=time.time(), stacks=stacks)
+    report.folder_problems = problems
+    return report
 
 
 class FollowupReads(Protocol):

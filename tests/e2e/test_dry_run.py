@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from .conftest import check_clean
+from .conftest import Setup, check_clean, write_config
 
 
 def writes(server) -> list[str]:
@@ -58,3 +58,24 @@ def test_after_a_backup_only_the_new_file_is_listed_and_the_state_is_unchanged(
     assert setup.run("once").returncode == 0
     assert server.state.counters.created == len(setup.lib.expected) + 1
     check_clean(server)
+
+
+def test_an_include_folder_not_there_is_said_as_once_says_it(server, make_setup):
+    """A USB disk listed in albums.include but not plugged in: ``once`` says it waits for
+    it (and exits 1), and the dry run says the same line where it had said nothing on
+    its output (an OS error in the log) and counted the rest as the whole backup."""
+    setup = make_setup(server)
+    usb = setup.tmp / "usb" / "DCIM"
+    config = write_config(setup.tmp, server, None, albums={
+        "include": [*(str(p) for p in setup.lib.include),
+                    {"path": str(usb), "album": "USB", "tags": ["USB"]}],
+        "exclude": setup.lib.exclude})
+    setup = Setup(tmp=setup.tmp, lib=setup.lib, config=config, state_dir=setup.state_dir)
+    line = f"⏸ Waiting for {usb} (not mounted)"
+    proc = setup.run("once", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert line in proc.stdout.splitlines(), proc.stdout
+    assert "cannot read" not in proc.stderr and "Errno" not in proc.stderr, proc.stderr
+    proc = setup.run("once")
+    assert proc.returncode == 1 and line in proc.stdout.splitlines(), proc.stdout
+    assert writes(server)  # the rest was backed up
