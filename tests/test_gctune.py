@@ -4,6 +4,7 @@ change the whole process, so never in the test run's own."""
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,21 @@ def test_once_runs_with_the_tuned_collector(tmp_path: Path) -> None:
     assert got["rc"] == 0
     assert got["before"] == [[700, 10, 10], 0]
     assert got["after"][0] == [50_000, 20, 10] and got["after"][1] > 0
+
+
+def test_release_after_pass_frees_cycles_the_tuned_collector_leaves() -> None:
+    got = _probe(
+        "import weakref\n"
+        "from immich_backupd.gctune import release_after_pass, trim_heap, tune_gc\n"
+        "tune_gc()\n"
+        "class Stage:\n"
+        "    pass\n"
+        "def a_pass():\n"
+        "    s = Stage(); s.back = s; s.held = [object() for _ in range(1000)]\n"
+        "    return weakref.ref(s)\n"
+        "ref = a_pass()\n"
+        "left = ref() is not None  # a cycle: no young collection yet\n"
+        "release_after_pass()\n"
+        "rc = [left, ref() is None, trim_heap()]\n"
+    )
+    assert got["rc"] == [True, True, platform.libc_ver()[0] == "glibc"]  # musl has none

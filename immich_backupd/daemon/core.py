@@ -31,6 +31,7 @@ from ..conditions import ConditionMonitor, Decision
 from ..conditions.policy import WAITING_FOR_POWER
 from ..config import Settings, load_settings
 from ..errors import BackupdError, ConfigError, ExitCode
+from ..gctune import release_after_pass
 from ..model import DaemonPhase
 from ..pipeline.runner import BackupPass, Hold, PassResult, ScanTargets
 from ..report.live import Fanout
@@ -238,6 +239,7 @@ class Daemon:
                 await self._sleep_until(self._next_wake())
                 continue
             await self._run_trigger(trigger)
+            release_after_pass()  # the pass's objects are a cycle: see gctune
 
     def _due_trigger(self) -> Trigger | None:
         now = self.clock()
