@@ -151,7 +151,9 @@ def test_an_include_entry_mapping_gives_its_album_naming(album, expected, tmp_pa
 @pytest.mark.parametrize("entry, where, problem", [
     ({"album": "path"}, "albums.include[0].path", "missing required key"),
     ({"path": "relative/x"}, "albums.include[0].path", "must be an absolute path"),
-    ({"path": "{tmp}", "album": ""}, "albums.include[0].album", "must not be empty"),
+    ({"path": "{tmp}", "album": ""}, "albums.include[0].album",
+     "must not be empty; album: none puts the files into no album"),
+    ({"path": "{tmp}", "album": "  "}, "albums.include[0].album", "album: none puts"),
     ({"path": "{tmp}", "album": 3}, "albums.include[0].album", "expected a string"),
     ({"path": "{tmp}", "albun": "path"}, "albums.include[0].albun", "did you mean 'album'"),
     ({"path": "{tmp}", "tags": "Family"}, "albums.include[0].tags", "expected a list of tag"),

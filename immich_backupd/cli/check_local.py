@@ -51,6 +51,8 @@ def folder_settings_lines(naming: FolderNaming | None, album_sync: bool) -> list
             lines.append(_("Albums: named by the folder path below it (e.g. 2019/Rome)"))
         elif naming.album is AlbumNaming.NONE:
             lines.append(_("Albums: none (album: none)"))
+    elif naming.album in (AlbumNaming.FIXED, AlbumNaming.PATH):
+        lines.append(_("Albums: none, as backup.album_sync is false (its album: is unused)"))
     tags = ", ".join(naming.tags)
     if tags and naming.folder_as_tags:
         lines.append(_("Tags: {tags}, and the folder path below it").format(tags=tags))

@@ -126,6 +126,9 @@ def _album(p: _Problems, path: KeyPath, value: Any) -> tuple[AlbumNaming, str] |
         return AlbumNaming.FOLDER, ""
     if value is None:  # ``album: null`` or ``album: ~``: no album, as ``none``
         return AlbumNaming.NONE, ""
+    if isinstance(value, str) and not value.strip():  # ``album: ""``: meant as no album?
+        p.error(path, Msg(N_("must not be empty; album: none puts the files into no album")))
+        return None
     name = _string(p, path, value)
     if name is None:
         return None

@@ -329,4 +329,10 @@ async def test_check_says_what_each_include_entry_does(srv, tmp_path):
     data["backup"] = {"album_sync": False}
     config.write_text(json.dumps(data))
     code, out = await check(config)
-    assert "Album" not in out  # without album sync, no album is made: nothing to say
+    # Without album sync no album is made: said where an entry names its albums.
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if f"Folder        {other}:" in line)
+    assert lines[at + 1].strip() == ("Albums: none, as backup.album_sync is false (its album: "
+                                     "is unused)")
+    at = next(i for i, line in enumerate(lines) if f"Folder        {photos}:" in line)
+    assert lines[at + 1].strip().startswith("Tags: Family")  # album: none (null) says nothing
