@@ -246,7 +246,8 @@ async def run_dry(settings: Settings) -> DryRunReport:
             stacks=(backup.stacks.raw_jpeg, backup.stacks.bursts))
         if reads is not None:
             await asyncio.to_thread(settings_followups, report, reads, rules, info.media,
-                                    album_sync=backup.album_sync, now=time.time())
+                                    album_sync=backup.album_sync, now=time.time(),
+                                    bursts=backup.stacks.bursts)
         return report
     except sqlite3.Error as exc:
         raise state_error(path, exc) from exc

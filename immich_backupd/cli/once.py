@@ -81,6 +81,12 @@ def _dry_run(settings: Settings) -> int:
         print(ngettext("{n} stack would be made (or made again with new files).",
                        "{n} stacks would be made (or made again with new files).",
                        report.stacks).format(n=count(report.stacks)))
+    if report.bursts_to_read:
+        print(ngettext("{n} photo backed up before to look at for an iPhone burst (its "
+                       "headers are read once).",
+                       "{n} photos backed up before to look at for iPhone bursts (their "
+                       "headers are read once).",
+                       report.bursts_to_read).format(n=count(report.bursts_to_read)))
     if report.tags:
         print(_("Tags it would set: {tags}.").format(tags=", ".join(
             f"{tag} ({count(n)})" for tag, n in sorted(report.tags.items()))))

@@ -26,7 +26,6 @@ its id), and one that cannot be read now. Each is read when its folder is next s
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -38,7 +37,7 @@ from ..appleburst import BURST_EXTENSIONS, read_burst
 from ..changes import differs, is_placeholder
 from ..placeholders import suspect
 from ..state import StateStore, join_path
-from ..state.bursts import CATCHUP_KEY, DONE
+from ..state.bursts import CATCHUP_KEY, DONE, cursor_of, cursor_text
 
 log = logging.getLogger("immich_backupd.stacks")
 
@@ -75,7 +74,7 @@ async def catch_up_bursts(store: StateStore, bursts: bool, *,
         return result
     if result.done:
         return result
-    after = start = _cursor(mark)
+    after = start = cursor_of(mark)
     until = monotonic() + budget
     while not stopping():
         rows = await store.unread_bursts(after, chunk, BURST_EXTENSIONS)
@@ -96,21 +95,12 @@ async def catch_up_bursts(store: StateStore, bursts: bool, *,
     if result.done:
         await store.set_meta(CATCHUP_KEY, DONE)
     elif after != start and after is not None:
-        await store.set_meta(CATCHUP_KEY, json.dumps([after[0], after[1].hex()]))
+        await store.set_meta(CATCHUP_KEY, cursor_text(after))
     if result.read:
         log.info("read the burst ids of %d photos backed up before: %d frames of a burst "
                  "in %d folders%s", result.read, result.in_burst, len(result.folders),
                  "" if result.done else "; the rest in the next pass")
     return result
-
-
-def _cursor(mark: str | None) -> tuple[int, bytes] | None:
-    """The key after which the catch-up goes on (None: from the start)."""
-    try:
-        dir_id, name = json.loads(mark or "null") or (None, None)
-        return (int(dir_id), bytes.fromhex(name)) if name is not None else None
-    except (ValueError, TypeError):
-        return None  # not ours to trust: start over (reading twice costs time, not data)
 
 
 def read_rows(rows: Sequence[Row]) -> list[Read]:

@@ -13,7 +13,9 @@ times and the same album names. Stacks and tags are counted for the files to upl
 by the pass's own rules (``stacks.stacks_in_folder``, ``AlbumRules.tags_for``): a stack
 counted is one that a file to upload is part of, made or made again unless the server
 turns out to have the files already stacked. iPhone bursts are not counted: they are
-found by the burst id inside each file (``appleburst``), and a dry run reads no file.
+found by the burst id inside each file (``appleburst``), and a dry run reads no file;
+with bursts on, the photos backed up before whose id the next pass would read
+(pipeline/burstread.py) are counted from the state.
 
 When the per-folder settings changed since the last pass (their meta), the files backed
 up before that would go to another album and the tags that would come off are counted
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .. import folder_problems
+from ..appleburst import BURST_EXTENSIONS
 from ..folder_problems import FolderProblem
 from ..media import MediaTypes
 from ..rules import AlbumRules
@@ -67,6 +70,7 @@ class DryRunReport:
     new_albums: list[str] = field(default_factory=list)  # albums it would create
     stacks: int = 0  # stacks a file to upload is part of
     tags: dict[str, int] = field(default_factory=dict)  # tag -> files to upload it goes on
+    bursts_to_read: int = 0  # photos backed up before whose burst id is to be read
     # Settings changed: album -> files backed up before it would get; tag -> files it
     # would come off.
     album_moves: dict[str, int] = field(default_factory=dict)
@@ -163,11 +167,17 @@ class FollowupReads(Protocol):
 
     def tag_removals(self) -> list[tuple[str, str, float | None]]: ...
 
+    def unread_burst_count(self, extensions: Iterable[str]) -> int: ...
+
 
 def settings_followups(report: DryRunReport, reads: FollowupReads, rules: AlbumRules,
-                       media: MediaTypes, *, album_sync: bool, now: float) -> None:
+                       media: MediaTypes, *, album_sync: bool, now: float,
+                       bursts: bool = False) -> None:
     """Count in ``report`` what the next pass would add to albums and take off as tags
-    because the per-folder settings changed (blocking: run it in a thread)."""
+    because the per-folder settings changed, and with ``bursts`` the photos whose burst
+    id it would read (blocking: run it in a thread)."""
+    if bursts:
+        report.bursts_to_read = reads.unread_burst_count(BURST_EXTENSIONS)
     if album_sync and reads.meta(ALBUM_SETTINGS_KEY) != album_settings_text(rules):
         files = [FileAlbum(*row) for row in reads.albums_of_files()]
         for album, _, _ in moved_albums(files, rules, media):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..model import ON_SERVER
+from .bursts import CATCHUP_KEY, DONE, cursor_of, unread_count_query
 from .paths import join_path
 from .records import (
     ALBUMS_OF_FILES,
@@ -75,6 +76,16 @@ class WorkerReads:
     def tag_removals(self) -> list[tuple[str, str, float | None]]:
         """As ``StateStore.tag_removals``."""
         return list(self._conn().execute("SELECT remote_id, tag, removed_at FROM tag_removals"))
+
+    def unread_burst_count(self, extensions: Iterable[str]) -> int:
+        """How many photos the catch-up of burst ids has left to look at (0 once done;
+        see state/bursts.py)."""
+        mark = self.meta(CATCHUP_KEY)
+        if mark == DONE:
+            return 0
+        after = cursor_of(mark) or (-1, b"")
+        return int(self._conn().execute(unread_count_query(extensions),
+                                        (*after, *ON_SERVER)).fetchone()[0])
 
     def dir_known(self, directory: str) -> tuple[dict[str, tuple[int, int, int]], int]:
         """For the scan of one folder: (size, mtime_ns, ino) by name of the files that

@@ -214,6 +214,9 @@ def test_bursts_switched_on_stack_a_library_backed_up_before_without_a_new_file(
     config = stack_setup_config(tmp_path, server, lib, bursts=True)
     # ``once`` logs warnings only at "info" (its summary says the rest): show the log.
     config.write_text(json.dumps({**json.loads(config.read_text()), "log_level": "debug"}))
+    dry = setup.run("once", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "6 photos backed up before to look at for iPhone bursts" in dry.stdout, dry.stdout
     proc = setup.run("once")
     assert proc.returncode == 0, proc.stderr
     assert "read the burst ids of 6 photos backed up before: 5 frames of a burst in 2 " \
@@ -229,5 +232,8 @@ def test_bursts_switched_on_stack_a_library_backed_up_before_without_a_new_file(
     proc = setup.run("once")  # all read: nothing is read again, no stack sent again
     assert proc.returncode == 0, proc.stderr
     assert "read the burst ids" not in proc.stderr, proc.stderr
+    dry = setup.run("once", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "for iPhone burst" not in dry.stdout, dry.stdout
     assert server.state.counters.stacks_created == 2
     check_clean(server)
