@@ -21,10 +21,11 @@ servers (issue 18):
   works both ways: ``StandinState.untags_to_undo`` of the next removals are put back
   by the server's jobs (the answer still says success).
 - ``POST /search/metadata`` (``asset.read``) with ``tagIds`` finds the assets that have
-  all those tags; pages of ``size``, ``nextPage`` the next page's number or null.
-  Without ``visibility`` only timeline and archived assets are searched (the server's
-  default visibility): a live photo's hidden video is found only with
-  ``visibility: hidden``.
+  all those tags, each itself or one below it (the server's ``hasTags`` joins
+  ``tag_closure``: a search for ``Trips`` finds an asset tagged ``Trips/2024`` only);
+  pages of ``size``, ``nextPage`` the next page's number or null. Without
+  ``visibility`` only timeline and archived assets are searched (the server's default
+  visibility): a live photo's hidden video is found only with ``visibility: hidden``.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ async def tag_assets(ctx: RequestContext) -> web.Response:
                 if tag_id in asset.tag_ids:
                     continue
                 count += 1
+                state.counters.tags_made += 1
                 if state.tags_to_lose > 0:  # re-applied away by the server's jobs
                     state.tags_to_lose -= 1
                     continue
@@ -98,6 +100,7 @@ async def tag_assets_of(ctx: RequestContext) -> web.Response:
                 results.append({"id": asset_id, "success": False, "error": "no_permission"})
             else:
                 results.append({"id": asset_id, "success": True})
+                state.counters.tags_made += 1
                 if state.tags_to_lose > 0:  # re-applied away by the server's jobs
                     state.tags_to_lose -= 1
                     continue
@@ -138,8 +141,10 @@ async def search_metadata(ctx: RequestContext) -> web.Response:
     page, size = int(body.get("page") or 1), int(body.get("size") or 250)
     wanted = (body["visibility"],) if body.get("visibility") else ("timeline", "archive")
     with ctx.state.lock:
+        closures = [ctx.state.tag_closure(t) for t in tag_ids]
         found = [a for a in ctx.state.assets.values() if a.owner_id == user.id
-                 and not a.is_trashed and a.visibility in wanted and tag_ids <= a.tag_ids]
+                 and not a.is_trashed and a.visibility in wanted
+                 and all(c & a.tag_ids for c in closures)]
         found.sort(key=lambda a: a.id)
         items = found[(page - 1) * size:page * size]
         more = page * size < len(found)

@@ -182,6 +182,7 @@ class Counters:
     stacks_deleted: int = 0  # by DELETE, and when a new stack replaced them
     tags_created: int = 0
     tag_requests: int = 0  # PUT /tags/assets, PUT /tags/{id}/assets
+    tags_made: int = 0  # (asset, tag) pairs those made (lost ones too)
     untag_requests: int = 0  # DELETE /tags/{id}/assets
     updates: int = 0  # PUT /assets/{id}
     faults_injected: int = 0
@@ -411,6 +412,18 @@ class StandinState:
                 parent = tag
             assert parent is not None
             return parent
+
+    def tag_closure(self, tag_id: str) -> set[str]:
+        """The tag and every tag below it (the server's ``tag_closure`` rows of it as
+        ancestor): a search by a tag finds the assets of its child tags too."""
+        with self.lock:
+            tag = self.tags.get(tag_id)
+            if tag is None:
+                return set()
+            below = tag.value + "/"
+            return {t.id for t in self.tags.values()
+                    if t.owner_id == tag.owner_id and (t.id == tag_id
+                                                        or t.value.startswith(below))}
 
     # ----------------------------------------------------------------- stacks
     def create_stack(self, owner_id: str, asset_ids: list[str]) -> Stack:

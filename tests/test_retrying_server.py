@@ -113,10 +113,6 @@ class FlakyServer:
         self._answer("untag")
         return [AlbumAddResult(a, True) for a in asset_ids]
 
-    async def assets_with_tag(self, tag_id: str) -> set[str]:
-        self._answer("read_tag")
-        return set()
-
     async def queues(self) -> dict[str, bool]:
         self._answer("queues")
         return {}

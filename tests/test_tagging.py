@@ -1,28 +1,34 @@
-"""The decision of the tag read-back (pipeline/tagging.tag_actions): set what was never
-set or was lost, call done only what held for a while, with the time passed in."""
+"""The verdict on an open tag from the server's answer to setting it (pipeline/tagging.
+tag_verdict): made now is this client's; had it and never set by this client is not its
+own; done only what held for a while, with the time passed in."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from immich_backupd.pipeline.tagging import CONFIRM_AFTER, OpenTag, tag_actions
+from immich_backupd.pipeline.tagging import CONFIRM_AFTER, OpenTag, TagVerdict, tag_verdict
 from immich_backupd.rules import AlbumNaming, AlbumRules, FolderNaming
 
 
-def test_new_tags_are_sent_and_lost_ones_sent_again():
-    rows = [OpenTag("a", "Family", None), OpenTag("b", "Family", 100.0),
-            OpenTag("c", "Family", 100.0)]
-    actions = tag_actions(rows, {"Family": {"c"}}, now=110.0)
-    assert actions.send == {"Family": ["a", "b"]}
-    assert actions.confirm == []  # c is there, but too soon to trust
+def test_made_now_is_set_whether_new_or_lost():
+    assert tag_verdict(OpenTag("a", "Family", None), None, now=110.0) is TagVerdict.SET
+    assert tag_verdict(OpenTag("b", "Family", 100.0), None, now=110.0) is TagVerdict.SET
 
 
-def test_a_tag_that_held_for_a_while_is_done():
-    rows = [OpenTag("c", "Family", 100.0), OpenTag("d", "Trips/Rome", 100.0)]
-    actions = tag_actions(rows, {"Family": {"c"}, "Trips/Rome": set()},
-                          now=100.0 + CONFIRM_AFTER)
-    assert actions.confirm == [("c", "Family")]
-    assert actions.send == {"Trips/Rome": ["d"]}
+def test_had_it_is_done_only_when_it_held_for_a_while_after_this_client_set_it():
+    row = OpenTag("c", "Family", 100.0)
+    assert tag_verdict(row, "duplicate", now=110.0) is TagVerdict.WAIT  # too soon
+    assert tag_verdict(row, "duplicate", now=100.0 + CONFIRM_AFTER) is TagVerdict.HELD
+
+
+def test_had_it_before_this_client_set_it_is_not_its_own():
+    row = OpenTag("d", "Family", None)
+    assert tag_verdict(row, "duplicate", now=110.0) is TagVerdict.THEIRS
+
+
+def test_a_refusal_is_tried_again():
+    row = OpenTag("e", "Family", None)
+    assert tag_verdict(row, "no_permission", now=110.0) is TagVerdict.RETRY
 
 
 def test_tags_of_a_file_come_from_its_include_folder():

@@ -103,9 +103,6 @@ class FakeServer:
                          ) -> list[AlbumAddResult]:
         return [AlbumAddResult(a, True) for a in asset_ids]
 
-    async def assets_with_tag(self, tag_id: str) -> set[str]:
-        return set()
-
     async def queues(self) -> dict[str, bool]:
         return {}
 

@@ -171,8 +171,8 @@ async def _key(screen: Screen, label: str, client: ImmichClient, settings: Setti
             more.append(_("Without stack.create RAW+JPEG pairs and bursts are backed up "
                           "but not stacked."))
         if any(p in optional for p in TAG_PERMISSIONS):
-            more.append(_("Without tag.create, tag.asset and asset.read the tags of "
-                          "albums.include are not set."))
+            more.append(_("Without tag.create and tag.asset the tags of albums.include "
+                          "are not set."))
         screen.add(Item("warn", label, _("valid ({source}): {permissions}; missing "
                                          "{missing}").format(
             source=source, permissions=shown, missing=", ".join(optional)), more=more))

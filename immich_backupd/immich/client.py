@@ -408,34 +408,6 @@ class ImmichClient:
                                       json_body={"ids": list(asset_ids)})
         return _bulk_ids(data, "DELETE")
 
-    async def assets_with_tag(self, tag_id: str, *, page_size: int = 1000) -> set[str]:
-        """The ids of the assets that have the tag ``tag_id`` (``POST /search/metadata``
-        with ``tagIds``, page by page; ``asset.read``), hidden ones (a live photo's
-        video) too: the server's default visibility leaves them out, so they are asked
-        for on their own."""
-        found: set[str] = set()
-        for visibility in (None, "hidden"):
-            found |= await self._search_tag(tag_id, visibility, page_size)
-        return found
-
-    async def _search_tag(self, tag_id: str, visibility: str | None, page_size: int
-                          ) -> set[str]:
-        found: set[str] = set()
-        page: int | None = 1
-        while page is not None:
-            body: dict[str, Any] = {"tagIds": [tag_id], "page": page, "size": page_size}
-            if visibility is not None:
-                body["visibility"] = visibility
-            _, data = await self._request("POST", "/search/metadata", json_body=body)
-            assets = data.get("assets") if isinstance(data, dict) else None
-            _shape(isinstance(assets, dict) and isinstance(assets.get("items"), list),
-                   "POST", "/search/metadata", "no assets")
-            assert isinstance(assets, dict)
-            found.update(str(a.get("id")) for a in assets["items"] if isinstance(a, dict))
-            nxt = assets.get("nextPage")
-            page = int(nxt) if isinstance(nxt, str) and nxt.isdigit() else None
-        return found
-
     # -- background job queues (admin only) ----------------------------------------
     async def queues(self) -> dict[str, bool]:
         """Queue name → paused, for the server's background job queues (``GET /queues``,

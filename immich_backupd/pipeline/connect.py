@@ -34,7 +34,7 @@ class ServerInfo:
 LINK_PERMISSION = "asset.update"  # linking a live photo's late video (livelink.py)
 QUEUE_PERMISSIONS = ("queue.read", "queue.update")  # bulk-import mode (jobpause.py)
 STACK_PERMISSION = "stack.create"  # backup.stacks (stacking.py)
-TAG_PERMISSIONS = ("tag.create", "tag.asset", "asset.read")  # include tags (tagging.py)
+TAG_PERMISSIONS = ("tag.create", "tag.asset")  # include tags (tagging.py)
 
 
 def missing_optional(granted: tuple[str, ...], pause_jobs: bool, *, stacks: bool = False,

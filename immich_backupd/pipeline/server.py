@@ -83,8 +83,6 @@ class PassServer(Protocol):
     async def remove_tag(self, tag_id: str, asset_ids: Sequence[str]
                            ) -> list[AlbumAddResult]: ...
 
-    async def assets_with_tag(self, tag_id: str) -> set[str]: ...
-
     async def queues(self) -> dict[str, bool]: ...
 
     async def set_queue_paused(self, name: str, paused: bool) -> bool: ...
@@ -234,6 +232,3 @@ class Retrying:
                      ) -> Awaitable[list[AlbumAddResult]]:
         return self._call(lambda: self.inner.remove_tag(tag_id, asset_ids),
                           f"taking tag {tag_id} off")
-
-    def assets_with_tag(self, tag_id: str) -> Awaitable[set[str]]:
-        return self._call(lambda: self.inner.assets_with_tag(tag_id), f"reading tag {tag_id}")

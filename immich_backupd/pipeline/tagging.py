@@ -9,14 +9,19 @@ last set it, and whether it was seen to hold. Each pass, after the uploads:
    pairs their include folder asks for; when the tag settings differ from those of the
    last pass (meta ``tag_settings``: tags added to a folder backed up before), every
    file the state has on the server below those folders does;
-2. the open pairs are read back, one metadata search per tag (``assets_with_tag``), for
-   those set in an earlier pass;
-3. :func:`tag_actions` decides: a pair never set, or set and not seen, is set (again);
-   one seen at least :data:`CONFIRM_AFTER` after it was set is done, since the server's
-   jobs for a fresh upload have run by then; one seen sooner is read again next pass.
-4. A tag is set with ``PUT /tags/{id}/assets``, which answers for each asset: a pair the
-   asset had already (``duplicate``) and this client never set is not its own (the
-   user's, or from the file's keywords): done, with no ``set_at``, and never taken off.
+2. every open pair is sent, one ``PUT /tags/{id}/assets`` per tag and 1000 assets,
+   whose answer for each asset is the check: made now, or had it already
+   (``duplicate``);
+3. :func:`tag_verdict` decides from that answer: made now is set (by this client: its
+   own, checked again next pass); had it and never set by this client is not its own
+   (the user's, or from the file's keywords): done, and never taken off; had it at
+   least :data:`CONFIRM_AFTER` after this client set it is done, since the server's
+   jobs for a fresh upload have run by then; had it sooner is checked again next pass.
+
+The answer is exact where a metadata search is not: a search by a tag finds the assets
+of the tags below it too (the server joins ``tag_closure``), so it would take a lost
+``Old`` for held on a file that kept ``Old/Scans``. A pair the asset had already makes
+nothing and starts no job on the server.
 
 So tags converge over passes: every pass re-sets what was lost, and a pair stops costing
 anything once it held for a while. When the settings changed, the pairs this client set
@@ -27,9 +32,10 @@ way. A request that fails is said in the log and tried again next pass; a key wi
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -44,7 +50,7 @@ from .untagging import forget_unwanted, take_off_tags
 log = logging.getLogger("immich_backupd.tags")
 
 CONFIRM_AFTER = 600.0  # seconds: a fresh upload's metadata and sidecar jobs are done
-BATCH = 1000  # assets per PUT /tags/assets
+BATCH = 1000  # assets per PUT /tags/{id}/assets
 
 
 class OpenTag(NamedTuple):
@@ -55,29 +61,33 @@ class OpenTag(NamedTuple):
     set_at: float | None  # None: not set yet
 
 
-class TagActions(NamedTuple):
-    send: dict[str, list[str]]  # tag → the assets to set it on (again)
-    confirm: list[tuple[str, str]]  # (asset, tag) seen to hold: done
+class TagVerdict(enum.Enum):
+    """What the answer to setting an open tag says."""
+
+    SET = "set"  # made now: this client's, checked again next pass
+    HELD = "held"  # there, long enough after this client set it: done
+    THEIRS = "theirs"  # there before this client ever set it: done, never taken off
+    WAIT = "wait"  # there, but too soon after it was set to trust: checked again
+    RETRY = "retry"  # refused: tried again next pass
 
 
-def tag_actions(rows: Iterable[OpenTag], seen: Mapping[str, set[str]], now: float, *,
-                confirm_after: float = CONFIRM_AFTER) -> TagActions:
-    """What to do with the open tags, given ``seen`` (tag → assets that have it, read
-    back for every tag of a row set before). Pure."""
-    send: dict[str, list[str]] = defaultdict(list)
-    confirm: list[tuple[str, str]] = []
-    for row in rows:
-        if row.set_at is None or row.remote_id not in seen.get(row.tag, ()):
-            send[row.tag].append(row.remote_id)
-        elif now - row.set_at >= confirm_after:
-            confirm.append((row.remote_id, row.tag))
-    return TagActions(dict(send), confirm)
+def tag_verdict(row: OpenTag, error: str | None, now: float, *,
+                confirm_after: float = CONFIRM_AFTER) -> TagVerdict:
+    """The verdict on ``row`` from the server's answer for its asset: ``error`` None
+    when the pair was made now, ``duplicate`` when the asset had the tag. Pure."""
+    if error is None:
+        return TagVerdict.SET
+    if error != "duplicate":
+        return TagVerdict.RETRY
+    if row.set_at is None:
+        return TagVerdict.THEIRS
+    return TagVerdict.HELD if now - row.set_at >= confirm_after else TagVerdict.WAIT
 
 
 async def sync_tags(client: PassServer, store: StateStore, rules: AlbumRules,
                     folders: Iterable[Path], now: float) -> int:
-    """Want the tags of the files of ``folders``, read back and (re)set the open ones.
-    Return how many (asset, tag) pairs were sent. ``client``: the pass's retrying server
+    """Want the tags of the files of ``folders``, (re)set and check the open ones.
+    Return how many (asset, tag) pairs were made. ``client``: the pass's retrying server
     (server.Retrying): a failure here has been tried again already."""
     wanted = []
     for folder in sorted(set(folders)):
@@ -101,8 +111,8 @@ async def sync_tags(client: PassServer, store: StateStore, rules: AlbumRules,
     except ApiError as exc:
         if exc.kind is not ErrorKind.PERMISSION:
             raise
-        log.warning("no tags: the API key lacks a permission (%s); give it tag.create, "
-                    "tag.asset and asset.read", exc.message)
+        log.warning("no tags: the API key lacks a permission (%s); give it tag.create "
+                    "and tag.asset", exc.message)
         return 0
 
 
@@ -111,20 +121,18 @@ async def _converge(client: PassServer, store: StateStore, rows: list[OpenTag],
     try:
         ids = await client.upsert_tags(sorted({r.tag for r in rows}))
         await store.save_tag_ids(ids)
-        seen: dict[str, set[str]] = {}
-        for tag in sorted({r.tag for r in rows if r.set_at is not None}):
-            seen[tag] = await client.assets_with_tag(ids[tag])
     except (ApiError, TransportError) as exc:
         if isinstance(exc, ApiError) and exc.kind is ErrorKind.PERMISSION:
             raise
         raise_if_fatal(exc)
         log.warning("tags not updated (%s); tried again next pass", exc)
         return 0
-    actions = tag_actions(rows, seen, now)
-    await store.tags_confirmed(actions.confirm)
-    fresh = {(r.remote_id, r.tag) for r in rows if r.set_at is None}
-    sent = 0
-    for tag, assets in sorted(actions.send.items()):
+    by_tag: dict[str, dict[str, OpenTag]] = defaultdict(dict)
+    for row in rows:
+        by_tag[row.tag][row.remote_id] = row
+    made = 0
+    for tag, open_rows in sorted(by_tag.items()):
+        assets = sorted(open_rows)
         for start in range(0, len(assets), BATCH):
             chunk = assets[start:start + BATCH]
             try:
@@ -136,19 +144,20 @@ async def _converge(client: PassServer, store: StateStore, rows: list[OpenTag],
                 log.warning("tag %r not set on %d files (%s); tried again next pass", tag,
                             len(chunk), exc)
                 continue
-            mine, theirs = [], []
+            verdicts: dict[TagVerdict, list[tuple[str, str]]] = defaultdict(list)
             for r in results:
-                pair = (r.asset_id, tag)
-                if r.success or (r.error == "duplicate" and pair not in fresh):
-                    mine.append(pair)
-                elif r.error == "duplicate":  # there before this client set it
-                    theirs.append(pair)
-                else:
+                row = open_rows.get(r.asset_id)
+                if row is None:
+                    continue
+                error = None if r.success else (r.error or "unknown error")
+                verdict = tag_verdict(row, error, now)
+                verdicts[verdict].append((r.asset_id, tag))
+                if verdict is TagVerdict.RETRY:
                     log.warning("could not set tag %r on asset %s: %s; tried again next "
-                                "pass", tag, r.asset_id, r.error or "unknown error")
-            await store.tags_set(mine, now)
-            await store.tags_confirmed(theirs)
-            sent += len(mine)
-    if sent:
-        log.info("set %d tags; they are read back in a later pass", sent)
-    return sent
+                                "pass", tag, r.asset_id, error)
+            await store.tags_set(verdicts[TagVerdict.SET], now)
+            await store.tags_confirmed(verdicts[TagVerdict.HELD] + verdicts[TagVerdict.THEIRS])
+            made += len(verdicts[TagVerdict.SET])
+    if made:
+        log.info("set %d tags; checked again in a later pass", made)
+    return made

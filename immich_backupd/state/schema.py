@@ -137,7 +137,7 @@ MIGRATIONS: tuple[str, ...] = (
     # 6: taking off the tags the config no longer asks for (pipeline/untagging.py). The
     # pairs this client set and now takes off: when it had set them (kept should the
     # tag be wanted again) and when it last sent the removal (NULL: not yet), until a
-    # later read-back no longer finds them. And the server's id of each tag it made,
+    # later removal finds them gone. And the server's id of each tag it made,
     # so that a removal never makes a tag again that the user deleted.
     """
     CREATE TABLE tag_removals (

@@ -319,7 +319,7 @@ class StateStore:
     async def want_tags(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Remember that asset ``remote_id`` should have ``tag`` (kept if known). A pair
         being taken off is wanted again with the time this client had set it: still its
-        own, read back before it is set again."""
+        own, checked before it counts as held."""
         rows = list(pairs)
         if rows:
             async with self._transaction() as db:

@@ -13,19 +13,13 @@ from immich_backupd.state.schema import DB_NAME
 
 from .conftest import Setup, check_clean, server_albums, write_config
 from .test_album_naming import photo
-from .test_tags import once, tag_setup, tags_on
+from .test_tags import once, tag_setup, tags_on, ten_minutes_pass
 
 
 def set_include(setup: Setup, entry: dict | str) -> None:
     config = json.loads(setup.config.read_text())
     config["albums"]["include"] = [entry]
     setup.config.write_text(json.dumps(config))
-
-
-def ten_minutes_pass(setup: Setup) -> None:
-    """Age the removals sent, as if the server's jobs had had their time since."""
-    with sqlite3.connect(setup.state_dir / DB_NAME) as db:
-        db.execute("UPDATE tag_removals SET removed_at = removed_at - 600")
 
 
 def removals_left(setup: Setup) -> int:

@@ -5,7 +5,10 @@ the server lost them (as real servers do right after an upload)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
+
+from immich_backupd.state.schema import DB_NAME
 
 from .conftest import Setup, check_clean, server_albums, write_config
 from .test_stacks import photo
@@ -25,6 +28,14 @@ def tag_setup(tmp: Path, server) -> tuple[Setup, Path]:
         {"path": str(lib), "album": "path", "tags": ["Family", "Old/Scans"],
          "folder_as_tags": True}]})
     return Setup(tmp=tmp, lib=None, config=config, state_dir=tmp / "state"), lib  # type: ignore[arg-type]
+
+
+def ten_minutes_pass(setup: Setup) -> None:
+    """Age what the state says was set (or taken off), as if the server's jobs had had
+    their time since: a tag that held by then is done."""
+    with sqlite3.connect(setup.state_dir / DB_NAME) as db:
+        db.execute("UPDATE asset_tags SET set_at = set_at - 600")
+        db.execute("UPDATE tag_removals SET removed_at = removed_at - 600")
 
 
 def once(setup: Setup) -> None:
@@ -59,10 +70,15 @@ def test_tags_land_on_a_nested_tree_and_lost_ones_are_set_again(server, tmp_path
     assert {a.visibility for a in server.state.assets.values()} == {"timeline", "hidden"}
     once(setup)  # nothing changed on disk: the read-back finds the lost tags, sets them
     assert tags_on(server) == expected
-    requests = server.state.counters.tag_requests
-    once(setup)  # all hold: read back again, nothing set
-    assert server.state.counters.tag_requests == requests
+    made = server.state.counters.tags_made
+    once(setup)  # all hold: checked again (each answered "had it"), nothing made
+    assert server.state.counters.tags_made == made
     assert tags_on(server) == expected
+    ten_minutes_pass(setup)
+    once(setup)  # held long enough: done
+    requests = server.state.counters.tag_requests
+    once(setup)  # nothing is sent any more
+    assert server.state.counters.tag_requests == requests
     values = {t.value for t in server.state.tags.values()}
     assert values == {"Family", "Old", "Old/Scans", "Trips", "Trips/2024", "Trips/2024/Rome"}
     check_clean(server)
@@ -97,6 +113,22 @@ def test_tags_added_to_a_folder_backed_up_before_reach_its_old_files(server, tmp
     setup.config.write_text(json.dumps(config))
     once(setup)
     assert tags_on(server) == {old: {"Family", "Old/Scans", "Trips"}, other: set()}
-    requests = server.state.counters.tag_requests
+    made = server.state.counters.tags_made
     once(setup)  # the same settings: nothing to add, everything held
-    assert server.state.counters.tag_requests == requests
+    assert server.state.counters.tags_made == made
+
+
+def test_a_lost_tag_is_set_again_also_when_a_tag_below_it_held(server, tmp_path):
+    """A search by a tag finds the assets of the tags below it too (the real server's
+    ``tag_closure``): a lost ``Old`` on a file that kept ``Old/Scans`` must not count as
+    seen."""
+    lib = tmp_path / "lib"
+    config = write_config(tmp_path, server, None, albums={"include": [
+        {"path": str(lib), "tags": ["Old"], "folder_as_tags": True}]})
+    setup = Setup(tmp=tmp_path, lib=None, config=config, state_dir=tmp_path / "state")  # type: ignore[arg-type]
+    scan = photo(lib / "Old" / "Scans" / "a.jpg")
+    server.state.tags_to_lose = 1  # the first pair set, Old, is taken away again
+    once(setup)
+    assert tags_on(server) == {scan: {"Old/Scans"}}
+    once(setup)
+    assert tags_on(server) == {scan: {"Old", "Old/Scans"}}

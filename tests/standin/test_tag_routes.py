@@ -130,3 +130,17 @@ async def test_one_tag_on_many_assets_answers_per_asset(api):
                       {"id": unknown, "success": False, "error": "no_permission"}]
     assert b.tag_ids == {tag["id"]}
     await call(api, "PUT", f"/tags/{unknown}/assets", {"ids": [a.id]}, status=400)
+
+
+async def test_a_search_by_a_tag_finds_the_assets_of_the_tags_below_it(api):
+    """As the real server's ``hasTags`` (it joins ``tag_closure``): so a search cannot
+    tell whether an asset has a tag itself."""
+    srv = api.srv
+    a, b = seed(srv, "a.jpg", "b.jpg")
+    trips, rome = await call(api, "PUT", "/tags", {"tags": ["Trips", "Trips/Rome"]})
+    await call(api, "PUT", "/tags/assets", {"tagIds": [rome["id"]], "assetIds": [a.id]})
+    await call(api, "PUT", "/tags/assets", {"tagIds": [trips["id"]], "assetIds": [b.id]})
+    found = await call(api, "POST", "/search/metadata", {"tagIds": [trips["id"]]})
+    assert {x["id"] for x in found["assets"]["items"]} == {a.id, b.id}
+    found = await call(api, "POST", "/search/metadata", {"tagIds": [rome["id"]]})
+    assert [x["id"] for x in found["assets"]["items"]] == [a.id]

@@ -291,7 +291,7 @@ async def test_check_names_what_stacks_and_tags_need(srv, tmp_path):
     config.write_text(json.dumps(data))
     code, out = await check(config)
     assert code == 0, out
-    assert "missing tag.create, tag.asset, asset.read" in out and "are not set" in out
+    assert "missing tag.create, tag.asset" in out and "are not set" in out
     assert "stack.create" not in out
 
 
