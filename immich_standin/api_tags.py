@@ -36,6 +36,7 @@ from aiohttp import web
 
 from .context import ApiError, RequestContext, json_response
 from .dto import asset_dto, tag_dto
+from .state import StandinState
 
 
 async def upsert_tags(ctx: RequestContext) -> web.Response:
@@ -131,6 +132,17 @@ async def untag_assets(ctx: RequestContext) -> web.Response:
         return json_response(ctx, results)
 
 
+def tag_closure(state: StandinState, tag_id: str) -> set[str]:
+    """The tag and every tag below it (the server's ``tag_closure`` rows with it as the
+    ancestor): a search by a tag finds the assets of its child tags too."""
+    tag = state.tags.get(tag_id)
+    if tag is None:
+        return set()
+    below = tag.value + "/"
+    return {t.id for t in state.tags.values()
+            if t.owner_id == tag.owner_id and (t.id == tag_id or t.value.startswith(below))}
+
+
 async def search_metadata(ctx: RequestContext) -> web.Response:
     body = await ctx.json_body()
     user = ctx.require_user()
@@ -141,7 +153,7 @@ async def search_metadata(ctx: RequestContext) -> web.Response:
     page, size = int(body.get("page") or 1), int(body.get("size") or 250)
     wanted = (body["visibility"],) if body.get("visibility") else ("timeline", "archive")
     with ctx.state.lock:
-        closures = [ctx.state.tag_closure(t) for t in tag_ids]
+        closures = [tag_closure(ctx.state, t) for t in tag_ids]
         found = [a for a in ctx.state.assets.values() if a.owner_id == user.id
                  and not a.is_trashed and a.visibility in wanted
                  and all(c & a.tag_ids for c in closures)]

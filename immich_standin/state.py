@@ -413,18 +413,6 @@ class StandinState:
             assert parent is not None
             return parent
 
-    def tag_closure(self, tag_id: str) -> set[str]:
-        """The tag and every tag below it (the server's ``tag_closure`` rows of it as
-        ancestor): a search by a tag finds the assets of its child tags too."""
-        with self.lock:
-            tag = self.tags.get(tag_id)
-            if tag is None:
-                return set()
-            below = tag.value + "/"
-            return {t.id for t in self.tags.values()
-                    if t.owner_id == tag.owner_id and (t.id == tag_id
-                                                        or t.value.startswith(below))}
-
     # ----------------------------------------------------------------- stacks
     def create_stack(self, owner_id: str, asset_ids: list[str]) -> Stack:
         """``POST /stacks`` as the real server's repository does it, in one step: stacks

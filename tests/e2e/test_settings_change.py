@@ -147,3 +147,21 @@ def test_a_changed_album_adds_files_backed_up_before_and_leaves_the_old_album(
     assert not [r for r in server.state.requests[requests:] if "/albums" in r.path
                 and r.method != "GET"]  # album: none adds nothing
     check_clean(server)
+
+
+def test_a_tag_the_user_deleted_is_not_made_again_to_take_it_off(server, tmp_path):
+    setup, lib = tag_setup(tmp_path, server)
+    entry = json.loads(setup.config.read_text())["albums"]["include"][0]
+    a = photo(lib / "Trips" / "a.jpg")
+    once(setup)
+    with server.state.lock:  # the user deletes the tag Family in Immich
+        (family,) = [t.id for t in server.state.tags.values() if t.value == "Family"]
+        del server.state.tags[family]
+        for asset in server.state.assets.values():
+            asset.tag_ids.discard(family)
+    set_include(setup, {**entry, "tags": ["Old/Scans"]})
+    proc = setup.run("once")
+    assert proc.returncode == 0, proc.stderr
+    assert "tag 'Family' is no longer on the server" in proc.stderr, proc.stderr
+    assert "Family" not in {t.value for t in server.state.tags.values()}
+    assert tags_on(server) == {a: {"Old/Scans", "Trips"}} and removals_left(setup) == 0
