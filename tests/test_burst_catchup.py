@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from immich_backupd.appleburst import BURST_EXTENSIONS
-from immich_backupd.pipeline.burstread import CatchUp, catch_up_bursts
+from immich_backupd.pipeline.burstread import CatchUp, catch_up_bursts, forget_catch_up
 from immich_backupd.state import FAILED, UPLOADED, FileRecord, StateStore, WorkerReads
 from immich_backupd.state.bursts import CATCHUP_KEY, DONE
 from immich_standin.samples import apple_maker_note, heic_with_exif, jpeg_with_exif, tiff_exif
@@ -67,7 +67,7 @@ async def test_each_unread_photo_is_read_once_across_passes(tmp_path: Path,
     assert left == [8]
     passes: list[CatchUp] = []
     while not (passes and passes[-1].done):  # a chunk of 2 rows a pass (no time left)
-        passes.append(await catch_up_bursts(store, True, stopping=lambda: False,
+        passes.append(await catch_up_bursts(store, stopping=lambda: False,
                                             budget=0, chunk=2))
         left.append(reads.unread_burst_count(BURST_EXTENSIONS))
         assert len(passes) < 10
@@ -88,13 +88,12 @@ async def test_each_unread_photo_is_read_once_across_passes(tmp_path: Path,
     st = os.stat(late)
     await store.put(FileRecord(path=late, size=st.st_size, mtime_ns=st.st_mtime_ns,
                                ino=st.st_ino, status=UPLOADED, remote_id="r-late"))
-    again = await catch_up_bursts(store, True, stopping=lambda: False)
+    again = await catch_up_bursts(store, stopping=lambda: False)
     assert (again.read, again.done) == (0, True)
     # A pass with bursts off records photos unread: the next pass with them on looks again.
-    off = await catch_up_bursts(store, False, stopping=lambda: False)
-    assert off.read == 0
+    await forget_catch_up(store)
     assert await store.get_meta(CATCHUP_KEY) == ""
-    back = await catch_up_bursts(store, True, stopping=lambda: False)
+    back = await catch_up_bursts(store, stopping=lambda: False)
     assert (back.read, back.in_burst, back.folders, back.done) == (
         1, 1, {tmp_path / "lib/a"}, True)
 
@@ -102,15 +101,14 @@ async def test_each_unread_photo_is_read_once_across_passes(tmp_path: Path,
 async def test_a_stopped_pass_reads_nothing_and_a_pass_with_time_left_reads_all(
         tmp_path: Path, store: StateStore):
     await _library(tmp_path / "lib", store)
-    stopped = await catch_up_bursts(store, True, stopping=lambda: True)
+    stopped = await catch_up_bursts(store, stopping=lambda: True)
     assert (stopped.read, stopped.done) == (0, False)
     assert await store.get_meta(CATCHUP_KEY) is None
-    whole = await catch_up_bursts(store, True, stopping=lambda: False, chunk=2)
+    whole = await catch_up_bursts(store, stopping=lambda: False, chunk=2)
     assert (whole.read, whole.in_burst, whole.done) == (5, 4, True)
 
 
 async def test_bursts_off_from_the_start_writes_nothing(tmp_path: Path, store: StateStore):
     await _library(tmp_path / "lib", store)
-    off = await catch_up_bursts(store, False, stopping=lambda: False)
-    assert (off.read, off.done) == (0, False)
+    await forget_catch_up(store)
     assert await store.get_meta(CATCHUP_KEY) is None

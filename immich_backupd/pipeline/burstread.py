@@ -15,7 +15,8 @@ pass reads for at most :data:`BUDGET` seconds and stops when the pass is stopped
 next pass goes on where it stopped (the cursor in the state, see state/bursts.py).
 Once every row was looked at, the state says so, and a later pass makes one meta
 read for it, no query of the files. A pass with bursts off starts it over for the
-next pass with bursts on (it records photos unread).
+next pass with bursts on (it records photos unread): :func:`forget_catch_up`, at its
+start.
 
 Not read, and left NULL: a cloud placeholder (reading it would download it), a file
 whose stat no longer matches its record (changed: the scan hashes it again, which reads
@@ -59,19 +60,22 @@ class CatchUp:
     done: bool = False
 
 
-async def catch_up_bursts(store: StateStore, bursts: bool, *,
-                          stopping: Callable[[], bool],
+async def forget_catch_up(store: StateStore) -> None:
+    """At the start of a pass with bursts off: the photos it records are not read, so
+    a catch-up done or begun starts over in the next pass with bursts on. Before the
+    pass records anything, so that a pass ended early (quota, offline, killed) cannot
+    leave photos unread behind a catch-up marked done."""
+    if await store.get_meta(CATCHUP_KEY):
+        await store.set_meta(CATCHUP_KEY, "")
+
+
+async def catch_up_bursts(store: StateStore, *, stopping: Callable[[], bool],
                           monotonic: Callable[[], float] = time.monotonic,
                           budget: float = BUDGET, chunk: int = CHUNK) -> CatchUp:
-    """Read the burst ids never read of the photos on the server (see the module's
-    docstring). ``bursts`` off: only forget a catch-up done or begun, since the photos
-    this pass records are not read."""
+    """With bursts on, after the uploads: read the burst ids never read of the photos
+    on the server (see the module's docstring)."""
     mark = await store.get_meta(CATCHUP_KEY)
     result = CatchUp(done=mark == DONE)
-    if not bursts:
-        if mark:
-            await store.set_meta(CATCHUP_KEY, "")
-        return result
     if result.done:
         return result
     after = start = cursor_of(mark)

@@ -51,7 +51,7 @@ from ..state import (
     WorkerReads,
 )
 from .albums import follow_album_settings, sync_albums
-from .burstread import catch_up_bursts
+from .burstread import CatchUp, catch_up_bursts, forget_catch_up
 from .check import END, CheckStage
 from .connect import ServerInfo
 from .hash import KEEP_MAX as KEEP_MAX  # re-exported: tests size files by it
@@ -204,6 +204,8 @@ class BackupPass:
         on a quota answer, a rejected key, a server gone or a stop; the pass row is closed
         with the outcome, also when the pass is cancelled ("aborted", then re-raised)."""
         pass_id = await self.store.start_pass()
+        if not self.settings.backup.stacks.bursts:  # it records photos without burst ids
+            await forget_catch_up(self.store)
         if await self.store.get_meta(PAUSED_QUEUES_KEY):
             # A pass killed while the server's queues were paused: resume them first.
             with contextlib.suppress(ApiError, TransportError):
@@ -234,8 +236,8 @@ class BackupPass:
                 await sync_albums(after, self.store, user_id=self.server.user_id)
             stacks = self.settings.backup.stacks
             if not self.stopping:  # also for the folders whose stacking failed before
-                caught = await catch_up_bursts(self.store, stacks.bursts,
-                                               stopping=lambda: self.stopping)
+                caught = await catch_up_bursts(self.store, stopping=lambda: self.stopping
+                                               ) if stacks.bursts else CatchUp()
                 await sync_stacks(after, self.store, stacks,
                                   self._rec.stack_dirs | caught.folders)
             if not self.stopping and (self.rules.has_tags or await self.store.has_tags()):

@@ -236,4 +236,14 @@ def test_bursts_switched_on_stack_a_library_backed_up_before_without_a_new_file(
     assert dry.returncode == 0, dry.stderr
     assert "for iPhone burst" not in dry.stdout, dry.stdout
     assert server.state.counters.stacks_created == 2
+    # Off again, a frame goes up unread; on again, with nothing new, it is read and the
+    # burst stacked again with it.
+    stack_setup_config(tmp_path, server, lib, bursts=False)
+    second.append(iphone(lib / "2024" / "IMG_0403.JPG", OTHER_BURST, 43))
+    once(setup)
+    stack_setup_config(tmp_path, server, lib, bursts=True)
+    once(setup)
+    assert server.state.counters.stacks_created == 3
+    assert sorted([s[0], *sorted(s[1:])] for s in stacks_on(server)) == sorted(
+        [f[0], *sorted(f[1:])] for f in (first, second))
     check_clean(server)
