@@ -59,16 +59,21 @@ def moved_albums(files: Iterable[FileAlbum], rules: AlbumRules, media: MediaType
         by_dir[f.dir_id].append(f)
     moved = []
     for folder in by_dir.values():
-        kinds = {os.fsdecode(f.name): media.kind_of(os.fsdecode(f.name)) for f in folder}
-        sizes = {os.fsdecode(f.name): f.size for f in folder}
-        hidden = {v for v in live_photo_pairs({n: k for n, k in kinds.items() if k}).values()
-                  if sizes[v] <= LIVE_VIDEO_MAX_BYTES}
-        for f in folder:
-            if not f.on_server or rules.root_of(f.path) is None:
-                continue
-            belongs = None if os.fsdecode(f.name) in hidden else rules.album_name_for(f.path)
-            if belongs != f.album:
-                moved.append((belongs, f.dir_id, f.name))
+        # The album depends on the folder alone: asked once, not once a file.
+        if rules.root_of(folder[0].path) is None:
+            continue
+        belongs = rules.album_name_for(folder[0].path)
+        differ = [f for f in folder if f.on_server and f.album != belongs]
+        if not differ:
+            continue
+        names = {os.fsdecode(f.name): f for f in folder}
+        kinds = {n: k for n in names if (k := media.kind_of(n))}
+        hidden = {v for v in live_photo_pairs(kinds).values()
+                  if names[v].size <= LIVE_VIDEO_MAX_BYTES}
+        for f in differ:
+            album = None if os.fsdecode(f.name) in hidden else belongs
+            if album != f.album:
+                moved.append((album, f.dir_id, f.name))
     return moved
 
 
