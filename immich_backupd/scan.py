@@ -58,10 +58,16 @@ class DirListing:
     ``.xmp`` beside it. ``root`` is the include folder the folder belongs to (the
     deepest one when includes are nested). ``unchanged`` names the files whose stat
     matched the caller's ``known`` one exactly: they are in ``kinds`` but not in
-    ``files`` (no :class:`FileStat` is built for them: most of a rescan).
+    ``files`` (no :class:`FileStat` is built for them: most of a rescan). A live photo
+    is listed whole: when one half is in ``files``, so is the other, even unchanged
+    (from the walk's own stat: it is planned as done, and links the pair); such
+    unchanged halves are named in ``partners`` too.
     ``placeholders`` maps the names of cloud placeholders (see
     :mod:`immich_backupd.placeholders`) to their kind: those that reading downloads are
     also in ``files`` (marked ``is_placeholder``), the others (Nextcloud's) nowhere else.
+    ``pairs`` maps the still of each live photo (``media.live_photo_pairs`` of
+    ``kinds``) to its video; found once, and only for a folder with ``files`` (the
+    plan's and the settle queue's): empty for a folder where nothing changed.
     """
 
     path: Path
@@ -71,10 +77,8 @@ class DirListing:
     kinds: dict[str, Kind] = field(default_factory=dict)
     unchanged: list[str] = field(default_factory=list)
     placeholders: dict[str, PlaceholderKind] = field(default_factory=dict)
-
-    def live_pairs(self) -> dict[str, str]:
-        """Return still name -> motion video name for the live photos of this folder."""
-        return live_photo_pairs(self.kinds)
+    pairs: dict[str, str] = field(default_factory=dict)
+    partners: list[str] = field(default_factory=list)
 
 
 def _log_error(path: Path, err: OSError) -> None:
@@ -228,6 +232,11 @@ def _scan_dir(
         return None
     known = known_fn(dir_s) if known_fn is not None else {}
     unchanged: list[str] = []
+    # The stats that found them unchanged (by position), kept while this folder is
+    # listed, for the unchanged half of a live photo whose other half changed: one list
+    # append (~10 ns) a file, and ~600 bytes a file of this folder until the walk
+    # moves on (none of them beyond it).
+    unchanged_stats: list[os.stat_result] = []
 
     candidate = media.candidate
     excluded = rules.is_excluded_entry
@@ -289,6 +298,7 @@ def _scan_dir(
                             k == (st.st_size, st.st_mtime_ns, st.st_ino)  # the common case
                             or differs(st.st_size, st.st_mtime_ns, st.st_ino, *k) is None):
                         unchanged.append(name)
+                        unchanged_stats.append(st)
                         continue
                     fs = from_stat(name, st)
                     if fs.is_placeholder or (_HAS_BLOCKS and suspect(st.st_size, st.st_blocks)):
@@ -309,9 +319,36 @@ def _scan_dir(
 
     if not files and not unchanged and not placeholders:
         return None
+    pairs = live_photo_pairs(kinds) if files else {}
+    partners: list[str] = []
+    if pairs and unchanged:
+        unchanged, partners = _list_whole(pairs, files, unchanged, unchanged_stats)
     files.sort(key=lambda f: f.name)
     sidecars = match_sidecars(kinds, sidecar_names) if sidecar_names else {}
-    return DirListing(Path(dir_s), root, files, sidecars, kinds, unchanged, placeholders)
+    return DirListing(Path(dir_s), root, files, sidecars, kinds, unchanged, placeholders,
+                      pairs, partners)
+
+
+def _list_whole(pairs: Mapping[str, str], files: list[FileStat], unchanged: list[str],
+                stats: list[os.stat_result]) -> tuple[list[str], list[str]]:
+    """Add to ``files`` the unchanged half of each live photo whose other half is in
+    it, built from the walk's own ``stats`` of ``unchanged`` (by position); return the
+    names left unchanged and those added."""
+    changed = {f.name for f in files}
+    wanted = {other for still, video in pairs.items()
+              if (still in changed) != (video in changed)
+              for other in (still, video) if other not in changed}
+    if not wanted:
+        return unchanged, []
+    left: list[str] = []
+    added: list[str] = []
+    for name, st in zip(unchanged, stats, strict=True):
+        if name in wanted:
+            files.append(FileStat.from_stat_result(name, st))
+            added.append(name)
+        else:
+            left.append(name)
+    return left, added
 
 
 _HAS_BLOCKS = hasattr(os.stat_result, "st_blocks")  # not on Windows

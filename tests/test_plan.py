@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from immich_backupd.changes import FileStat
+from immich_backupd.media import live_photo_pairs
 from immich_backupd.pipeline.plan import (
     RETRY_LATER_FIRST,
     RETRY_LATER_MAX,
@@ -65,7 +66,7 @@ def _plan(files, records=None, placeholders=True):
     names = [f.name for f in files]
     kinds = {n: "video" if n.lower().endswith((".mov", ".mp4")) else "image" for n in names}
     return plan_dir(Path("/p"), files, kinds, {}, records or {}, "p", NOW,
-                    ignore_placeholders=placeholders)
+                    pairs=live_photo_pairs(kinds), ignore_placeholders=placeholders)
 
 
 def test_live_pair_goes_as_one_unit_video_first():

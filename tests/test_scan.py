@@ -182,7 +182,7 @@ def test_live_pairs(tmp_path: Path) -> None:
     for name in ["IMG_1.HEIC", "IMG_1.MOV", "IMG_2.JPG", "IMG_3.JPG", "IMG_3.HEIC", "IMG_3.MOV"]:
         touch(tmp_path / name)
     (ls,) = listings(tmp_path)
-    assert ls.live_pairs() == {"IMG_1.HEIC": "IMG_1.MOV"}
+    assert ls.pairs == {"IMG_1.HEIC": "IMG_1.MOV"}
 
 
 def test_nested_includes_are_walked_once_by_the_deepest_root(tmp_path: Path) -> None:
@@ -472,3 +472,26 @@ def test_the_walk_and_the_plan_share_one_change_rule(tmp_path) -> None:
         assert (differs(s.st_size, s.st_mtime_ns, s.st_ino, *k) is None) == expected
         assert (not needs_hash(fs(size=s.st_size, mtime_ns=s.st_mtime_ns, ino=s.st_ino),
                                fs(size=k[0], mtime_ns=k[1], ino=k[2]))) == expected
+
+
+def test_a_live_photo_is_listed_whole_from_the_walks_own_stat(tmp_path: Path) -> None:
+    """When one half of a live photo changed, the unchanged half is listed with it (the
+    plan links the pair), built from the stat the walk took: no second stat. A folder
+    where nothing changed lists both as unchanged and finds no pairs (a rescan's cost)."""
+    for name in ("IMG_1.HEIC", "IMG_1.MOV", "IMG_2.HEIC"):
+        touch(tmp_path / name, name.encode())
+    st = {p.name: p.stat() for p in tmp_path.iterdir()}
+    known = {n: (s.st_size, s.st_mtime_ns, s.st_ino) for n, s in st.items()}
+    (same,) = listings(tmp_path, known=lambda folder: known)
+    assert (same.files, sorted(same.unchanged), same.pairs) == (
+        [], ["IMG_1.HEIC", "IMG_1.MOV", "IMG_2.HEIC"], {})
+
+    known["IMG_1.HEIC"] = (1, 1, 1)  # the still was edited since its backup
+    (listing,) = listings(tmp_path, known=lambda folder: known)
+    assert [f.name for f in listing.files] == ["IMG_1.HEIC", "IMG_1.MOV"]
+    assert (listing.unchanged, listing.partners) == (["IMG_2.HEIC"], ["IMG_1.MOV"])
+    assert listing.pairs == {"IMG_1.HEIC": "IMG_1.MOV"}
+    video = listing.files[1]
+    assert (video.size, video.mtime_ns, video.ino, video.dev, video.ctime_ns) == (
+        st["IMG_1.MOV"].st_size, st["IMG_1.MOV"].st_mtime_ns, st["IMG_1.MOV"].st_ino,
+        st["IMG_1.MOV"].st_dev, st["IMG_1.MOV"].st_ctime_ns)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
+from immich_backupd import media
 from immich_backupd.config import parse_settings
 from immich_backupd.folder_problems import ProblemKind
 from immich_backupd.hashing import Hasher
@@ -20,7 +22,14 @@ from immich_backupd.pipeline.scanning import Hold, ScanStage
 from immich_backupd.pipeline.settling import SettleQueue
 from immich_backupd.report.progress import Progress, Reporter
 from immich_backupd.rules import AlbumRules
-from immich_backupd.state import UPLOADED, FileRecord, StateStore, WorkerReads
+from immich_backupd.state import (
+    UPLOADED,
+    FileRecord,
+    StateStore,
+    WorkerReads,
+    file_row,
+    split_path,
+)
 
 OLD = 1_600_000_000  # an mtime long settled
 
@@ -154,3 +163,107 @@ async def test_every_folder_is_walked(tmp_path, n):
     async with Pass(tmp_path, [lib]) as p:
         _, to_check = await p.scan()
         assert names(to_check) == [f"p{i}.jpg" for i in range(n)]
+
+
+async def backed_up(p: Pass, *paths: Path) -> None:
+    """Record ``paths`` as on the server, as they are now (remote id: the name)."""
+    for path in paths:
+        st = path.stat()
+        await p.store.put(FileRecord(path=path, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                                     ino=st.st_ino, status=UPLOADED, remote_id=path.name,
+                                     sha1=b"s" * 20, blake3=b"b" * 32))
+
+
+def count_pairings(monkeypatch) -> list[int]:
+    """Count the calls of ``media.live_photo_pairs``, under every name a module of
+    immich_backupd has for it."""
+    calls = [0]
+    real = media.live_photo_pairs
+
+    def counted(files):
+        calls[0] += 1
+        return real(files)
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("immich_backupd") and (
+                getattr(module, "live_photo_pairs", None) is real):
+            monkeypatch.setattr(module, "live_photo_pairs", counted)
+    return calls
+
+
+async def test_the_unchanged_half_of_a_changed_live_photo_is_not_stated_again(
+        tmp_path, monkeypatch):
+    """One change rule, stats kept: the walk's stat of the unchanged video serves the
+    plan, which links the edited still to it; the folder's pairs are found once."""
+    lib = tmp_path / "lib"
+    still = photo(lib / "IMG_1.HEIC", b"still")
+    video = photo(lib / "IMG_1.MOV", b"video")
+    async with Pass(tmp_path, [lib]) as p:
+        await backed_up(p, still, video)
+        photo(still, b"still, edited")
+        stats: list[str] = []
+        real_stat = os.stat
+
+        def counted_stat(path, *args, **kwargs):
+            stats.append(os.fsdecode(path))
+            return real_stat(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "stat", counted_stat)
+        pairings = count_pairings(monkeypatch)
+        _, to_check = await p.scan()
+        monkeypatch.undo()
+        [[unit]] = to_check
+        assert [c.path.name for c in unit.members] == ["IMG_1.HEIC"]
+        assert (unit.is_live_pair, unit.live_video_id) == (True, "IMG_1.MOV")
+        assert str(video) not in stats
+        assert pairings[0] == 1
+        assert (p.rec.progress.seen, p.rec.progress.backed_up) == (2, 1)
+
+
+async def test_a_folder_where_nothing_changed_looks_for_no_pairs(tmp_path, monkeypatch):
+    lib = tmp_path / "lib"
+    async with Pass(tmp_path, [lib]) as p:
+        await backed_up(p, photo(lib / "IMG_1.HEIC", b"s"), photo(lib / "IMG_1.MOV", b"v"))
+        pairings = count_pairings(monkeypatch)
+        assert await p.scan() == ([], [])
+        assert pairings[0] == 0
+
+
+async def test_two_stills_and_a_video_are_not_paired_when_one_still_is_unchanged(tmp_path):
+    """The pairs are the whole folder's, as on the first pass (which could not tell
+    which still the video belongs to): not the changed files' alone."""
+    lib = tmp_path / "lib"
+    async with Pass(tmp_path, [lib]) as p:
+        await backed_up(p, photo(lib / "IMG_1.HEIC", b"s"))
+        photo(lib / "IMG_1.JPG", b"j")
+        photo(lib / "IMG_1.MOV", b"v")
+        _, to_check = await p.scan()
+        units = [u for g in to_check for u in g]
+        assert sorted(c.path.name for u in units for c in u.members) == [
+            "IMG_1.JPG", "IMG_1.MOV"]
+        assert not any(u.is_live_pair or c.hidden for u in units for c in u.members)
+
+
+async def test_the_unchanged_half_listed_with_its_pair_is_still_checked_for_a_late_sidecar(
+        tmp_path):
+    """The still, unchanged, is planned as done with its edited video: its sidecar,
+    changed since the upload, is noticed as late, as for any photo not sent again."""
+    lib = tmp_path / "lib"
+    still = photo(lib / "IMG_1.HEIC", b"still")
+    video = photo(lib / "IMG_1.MOV", b"video")
+    side = lib / "IMG_1.HEIC.xmp"
+    side.write_bytes(b"<x:xmpmeta/>")
+    async with Pass(tmp_path, [lib]) as p:
+        rows, sent = [], []
+        for path in (still, video):
+            st = path.stat()
+            folder, name = split_path(path)
+            rows.append(file_row(folder, name, st.st_size, st.st_mtime_ns, st.st_ino,
+                                 b"b" * 32, b"s" * 20, UPLOADED, path.name, None, False,
+                                 None))
+        folder, name = split_path(still)
+        sent.append((folder, name, 3, 3))  # not the sidecar beside it now
+        await p.store.put_rows(rows, sent)
+        photo(video, b"video, trimmed")
+        await p.scan()
+        assert [(s.path, s.late) for s in p.found.late_sidecars] == [(still, True)]

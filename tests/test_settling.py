@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from immich_backupd.changes import FileStat
+from immich_backupd.media import live_photo_pairs
 from immich_backupd.pipeline.settling import HeldFolder, SettleQueue, settles_at
 
 NOW = 1_700_000_000.0
@@ -21,7 +22,7 @@ def stat(name: str, mtime: float, size: int = 100, ino: int = 7) -> FileStat:
 
 
 def folder(kinds: dict[str, str]) -> HeldFolder:
-    return HeldFolder(Path("/p/2024"), kinds, {}, {}, "2024")
+    return HeldFolder(Path("/p/2024"), kinds, {}, {}, "2024", live_photo_pairs(kinds))
 
 
 def test_an_old_file_is_settled():

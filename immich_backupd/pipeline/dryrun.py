@@ -108,7 +108,7 @@ def plan_listings(
             continue
         album = rules.album_name_for(listing.path / "_")
         plan = plan_dir(listing.path, listing.files, listing.kinds, listing.sidecars,
-                        records_for(listing.path), album, now,
+                        records_for(listing.path), album, now, pairs=listing.pairs,
                         ignore_placeholders=ignore_placeholders)
         report.seen -= plan.placeholders
         report.placeholders += plan.placeholders

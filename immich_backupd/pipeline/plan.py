@@ -14,7 +14,6 @@ from enum import Enum
 from pathlib import Path
 
 from ..changes import FileStat, needs_hash
-from ..media import live_photo_pairs
 from ..state import DELETED, FAILED, ON_SERVER, PENDING, TRASHED, UNSUPPORTED, FileRecord
 
 # A live photo's motion part is a clip of about 3 s: a few MB even in 4K. A larger video
@@ -126,9 +125,15 @@ def plan_dir(
     album: str | None,
     now: float,
     *,
+    pairs: Mapping[str, str],
     ignore_placeholders: bool = True,
 ) -> DirPlan:
     """Group one folder's candidates into units, live photos paired, video first.
+
+    ``pairs``: the folder's live photos, still -> video (``DirListing.pairs``, found
+    once by the walk from all its media, ``media.live_photo_pairs``); a pair is planned
+    together when both halves are in ``files`` (the walk lists a live photo whole) and
+    its video is short enough to be a motion part.
 
     Called for every folder with new or changed files, on the event loop: a library
     adopted is 100,000 candidates, so the common case (no records, no live photos) takes
@@ -180,25 +185,22 @@ def plan_dir(
             cand.sha1, cand.blake3, cand.burst = record.sha1, record.blake3, record.burst
         return cand
 
-    pairs: dict[str, str] = {}
-    if len(by_name) > 1:
-        here = kinds if len(kinds) == len(by_name) else {n: kinds[n] for n in by_name}
-        pairs = {
-            still: video
-            for still, video in live_photo_pairs(here).items()
-            if by_name[video].size <= LIVE_VIDEO_MAX_BYTES
-        }
-    if not pairs:
+    here: dict[str, str] = {}  # the pairs planned together
+    if pairs and len(by_name) > 1:
+        here = {still: video for still, video in pairs.items()
+                if still in by_name and video in by_name
+                and by_name[video].size <= LIVE_VIDEO_MAX_BYTES}
+    if not here:
         plan.units = [Unit([candidate(st)]) for name, st in by_name.items()
                       if actions[name] in _WORK]
         return plan
-    paired_videos = set(pairs.values())
+    paired_videos = set(here.values())
     for st in by_name.values():
         name = st.name
         if name in paired_videos:
             continue  # handled with its still
         work = actions[name] in _WORK
-        video_name = pairs.get(name)
+        video_name = here.get(name)
         if video_name is None:
             if work:
                 plan.units.append(Unit([candidate(st)]))

@@ -167,9 +167,13 @@ class ScanStage:
         for listing in self._listings(known):
             if listing.root in self._unavailable_roots:
                 continue  # a mount point without its disk: nothing there is "deleted"
-            if (listing.sidecars or str(listing.path) in late_dirs) and listing.unchanged:
+            # The photos not uploaded again: the unchanged, and the unchanged halves of
+            # live photos listed with their changed other half (planned as done).
+            same = (listing.unchanged + listing.partners if listing.partners
+                    else listing.unchanged)
+            if (listing.sidecars or str(listing.path) in late_dirs) and same:
                 self.result.late_sidecars += check_folder(
-                    self._reads, listing.path, listing.unchanged, listing.sidecars,
+                    self._reads, listing.path, same, listing.sidecars,
                     self.settings.backup.follow_symlinks)
             # Every unchanged file has a record: when they are all the folder has, and
             # nothing else changed, its full rows are not needed.
@@ -184,8 +188,6 @@ class ScanStage:
             # needs its old record), so counts stay true. The server keeps its copy: this
             # is a backup, not a sync.
             gone = [listing.path / name for name in rows if name not in present]
-            if listing.files and listing.unchanged:
-                self._restat_partners(listing)
             records = {st.name: row_to_record(rows[st.name]) for st in listing.files
                        if st.name in rows}
             yield Scanned(listing, records, gone)
@@ -213,25 +215,6 @@ class ScanStage:
                     str(root), ProblemKind.MISSING, folder_problems.EMPTY))
                 log.warning("include folder %s is empty, but files were backed up from it: "
                             "taken as not mounted; nothing of it is forgotten", root)
-
-    def _restat_partners(self, listing: DirListing) -> None:
-        """A live photo is planned as a pair: when one half changed and the other did
-        not, list the unchanged half too (it is planned as done, and links the pair)."""
-        changed = {st.name for st in listing.files}
-        again = {other for still, video in listing.live_pairs().items()
-                 if (still in changed) != (video in changed)
-                 for other in (still, video) if other not in changed}
-        if not again:
-            return
-        follow = self.settings.backup.follow_symlinks
-        for name in sorted(again):
-            try:
-                st = os.stat(listing.path / name, follow_symlinks=follow)
-            except OSError:
-                continue  # gone since: planned without its partner
-            listing.files.append(FileStat.from_stat_result(name, st))
-            listing.unchanged.remove(name)
-        listing.files.sort(key=lambda f: f.name)
 
     async def run(self, hash_q: asyncio.Queue[object], check_q: asyncio.Queue[object],
                   n_workers: int) -> None:
@@ -324,7 +307,7 @@ class ScanStage:
             return []
         album = self.rules.album_name_for(listing.path / "_")
         where = HeldFolder(listing.path, listing.kinds, listing.sidecars, scanned.records,
-                           album)
+                           album, listing.pairs)
         return self._plan(where, self._held_back(where, listing.files))
 
     async def note_late_sidecars(self) -> None:
@@ -354,7 +337,7 @@ class ScanStage:
         """Plan files of one folder (``where`` gives its kinds, sidecars and records)."""
         p = self.rec.progress
         plan = plan_dir(where.path, files, where.kinds, where.sidecars, where.records,
-                        where.album, self.clock(),
+                        where.album, self.clock(), pairs=where.pairs,
                         ignore_placeholders=self.settings.backup.ignore_cloud_placeholders)
         p.backed_up += plan.done
         p.skipped += plan.skipped + plan.waiting + plan.placeholders

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..changes import FileStat
-from ..media import live_photo_pairs
 from ..state import FileRecord
 
 log = logging.getLogger("immich_backupd.pipeline")
@@ -71,6 +70,7 @@ class HeldFolder:
     sidecars: Mapping[str, str]
     records: Mapping[str, FileRecord]
     album: str | None  # None: the include folder has `album: none`
+    pairs: Mapping[str, str]  # its live photos, still -> video (``DirListing.pairs``)
     files: dict[str, FileStat] = field(default_factory=dict)
     until: dict[str, float] = field(default_factory=dict)  # name -> wall time it settles
 
@@ -126,7 +126,7 @@ class SettleQueue:
         """Hold the files of ``files`` named in ``held`` (name -> when it settles), and
         the live-photo partners of those; return the others, to plan now."""
         names = set(held)
-        for still, video in live_photo_pairs(folder.kinds).items():
+        for still, video in folder.pairs.items():
             if still in names or video in names:
                 names.update((still, video))
         entry = self._folders.get(folder.path)
@@ -165,7 +165,7 @@ class SettleQueue:
                 settled.add(name)
             else:
                 folder.until[name] = at
-        for still, video in live_photo_pairs(folder.kinds).items():
+        for still, video in folder.pairs.items():
             if (still in settled) != (video in settled) and (
                     still in folder.files and video in folder.files):
                 settled.discard(still)
