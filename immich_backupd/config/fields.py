@@ -141,7 +141,8 @@ def _describe(value: Any, *, secret: bool = False) -> Msg:
     if value is None:
         return Msg(N_("nothing (null)"))
     kind, with_value = _KINDS.get(type(value), ("{name}", "{name} {value}"))
-    shown = repr(value)
+    # A boolean as YAML writes it (true), not as Python does (True).
+    shown = ("true" if value else "false") if isinstance(value, bool) else repr(value)
     shown = shown if len(shown) <= 40 else shown[:37] + "..."
     if secret or isinstance(value, list | dict):
         return Msg(kind, name=type(value).__name__)
