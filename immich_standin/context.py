@@ -12,9 +12,14 @@ throttles the link or drops the connection part-way.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import secrets
+import socket
 import string
+import struct
+import termios
+import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -71,18 +76,29 @@ def reason(status: int) -> str:
 
 
 class BodyStream:
-    """Reads a request body chunk by chunk, applying throttle/drop faults."""
+    """Reads a request body chunk by chunk, applying throttle/drop/stop-reading faults
+    and noting what reached the server where asked (see faults.py)."""
 
     def __init__(
         self,
         request: web.Request,
         bytes_per_second: int = 0,
         drop_after: int | None = None,
+        *,
+        stop_after: int | None = None,
+        stop_seconds: float = 0.0,
+        records: list[list[tuple[float, int]]] | None = None,
     ) -> None:
         self.request = request
         self.bytes_per_second = bytes_per_second
         self.drop_after = drop_after
+        self.stop_after = stop_after
+        self.stop_seconds = stop_seconds
+        self.records = records or []
         self.received = 0
+        if bytes_per_second:
+            _narrow_receive_buffer(request, bytes_per_second)
+        self._note()
 
     def _abort(self) -> None:
         transport = self.request.transport
@@ -99,6 +115,12 @@ class BodyStream:
             if self.received >= self.drop_after:
                 self._abort()
             size = min(size, self.drop_after - self.received)
+        if self.stop_after is not None:
+            if self.received >= self.stop_after:
+                self.stop_after = None
+                await asyncio.sleep(self.stop_seconds)
+            else:
+                size = min(size, self.stop_after - self.received)
         try:
             chunk = await self.request.content.read(size)
         except asyncio.CancelledError:
@@ -106,6 +128,7 @@ class BodyStream:
         except Exception as exc:  # connection lost, bad chunked encoding, ...
             raise BodyCutShort(str(exc) or type(exc).__name__) from exc
         self.received += len(chunk)
+        self._note()
         if not chunk:
             if self.drop_after is not None:
                 self._abort()
@@ -113,6 +136,16 @@ class BodyStream:
         if self.bytes_per_second:
             await asyncio.sleep(len(chunk) / self.bytes_per_second)
         return chunk
+
+    def _note(self) -> None:
+        """Add (now, bytes of the body that reached this machine) to each record: what
+        aiohttp took from the socket, and what the kernel still holds for it."""
+        if not self.records:
+            return
+        now = time.monotonic()
+        got = self.request.content.total_bytes + _socket_backlog(self.request)
+        for record in self.records:
+            record.append((now, got))
 
     async def drain(self, limit: int | None = None) -> int:
         """Read and discard the rest; stop after ``limit`` bytes. Returns bytes read."""
@@ -124,6 +157,30 @@ class BodyStream:
             total += len(chunk)
             if limit is not None and total > limit:
                 return total
+
+
+def _socket_backlog(request: web.Request) -> int:
+    """Bytes the kernel received on the request's connection that nobody read yet."""
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return 0
+    try:
+        raw = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int(struct.unpack("i", raw)[0])
+
+
+def _narrow_receive_buffer(request: web.Request, bytes_per_second: int) -> None:
+    """A throttled body is a slow link: the kernel must not take MBs ahead of the reader
+    (a slow link never delivers them), so the receive buffer holds about a tenth of a
+    second of it. Set on the connection, it stays for its later requests."""
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        size = min(max(bytes_per_second // 10, 4096), 256 * 1024)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
 
 @dataclass
@@ -154,7 +211,13 @@ class RequestContext:
         if self._body is None:
             terminal = self.plan.terminal
             drop = terminal.after_bytes if terminal and terminal.kind == "drop" else None
-            self._body = BodyStream(self.request, self.plan.bytes_per_second, drop)
+            stop = self.plan.stop_reading
+            self._body = BodyStream(
+                self.request, self.plan.bytes_per_second, drop,
+                stop_after=stop.after_bytes if stop is not None else None,
+                stop_seconds=stop.seconds if stop is not None else 0.0,
+                records=[rule.received for rule in self.plan.recorders],
+            )
         return self._body
 
     def violation(self, text: str) -> None:

@@ -19,7 +19,14 @@ Kinds of rule:
                  out. Tests use
                  it to act at an exact point, e.g. to kill the client right then.
 * ``latency``  - wait ``seconds`` before handling (combines with other rules).
-* ``throttle`` - read the body at ``bytes_per_second`` (combines with other rules).
+* ``throttle`` - read the body at ``bytes_per_second`` (combines with other rules): a slow
+                 link, so the connection's receive buffer is made small too (else the
+                 kernel would take MBs ahead of the reader that a slow link never carries).
+* ``stop_reading`` - read ``after_bytes`` of the body, then nothing for ``seconds`` (a
+                 server or proxy that stalls), then go on (combines with other rules).
+* ``record``   - note what of the body reached the server as it is read: (time.monotonic(),
+                 bytes) in ``received``, counting what the kernel holds for the reader too
+                 (Linux), i.e. what left the client (combines with other rules).
 
 :meth:`Faults.set_down` simulates an offline server: ``mode="close"`` accepts and aborts
 every connection at once, ``mode="refuse"`` stops listening so connects are refused.
@@ -51,7 +58,9 @@ TERMINAL = ("status", "drop", "lost_answer")
 
 @dataclass
 class FaultRule:
-    kind: str  # "status" | "drop" | "lost_answer" | "hook" | "latency" | "throttle"
+    # "status" | "drop" | "lost_answer" | "hook" | "latency" | "throttle" | "stop_reading"
+    # | "record"
+    kind: str
     method: str | None = None  # None matches any method
     path: str = "*"
     times: int | None = 1  # None = every matching request (subject to ``rate``)
@@ -71,6 +80,8 @@ class FaultRule:
     hits: int = 0
     id: int = 0
     extra_headers: dict[str, str] = field(default_factory=dict)
+    # record: (time.monotonic(), body bytes received) samples, of every request it matched
+    received: list[tuple[float, int]] = field(default_factory=list)
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():
@@ -90,11 +101,13 @@ class FaultPlan:
     bytes_per_second: int = 0
     terminal: FaultRule | None = None
     hooks: list[FaultRule] = field(default_factory=list)
+    stop_reading: FaultRule | None = None
+    recorders: list[FaultRule] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return (not self.latency and not self.bytes_per_second and self.terminal is None
-                and not self.hooks)
+                and not self.hooks and self.stop_reading is None and not self.recorders)
 
 
 class Faults:
@@ -217,6 +230,21 @@ class Faults:
             times=times, rate=rate,
         ))
 
+    def stop_reading(
+        self, method: str | None, path: str, after_bytes: int, seconds: float, *,
+        times: int | None = 1,
+    ) -> FaultRule:
+        """Read ``after_bytes`` of matching bodies, then nothing for ``seconds``."""
+        return self.add(FaultRule(
+            kind="stop_reading", method=method, path=path, after_bytes=after_bytes,
+            seconds=seconds, times=times,
+        ))
+
+    def record(self, method: str | None, path: str, *, times: int | None = 1) -> FaultRule:
+        """Note, as matching bodies are read, what of them reached the server: the
+        rule's ``received`` fills with (time.monotonic(), bytes) samples."""
+        return self.add(FaultRule(kind="record", method=method, path=path, times=times))
+
     def remove(self, rule: FaultRule) -> None:
         with self._lock:
             self._rules = [r for r in self._rules if r.id != rule.id]
@@ -272,6 +300,10 @@ class Faults:
                     plan.latency += rule.seconds
                 elif rule.kind == "throttle":
                     plan.bytes_per_second = rule.bytes_per_second
+                elif rule.kind == "stop_reading":
+                    plan.stop_reading = rule
+                elif rule.kind == "record":
+                    plan.recorders.append(rule)
                 else:
                     plan.terminal = rule
         return plan

@@ -3,6 +3,7 @@
 - ``versions``: which servers we support and what differs between them (pure).
 - ``errors``: what an answer means for the backup: retry, stop, skip (pure).
 - ``multipart``: the streamed upload body, in the order the server needs.
+- ``outgoing``: that body as aiohttp writes it, counting what left the machine.
 - ``client``: the HTTP calls themselves.
 - ``retry``: transient failures retried around the client, with backoff and jitter.
 """

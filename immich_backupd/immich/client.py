@@ -20,6 +20,7 @@ import aiohttp
 
 from .errors import ApiError, ErrorKind, TransportError, as_data, parse_retry_after
 from .multipart import FilePart, MultipartBody, Pace
+from .outgoing import UploadBody
 from .versions import ServerVersion, format_duration_v2
 
 USER_AGENT = "immich-backupd"
@@ -68,7 +69,8 @@ class UploadRequest:
     visibility: str | None = None
     duration_ms: int | None = None
     device_asset_id: str | None = None  # v2 only
-    on_progress: Callable[[int], None] | None = None  # bytes of the file sent so far
+    # Bytes of the file (and sidecar) that left the machine so far: see outgoing.py.
+    on_progress: Callable[[int], None] | None = None
     on_try: Callable[[], None] | None = None  # called as each try of the upload begins
     # The file's bytes as hashed (sent instead of reading it again), and the mtime they
     # were read under (see multipart.py).
@@ -174,11 +176,13 @@ class ImmichClient:
         json_body: Any = None,
         data: Any = None,
         headers: dict[str, str] | None = None,
+        timeout: aiohttp.ClientTimeout | None = None,
     ) -> tuple[int, Any]:
         url = self.api_url + path
         try:
             async with self.session.request(
-                method, url, json=json_body, data=data, headers=headers
+                method, url, json=json_body, data=data, headers=headers,
+                **({} if timeout is None else {"timeout": timeout}),
             ) as resp:
                 body = await resp.read()
                 status = resp.status
@@ -288,15 +292,21 @@ class ImmichClient:
         if req.sidecar is not None:
             files.append(FilePart("sidecarData", req.sidecar, req.sidecar_size,
                                   req.sidecar.name))
-        body = MultipartBody(files, self._upload_fields(req), req.on_progress, req.pace)
+        body = MultipartBody(files, self._upload_fields(req), req.pace)
         headers = {
             "Content-Type": body.content_type,
             "Content-Length": str(len(body)),
             "x-immich-checksum": req.sha1.hex(),
         }
+        # The read timeout is the body's: the answer's time starts once the body has
+        # left (not when it was handed over), and a body that stops leaving for as long
+        # fails the same way (see outgoing.py).
+        payload = UploadBody(body, req.on_progress, self._timeout)
         try:
-            status, data = await self._request("POST", "/assets", data=body.stream(),
-                                               headers=headers)
+            status, data = await payload.guard(self._request(
+                "POST", "/assets", data=payload, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout)),
+                "POST /assets")
         except TransportError:
             if body.error is not None:
                 # Reading the file failed (changed since hashed, deleted, unreadable): the
@@ -311,6 +321,7 @@ class ImmichClient:
             return UploadResult(asset_id=early, duplicate=True, bytes_sent=body.bytes_sent)
         _shape(isinstance(data, dict) and isinstance(data.get("id"), str), "POST", "/assets",
                "no asset id")
+        payload.report(len(body))  # the server has it all: it answered
         return UploadResult(asset_id=data["id"], duplicate=status == 200
                             or data.get("status") == "duplicate", bytes_sent=body.bytes_sent)
 

@@ -18,6 +18,10 @@ Built by hand rather than with ``aiohttp.FormData`` for three reasons:
   rewritten, or was replaced by a rename as rsync and editors do, perhaps with the same
   size and mtime: what it will hold is uploaded when it settles). On a local disk that
   ``stat`` runs on the event loop; elsewhere (NFS, SMB, FUSE: it may hang) in a thread.
+
+The body knows what it handed on (``bytes_sent``: file bytes read and given to the HTTP
+library), not what left the machine: that is outgoing.py's, which maps the bytes the
+kernel saw off back to bytes of the files (:meth:`MultipartBody.file_bytes_within`).
 """
 
 from __future__ import annotations
@@ -76,23 +80,33 @@ class MultipartBody:
         self,
         files: Sequence[FilePart],
         fields: Sequence[tuple[str, str]],
-        on_progress: Callable[[int], None] | None = None,
         pace: Pace | None = None,
     ) -> None:
         self.pace = pace  # awaited with each chunk's size before it is sent
+        self.pacing = False  # while ``pace`` is awaited
         # 128 random bits, from the random module: unguessable to a file's author (it is
         # seeded from the OS at start-up) without a getrandom() system call per upload
         # (uuid4), each of which gives the GIL up and waits to get it back.
         self.boundary = f"immich-backupd-{random.getrandbits(128):032x}"
         self.files = list(files)
         self.fields = list(fields)
+        # File bytes handed to the HTTP library: read and given on, not known to be sent.
         self.bytes_sent = 0
-        self.on_progress = on_progress  # called with bytes_sent after each chunk
         # What stopped the body while reading a file (changed, gone, unreadable). The
         # HTTP library reports it as a failure to send; the caller asks here.
         self.error: OSError | None = None
         self._heads = [self._file_head(f) for f in self.files]
         self._tail = self._fields_bytes()
+        # Where each file's bytes lie in the body: (offset, size).
+        self._spans: list[tuple[int, int]] = []
+        at = 0
+        for head, part in zip(self._heads, self.files, strict=True):
+            self._spans.append((at + len(head), part.size))
+            at += len(head) + part.size + 2
+
+    def file_bytes_within(self, body_bytes: int) -> int:
+        """How many file bytes the first ``body_bytes`` bytes of the body hold."""
+        return sum(min(max(body_bytes - start, 0), size) for start, size in self._spans)
 
     @property
     def content_type(self) -> str:
@@ -131,11 +145,13 @@ class MultipartBody:
             try:
                 async for data in source:
                     if self.pace is not None:
-                        await self.pace(len(data))
+                        self.pacing = True  # waiting on the cap, not on the network
+                        try:
+                            await self.pace(len(data))
+                        finally:
+                            self.pacing = False
                     self.bytes_sent += len(data)
                     yield data
-                    if self.on_progress is not None:
-                        self.on_progress(self.bytes_sent)
             except OSError as exc:  # the file, not the network
                 self.error = exc
                 raise

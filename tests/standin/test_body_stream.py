@@ -77,3 +77,16 @@ async def test_drop_after_still_cuts_inside_a_big_chunk():
     assert len(await stream.read()) == 10
     with pytest.raises(ConnectionDropped):
         await stream.read()
+
+
+async def test_stop_reading_pauses_once_at_the_byte_then_goes_on():
+    request = _Request(3 * MIB)
+    stream = BodyStream(request, stop_after=MIB + 10, stop_seconds=0.3)  # type: ignore[arg-type]
+    assert len(await stream.read()) == MIB
+    assert len(await stream.read()) == 10
+    started = time.monotonic()
+    assert len(await stream.read()) == MIB
+    assert time.monotonic() - started >= 0.3
+    started = time.monotonic()
+    assert [len(await stream.read()), len(await stream.read())] == [MIB - 10, 0]
+    assert time.monotonic() - started < 0.3  # once

@@ -1,0 +1,208 @@
+"""What an upload says it sent, and when it waits for the answer: a real socket on
+loopback to the stand-in, which notes what of the body reached it (what the kernel
+holds for it included) as it reads, reads at the pace of a slow link, or stops reading.
+
+Bytes handed to the HTTP library used to count as sent: the kernel's socket buffers
+(MBs on loopback) made the progress run ahead of the server, and the read timeout
+started while they were still queued, so a slow link failed a large file that moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import dataclasses
+import gc
+import hashlib
+import logging
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from immich_backupd.immich import outgoing
+from immich_backupd.immich.client import ImmichClient, UploadRequest
+from immich_backupd.immich.errors import TransportError
+from immich_backupd.immich.retry import RetryPolicy
+from immich_backupd.pipeline.server import Retrying
+from immich_standin.library import JPEG
+from immich_standin.view import server_assets
+
+MB = 1_000_000
+
+
+def _photo(folder: Path, size: int) -> tuple[Path, bytes]:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "big.jpg"
+    data = JPEG + os.urandom(size - len(JPEG))
+    path.write_bytes(data)
+    return path, data
+
+
+def _request(path: Path, data: bytes, reports: list[tuple[float, int]],
+             tries: list[float] | None = None) -> UploadRequest:
+    return UploadRequest(
+        path=path, size=len(data), sha1=hashlib.sha1(data).digest(),
+        created_at="2024-05-01T10:00:00.000+02:00", modified_at="2024-05-01T10:00:00.000+02:00",
+        filename=path.name,
+        on_progress=lambda sent: reports.append((time.monotonic(), sent)),
+        on_try=None if tries is None else (lambda: tries.append(time.monotonic())),
+    )
+
+
+@pytest.mark.skipif(outgoing.SIOCOUTQ is None, reason="the send queue is asked on Linux only")
+async def test_a_large_upload_over_a_slow_link_succeeds_and_never_claims_more_than_arrived(
+        server, tmp_path):
+    """20 MB over a link of 2 MB/s with a read timeout of 1.5 s: the body's last MBs
+    wait in the socket buffers for longer than that, so the timeout must start once
+    they left, not once they were handed over. Every progress report is at most what
+    the server had received by then (the next sample it took, body bytes: the file's
+    bytes are fewer), and the reports follow the transfer, not jump to the end."""
+    path, data = _photo(tmp_path, 20 * MB)
+    server.faults.throttle("POST", "/api/assets", bytes_per_second=2 * MB)
+    received = server.faults.record("POST", "/api/assets").received
+    reports: list[tuple[float, int]] = []
+    async with ImmichClient(server.api_url, server.api_key, timeout=1.5) as client:
+        await client.server_version()
+        result = await client.upload(_request(path, data, reports))
+    assert not result.duplicate
+    (asset,) = server_assets(server).values()
+    assert asset.checksum_hex == hashlib.sha1(data).hexdigest()
+
+    assert received and received[-1][1] >= len(data)
+    times = [t for t, _ in received]
+    for at, sent in reports:
+        i = bisect.bisect_left(times, at)
+        arrived = received[i][1] if i < len(received) else received[-1][1]
+        assert sent <= arrived, f"{sent} reported sent at {at - times[0]:.2f} s, " \
+                                f"{arrived} received"
+    assert reports[-1][1] == len(data)
+    # The transfer took seconds; the reports came along (a chunk, or a tick, at a time).
+    middle = [sent for _, sent in reports if 0.2 * len(data) < sent < 0.8 * len(data)]
+    assert len(middle) >= 5, reports
+
+
+async def test_a_server_that_stops_reading_fails_the_try_and_the_retry_succeeds(
+        server, tmp_path):
+    """The server reads 1 MB of a 24 MB body (more than the socket buffers on both sides
+    hold), then nothing for 6 s: with a timeout of 1 s the try fails as a timeout
+    (transient) well before the server reads again, and the retry uploads the file.
+    (Before, the write waited for the server without a limit: the read timeout starts
+    only once the body is handed over.)"""
+    path, data = _photo(tmp_path, 24 * MB)
+    server.faults.stop_reading("POST", "/api/assets", after_bytes=MB, seconds=6)
+    reports: list[tuple[float, int]] = []
+    tries: list[float] = []
+    client = ImmichClient(server.api_url, server.api_key, timeout=1)
+    async with client:
+        await client.server_version()
+        with pytest.raises(TransportError, match="nothing sent for 1 s") as failed:
+            await client.upload(_request(path, data, reports, tries))
+        stalled_at = time.monotonic()
+        assert failed.value.retryable
+        assert stalled_at - tries[0] < 5, "the try waited for the server to read again"
+        assert reports and reports[-1][1] < len(data)
+
+        retrying = Retrying(client, RetryPolicy(max_attempts=3, initial=0.1, max=0.2))
+        server.faults.stop_reading("POST", "/api/assets", after_bytes=MB, seconds=6)
+        result = await retrying.upload(_request(path, data, reports, tries))
+    assert len(tries) == 3 and not result.duplicate
+    (asset,) = server_assets(server).values()
+    assert asset.checksum_hex == hashlib.sha1(data).hexdigest()
+
+
+async def test_where_the_send_queue_cannot_be_asked_progress_counts_what_was_handed_on(
+        server, tmp_path, monkeypatch, caplog):
+    """Not Linux (here: the query switched off, as on macOS): the count is what the
+    kernel took, as it was before; the upload works and the log says so, once."""
+    monkeypatch.setattr(outgoing, "SIOCOUTQ", None)
+    monkeypatch.setattr(outgoing, "_said_inexact", False)
+    path, data = _photo(tmp_path, 3 * MB)
+    reports: list[tuple[float, int]] = []
+    caplog.set_level(logging.INFO, logger=outgoing.__name__)
+    async with ImmichClient(server.api_url, server.api_key) as client:
+        await client.server_version()
+        await client.upload(_request(path, data, reports))
+        (path.parent / "other.jpg").write_bytes(data[:-1] + b"x")
+        other = _request(path.parent / "other.jpg", data[:-1] + b"x", reports)
+        await client.upload(other)
+    assert reports[-1][1] == len(data)
+    said = [r for r in caplog.records if "not those that left it" in r.getMessage()]
+    assert len(said) == 1
+
+
+async def test_the_answer_still_has_its_timeout_once_the_body_has_left(server, tmp_path):
+    """The read timeout is the body's now (aiohttp's is off for uploads): a server that
+    took the whole body and then does not answer fails the try after the timeout."""
+    path, data = _photo(tmp_path, 2 * MB)
+    # The hook runs in the stand-in's thread once the upload was handled, before its
+    # answer: sleeping there holds the answer back.
+    server.faults.on_handled("POST", "/api/assets", lambda: time.sleep(3))
+    reports: list[tuple[float, int]] = []
+    tries: list[float] = []
+    async with ImmichClient(server.api_url, server.api_key, timeout=1) as client:
+        await client.server_version()
+        with pytest.raises(TransportError, match="no answer 1 s after the last byte"):
+            await client.upload(_request(path, data, reports, tries))
+        assert time.monotonic() - tries[0] < 2.8
+    assert reports[-1][1] == len(data)  # it all left: the server has it
+
+
+async def test_uploads_in_a_row_keep_their_connection(server, tmp_path):
+    """The body is handed over without waiting for the kernel's queue (a timer watches
+    it): a writer still waiting when the answer came would be cancelled by aiohttp, and
+    the connection closed with it, costing a connect per upload."""
+    loop = asyncio.get_running_loop()
+    connects: list[object] = []
+    real = loop.create_connection
+
+    async def counted(*args: object, **kwargs: object) -> object:
+        connects.append(args)
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    loop.create_connection = counted  # type: ignore[method-assign]
+    async with ImmichClient(server.api_url, server.api_key) as client:
+        await client.server_version()
+        for i in range(20):
+            path, data = _photo(tmp_path / str(i), MB)
+            await client.upload(_request(path, data, []))
+    assert len(server_assets(server)) == 20
+    assert len(connects) == 1
+
+
+async def test_a_wait_on_the_bandwidth_cap_is_not_a_stalled_server(server, tmp_path):
+    """Nothing leaves while the cap holds a chunk back: that is our wait, not the
+    server's, and does not time the upload out however long it is."""
+    path, data = _photo(tmp_path, 100_000)  # two chunks under a cap
+    paced: list[int] = []
+
+    async def pace(n: int) -> None:  # a cap far below the timeout's worth of bytes
+        paced.append(n)
+        await asyncio.sleep(1.4)
+
+    async with ImmichClient(server.api_url, server.api_key, timeout=1) as client:
+        await client.server_version()
+        req = dataclasses.replace(_request(path, data, []), pace=pace)
+        result = await client.upload(req)
+    assert not result.duplicate and len(paced) == 2
+
+
+async def test_an_upload_leaves_no_cycle_holding_its_bytes(server, tmp_path):
+    """A pass collects cycles seldom (gctune.py): an upload body kept alive by a cycle
+    holds the file's kept bytes, a GB of RSS over a first backup of 1 GB. With the
+    collector off, nothing of an upload outlives it."""
+    path, data = _photo(tmp_path, MB)
+    async with ImmichClient(server.api_url, server.api_key) as client:
+        await client.server_version()
+        gc.collect()
+        gc.disable()
+        try:
+            req = dataclasses.replace(_request(path, data, []), data=data,
+                                      mtime_ns=path.stat().st_mtime_ns)
+            await client.upload(req)
+            del req
+            left = [o for o in gc.get_objects() if isinstance(o, outgoing.UploadBody)]
+        finally:
+            gc.enable()
+    assert left == []
