@@ -30,7 +30,7 @@ from .immich.client import ImmichClient, Quota, make_ssl_context
 from .immich.versions import ServerVersion
 from .lock import RunLock
 from .model import REACHED_END, PassOutcome
-from .pipeline.connect import ServerInfo, connect
+from .pipeline.connect import LINK_PERMISSION, ServerInfo, connect, missing_optional
 from .pipeline.dryrun import DryRunReport, dry_run_scan, settings_followups
 from .pipeline.runner import BackupPass, HoldFn, PassResult, ScanTargets, state_error
 from .pipeline.server import Retrying, retry_policy
@@ -248,6 +248,9 @@ async def run_dry(settings: Settings) -> DryRunReport:
             await asyncio.to_thread(settings_followups, report, reads, rules, info.media,
                                     album_sync=backup.album_sync, now=time.time(),
                                     bursts=backup.stacks.bursts)
+        report.lacking = tuple(p for p in missing_optional(
+            info.permissions, False, stacks=True, tags=True) if p != LINK_PERMISSION
+        ) if info.permissions else ()
         return report
     except sqlite3.Error as exc:
         raise state_error(path, exc) from exc

@@ -18,6 +18,7 @@ from ..errors import ExitCode
 from ..gctune import tune_gc
 from ..i18n import _, ngettext
 from ..model import REACHED_END, PassOutcome
+from ..pipeline.connect import STACK_PERMISSION, TAG_PERMISSIONS
 from ..pipeline.runner import BackupPass, PassResult
 from ..pipeline.settling import SETTLE_WAIT_FACTOR
 from ..pipeline.verify import VerifyReport
@@ -77,7 +78,12 @@ def _dry_run(settings: Settings) -> int:
             line += " " + _("({n} new: {names})").format(
                 n=count(len(report.new_albums)), names=", ".join(report.new_albums))
         print(line + ".")
-    if report.stacks:
+    if report.stacks and STACK_PERMISSION in report.lacking:  # as the pass would find
+        print(ngettext("{n} stack would be made, but the API key lacks stack.create: none "
+                       "will be.",
+                       "{n} stacks would be made, but the API key lacks stack.create: none "
+                       "will be.", report.stacks).format(n=count(report.stacks)))
+    elif report.stacks:
         print(ngettext("{n} stack would be made (or made again with new files).",
                        "{n} stacks would be made (or made again with new files).",
                        report.stacks).format(n=count(report.stacks)))
@@ -97,6 +103,10 @@ def _dry_run(settings: Settings) -> int:
     if report.untags:
         print(_("Tags it would take off the files it set them on: {tags}.").format(
             tags=", ".join(f"{tag} ({count(n)})" for tag, n in sorted(report.untags.items()))))
+    no_tags = [p for p in TAG_PERMISSIONS if p in report.lacking]
+    if (report.tags or report.untags) and no_tags:
+        print(_("The API key lacks {permissions}: no tag will be set or taken off.").format(
+            permissions=", ".join(no_tags)))
     if report.retry_later:
         print(_("{n} failed before and wait for their next try.").format(
             n=count(report.retry_later)))

@@ -21,6 +21,9 @@ When the per-folder settings changed since the last pass (their meta), the files
 up before that would go to another album and the tags that would come off are counted
 too, by the pass's own rules (``followups``), from
 one read of the state (:func:`settings_followups`); with unchanged settings, none.
+
+The key's permissions, which ``connect`` reads anyway, say whether those stacks and tags
+would be made at all (``lacking``): the pass goes on without them where the key may not.
 """
 
 from __future__ import annotations
@@ -78,6 +81,10 @@ class DryRunReport:
     # Include folders not there (not mounted) or not readable, as the pass finds them:
     # nothing below them is counted, and the pass would not be complete.
     folder_problems: list[FolderProblem] = field(default_factory=list)
+    # Optional permissions the key lacks (``stack.create``, ``tag.create``, ``tag.asset``):
+    # the stacks and tags counted above would not be made. Empty when the server does
+    # not tell a key's permissions (the pass then learns it from a refusal).
+    lacking: tuple[str, ...] = ()
 
     @property
     def bytes(self) -> int:

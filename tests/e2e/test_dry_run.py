@@ -79,3 +79,35 @@ def test_an_include_folder_not_there_is_said_as_once_says_it(server, make_setup)
     proc = setup.run("once")
     assert proc.returncode == 1 and line in proc.stdout.splitlines(), proc.stdout
     assert writes(server)  # the rest was backed up
+
+
+def test_stacks_and_tags_the_key_may_not_make_are_not_promised(server, tmp_path):
+    """A key without stack.create and the tag permissions: ``once`` backs up without
+    stacks and tags (and logs why). The dry run read the key's permissions and still said
+    "1 stack would be made" and listed the tags; it now says none will be."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("IMG_1.JPG", "IMG_1.CR2"):
+        (lib / name).write_bytes(b"\xff\xd8\xff\xe0" + name.encode() * 200)
+    key = server.state.create_api_key(server.user.id, [
+        "asset.upload", "asset.read", "user.read", "album.read", "album.create",
+        "albumAsset.create", "asset.update"])
+    config = write_config(tmp_path, server, None, api_key=key,
+                          albums={"include": [{"path": str(lib), "tags": ["Family"]}]})
+    setup = Setup(tmp=tmp_path, lib=None, config=config,  # type: ignore[arg-type]
+                  state_dir=tmp_path / "state")
+    proc = setup.run("once", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "1 stack would be made, but the API key lacks stack.create: none will be." in lines
+    assert "The API key lacks tag.create, tag.asset: no tag will be set or taken off." in lines
+    proc = setup.run("once")
+    assert proc.returncode == 0, proc.stderr
+    assert not server.state.stacks and not server.state.tags  # as the dry run said
+    # With every permission, the dry run promises them again, and no limit is said.
+    (tmp_path / "api-key").write_text(server.api_key + "\n")
+    (lib / "IMG_2.JPG").write_bytes(b"\xff\xd8\xff\xe0" + b"2" * 300)
+    (lib / "IMG_2.CR2").write_bytes(b"\xff\xd8\xff\xe0" + b"3" * 300)
+    proc = setup.run("once", "--dry-run")
+    assert "1 stack would be made (or made again with new files)." in proc.stdout
+    assert "lacks" not in proc.stdout
