@@ -64,11 +64,14 @@ def _dry_run(settings: Settings) -> int:
     for problem in report.folder_problems:  # as `once` and `status` say it
         print(folder_problems.line(problem, show_path(Path(problem.path))))
     if files:
-        print(_("{n} to check with the server and upload ({photos} photos, {videos} videos, "
-                "{size}); the server is not asked in a dry run, so files it already has "
-                "are in this count.").format(
-            n=count(len(files)), photos=count(report.count("image")),
-            videos=count(report.count("video")), size=human_bytes(report.bytes)))
+        photos, videos = report.count("image"), report.count("video")
+        print(_("{n} to check with the server and upload ({photos}, {videos}, {size}); the "
+                "server is not asked in a dry run, so files it already has are in this "
+                "count.").format(
+            n=count(len(files)),
+            photos=ngettext("{n} photo", "{n} photos", photos).format(n=count(photos)),
+            videos=ngettext("{n} video", "{n} videos", videos).format(n=count(videos)),
+            size=human_bytes(report.bytes)))
     else:
         print(_("Nothing to upload."))
     if report.albums:

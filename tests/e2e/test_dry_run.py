@@ -111,3 +111,16 @@ def test_stacks_and_tags_the_key_may_not_make_are_not_promised(server, tmp_path)
     proc = setup.run("once", "--dry-run")
     assert "1 stack would be made (or made again with new files)." in proc.stdout
     assert "lacks" not in proc.stdout
+
+
+def test_one_photo_and_one_video_are_counted_in_the_singular(server, tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "a.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"a" * 300)
+    (lib / "b.mp4").write_bytes(b"\0\0\0\x18ftypisom" + b"b" * 300)
+    config = write_config(tmp_path, server, None, albums={"include": [str(lib)]})
+    setup = Setup(tmp=tmp_path, lib=None, config=config,  # type: ignore[arg-type]
+                  state_dir=tmp_path / "state")
+    proc = setup.run("once", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert "2 to check with the server and upload (1 photo, 1 video, " in proc.stdout
