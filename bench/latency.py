@@ -49,6 +49,7 @@ PHOTO = 1 << 20
 POLL = 0.01
 SAMPLE_TIMEOUT = 60.0  # one photo not on the server by then: the scenario fails
 GAP = 0.3  # quiet time after a pass before the next photo
+IDLE_READING = 1.0  # seconds idle after the first pass before its RSS is read
 
 
 @dataclass
@@ -75,6 +76,7 @@ class DaemonRun:
     ready_s: float  # start -> first pass done and idle (adopting the tree)
     samples: list[Sample] = field(default_factory=list)
     rss_mb: float = 0.0  # VmRSS at the end
+    first_pass_rss_mb: float = 0.0  # VmRSS a second after the first pass, idle
     hwm_mb: float = 0.0  # VmHWM: the peak, the first pass included
     idle_cpu_s: float = 0.0  # CPU over an idle second after the samples
     exit_code: int | None = None
@@ -95,6 +97,7 @@ class DaemonRun:
             "first pass until idle_s": round(self.ready_s, 2),
             "passes until first idle": self.start_passes,
             "'still being written' log lines": self.held_lines,
+            "rss_mb after the first pass (idle)": round(self.first_pass_rss_mb, 1),
             "rss_mb": round(self.rss_mb, 1),
             "peak_rss_mb (first pass included)": round(self.hwm_mb, 1),
             "idle cpu_s per s": round(self.idle_cpu_s, 3),
@@ -285,7 +288,10 @@ def run_daemon(
                 daemon.wait_idle(files, 1, 900 + files / 100, "the first pass")
                 run.ready_s = time.monotonic() - started
                 run.start_passes = len(daemon.passes())
-                log(f"  daemon {label}: first pass done and idle after {run.ready_s:.1f} s")
+                time.sleep(IDLE_READING)
+                run.first_pass_rss_mb = _proc_status(daemon.proc.pid).get("VmRSS", 0.0)
+                log(f"  daemon {label}: first pass done and idle after {run.ready_s:.1f} s, "
+                    f"rss {run.first_pass_rss_mb:.1f} MB")
                 n_req = len(srv.requests())
                 for i in range(repeat):
                     s, n_req = _one(srv, daemon, staging, incoming[i], block, rng, label, i,
