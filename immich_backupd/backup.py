@@ -126,7 +126,7 @@ async def _run_pass(
             client = make_client(settings, await store.device_id())
             async with client:
                 try:
-                    info = await connect(client, album_sync=settings.backup.album_sync)
+                    info = await connect(client, album_sync=settings.makes_albums)
                 except (AuthError, ServerUnavailableError, UnsupportedServerError) as exc:
                     # No pass row says so: ``status`` must not show the last one's "✓".
                     with contextlib.suppress(sqlite3.Error):
@@ -185,7 +185,7 @@ async def run_verify(settings: Settings) -> VerifyReport:
             try:
                 client = make_client(settings, await store.device_id())
                 async with client:
-                    info = await connect(client, album_sync=settings.backup.album_sync)
+                    info = await connect(client, album_sync=settings.makes_albums)
                     report = await _check_server(client, store, settings, info, force=True)
                     await _save_server(store, settings, info.version, info.quota)
             finally:
@@ -224,8 +224,8 @@ async def run_dry(settings: Settings) -> DryRunReport:
         # No device id is made for a state that has none: a dry run writes nothing.
         client = make_client(settings, "immich-backupd-dry-run")
         async with client:
-            info = await connect(client, album_sync=settings.backup.album_sync)
-            albums = await client.albums() if settings.backup.album_sync else {}
+            info = await connect(client, album_sync=settings.makes_albums)
+            albums = await client.albums() if settings.makes_albums else {}
 
         def records_for(folder: Path) -> dict[str, FileRecord]:
             if reads is None:

@@ -143,7 +143,7 @@ async def _key(screen: Screen, label: str, client: ImmichClient, settings: Setti
                                          "its permissions").format(source=source),
                         more=[_("A missing permission will show when a backup needs it.")]))
         return True
-    missing = missing_permissions(granted, settings.backup.album_sync)
+    missing = missing_permissions(granted, settings.makes_albums)
     if missing:
         screen.add(Item("fail", label, ngettext(
             "valid ({source}), but it lacks the permission {missing}",

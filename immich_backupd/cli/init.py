@@ -257,7 +257,7 @@ def _folders(given: list[str] | None, prompter: _Prompter, home: str) -> list[st
 def _verify(settings: Settings, out) -> None:  # type: ignore[no-untyped-def]
     async def go() -> str:
         async with make_client(settings, "immich-backupd-init") as client:
-            info = await connect(client, album_sync=settings.backup.album_sync)
+            info = await connect(client, album_sync=settings.makes_albums)
         return str(info.version)
 
     version = asyncio.run(go())

@@ -13,7 +13,7 @@ from typing import Final, Literal
 
 from immich_backupd.bandwidth import Timetable, parse_timetable
 from immich_backupd.quiet_hours import QuietHours, parse_quiet_hours
-from immich_backupd.rules import FolderNaming
+from immich_backupd.rules import AlbumNaming, FolderNaming
 
 APP_NAME: Final = "immich-backupd"
 CONFIG_ENV: Final = "IMMICH_BACKUPD_CONFIG"
@@ -242,3 +242,13 @@ class Settings:
     # Non-fatal findings (loose file permissions, settings that cancel out), one line each,
     # for the CLI to print at start-up. Never contains the API key.
     warnings: tuple[str, ...] = ()
+
+    @property
+    def makes_albums(self) -> bool:
+        """Whether a pass puts files into albums: ``backup.album_sync`` on and an include
+        folder that is not ``album: none``. Only then does the key need the album
+        permissions (``connect``, ``check``), and is the album list read."""
+        if not self.backup.album_sync:
+            return False
+        none = {n.root for n in self.albums.naming if n.album is AlbumNaming.NONE}
+        return any(root not in none for root in self.albums.include)

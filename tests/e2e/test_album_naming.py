@@ -72,3 +72,28 @@ def test_a_bad_album_value_is_one_line_at_its_key(server, tmp_path):
     assert "at 'albums.include[1].albun': unknown key 'albun' (did you mean 'album'?)" \
         in proc.stderr
     assert server.state.assets == {}
+
+
+def test_no_album_anywhere_needs_no_album_permissions(server, tmp_path):
+    """Every include folder ``album: none`` (album_sync left on, its default): nothing
+    goes into an album, so a key without album.read/album.create/albumAsset.create
+    backs up. Check and once refused it (exit 77) for permissions no request used."""
+    a, b = photo(tmp_path / "phone" / "a.jpg"), photo(tmp_path / "scans" / "1990" / "b.jpg")
+    key = server.state.create_api_key(server.user.id, ["asset.upload", "asset.read",
+                                                       "user.read", "asset.update"])
+    config = write_config(tmp_path, server, None, api_key=key, albums={"include": [
+        {"path": str(tmp_path / "phone"), "album": "none"},
+        {"path": str(tmp_path / "scans"), "album": None}]})
+    setup = Setup(tmp=tmp_path, lib=None, config=config, state_dir=tmp_path / "state")  # type: ignore[arg-type]
+    for args in (("check",), ("once", "--dry-run"), ("once",)):
+        proc = setup.run(*args)
+        assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
+        assert "lacks the permission" not in proc.stdout + proc.stderr
+    assert {x.checksum_hex for x in server.state.assets.values()} == {a, b}
+    assert server_albums(server) == {}
+    # One folder that makes albums: the key must allow them again, said before a pass.
+    data = json.loads(config.read_text())
+    data["albums"]["include"][1]["album"] = "Scans"
+    config.write_text(json.dumps(data))
+    proc = setup.run("once")
+    assert proc.returncode == 77 and "album.create" in proc.stderr, proc.stderr
