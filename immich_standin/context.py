@@ -160,16 +160,21 @@ class BodyStream:
 
 
 def _socket_backlog(request: web.Request) -> int:
-    """Bytes the kernel received on the request's connection that nobody read yet."""
+    """Bytes that reached this machine on the request's connection that aiohttp has not
+    taken yet: in the kernel, and (HTTPS) in the TLS layer's buffer, not yet decrypted
+    (counted as they are: a record is a little larger than what it carries)."""
     transport = request.transport
     sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is None:
+    if transport is None or sock is None:
         return 0
+    held = 0
+    if transport.get_extra_info("ssl_object") is not None:
+        held = transport.get_read_buffer_size()  # type: ignore[attr-defined]
     try:
         raw = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
     except OSError:
-        return 0
-    return int(struct.unpack("i", raw)[0])
+        return held
+    return held + int(struct.unpack("i", raw)[0])
 
 
 def _narrow_receive_buffer(request: web.Request, bytes_per_second: int) -> None:

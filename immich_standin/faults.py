@@ -26,7 +26,9 @@ Kinds of rule:
                  server or proxy that stalls), then go on (combines with other rules).
 * ``record``   - note what of the body reached the server as it is read: (time.monotonic(),
                  bytes) in ``received``, counting what the kernel holds for the reader too
-                 (Linux), i.e. what left the client (combines with other rules).
+                 (Linux), i.e. what left the client (combines with other rules). Over
+                 HTTPS the TLS layer's buffer counts too, but not the record OpenSSL is
+                 reading: up to 16 KiB fewer than arrived.
 
 :meth:`Faults.set_down` simulates an offline server: ``mode="close"`` accepts and aborts
 every connection at once, ``mode="refuse"`` stops listening so connects are refused.
