@@ -10,7 +10,9 @@ the server). Groups of one are no stack (the server takes two ids or more).
   compared case-insensitively (``IMG_1234.CR2`` + ``IMG_1234.JPG``, an iPhone's
   ``IMG_1234.DNG`` + ``IMG_1234.HEIC``); the JPEG is the cover, else the HEIC. A Google
   Pixel's pair is named differently and found by its own naming:
-  ``PXL_20231207_032111247.RAW-01.COVER.jpg`` + ``PXL_20231207_032111247.RAW-02.ORIGINAL.dng``.
+  ``PXL_20231207_032111247.RAW-01.COVER.jpg`` + ``PXL_20231207_032111247.RAW-02.ORIGINAL.dng``,
+  with Motion Photo on (its default) ``PXL_….RAW-01.MP.COVER.jpg``, and ``PXL_….RAW-01.jpg``
+  (no role: the JPEG is the cover).
 - **Bursts** (``StackKind.BURST``), by the naming of the cameras that mark them:
 
   ===========================================  ==============================================
@@ -88,10 +90,11 @@ class BurstName:
     is_cover: bool
 
 
-# Google Pixel: <radical>[.<MODE>...].<KIND>-NN.<ROLE>.<ext>
+# Google Pixel: <radical>[.<MODE>...].<KIND>-NN[.<ROLE>...].<ext>: no role, or several
+# (with Motion Photo on, its default: ``PXL_….RAW-01.MP.COVER.jpg``).
 _PIXEL = re.compile(
-    r"^(?P<key>[^.]+?)(?:\.[A-Z_]+)*\.(?P<kind>[A-Z_]+)-(?P<idx>\d{2})\.(?P<role>[A-Z_]+)"
-    r"\.[^.]+$")
+    r"^(?P<key>[^.]+?)(?:\.[A-Z_]+)*?\.(?P<kind>[A-Z_]+)-(?P<idx>\d{2})"
+    r"(?P<roles>(?:\.[A-Z_]+)*)\.[^.]+$")
 # Google Camera / Sony Xperia: ..._BURST<timestamp>[_COVER].<ext>
 _BURST_ID = re.compile(r"^(?P<idx>\d{5})?.*?_(?P<key>BURST\d{14,17})(?P<cover>_COVER)?\.[^.]+$",
                        re.I)
@@ -110,7 +113,7 @@ def parse_burst(name: str) -> BurstName | None:
     if m is not None:
         kind = StackKind.RAW_JPEG if m["kind"] == "RAW" else StackKind.BURST
         return BurstName(kind, f"pixel:{m['key'].lower()}.{m['kind'].lower()}",
-                         int(m["idx"]), m["role"] == "COVER")
+                         int(m["idx"]), "COVER" in m["roles"].split("."))
     m = _BURST_ID.match(name)
     if m is not None:
         return BurstName(StackKind.BURST, f"burst:{m['key'].lower()}", int(m["idx"] or 0),

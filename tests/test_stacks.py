@@ -125,6 +125,31 @@ def test_pixel_raw_pair_is_raw_jpeg():
     assert groups(names, raw_jpeg=False, bursts=True) == []
 
 
+@pytest.mark.parametrize("jpeg", [
+    "PXL_20240101_101010101.RAW-01.MP.COVER.jpg",  # Motion Photo on: the Pixel's default
+    "PXL_20240101_101010101.RAW-01.jpg",  # no role at all
+    "PXL_20240101_101010101.NIGHT.RAW-01.MP.COVER.jpg",
+])
+def test_pixel_raw_pair_with_motion_photo_or_without_a_role(jpeg):
+    raw = "PXL_20240101_101010101.RAW-02.ORIGINAL.dng"
+    if ".NIGHT." in jpeg:
+        raw = "PXL_20240101_101010101.NIGHT.RAW-02.ORIGINAL.dng"
+    assert groups([raw, jpeg, "PXL_20240101_101010101.MP.jpg"]) == [
+        ("raw_jpeg", jpeg, (jpeg, raw))]
+    assert parse_burst(jpeg).is_cover == ("COVER" in jpeg)
+
+
+def test_pixel_motion_bursts_with_several_roles():
+    names = ["PXL_20230330_184138390.MOTION-02.ORIGINAL.jpg",
+             "PXL_20230330_184138390.MOTION-01.MP.COVER.jpg",
+             "PXL_20230330_184138390.MOTION-03.jpg"]
+    found = stacks_in_folder(names, bursts=True)
+    assert [(g.kind, g.members) for g in found] == [
+        (StackKind.BURST, ("PXL_20230330_184138390.MOTION-01.MP.COVER.jpg",
+                           "PXL_20230330_184138390.MOTION-02.ORIGINAL.jpg",
+                           "PXL_20230330_184138390.MOTION-03.jpg"))]
+
+
 def test_a_burst_takes_its_raw_files_and_each_file_is_in_one_stack():
     names = ["IMG_20231014_183246_BURST001_COVER.jpg", "IMG_20231014_183246_BURST001_COVER.dng",
              "IMG_20231014_183246_BURST002.jpg", "IMG_20231014_183246_BURST002.dng"]
