@@ -13,6 +13,7 @@ from immich_backupd.daemon.policy import (
     QUOTA_RETRY,
     SERVER_RETRY_MAX,
     after_error,
+    events_kept,
     held_due,
     need_for,
     targets_for,
@@ -25,6 +26,7 @@ from immich_backupd.errors import (
     StateError,
     UnsupportedServerError,
 )
+from immich_backupd.pipeline.runner import ScanTargets
 
 
 def test_an_absent_server_is_waited_for_longer_each_time_up_to_the_cap():
@@ -94,3 +96,13 @@ def test_charger_count_counts_changed_photos_and_videos_only_while_waiting_for_p
     assert charger_count(True, changed) == 2
     assert charger_count(False, changed) == 0
     assert charger_count(True, []) == 0
+
+
+def test_events_kept_after_a_pass_are_the_held_files_and_those_it_did_not_look_at() -> None:
+    a, b, c = Path("/lib/a/1.jpg"), Path("/lib/b/2.jpg"), Path("/lib/t/deep/3.mov")
+    partial = ScanTargets(folders=frozenset({Path("/lib/a")}),
+                          trees=frozenset({Path("/lib/t")}))
+    keep = events_kept([a], {}, partial)
+    assert keep(a) and keep(b) and not keep(c) and not keep(Path("/lib/a/4.jpg"))
+    everything = events_kept([], {c: "video"}, None)
+    assert everything(c) and not everything(a) and not everything(b)

@@ -32,7 +32,7 @@ from ..conditions.policy import WAITING_FOR_POWER
 from ..config import Settings, load_settings
 from ..errors import BackupdError, ConfigError, ExitCode
 from ..gctune import release_after_pass
-from ..model import DaemonPhase
+from ..model import DaemonPhase, PassOutcome
 from ..pipeline.runner import BackupPass, Hold, PassResult, ScanTargets
 from ..report.live import Fanout
 from ..report.notify import NotifyingReporter, NullNotifier, desktop_notifier
@@ -48,6 +48,7 @@ from .policy import (
     Wait,
     after_error,
     charger_count,
+    events_kept,
     held_due,
     kinds_for,
     targets_for,
@@ -305,6 +306,7 @@ class Daemon:
         self.status.state = DaemonPhase.SCANNING
         self.status.waiting_for = None
         self.status.error = None
+        started = self.clock()  # the pass lists the folders of the events before this
         try:
             result = await self._run_pass(targets, kinds)
         except (BackupdError, Stopped) as exc:
@@ -316,6 +318,9 @@ class Daemon:
                 self._send_ready()
         await self._pub.fresh()  # the figures it left
         self._pass_finished(result, trigger)
+        if result.outcome in (PassOutcome.COMPLETE, PassOutcome.PARTIAL):
+            self.settle.forget_before(started, self.clock(), events_kept(
+                self._held, result.held_by_condition, None if trigger.full else targets))
         self._held_by_conditions.after_pass(result.held_by_condition,
                                             None if trigger.full else targets, self.monitor)
         self._publish(force=True)

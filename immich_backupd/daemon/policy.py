@@ -4,6 +4,7 @@
 - which folders a partial pass looks at (``targets_for``);
 - when files still being written are looked at again (``held_due``);
 - which files stay held by the conditions after a pass (``held_after``, ``held_counts``);
+- which file events a pass made moot (``events_kept``);
 - which kinds of files the conditions let through (``kinds_for``, ``need_for``);
 - how many changed files wait for the charger (``charger_count``).
 
@@ -130,10 +131,24 @@ def held_after(before: dict[Path, str], found: dict[Path, str],
     held ``found``: the pass's own, and the earlier ones it did not look at."""
     if targets is None:
         return dict(found)
-    kept = {p: k for p, k in before.items()
-            if p.parent not in targets.folders
-            and not any(t == p or t in p.parents for t in targets.trees)}
-    return kept | found
+    return {p: k for p, k in before.items() if not looked_at(p, targets)} | found
+
+
+def looked_at(path: Path, targets: ScanTargets | None) -> bool:
+    """Whether a pass over ``targets`` (None: all) lists the folder of ``path``."""
+    if targets is None:
+        return True
+    return path.parent in targets.folders or any(t == path or t in path.parents
+                                                 for t in targets.trees)
+
+
+def events_kept(held: Iterable[Path], held_by_condition: Mapping[Path, str],
+                targets: ScanTargets | None) -> Callable[[Path], bool]:
+    """Which file events the daemon keeps after a pass over ``targets`` that ran to its
+    end (``SettleTracker.forget_before``): those of the files it holds (still being
+    written, or for the conditions), and of files the pass did not look at."""
+    kept = set(held) | set(held_by_condition)
+    return lambda p: p in kept or not looked_at(p, targets)
 
 
 def held_counts(held: Mapping[Path, str]) -> dict[str, int]:

@@ -21,6 +21,7 @@ Pure: times are arguments, so the rule is tested with a fake clock. The one I/O 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -48,8 +49,10 @@ class SettleTracker:
 
     The daemon feeds it the watcher's events (:meth:`on_event`) and a ``stat`` of each
     path when a batch comes due (:meth:`observe`), asks :meth:`is_settled`, and calls
-    :meth:`forget` once the path is handled. A path is tracked until forgotten, so memory
-    is bounded by the daemon's batches. Not thread-safe (it lives on the event loop).
+    :meth:`forget` once the path is handled. A path is tracked until forgotten: the
+    daemon also forgets, after each pass, the paths whose events the pass made moot
+    (:meth:`forget_before`), so memory is bounded by the daemon's batches. Not
+    thread-safe (it lives on the event loop).
     """
 
     __slots__ = ("_entries", "open_timeout")
@@ -139,6 +142,24 @@ class SettleTracker:
     def forget(self, path: Path) -> None:
         """Stop tracking ``path`` (handled, deleted, or no longer a candidate)."""
         self._entries.pop(path, None)
+
+    def forget_before(self, before: float, now: float, keep: Callable[[Path], bool]) -> int:
+        """Forget every path whose last event or change came before ``before`` and that
+        no writer holds open at ``now``, unless ``keep(path)``; return how many.
+
+        For the daemon, after a pass that began at ``before`` and listed these paths'
+        folders: it asked about every new or changed file (:meth:`verdict`), which
+        forgot it or held it (``keep`` names the held ones). What is left came from
+        events that changed nothing a pass backs up (a chmod, a file opened for
+        writing and closed unchanged, a sidecar) and would be kept for ever. Should
+        such a file change later without an event (a writer on another machine), the
+        next pass judges it by its mtime, as any file no event spoke of."""
+        gone = [p for p, e in self._entries.items()
+                if e.changed_at is not None and e.changed_at < before
+                and not self._open(e, now) and not keep(p)]
+        for p in gone:
+            del self._entries[p]
+        return len(gone)
 
     # --- decisions -----------------------------------------------------------------------
 

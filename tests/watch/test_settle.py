@@ -202,3 +202,17 @@ def test_the_verdict_holds_a_file_being_written_and_trusts_only_a_close() -> Non
     t.on_event(P, "created", 5)  # a hard link: created, never closed here
     assert t.verdict(P, 20, 2, now=5) == "hold"
     assert t.verdict(P, 20, 2, now=5 + DEFAULT_QUIET) == "unknown"  # its mtime decides
+
+
+def test_forget_before_drops_quiet_events_but_the_open_the_recent_and_the_kept() -> None:
+    t = SettleTracker(open_timeout=600)
+    chmod, writing, late, held = (Path(f"/lib/{n}.jpg") for n in ("chmod", "w", "late", "h"))
+    t.on_event(chmod, "attrib", 1)
+    t.on_event(writing, "modified", 2)  # still open for writing
+    t.on_event(held, "closed", 3)
+    t.on_event(late, "created", 12)  # after the pass began: its folder may be listed
+    assert t.forget_before(10, now=20, keep=lambda p: p == held) == 1
+    assert chmod not in t and {writing, late, held} <= set(t.unsettled_paths())
+    # An open write counts as closed once stale (its close was lost): forgotten then.
+    assert t.forget_before(10, now=603, keep=lambda p: p == held) == 1
+    assert writing not in t and len(t) == 2
