@@ -45,7 +45,6 @@ from .state import (
     FileRecord,
     StateStore,
     WorkerReads,
-    row_to_record,
     user_version,
 )
 
@@ -227,14 +226,11 @@ async def run_dry(settings: Settings) -> DryRunReport:
             info = await connect(client, album_sync=settings.makes_albums)
             albums = await client.albums() if settings.makes_albums else {}
 
-        def records_for(folder: Path) -> dict[str, FileRecord]:
-            if reads is None:
-                return {}
-            return {name: row_to_record(row)
-                    for name, row in reads.dir_rows(str(folder)).items()}
+        def records_for(folder: Path, names: list[str]) -> dict[str, FileRecord]:
+            return {} if reads is None else reads.dir_records(str(folder), names)
 
         def known(folder: str) -> dict[str, tuple[int, int, int]]:
-            return {} if reads is None else reads.dir_known(folder)[0]
+            return {} if reads is None else reads.dir_known(folder).on_server
 
         backup = settings.backup
         rules = AlbumRules.from_settings(settings.albums)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from immich_backupd.pipeline.settling import SettleQueue
 from immich_backupd.report.progress import Progress, Reporter
 from immich_backupd.rules import AlbumRules
 from immich_backupd.state import (
+    FAILED,
     UPLOADED,
     FileRecord,
     StateStore,
@@ -267,3 +269,88 @@ async def test_the_unchanged_half_listed_with_its_pair_is_still_checked_for_a_la
         photo(video, b"video, trimmed")
         await p.scan()
         assert [(s.path, s.late) for s in p.found.late_sidecars] == [(still, True)]
+
+
+def count_state_rows(monkeypatch) -> list[int]:
+    """Count the rows the state's connections opened from now on read (the worker
+    threads' reads connect on first use): every row of every statement they run."""
+    rows = [0]
+    real = sqlite3.connect
+
+    def counted(*args, **kwargs):
+        conn = real(*args, **kwargs)
+
+        def row(cursor, values):
+            rows[0] += 1
+            return tuple(values)
+
+        conn.row_factory = row
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", counted)
+    return rows
+
+
+async def test_a_changed_folder_has_its_rows_read_once(tmp_path, monkeypatch):
+    """Each folder's rows are read once: the few columns the walk compares, for all of
+    them; then the full record of only what changed, not the whole folder again."""
+    lib = tmp_path / "lib"
+    n = 40
+    async with Pass(tmp_path, [lib]) as p:
+        await backed_up(p, *[photo(lib / f"IMG_{i:03d}.jpg", b"%d" % i) for i in range(n)])
+        edited = photo(lib / "IMG_000.jpg", b"edited")
+        photo(lib / "new.jpg", b"new")
+        rows = count_state_rows(monkeypatch)
+        _, to_check = await p.scan()
+        monkeypatch.undo()
+        units = {c.path.name: c for g in to_check for u in g for c in u.members}
+        assert sorted(units) == ["IMG_000.jpg", "new.jpg"]
+        assert units["IMG_000.jpg"].record.path == edited  # planned with its record
+        assert units["new.jpg"].record is None
+        assert (p.rec.progress.seen, p.rec.progress.backed_up) == (n + 1, n - 1)
+        # The folder's n light rows, the edited file's record, the hash stage's look for
+        # a moved file: not the folder's n rows a second time.
+        assert rows[0] <= n + 5, rows[0]
+
+
+async def test_a_folder_of_new_files_reads_no_full_rows(tmp_path, monkeypatch):
+    lib = tmp_path / "lib"
+    async with Pass(tmp_path, [lib]) as p:
+        for i in range(5):
+            photo(lib / "new" / f"{i}.jpg", b"%d" % i)
+        statements: list[str] = []
+        real = sqlite3.connect
+
+        def traced(*args, **kwargs):
+            conn = real(*args, **kwargs)
+            conn.set_trace_callback(statements.append)
+            return conn
+
+        monkeypatch.setattr(sqlite3, "connect", traced)
+        _, to_check = await p.scan()
+        monkeypatch.undo()
+        assert len([c for g in to_check for u in g for c in u.members]) == 5
+        # Nothing known there: the light read finds no record, and no read of records by
+        # folder follows (the hash stage's look for moved files asks by inode).
+        by_folder = [s for s in statements if "WHERE d.path" in s]
+        assert by_folder == [], by_folder
+
+
+async def test_records_gone_and_kept_beside_a_changed_file(tmp_path):
+    """With something changed in the folder: the records of files no longer there are
+    gone (on the server or not), a failed file still there is planned with its record."""
+    lib = tmp_path / "lib"
+    async with Pass(tmp_path, [lib]) as p:
+        kept, changed = photo(lib / "kept.jpg", b"k"), photo(lib / "changed.jpg", b"c")
+        await backed_up(p, kept, changed)
+        failed = photo(lib / "failed.jpg", b"f")
+        for path, status in ((lib / "deleted.jpg", UPLOADED), (lib / "lost.jpg", FAILED),
+                             (failed, FAILED)):
+            await p.store.put(FileRecord(path=path, size=1, mtime_ns=1, ino=1, status=status,
+                                         error="x" if status == FAILED else None))
+        photo(changed, b"changed again")
+        _, to_check = await p.scan()
+        units = {c.path.name: c for g in to_check for u in g for c in u.members}
+        assert sorted(units) == ["changed.jpg", "failed.jpg"]
+        assert units["failed.jpg"].record.status == FAILED
+        assert sorted(p.found.gone) == [lib / "deleted.jpg", lib / "lost.jpg"]

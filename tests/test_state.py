@@ -23,7 +23,6 @@ from immich_backupd.state import (
     StateStore,
     WorkerReads,
     migration_scripts,
-    row_to_record,
 )
 
 
@@ -65,14 +64,16 @@ async def test_records_by_folder_content_and_inode(tmp_path: Path):
         rec(weird, DUPLICATE, remote_id="r3"),
     ])
     reads = WorkerReads(store.path)
-    in_dir = reads.dir_rows(str(d))
-    assert set(in_dir) == {"a.jpg", "b.jpg"}
-    assert row_to_record(in_dir["a.jpg"]).remote_id == "r1"
-    assert row_to_record(in_dir["a.jpg"]).path == d / "a.jpg"
-    # only what is on the server counts as done while unchanged; both records count
-    assert reads.dir_known(str(d)) == ({"a.jpg": (10, 5, 1)}, 2)
-    assert reads.dir_known(str(d / "none")) == ({}, 0)
-    assert set(reads.dir_rows(os.fsdecode(b"/photos"))) == {os.fsdecode(b"caf\xe9.jpg")}
+    in_dir = reads.dir_records(str(d), ["a.jpg", "b.jpg", "none.jpg"])
+    assert set(in_dir) == {"a.jpg", "b.jpg"}  # only those asked for that have a record
+    assert in_dir["a.jpg"].remote_id == "r1" and in_dir["a.jpg"].path == d / "a.jpg"
+    assert set(reads.dir_records(str(d), ["b.jpg"])) == {"b.jpg"}
+    # only what is on the server counts as done while unchanged; the others by name
+    assert reads.dir_known(str(d)) == ({"a.jpg": (10, 5, 1)}, ["b.jpg"])
+    assert reads.dir_known(str(d / "none")) == ({}, [])
+    cafe = os.fsdecode(b"caf\xe9.jpg")
+    assert reads.dir_known(os.fsdecode(b"/photos")) == ({cafe: (10, 5, 1)}, [])
+    assert set(reads.dir_records(os.fsdecode(b"/photos"), [cafe])) == {cafe}
     assert (await store.get(weird)).remote_id == "r3"
     # failed content (b2) is not on the server
     assert reads.remotes_for_contents([b"b1", b"b2"]) == {b"b1": "r1"}
@@ -167,7 +168,7 @@ async def test_migration_2_moves_folders_to_their_own_table(tmp_path: Path):
     assert (await store.get(photos / "a.jpg")).remote_id == "r1"
     assert (await store.get(weird)).status == DUPLICATE
     reads = WorkerReads(store.path)
-    assert reads.dir_known(str(photos)) == ({"a.jpg": (10, 5, 3)}, 2)
+    assert reads.dir_known(str(photos)) == ({"a.jpg": (10, 5, 3)}, ["b.jpg"])
     assert reads.remotes_for_contents([b"b1", b"b2", b"b3"]) == {b"b1": "r1", b"b3": "r3"}
     assert reads.find_by_inodes([(4, 10, 5)])[(4, 10, 5)].path == photos / "b.jpg"
     reads.close()
@@ -212,8 +213,9 @@ async def test_put_many_in_several_statements(tmp_path: Path):
     records.append(rec(tmp_path / "d0" / "0.jpg", FAILED, size=99))
     await store.put_many(records)
     reads = WorkerReads(store.path)
-    assert {n: row[2] for n, row in reads.dir_rows(str(tmp_path / "d1")).items()} == {
-        f"{i}.jpg": i for i in range(1, 10, 2)}
+    wanted = [f"{i}.jpg" for i in range(10)]
+    assert {n: r.size for n, r in reads.dir_records(str(tmp_path / "d1"), wanted).items()
+            } == {f"{i}.jpg": i for i in range(1, 10, 2)}
     reads.close()
     again = await store.get(tmp_path / "d0" / "0.jpg")
     assert (again.status, again.size) == (FAILED, 99)
@@ -401,7 +403,7 @@ async def test_migration_7_keeps_the_records_and_the_apple_burst_ids(tmp_path: P
     await store.set_bursts(photos, {"IMG_0101.HEIC": "B"})
     assert (await store.bursts_in(photos))["IMG_0101.HEIC"] == "B"
     reads = WorkerReads(store.path)
-    assert row_to_record(reads.dir_rows(str(photos))["IMG_0104.HEIC"]).burst == "B"
+    assert reads.dir_records(str(photos), ["IMG_0104.HEIC"])["IMG_0104.HEIC"].burst == "B"
     assert reads.find_by_inodes([(9, 10, 5)])[(9, 10, 5)].burst == "B"  # a moved file keeps it
     reads.close()
     await store.close()

@@ -55,7 +55,8 @@ from .followups import (
 )
 from .plan import plan_dir
 
-RecordsFn = Callable[[Path], Mapping[str, FileRecord]]
+# The records of some files of a folder (those listed new or changed), by name.
+RecordsFn = Callable[[Path, list[str]], Mapping[str, FileRecord]]
 
 
 @dataclass
@@ -114,8 +115,9 @@ def plan_listings(
         if not listing.files:
             continue
         album = rules.album_name_for(listing.path / "_")
+        records = records_for(listing.path, [st.name for st in listing.files])
         plan = plan_dir(listing.path, listing.files, listing.kinds, listing.sidecars,
-                        records_for(listing.path), album, now, pairs=listing.pairs,
+                        records, album, now, pairs=listing.pairs,
                         ignore_placeholders=ignore_placeholders)
         report.seen -= plan.placeholders
         report.placeholders += plan.placeholders

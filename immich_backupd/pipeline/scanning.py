@@ -30,7 +30,7 @@ from ..folder_problems import FolderProblem, ProblemKind
 from ..media import MediaTypes
 from ..rules import AlbumRules
 from ..scan import DirListing, KnownFn, walk, walk_targets
-from ..state import FileRecord, WorkerReads, row_to_record
+from ..state import DirKnown, FileRecord, WorkerReads
 from .check import END
 from .hash import HashStage
 from .plan import Unit, plan_dir
@@ -155,13 +155,15 @@ class ScanStage:
     def _scanned(self) -> Iterator[Scanned]:
         """Walk and read the state together, in the scanning thread: a file whose stat
         matches its backed-up record exactly is only counted (most of a rescan); the
-        rest come with their records."""
-        records_in_dir = 0
+        rest come with their records. A folder's rows are read once: the few columns
+        the walk compares, for all of them, before it is listed (``dir_known``); then
+        the full records of only the files listed new or changed that have one."""
+        known_here = DirKnown({}, [])
 
         def known(directory: str) -> dict[str, tuple[int, int, int]]:
-            nonlocal records_in_dir
-            found, records_in_dir = self._reads.dir_known(directory)
-            return found
+            nonlocal known_here
+            known_here = self._reads.dir_known(directory)
+            return known_here.on_server
 
         late_dirs = self._reads.late_dirs()  # compared even with no sidecar left
         for listing in self._listings(known):
@@ -175,21 +177,25 @@ class ScanStage:
                 self.result.late_sidecars += check_folder(
                     self._reads, listing.path, same, listing.sidecars,
                     self.settings.backup.follow_symlinks)
-            # Every unchanged file has a record: when they are all the folder has, and
-            # nothing else changed, its full rows are not needed.
-            if not listing.files and records_in_dir == len(listing.unchanged):
+            on_server, others = known_here
+            # Every unchanged file is one of ``on_server``: when they are all the folder
+            # has, and nothing else changed, there is nothing more to read.
+            if not listing.files and not others and len(on_server) == len(listing.unchanged):
                 yield Scanned(listing, {}, [])
                 continue
-            rows = self._reads.dir_rows(str(listing.path))
-            present = set(listing.unchanged)
-            present.update(st.name for st in listing.files)
+            listed = {st.name for st in listing.files}
             # Records of files no longer here (deleted, moved, no longer candidates) are
             # dropped at the end of the pass (a moved file found later in this pass still
             # needs its old record), so counts stay true. The server keeps its copy: this
             # is a backup, not a sync.
-            gone = [listing.path / name for name in rows if name not in present]
-            records = {st.name: row_to_record(rows[st.name]) for st in listing.files
-                       if st.name in rows}
+            wanted = [name for name in listed if name in on_server] if on_server else []
+            gone = [listing.path / name for name in others if name not in listed]
+            if len(on_server) > len(listing.unchanged) + len(wanted):  # some are not here
+                present = listed.union(listing.unchanged)
+                gone += [listing.path / name for name in on_server if name not in present]
+            if others:
+                wanted += [name for name in others if name in listed]
+            records = self._reads.dir_records(str(listing.path), wanted) if wanted else {}
             yield Scanned(listing, records, gone)
 
     def _find_unmounted(self) -> None:

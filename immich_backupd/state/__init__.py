@@ -45,7 +45,7 @@ from .schema import (
     migration_scripts,
     user_version,
 )
-from .worker import WorkerReads
+from .worker import DirKnown, WorkerReads
 
 if TYPE_CHECKING:
     from .store import StateStore
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DB_NAME", "DELETED", "DUPLICATE", "FAILED", "MIGRATIONS", "ON_SERVER", "PENDING",
     "PRAGMAS", "SCHEMA_VERSION", "SEEN_ON_SERVER", "TRASHED", "UNSUPPORTED", "UPLOADED",
-    "FileRecord", "PassStats", "StateReader", "StateStore", "WorkerReads", "file_row",
+    "DirKnown", "FileRecord", "PassStats", "StateReader", "StateStore", "WorkerReads", "file_row",
     "join_path", "migrate", "migration_scripts", "row_to_record", "split_path",
     "split_paths", "user_version",
 ]

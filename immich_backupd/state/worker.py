@@ -7,7 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 from ..model import ON_SERVER
 from .bursts import CATCHUP_KEY, DONE, cursor_of, unread_count_query
@@ -20,9 +20,21 @@ from .records import (
     TAGS_SET,
     FileRecord,
     chunks,
+    names_per_statement,
     row_to_record,
 )
 from .sidecars import IN_FOLDER, LATE_DIRS
+
+
+class DirKnown(NamedTuple):
+    """The records of one folder as the scan reads them before listing it: the few
+    columns a rescan compares. ``on_server``: (size, mtime_ns, ino) by name of the files
+    that need nothing as long as their stat stays exactly that; ``others``: the names
+    of the folder's other records (failed, pending, trashed, ...): they need their full
+    record once listed, and a name no longer listed is a file gone."""
+
+    on_server: dict[str, tuple[int, int, int]]
+    others: list[str]
 
 
 class WorkerReads:
@@ -87,22 +99,37 @@ class WorkerReads:
         return int(self._conn().execute(unread_count_query(extensions),
                                         (*after, *ON_SERVER)).fetchone()[0])
 
-    def dir_known(self, directory: str) -> tuple[dict[str, tuple[int, int, int]], int]:
-        """For the scan of one folder: (size, mtime_ns, ino) by name of the files that
-        need nothing as long as their stat stays exactly that (they are on the server),
-        and how many records the folder has in all. Only what a rescan compares is
-        read: full rows (:meth:`dir_rows`) are needed only for a folder where something
-        changed."""
-        known: dict[str, tuple[int, int, int]] = {}
-        count = 0
-        for name, size, mtime_ns, ino, on_server in self._conn().execute(
+    def dir_known(self, directory: str) -> DirKnown:
+        """For the scan of one folder, before it is listed: what a rescan compares, for
+        every record of the folder, and no more (see :class:`DirKnown`). The full rows
+        of the few files that then turn out new or changed are read by
+        :meth:`dir_records`."""
+        on_server: dict[str, tuple[int, int, int]] = {}
+        others: list[str] = []
+        for name, size, mtime_ns, ino, up in self._conn().execute(
             f"SELECT name, size, mtime_ns, ino, status IN (?, ?) FROM files WHERE dir={DIR_ID}",
             (*ON_SERVER, os.fsencode(directory)),
         ):
-            count += 1
-            if on_server:
-                known[os.fsdecode(name)] = (size, mtime_ns, ino)
-        return known, count
+            if up:
+                on_server[os.fsdecode(name)] = (size, mtime_ns, ino)
+            else:
+                others.append(os.fsdecode(name))
+        return DirKnown(on_server, others)
+
+    def dir_records(self, directory: str, names: Sequence[str]) -> dict[str, FileRecord]:
+        """The records of ``names`` in one folder (those that have one), by name: the
+        files the scan found new or changed, not the whole folder again. A statement
+        per ``names_per_statement()`` names."""
+        out: dict[str, FileRecord] = {}
+        conn = self._conn()
+        key = os.fsencode(directory)
+        for part in chunks([os.fsencode(n) for n in names], names_per_statement()):
+            marks = ",".join("?" * len(part))
+            for row in conn.execute(
+                    f"SELECT {FILE_COLS} FROM {FILES} WHERE d.path=? AND f.name IN ({marks})",
+                    (key, *part)):
+                out[os.fsdecode(row[1])] = row_to_record(row)
+        return out
 
     def dir_sidecars(self, directory: str) -> dict[str, tuple[int | None, int | None, int]]:
         """(size, mtime_ns, late) of the sidecar that went up with each photo of one
@@ -123,13 +150,6 @@ class WorkerReads:
             (key, key + b"/", key + b"0"),  # "0" follows "/": every path below
         ).fetchone()
         return row is not None
-
-    def dir_rows(self, directory: str) -> dict[str, tuple[Any, ...]]:
-        """The raw rows (``FILE_COLS``) of one folder, keyed by file name (str)."""
-        rows = self._conn().execute(
-            f"SELECT {FILE_COLS} FROM {FILES} WHERE d.path=?", (os.fsencode(directory),)
-        ).fetchall()
-        return {os.fsdecode(row[1]): row for row in rows}
 
     def find_by_inodes(
         self, keys: Sequence[tuple[int, int, int]]
