@@ -245,3 +245,12 @@ def test_a_cover_uploaded_again_under_a_new_id_does_not_replace_the_old_stack():
     known = {key: KnownStack("s1", "j-old", frozenset({"j-old", "r"}))}
     assert stack_requests(RAW_PAIR, {"IMG_1.JPG": "j-new", "IMG_1.CR2": "r"}, known) == [
         StackRequest(key, ("j-new", "r"), None)]
+
+
+def test_the_missing_permission_advice_names_each_switch_that_is_on():
+    from immich_backupd.config import StackSettings
+    from immich_backupd.pipeline.stacking import switch_off
+    assert switch_off(StackSettings()) == "backup.stacks.raw_jpeg: false"
+    assert switch_off(StackSettings(raw_jpeg=False, bursts=True)) == "backup.stacks.bursts: false"
+    assert switch_off(StackSettings(bursts=True)) == (
+        "backup.stacks.raw_jpeg: false and backup.stacks.bursts: false")

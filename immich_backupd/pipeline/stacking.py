@@ -71,6 +71,13 @@ async def sync_stacks(client: PassServer, store: StateStore, settings: StackSett
     return made
 
 
+def switch_off(settings: StackSettings) -> str:
+    """What to set for no stacks at all: each switch of ``settings`` that is on."""
+    on = [name for name, value in (("raw_jpeg", settings.raw_jpeg),
+                                   ("bursts", settings.bursts)) if value]
+    return " and ".join(f"backup.stacks.{name}: false" for name in on)
+
+
 class _NoPermission(Exception):
     """The key may not create stacks: stop stacking for this pass."""
 
@@ -97,7 +104,7 @@ async def _stack_folder(client: PassServer, store: StateStore,
             if isinstance(exc, ApiError) and exc.kind is ErrorKind.PERMISSION:
                 # A key made without stack.create: backing up goes on, without stacks.
                 log.warning("no stacks: the API key lacks a permission (%s); give it "
-                            "stack.create, or set backup.stacks.raw_jpeg: false", exc.message)
+                            "stack.create, or set %s", exc.message, switch_off(settings))
                 raise _NoPermission from exc
             raise_if_fatal(exc)
             log.warning("could not stack %s in %s (%s); tried again next pass",

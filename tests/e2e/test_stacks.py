@@ -103,7 +103,7 @@ def test_stacks_off_sends_no_stack(server, tmp_path):
 
 def test_a_key_without_stack_create_backs_up_everything_and_says_why_no_stacks(
         server, tmp_path):
-    setup, lib = stack_setup(tmp_path, server)
+    setup, lib = stack_setup(tmp_path, server, raw_jpeg=True, bursts=True)
     key = server.state.create_api_key(server.user.id, [
         "asset.upload", "asset.read", "user.read", "album.read", "album.create",
         "albumAsset.create", "asset.update"])
@@ -115,7 +115,9 @@ def test_a_key_without_stack_create_backs_up_everything_and_says_why_no_stacks(
     assert len(server.state.assets) == 3
     assert stacks_on(server) == []
     assert "no stacks: the API key lacks a permission" in proc.stderr
-    assert "stack.create" in proc.stderr
+    # Both switches are on: turning off raw_jpeg alone would not be enough.
+    assert ("give it stack.create, or set backup.stacks.raw_jpeg: false and "
+            "backup.stacks.bursts: false") in proc.stderr
     # The key gets the permission: the pair is stacked without any file changing.
     (tmp_path / "api-key").write_text(server.api_key + "\n")
     once(setup)
