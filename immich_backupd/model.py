@@ -9,7 +9,7 @@ stable interfaces, so a value never changes once shipped (add members, never ren
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Final, Generic, Literal, NamedTuple, TypeAlias, TypeVar
+from typing import Final, Generic, NamedTuple, TypeAlias, TypeVar
 
 C = TypeVar("C")
 
@@ -34,10 +34,18 @@ ON_SERVER = (FileStatus.UPLOADED, FileStatus.DUPLICATE)
 SEEN_ON_SERVER = (FileStatus.UPLOADED, FileStatus.DUPLICATE, FileStatus.TRASHED,
                   FileStatus.DELETED)
 
-#: Deleted between the scan and its read: the file is forgotten, not given a status.
-VANISHED: Final = "vanished"
-#: What a reporter is told became of one file of a pass (``Reporter.file_done``).
-FileOutcome: TypeAlias = FileStatus | Literal["vanished"]
+class Vanished(StrEnum):
+    """What became of a file deleted between the scan and its read: it is forgotten,
+    not given a status (never written to ``files.status``)."""
+
+    VANISHED = "vanished"
+
+
+#: Deleted between the scan and its read (see :class:`Vanished`).
+VANISHED: Final = Vanished.VANISHED
+#: What became of one file of a pass: ``pipeline.plan.Candidate.outcome``, and what a
+#: reporter is told (``Reporter.file_done``).
+FileOutcome: TypeAlias = FileStatus | Vanished
 
 
 class PassOutcome(StrEnum):

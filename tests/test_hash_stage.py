@@ -13,6 +13,7 @@ import pytest
 
 from immich_backupd.changes import FileStat
 from immich_backupd.hashing import Hasher
+from immich_backupd.model import VANISHED
 from immich_backupd.pipeline.check import END
 from immich_backupd.pipeline.hash import HashStage, KeptBytes
 from immich_backupd.pipeline.plan import Candidate, Unit
@@ -101,7 +102,7 @@ async def test_a_file_gone_since_the_scan_is_dropped(tmp_path, parts):
     c.path.unlink()
     check_q: asyncio.Queue[object] = asyncio.Queue()
     await stage.digest_and_pass([Unit([c])], check_q)
-    assert c.outcome == "vanished" and check_q.empty()
+    assert c.outcome is VANISHED and check_q.empty()
 
 
 async def test_the_workers_run_until_the_end_marker(tmp_path, parts):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from immich_backupd.changes import FileStat
-from immich_backupd.model import Outcome
+from immich_backupd.model import VANISHED, FileOutcome, Outcome, Vanished
 from immich_backupd.pipeline import record
 from immich_backupd.pipeline.plan import Candidate
 from immich_backupd.pipeline.record import Recorder
@@ -31,7 +31,7 @@ class Seen(Reporter):
         self.files: list[tuple[str, str, str]] = []
         self.updates = 0
 
-    def file_done(self, path: str, outcome: str, detail: str = "") -> None:
+    def file_done(self, path: str, outcome: FileOutcome, detail: str = "") -> None:
         self.files.append((path, outcome, detail))
 
     def progress(self, progress: Progress) -> None:
@@ -82,7 +82,7 @@ async def test_outcomes_written_counted_and_reported_in_one_go(tmp_path, store):
     assert freed == [5] and up.data is None  # the kept bytes went back to the budget
     assert rec.stack_dirs == {tmp_path / "p"}  # only files with a server asset count
     assert rec.new_versions == []
-    assert up.outcome == UPLOADED and bad.outcome == UNSUPPORTED
+    assert up.outcome is UPLOADED and bad.outcome is UNSUPPORTED  # the enum, not a str
 
 
 async def test_a_changed_file_uploaded_again_is_a_new_version(tmp_path, store):
@@ -98,7 +98,7 @@ async def test_uploads_wait_for_the_batch_and_the_recorder_commits_the_rest(tmp_
     rec, progress, *_ = recorder(store)
     c = cand(tmp_path / "u.jpg")
     rec.soon(c, UPLOADED, "id-u")
-    assert c.outcome == UPLOADED  # known at once (a live photo's still links by it)
+    assert c.outcome is UPLOADED  # known at once (a live photo's still links by it)
     assert rec.waiting and await store.get(c.path) is None
     assert progress.uploaded == 0  # counted when committed
 
@@ -134,7 +134,7 @@ async def test_check_outcomes_give_bytes_back_at_once_and_commit_when_old(tmp_pa
     c = cand(tmp_path / "t.jpg")
     c.data = b"12345678"
     await rec.later([Outcome(c, TRASHED, "id-t", "in the Immich trash")])
-    assert freed == [8] and c.data is None and c.outcome == TRASHED
+    assert freed == [8] and c.data is None and c.outcome is TRASHED
     assert not rec.checks_due()
     mono.t += record.CHECK_RECORD_WAIT
     assert rec.checks_due()
@@ -176,7 +176,9 @@ async def test_a_vanished_file_is_forgotten_not_failed(tmp_path, store):
     await rec.vanished(c)
     assert await store.get(c.path) is None
     assert (progress.failed, progress.skipped) == (0, 1)
-    assert seen.files[-1][1] == "vanished"
+    assert seen.files[-1][1] is VANISHED
+    # A named member of the model, like every other outcome: not a bare string.
+    assert isinstance(c.outcome, Vanished) and c.outcome is VANISHED
 
 
 async def test_a_failed_commit_keeps_the_outcomes_for_the_last_flush(tmp_path, store):

@@ -22,6 +22,7 @@ from immich_backupd.immich.client import (
     UploadResult,
 )
 from immich_backupd.immich.errors import ApiError
+from immich_backupd.model import VANISHED
 from immich_backupd.pipeline.check import END
 from immich_backupd.pipeline.plan import Candidate, Unit
 from immich_backupd.pipeline.record import Recorder
@@ -183,7 +184,7 @@ async def test_a_file_gone_before_its_upload_is_forgotten(tmp_path, store):
     c.path.unlink()
     upload, _, fatal, _ = stage(server, store)
     await upload.upload_unit(Unit([c]))
-    assert c.outcome == "vanished" and await store.get(c.path) is None and fatal == []
+    assert c.outcome is VANISHED and await store.get(c.path) is None and fatal == []
 
 
 async def test_a_file_that_cannot_be_read_fails_and_is_tried_again_later(tmp_path, store):

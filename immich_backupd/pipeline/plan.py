@@ -14,6 +14,7 @@ from enum import Enum
 from pathlib import Path
 
 from ..changes import FileStat, needs_hash
+from ..model import FileOutcome
 from ..state import DELETED, FAILED, ON_SERVER, PENDING, TRASHED, UNSUPPORTED, FileRecord
 
 # A live photo's motion part is a clip of about 3 s: a few MB even in 4K. A larger video
@@ -73,7 +74,9 @@ class Candidate:
     # ``str(path)``, made from the folder's string and the name by the planner: a Path's
     # string is joined from its parts on first use, a microsecond a file.
     path_str: str = ""
-    outcome: str | None = None  # uploaded | duplicate | failed | trashed | ...
+    # What became of it, once known (the record stage sets it): a model.FileStatus, or
+    # model.VANISHED for a file deleted before it was read; None while it is in the works.
+    outcome: FileOutcome | None = None
     # The bytes the hasher read, kept for the upload (small files, within a budget).
     data: bytes | None = field(default=None, repr=False)
     tries: int = 0  # requests this pass sent to upload it (retries included)
