@@ -1,11 +1,14 @@
-"""Albums: list, create, get, add assets - per the real server's result semantics.
+"""Albums: list, create, get, add and remove assets - per the real server's result semantics.
 
 Album names are not unique (creating the same name twice gives two albums). Adding
 assets answers 200 even when every id fails; each id gets ``success``/``error`` where
 the error is ``duplicate`` (already in the album) or ``no_permission`` (not the user's
 asset - the real server cannot tell "unknown" from "not yours", so unknown ids get
-``no_permission`` too). The response shape differs between v2 (``owner``, ``ownerId``,
-``assets``) and v3 (owner only in ``albumUsers``; no ``assets`` list): see dto.py.
+``no_permission`` too). Removing assets (``DELETE /albums/{id}/assets``,
+``albumAsset.delete``) answers the same way: ``not_found`` for an id not in the album,
+success for any other (the album's owner may always take an asset out). The response
+shape differs between v2 (``owner``, ``ownerId``, ``assets``) and v3 (owner only in
+``albumUsers``; no ``assets`` list): see dto.py.
 """
 
 from __future__ import annotations
@@ -96,6 +99,25 @@ async def add_assets(ctx: RequestContext) -> web.Response:
                 album.asset_ids.append(aid)
                 present.add(aid)
                 results.append({"id": asset_id, "success": True})
+        if any(r["success"] for r in results):
+            album.updated_at = now_iso()
+    return json_response(ctx, results)
+
+
+async def remove_assets(ctx: RequestContext) -> web.Response:
+    body = await ctx.json_body()
+    state = ctx.state
+    with state.lock:
+        album = _album_for(ctx, "albumAsset.delete",
+                           not_found="Not found or no albumAsset.delete access")
+        results: list[dict[str, Any]] = []
+        for asset_id in body["ids"]:
+            aid = asset_id.lower()
+            if aid in album.asset_ids:
+                album.asset_ids.remove(aid)
+                results.append({"id": asset_id, "success": True})
+            else:
+                results.append({"id": asset_id, "success": False, "error": "not_found"})
         if any(r["success"] for r in results):
             album.updated_at = now_iso()
     return json_response(ctx, results)

@@ -54,6 +54,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "/albums"): api_albums.create_album,
     ("GET", "/albums/{id}"): api_albums.get_album,
     ("PUT", "/albums/{id}/assets"): api_albums.add_assets,
+    ("DELETE", "/albums/{id}/assets"): api_albums.remove_assets,
     ("PUT", "/albums/assets"): api_albums.add_assets_to_albums,
     ("POST", "/stacks"): api_stacks.create_stack,
     ("GET", "/stacks"): api_stacks.search_stacks,

@@ -378,6 +378,17 @@ class ImmichClient:
                                error=None if r.get("error") is None else as_data(str(r["error"])))
                 for r in data if isinstance(r, dict)]
 
+    async def remove_from_album(self, album_id: str, asset_ids: Sequence[str]
+                                ) -> list[AlbumAddResult]:
+        """Take ``asset_ids`` out of the album: ``DELETE /albums/{id}/assets``
+        (``albumAsset.delete``); per id, ``not_found`` when it was not in it."""
+        path = f"/albums/{album_id}/assets"
+        _, data = await self._request("DELETE", path, json_body={"ids": list(asset_ids)})
+        _shape(isinstance(data, list), "DELETE", "/albums/{id}/assets", "not a list")
+        return [AlbumAddResult(asset_id=str(r.get("id")), success=bool(r.get("success")),
+                               error=None if r.get("error") is None else as_data(str(r["error"])))
+                for r in data if isinstance(r, dict)]
+
     async def create_stack(self, asset_ids: Sequence[str]) -> tuple[str, str]:
         """Stack ``asset_ids`` (two or more, the first on top): ``POST /stacks`` (v1.120 and
         later; ``stack.create``). Returns the new stack's id and its primary asset's id.

@@ -17,6 +17,11 @@ sync adds them, in batches like any other. It only adds: the album a file was in
 is left as it is (the user may have curated it; files are never taken out of an
 album), and ``album: none`` adds nothing.
 
+A live photo's video that was backed up before its still went into the album as an
+ordinary file; the still's upload hides it (state/leaving.py), and this sync takes it
+out of the album again (``DELETE /albums/{id}/assets``, ``albumAsset.delete``): the one
+removal, of this client's own addition, in batches with the album list read once.
+
 ``client`` is the pass's retrying server (``server.Retrying``): a call that fails here
 has been tried again already.
 """
@@ -60,10 +65,13 @@ async def follow_album_settings(store: StateStore, rules: AlbumRules, media: Med
 
 
 async def sync_albums(client: PassServer, store: StateStore, *, user_id: str = "") -> int:
-    """Add pending files to their albums. Return how many were confirmed. ``user_id``
-    (the key's user) names the lock under which missing albums are created."""
+    """Add pending files to their albums, and take the videos that became a live
+    photo's hidden part out of theirs. Return how many files were confirmed in their
+    album. ``user_id`` (the key's user) names the lock under which missing albums are
+    created."""
     pending = await store.pending_album_adds()
-    if not pending:
+    leaving = await store.album_removals()
+    if not pending and not leaving:
         return 0
     by_album: dict[str, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
     for record in pending:
@@ -78,6 +86,8 @@ async def sync_albums(client: PassServer, store: StateStore, *, user_id: str = "
                         exc)
             return 0
         await _create_missing(client, sorted(by_album), existing)
+    if leaving:
+        await _take_out(client, store, leaving, existing)
     confirmed = 0
     for name, assets in sorted(by_album.items()):
         if name not in existing:
@@ -114,6 +124,42 @@ async def _fill_album(
         confirmed += len(done)
     return confirmed
 
+
+async def _take_out(client: PassServer, store: StateStore, leaving: list[tuple[str, str]],
+                    existing: dict[str, str]) -> None:
+    """Take (asset, album name) out of the albums ``existing`` names; forget each one
+    done, not there, or whose album is gone. Any other answer keeps it for next pass."""
+    by_album: dict[str, list[str]] = defaultdict(list)
+    for remote_id, name in leaving:
+        by_album[name].append(remote_id)
+    for name, ids in sorted(by_album.items()):
+        ids.sort()
+        album_id = existing.get(name)
+        if album_id is None:  # the album is gone: nothing to take out of it
+            await store.albums_left((i, name) for i in ids)
+            continue
+        taken = 0
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start:start + BATCH]
+            try:
+                results = await client.remove_from_album(album_id, chunk)
+            except (ApiError, TransportError) as exc:
+                raise_if_fatal(exc)
+                log.warning("live photo videos not taken out of album %r (%s); retried "
+                            "next pass", name, exc)
+                break
+            done = []
+            for r in results:
+                if r.success or r.error == "not_found":
+                    done.append(r.asset_id)
+                    taken += r.success
+                else:
+                    log.warning("could not take asset %s out of album %r: %s", r.asset_id,
+                                name, r.error or "unknown error")
+            await store.albums_left((i, name) for i in done)
+        if taken:
+            log.info("took %d live photo video%s out of album %r: each is shown by its "
+                     "photo now, which came later", taken, "" if taken == 1 else "s", name)
 
 
 async def _create_missing(client: PassServer, names: list[str],

@@ -83,6 +83,10 @@ class Candidate:
     # Its Apple burst id (appleburst.py): read with its hash when bursts are stacked, else
     # its record's when its content is the record's; None: not read, "": none.
     burst: str | None = None
+    # A still whose live photo's video is already backed up, in an album: the video's
+    # (folder, name) as the state keys it. The still's upload links the video, which is
+    # then hidden, so it leaves the album (``StateStore.put_rows``, albums.py).
+    video_in_album: tuple[bytes, bytes] | None = None
 
     def __post_init__(self) -> None:
         if not self.path_str:
@@ -223,7 +227,11 @@ def plan_dir(
                 if video_record is not None and video_record.status in ON_SERVER
                 else None
             )
-            plan.units.append(Unit([candidate(st)], live_video_id=live_id, is_live_pair=True))
+            still = candidate(st)
+            if live_id is not None and video_record is not None \
+                    and video_record.album is not None:
+                still.video_in_album = (dir_key, os.fsencode(video_name))
+            plan.units.append(Unit([still], live_video_id=live_id, is_live_pair=True))
     return plan
 
 

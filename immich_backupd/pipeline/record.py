@@ -190,7 +190,10 @@ class Recorder:
             return
         await self.store.put_rows([_row(o) for o in outcomes],
                                   [_sidecar_row(o.subject) for o in outcomes
-                                   if o.status == UPLOADED and not o.subject.hidden])
+                                   if o.status == UPLOADED and not o.subject.hidden],
+                                  hidden_videos=[o.subject.video_in_album for o in outcomes
+                                                 if o.status == UPLOADED
+                                                 and o.subject.video_in_album])
         quiet = len(outcomes) > 1  # a batch of duplicates gets one summary line
         debug = quiet and log.isEnabledFor(logging.DEBUG)
         duplicates = 0

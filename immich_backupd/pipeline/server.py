@@ -74,6 +74,9 @@ class PassServer(Protocol):
     async def add_to_album(self, album_id: str, asset_ids: Sequence[str]
                            ) -> list[AlbumAddResult]: ...
 
+    async def remove_from_album(self, album_id: str, asset_ids: Sequence[str]
+                                ) -> list[AlbumAddResult]: ...
+
     async def create_stack(self, asset_ids: Sequence[str]) -> tuple[str, str]: ...
 
     async def upsert_tags(self, values: Sequence[str]) -> dict[str, str]: ...
@@ -217,6 +220,11 @@ class Retrying:
                      ) -> Awaitable[list[AlbumAddResult]]:
         return self._call(lambda: self.inner.add_to_album(album_id, asset_ids),
                           f"adding to album {album_id}")
+
+    def remove_from_album(self, album_id: str, asset_ids: Sequence[str]
+                          ) -> Awaitable[list[AlbumAddResult]]:
+        return self._call(lambda: self.inner.remove_from_album(album_id, asset_ids),
+                          f"taking assets out of album {album_id}")
 
     def create_stack(self, asset_ids: Sequence[str]) -> Awaitable[tuple[str, str]]:
         return self._call(lambda: self.inner.create_stack(asset_ids), "stacking")

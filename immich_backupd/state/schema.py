@@ -155,6 +155,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE files ADD COLUMN burst TEXT;
     """,
+    # 8: the live-photo videos this client put in an album and takes out again, their
+    # still having arrived later and hidden them (state/leaving.py): asset, album name.
+    """
+    CREATE TABLE album_removals (
+        remote_id TEXT NOT NULL,
+        album TEXT NOT NULL,
+        PRIMARY KEY (remote_id, album)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -22,6 +22,7 @@ import aiosqlite
 
 from ..model import ON_SERVER, REACHED_END, SEEN_ON_SERVER, PassOutcome
 from .bursts import SET_READ, unread_query
+from .leaving import LEAVE, QUEUE
 from .paths import join_path, split_path, split_paths
 from .records import (
     ALBUMS_OF_FILES,
@@ -135,13 +136,15 @@ class StateStore:
                                           strict=True)])
 
     async def put_rows(self, records: Sequence[tuple[Any, ...]],
-                       sidecars: Sequence[tuple[bytes, bytes, int | None, int | None]] = ()
-                       ) -> None:
+                       sidecars: Sequence[tuple[bytes, bytes, int | None, int | None]] = (),
+                       *, hidden_videos: Sequence[tuple[bytes, bytes]] = ()) -> None:
         """:meth:`put_many` for records made by :func:`file_row` (folder and name as
         bytes, see :func:`split_path`): the pipeline records a batch of outcomes without
         building a FileRecord for each. ``sidecars``: (folder, name, size, mtime_ns) of
         the sidecar that went up with each photo uploaded (size None: none), in the
-        same transaction (see state/sidecars.py)."""
+        same transaction (see state/sidecars.py). ``hidden_videos``: (folder, name) of
+        live-photo videos that these stills' uploads hid: they leave their album, and
+        this client's own additions are queued for removal (see state/leaving.py)."""
         if not records:
             return
         now = time.time()
@@ -159,6 +162,9 @@ class StateStore:
                 )
             if sidecars:
                 await db.executemany(SENT, sidecars)
+            if hidden_videos:
+                await db.executemany(QUEUE, hidden_videos)
+                await db.executemany(LEAVE, hidden_videos)
 
     async def set_late_sidecars(self, verdicts: Sequence[tuple[bool, bytes, bytes]]) -> None:
         """(late, folder, name) for photos whose sidecar the scan found added or changed
@@ -246,6 +252,17 @@ class StateStore:
             return
         async with self._transaction() as db:
             await self._each_folder(db, "UPDATE files SET album_done=1", keys)
+
+    async def album_removals(self) -> list[tuple[str, str]]:
+        """(asset, album name) of the videos to take out of an album (state/leaving.py)."""
+        async with self._db.execute("SELECT remote_id, album FROM album_removals") as cur:
+            return [(r, a) for r, a in await cur.fetchall()]
+
+    async def albums_left(self, rows: Iterable[tuple[str, str]]) -> None:
+        """Forget (asset, album name) removals done (or that have nothing left to do)."""
+        async with self._transaction() as db:
+            await db.executemany("DELETE FROM album_removals WHERE remote_id=? AND album=?",
+                                 list(rows))
 
     # -- stacks (pipeline/stacking.py) ---------------------------------------------
     async def on_server_in(self, folder: Path) -> dict[str, str]:

@@ -7,7 +7,7 @@ import shutil
 
 from immich_standin import StandinServer
 
-from .conftest import server_assets
+from .conftest import server_albums, server_assets
 
 PERMISSIONS_WITHOUT_UPDATE = ["asset.upload", "user.read", "album.read", "album.create",
                               "albumAsset.create"]
@@ -72,6 +72,34 @@ def test_a_still_after_its_video_is_linked_at_upload(server, make_setup):
     assert proc.returncode == 0, proc.stderr
     _assert_linked(server, setup)
     assert server.state.counters.updates == 0  # linked by the still's upload itself
+
+
+def test_a_video_in_an_album_leaves_it_when_its_still_comes_later(server, make_setup):
+    """Backed up alone, the video went into its folder's album as an ordinary file; once
+    its still links it as the live photo's hidden part it comes out again (this
+    client's own addition), and status counts it in no album."""
+    setup = make_setup(server)
+    moved = _set_aside(setup, 0)
+    videos = {setup.lib.sha1_of(v) for _, v in setup.lib.live_pairs}
+    assert setup.run("once").returncode == 0
+    assert videos <= set().union(*server_albums(server).values())
+    before = sum(setup.json("status")["albums"].values())
+
+    _bring_back(moved)
+    proc = setup.run("once")
+    assert proc.returncode == 0, proc.stderr
+    _assert_linked(server, setup)
+    assert not videos & set().union(*server_albums(server).values())
+    stills = {setup.lib.sha1_of(s) for s, _ in setup.lib.live_pairs}
+    assert stills <= set().union(*server_albums(server).values())
+    assert "live photo video" in proc.stderr
+    albums = setup.json("status")["albums"]
+    assert sum(albums.values()) == before  # a still in, its video out
+    in_albums = sum(len(a) for a in server_albums(server).values())
+    assert sum(albums.values()) == in_albums
+    # Done: the next pass sends no removal again.
+    assert setup.run("once").returncode == 0
+    assert not videos & set().union(*server_albums(server).values())
 
 
 def test_without_asset_update_the_video_fails_with_why_then_links_on_retry(

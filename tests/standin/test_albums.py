@@ -80,6 +80,19 @@ async def test_add_assets_per_id_results(api, srv):
     assert srv.state.albums[album["id"]].asset_ids == [a, b]
 
 
+async def test_remove_assets_per_id_results(api, srv):
+    a = await _asset(api, b"a")
+    b = await _asset(api, b"b")
+    _, album, _ = await api.call("POST", "/albums", json={"albumName": "X", "assetIds": [a, b]})
+    status, results, _ = await api.call(
+        "DELETE", f"/albums/{album['id']}/assets", json={"ids": [a, UNKNOWN]})
+    assert status == 200
+    api.check_response("DELETE", "/albums/{id}/assets", status, results)
+    assert results == [{"id": a, "success": True},
+                       {"id": UNKNOWN, "success": False, "error": "not_found"}]
+    assert srv.state.albums[album["id"]].asset_ids == [b]
+
+
 async def test_all_failing_is_still_200(api):
     _, album, _ = await api.call("POST", "/albums", json={"albumName": "Y"})
     status, results, _ = await api.call(
