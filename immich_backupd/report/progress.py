@@ -19,6 +19,8 @@ class Upload:
 
     path: str
     size: int
+    # Bytes that left this machine, not those waiting in its socket buffers
+    # (immich/outgoing.py): at most what the server has.
     sent: int = 0
 
     @property
@@ -67,7 +69,7 @@ class Progress:
     @property
     def bytes_sent(self) -> int:
         """Bytes sent to the server: the finished uploads and what the ones in flight
-        have sent so far."""
+        have sent so far (what left this machine: see ``Upload.sent``)."""
         return self.bytes_uploaded + sum(u.sent for u in self.uploads.values())
 
     @property
