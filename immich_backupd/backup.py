@@ -243,7 +243,7 @@ async def run_dry(settings: Settings) -> DryRunReport:
         if reads is not None:
             await asyncio.to_thread(settings_followups, report, reads, rules, info.media,
                                     album_sync=backup.album_sync, now=time.time(),
-                                    bursts=backup.stacks.bursts)
+                                    bursts=backup.stacks.bursts, existing_albums=albums)
         report.lacking = tuple(p for p in missing_optional(
             info.permissions, False, stacks=True, tags=True) if p != LINK_PERMISSION
         ) if info.permissions else ()

@@ -103,6 +103,11 @@ def _dry_run(settings: Settings) -> int:
         print(_("Files backed up before it would add to the album they belong in now (the "
                 "albums they are in stay as they are): {albums}.").format(albums=", ".join(
                     f"{album} ({count(n)})" for album, n in sorted(report.album_moves.items()))))
+        if report.new_move_albums:
+            print(ngettext("It would create the album {names} for them.",
+                           "It would create the albums {names} for them.",
+                           len(report.new_move_albums)).format(
+                names=", ".join(report.new_move_albums)))
     if report.untags:
         print(_("Tags it would take off the files it set them on: {tags}.").format(
             tags=", ".join(f"{tag} ({count(n)})" for tag, n in sorted(report.untags.items()))))

@@ -18,8 +18,8 @@ with bursts on, the photos backed up before whose id the next pass would read
 (pipeline/burstread.py) are counted from the state.
 
 When the per-folder settings changed since the last pass (their meta), the files backed
-up before that would go to another album and the tags that would come off are counted
-too, by the pass's own rules (``followups``), from
+up before that would go to another album (and the albums it would create for them) and
+the tags that would come off are counted too, by the pass's own rules (``followups``), from
 one read of the state (:func:`settings_followups`); with unchanged settings, none.
 
 The key's permissions, which ``connect`` reads anyway, say whether those stacks and tags
@@ -78,6 +78,7 @@ class DryRunReport:
     # Settings changed: album -> files backed up before it would get; tag -> files it
     # would come off.
     album_moves: dict[str, int] = field(default_factory=dict)
+    new_move_albums: list[str] = field(default_factory=list)  # of those, to create
     untags: dict[str, int] = field(default_factory=dict)
     # Include folders not there (not mounted) or not readable, as the pass finds them:
     # nothing below them is counted, and the pass would not be complete.
@@ -181,10 +182,12 @@ class FollowupReads(Protocol):
 
 def settings_followups(report: DryRunReport, reads: FollowupReads, rules: AlbumRules,
                        media: MediaTypes, *, album_sync: bool, now: float,
-                       bursts: bool = False) -> None:
+                       bursts: bool = False, existing_albums: Iterable[str] = ()) -> None:
     """Count in ``report`` what the next pass would add to albums and take off as tags
     because the per-folder settings changed, and with ``bursts`` the photos whose burst
-    id it would read (blocking: run it in a thread)."""
+    id it would read (blocking: run it in a thread). The albums the moves go to that
+    neither ``existing_albums`` (the server's) nor the uploads' new albums have are
+    the ones it would create for them (``new_move_albums``)."""
     if bursts:
         report.bursts_to_read = reads.unread_burst_count(BURST_EXTENSIONS)
     if album_sync and reads.meta(ALBUM_SETTINGS_KEY) != album_settings_text(rules):
@@ -192,6 +195,8 @@ def settings_followups(report: DryRunReport, reads: FollowupReads, rules: AlbumR
         for album, _, _ in moved_albums(files, rules, media):
             if album is not None:
                 report.album_moves[album] = report.album_moves.get(album, 0) + 1
+        known = set(existing_albums) | set(report.new_albums)
+        report.new_move_albums = sorted(a for a in report.album_moves if a not in known)
     pairs: list[tuple[str, str]] = []
     if reads.meta(TAG_SETTINGS_KEY) != tag_settings_text(rules):
         pairs += unwanted_tags(reads.tags_of_files(), rules)

@@ -130,12 +130,15 @@ def test_a_changed_album_adds_files_backed_up_before_and_leaves_the_old_album(
     assert ("Files backed up before it would add to the album they belong in now (the "
             "albums they are in stay as they are): 2019/Rome (1), 2020/Rome (1).") \
         in dry.stdout, dry.stdout
+    assert "It would create the albums 2019/Rome, 2020/Rome for them." in dry.stdout
     proc = setup.run("once")
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("the albums they were in are left as they are") == 1
     by_path = {**before, "2019/Rome": {a}, "2020/Rome": {b}}
     assert server_albums(server) == by_path  # Rome keeps both: the user may curate it
     set_include(setup, {"path": str(lib), "album": "Phone"})
+    dry = setup.run("once", "--dry-run")
+    assert "It would create the album Phone for them." in dry.stdout, dry.stdout
     once(setup)
     assert server_albums(server) == {**by_path, "Phone": {a, b, top, still}}
     set_include(setup, {"path": str(lib), "album": "none"})
