@@ -220,33 +220,45 @@ def stacks_by_folder(paths: Iterable[PurePath], *, raw_jpeg: bool = True, bursts
 # --- What to send ----------------------------------------------------------------------
 
 class KnownStack(NamedTuple):
-    """A stack this client made, as its state remembers it (by folder and group key)."""
+    """A stack on the server as the state remembers it: one this client made, or found
+    there already (its members' files were stacked before the state knew them)."""
 
     stack_id: str
     primary_id: str
     asset_ids: frozenset[str]
 
 
+def by_asset(stacks: Iterable[KnownStack]) -> dict[str, KnownStack]:
+    """Asset id → the known stack it is in: what :func:`stack_requests` looks a group's
+    files up in, by their ids on the server rather than their paths, so that a folder
+    renamed (its files keep their ids) or a group named another way finds its stack."""
+    return {asset: stack for stack in stacks for asset in stack.asset_ids}
+
+
 @dataclass(frozen=True)
 class StackRequest:
     """One ``POST /stacks`` to send: ``asset_ids`` with the cover's first (it becomes the
     primary). ``replaces``: the known stack the server will delete when it makes this one
-    (because it lists that stack's primary), or None: the caller forgets it."""
+    (because it lists that stack's primary), or None. ``known``: whether the state
+    remembers a stack of any of them; when not, the caller asks the server whether they
+    are stacked already (a stack made before the state knew the files) before sending."""
 
     key: str
     asset_ids: tuple[str, ...]
     replaces: str | None
+    known: bool = False
 
 
 def stack_requests(groups: Iterable[StackGroup], remote_ids: Mapping[str, str | None],
                    known: Mapping[str, KnownStack]) -> list[StackRequest]:
     """The stacks to create for one folder's ``groups``, given the server ids of its
-    files that are on the server (``remote_ids``: name → id) and the stacks made before
-    (``known``: group key → stack).
+    files that are on the server (``remote_ids``: name → id) and the stacks known to be
+    on the server (``known``: asset id → its stack, see :func:`by_asset`).
 
-    Real servers replace a stack when it is made again (a new id; the old one deleted)
-    and move a listed member out of any other stack, so nothing is sent for a group
-    whose files on the server are all in its known stack already. A group is stacked
+    Real servers replace a stack when it is made again (a new id; the old one deleted,
+    and with it what the user changed, such as its cover) and move a listed member out
+    of any other stack, so nothing is sent for a group whose files on the server are all
+    in one known stack already, wherever they were when it was made. A group is stacked
     once its cover and at least one other file are on the server; a file that reaches
     the server later (or under a new id) has the stack made again with every file, which
     replaces the old one. A file gone from the folder changes nothing on the server.
@@ -254,13 +266,12 @@ def stack_requests(groups: Iterable[StackGroup], remote_ids: Mapping[str, str | 
     out = []
     for group in groups:
         ids = [remote_ids.get(name) for name in group.members]
-        present = [i for i in ids if i]
+        present = list(dict.fromkeys(i for i in ids if i))
         if not ids[0] or len(present) < 2:
             continue  # the cover must be the primary; two ids at least
-        before = known.get(group.key)
-        if before is not None and set(present) <= before.asset_ids:
+        stacks = {known[i] for i in present if i in known}
+        if len(stacks) == 1 and set(present) <= next(iter(stacks)).asset_ids:
             continue
-        replaces = before.stack_id if before is not None and before.primary_id in present \
-            else None
-        out.append(StackRequest(group.key, tuple(dict.fromkeys(present)), replaces))
+        replaces = next((s.stack_id for s in sorted(stacks) if s.primary_id in present), None)
+        out.append(StackRequest(group.key, tuple(present), replaces, bool(stacks)))
     return out

@@ -100,6 +100,10 @@ class FlakyServer:
         self._answer("stack")
         return "stack-1", asset_ids[0]
 
+    async def asset_stack(self, asset_id: str) -> tuple[str, str] | None:
+        self._answer("asset_stack")
+        return None
+
     async def upsert_tags(self, values: Sequence[str]) -> dict[str, str]:
         self._answer("tags")
         return {v: f"tag-{v}" for v in values}

@@ -12,6 +12,7 @@ from immich_backupd.stacks import (
     StackGroup,
     StackKind,
     StackRequest,
+    by_asset,
     parse_burst,
     stack_requests,
     stacks_by_folder,
@@ -224,27 +225,35 @@ def test_a_group_is_stacked_once_its_cover_and_another_file_are_up():
 
 
 def test_a_known_stack_is_never_sent_again():
-    key = RAW_PAIR[0].key
-    known = {key: KnownStack("s1", "j", frozenset({"j", "r"}))}
+    known = by_asset([KnownStack("s1", "j", frozenset({"j", "r"}))])
     assert stack_requests(RAW_PAIR, {"IMG_1.JPG": "j", "IMG_1.CR2": "r"}, known) == []
     # a file deleted from the folder changes nothing on the server
     assert stack_requests(RAW_PAIR, {"IMG_1.JPG": "j"}, known) == []
+
+
+def test_a_known_stack_is_found_by_its_files_ids_wherever_they_are_named():
+    """A folder renamed: its files keep their server ids and the stack they are in,
+    whatever the folder or the group's key; re-sending would replace the stack."""
+    known = by_asset([KnownStack("s1", "j", frozenset({"j", "r"}))])
+    renamed = stacks_in_folder(["img_1.jpg", "img_1.cr2"])
+    assert stack_requests(renamed, {"img_1.jpg": "j", "img_1.cr2": "r"}, known) == []
 
 
 def test_a_late_file_remakes_the_stack_with_all_which_replaces_the_old():
     key = BURST[0].key
     first = {"20231207_101605_001.jpg": "a", "20231207_101605_003.jpg": "c"}
     assert stack_requests(BURST, first, {}) == [StackRequest(key, ("a", "c"), None)]
-    known = {key: KnownStack("s1", "a", frozenset({"a", "c"}))}
+    known = by_asset([KnownStack("s1", "a", frozenset({"a", "c"}))])
     later = {**first, "20231207_101605_002.jpg": "b"}
-    assert stack_requests(BURST, later, known) == [StackRequest(key, ("a", "b", "c"), "s1")]
+    assert stack_requests(BURST, later, known) == [
+        StackRequest(key, ("a", "b", "c"), "s1", known=True)]
 
 
 def test_a_cover_uploaded_again_under_a_new_id_does_not_replace_the_old_stack():
     key = RAW_PAIR[0].key
-    known = {key: KnownStack("s1", "j-old", frozenset({"j-old", "r"}))}
+    known = by_asset([KnownStack("s1", "j-old", frozenset({"j-old", "r"}))])
     assert stack_requests(RAW_PAIR, {"IMG_1.JPG": "j-new", "IMG_1.CR2": "r"}, known) == [
-        StackRequest(key, ("j-new", "r"), None)]
+        StackRequest(key, ("j-new", "r"), None, known=True)]
 
 
 def test_the_missing_permission_advice_names_each_switch_that_is_on():

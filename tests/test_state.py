@@ -355,6 +355,14 @@ async def test_stacks_are_remembered_per_folder_and_replaced_by_key(tmp_path: Pa
         assert await store.stacks_in(a) == {"raw:img_1": ("s2", "j1",
                                                           frozenset({"j1", "r1", "r3"}))}
         assert await store.stacks_in(b) == {}
+        assert await store.known_stacks() == [("s2", "j1", frozenset({"j1", "r1", "r3"}))]
+        # The folder renamed, a file added: the new stack replaces the one kept under
+        # the old folder, which goes (the server deleted it).
+        await store.save_stack(b, "raw:img_1", "s3", "j1", ["j1", "r1", "r3", "r4"],
+                               replaces="s2")
+        assert await store.stacks_in(a) == {}
+        assert await store.known_stacks() == [("s3", "j1", frozenset({"j1", "r1", "r3", "r4"}))]
+        assert await store.adopted_in(a) == set()
     finally:
         await store.close()
 

@@ -94,6 +94,9 @@ class FakeServer:
     async def create_stack(self, asset_ids: Sequence[str]) -> tuple[str, str]:
         return "stack-1", asset_ids[0]
 
+    async def asset_stack(self, asset_id: str) -> tuple[str, str] | None:
+        return None
+
     async def upsert_tags(self, values: Sequence[str]) -> dict[str, str]:
         return {v: f"tag-{v}" for v in values}
 

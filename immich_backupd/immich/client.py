@@ -402,6 +402,20 @@ class ImmichClient:
                "no stack id")
         return data["id"], data["primaryAssetId"]
 
+    async def asset_stack(self, asset_id: str) -> tuple[str, str] | None:
+        """The stack asset ``asset_id`` is in, as (stack id, primary asset id), or None
+        when it is in none: ``GET /assets/{id}`` (``asset.read``), whose
+        ``AssetResponseDto.stack`` says it (null or absent: none)."""
+        data = await self._get(f"/assets/{asset_id}")
+        _shape(isinstance(data, dict), "GET", "/assets/{id}", "not an object")
+        stack = data.get("stack")
+        if stack is None:
+            return None
+        _shape(isinstance(stack, dict) and isinstance(stack.get("id"), str)
+               and isinstance(stack.get("primaryAssetId"), str), "GET", "/assets/{id}",
+               "a stack without its id")
+        return stack["id"], stack["primaryAssetId"]
+
     async def upsert_tags(self, values: Sequence[str]) -> dict[str, str]:
         """Tag path (``Trips/2024/Rome``) → id, each made with its parents where missing:
         ``PUT /tags`` (``tag.create``)."""

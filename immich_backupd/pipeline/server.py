@@ -79,6 +79,8 @@ class PassServer(Protocol):
 
     async def create_stack(self, asset_ids: Sequence[str]) -> tuple[str, str]: ...
 
+    async def asset_stack(self, asset_id: str) -> tuple[str, str] | None: ...
+
     async def upsert_tags(self, values: Sequence[str]) -> dict[str, str]: ...
 
     async def add_tag(self, tag_id: str, asset_ids: Sequence[str]) -> list[AlbumAddResult]: ...
@@ -228,6 +230,9 @@ class Retrying:
 
     def create_stack(self, asset_ids: Sequence[str]) -> Awaitable[tuple[str, str]]:
         return self._call(lambda: self.inner.create_stack(asset_ids), "stacking")
+
+    def asset_stack(self, asset_id: str) -> Awaitable[tuple[str, str] | None]:
+        return self._call(lambda: self.inner.asset_stack(asset_id), "reading a stack")
 
     def upsert_tags(self, values: Sequence[str]) -> Awaitable[dict[str, str]]:
         return self._call(lambda: self.inner.upsert_tags(values), "creating tags")

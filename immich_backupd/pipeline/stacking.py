@@ -5,8 +5,13 @@ as on the server (uploaded, or found there already), so a pair whose halves reac
 server in different passes, or whose JPEG was on the server before, is stacked when its
 second half arrives. Groups come from the file names the state has for the folder
 (``stacks.stacks_in_folder``: never across folders); what to send from the stacks the
-state remembers (``stacks.stack_requests``), because stacking again on a real server
-replaces the stack and moves members out of other stacks: a stack is never sent twice.
+state remembers, looked up by their files' server ids (``stacks.stack_requests``), because
+stacking again on a real server replaces the stack (and with it what the user changed,
+such as its cover) and moves members out of other stacks: a stack is never sent twice,
+also after its folder was renamed. A group the state knows no stack of, with a file the
+server had before this client sent it (status duplicate: a lost state, another tool),
+is first asked about (``GET /assets/{id}``, one file at a time until one is in a stack):
+one stacked already is left as it is and remembered, not sent.
 
 With ``bursts``, iPhone bursts are grouped by the Apple burst id the state keeps for
 each file (read with its hash, see hash.py; those backed up before, by burstread.py's
@@ -16,9 +21,10 @@ a cloud placeholder (reading it would download it), and a file that cannot be re
 is tried again next time.
 
 A folder whose stacking failed (the server, the network, or a key without
-``stack.create``) is kept in the state (meta ``stacks_pending``) and tried again in every
-later pass until it succeeds. A key without ``stack.create`` is said once per pass and
-ends nothing: the uploads are the backup, stacks are order.
+``stack.create``, or without ``asset.read`` to ask) is kept in the state (meta
+``stacks_pending``) and tried again in every later pass until it succeeds. A key
+without a permission is said once per pass and ends nothing: the uploads are the
+backup, stacks are order.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from ..changes import is_placeholder
 from ..config import StackSettings
 from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..placeholders import suspect
-from ..stacks import KnownStack, stack_requests, stacks_in_folder
+from ..stacks import KnownStack, by_asset, stack_requests, stacks_in_folder
 from ..state import StateStore
 from .connect import raise_if_fatal
 from .server import PassServer
@@ -56,12 +62,9 @@ async def sync_stacks(client: PassServer, store: StateStore, settings: StackSett
     todo = sorted({*folders, *map(Path, before)})
     failed: list[Path] = []
     made = 0
-    allowed = True
+    run = _Run(client, store, settings)
     for folder in todo:
-        try:  # once the key was refused, only find the folders that still need stacks
-            got = await _stack_folder(client, store, settings, folder, send=allowed)
-        except _NoPermission:  # said once; the uploads are done
-            allowed, got = False, None
+        got = await run.folder(folder)
         if got is None:
             failed.append(folder)
         else:
@@ -79,44 +82,95 @@ def switch_off(settings: StackSettings) -> str:
 
 
 class _NoPermission(Exception):
-    """The key may not create stacks: stop stacking for this pass."""
+    """The key lacks a permission the stacking needs: stop sending for this pass."""
 
 
-async def _stack_folder(client: PassServer, store: StateStore,
-                        settings: StackSettings, folder: Path, *, send: bool = True
-                        ) -> int | None:
-    """The stacks made in ``folder``; None when one failed or, without ``send``, one
-    is due (tried again next pass)."""
-    remote_ids = await store.on_server_in(folder)
-    burst_ids = await _burst_ids(store, folder) if settings.bursts else {}
-    groups = stacks_in_folder(remote_ids, raw_jpeg=settings.raw_jpeg, bursts=settings.bursts,
-                              burst_ids=burst_ids)
-    if not groups:
-        return 0
-    known = {key: KnownStack(*row) for key, row in (await store.stacks_in(folder)).items()}
-    made: int | None = 0
-    for request in stack_requests(groups, remote_ids, known):
-        if not send:
-            return None
+class _Run:
+    """One pass's stacking: the stacks the state knows (read once, when a folder has a
+    group), and whether the key was refused (said once; then only the folders that
+    still need stacks are found, and kept for the next pass)."""
+
+    def __init__(self, client: PassServer, store: StateStore,
+                 settings: StackSettings) -> None:
+        self.client = client
+        self.store = store
+        self.settings = settings
+        self.known: dict[str, KnownStack] | None = None
+        self.allowed = True
+
+    async def folder(self, folder: Path) -> int | None:
         try:
-            stack_id, primary_id = await client.create_stack(request.asset_ids)
-        except (ApiError, TransportError) as exc:
-            if isinstance(exc, ApiError) and exc.kind is ErrorKind.PERMISSION:
-                # A key made without stack.create: backing up goes on, without stacks.
-                log.warning("no stacks: the API key lacks a permission (%s); give it "
-                            "stack.create, or set %s", exc.message, switch_off(settings))
-                raise _NoPermission from exc
-            raise_if_fatal(exc)
-            log.warning("could not stack %s in %s (%s); tried again next pass",
-                        request.key, folder, exc)
-            made = None
-            continue
-        await store.save_stack(folder, request.key, stack_id, primary_id, request.asset_ids)
-        log.info("stacked %d files in %s", len(request.asset_ids), folder,
-                 extra={"path": str(folder)})
-        if made is not None:
-            made += 1
-    return made
+            return await self._stack_folder(folder)
+        except _NoPermission:
+            self.allowed = False
+            return None
+
+    async def _stack_folder(self, folder: Path) -> int | None:
+        """The stacks made in ``folder``; None when one failed or, the key refused,
+        one is due (tried again next pass)."""
+        store, settings = self.store, self.settings
+        remote_ids = await store.on_server_in(folder)
+        burst_ids = await _burst_ids(store, folder) if settings.bursts else {}
+        groups = stacks_in_folder(remote_ids, raw_jpeg=settings.raw_jpeg,
+                                  bursts=settings.bursts, burst_ids=burst_ids)
+        if not groups:
+            return 0
+        if self.known is None:
+            self.known = by_asset(KnownStack(*row) for row in await store.known_stacks())
+        requests = stack_requests(groups, remote_ids, self.known)
+        if requests and not self.allowed:
+            return None
+        adopted = {remote_ids[n] for n in await store.adopted_in(folder)} if requests else set()
+        made: int | None = 0
+        for request in requests:
+            asking = not request.known and bool(adopted.intersection(request.asset_ids))
+            try:
+                found = await self._stacked_already(request.asset_ids) if asking else None
+                if found is not None:  # made before the state knew it: left as it is
+                    await self._remember(folder, request.key, *found, request.asset_ids)
+                    log.info("the files of a stack in %s are stacked on the server "
+                             "already; left as they are", folder, extra={"path": str(folder)})
+                    continue
+                stack_id, primary_id = await self.client.create_stack(request.asset_ids)
+            except (ApiError, TransportError) as exc:
+                if isinstance(exc, ApiError) and exc.kind is ErrorKind.PERMISSION:
+                    # A key made without stack.create (or asset.read, to ask whether
+                    # files are stacked already): backing up goes on, without stacks.
+                    log.warning("no stacks: the API key lacks a permission (%s); give it "
+                                "%s, or set %s", exc.message,
+                                "asset.read" if asking else "stack.create",
+                                switch_off(settings))
+                    raise _NoPermission from exc
+                raise_if_fatal(exc)
+                log.warning("could not stack %s in %s (%s); tried again next pass",
+                            request.key, folder, exc)
+                made = None
+                continue
+            await self._remember(folder, request.key, stack_id, primary_id,
+                                 request.asset_ids, request.replaces)
+            log.info("stacked %d files in %s", len(request.asset_ids), folder,
+                     extra={"path": str(folder)})
+            if made is not None:
+                made += 1
+        return made
+
+    async def _stacked_already(self, asset_ids: tuple[str, ...]) -> tuple[str, str] | None:
+        """The stack (id, primary id) on the server that one of ``asset_ids`` is in
+        already, or None: asked one file at a time, the cover first, until one is."""
+        for asset_id in asset_ids:
+            found = await self.client.asset_stack(asset_id)
+            if found is not None:
+                return found
+        return None
+
+    async def _remember(self, folder: Path, key: str, stack_id: str, primary_id: str,
+                        asset_ids: tuple[str, ...], replaces: str | None = None) -> None:
+        await self.store.save_stack(folder, key, stack_id, primary_id, asset_ids, replaces)
+        stack = KnownStack(stack_id, primary_id, frozenset(asset_ids))
+        known = self.known if self.known is not None else {}
+        for old in [a for a, s in known.items() if s.stack_id == replaces]:
+            del known[old]
+        known.update(dict.fromkeys(asset_ids, stack))
 
 
 async def _burst_ids(store: StateStore, folder: Path) -> dict[str, str]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiosqlite
 
-from ..model import ON_SERVER, REACHED_END, SEEN_ON_SERVER, PassOutcome
+from ..model import ON_SERVER, REACHED_END, SEEN_ON_SERVER, FileStatus, PassOutcome
 from .bursts import SET_READ, unread_query
 from .leaving import LEAVE, QUEUE
 from .paths import join_path, split_path, split_paths
@@ -313,6 +313,24 @@ class StateStore:
             async with self._transaction() as db:
                 await db.executemany(SET_READ, rows)
 
+    async def adopted_in(self, folder: Path) -> set[str]:
+        """The names of the files of ``folder`` that the server had before this client
+        sent them (status duplicate): they may be in a stack made without this state."""
+        async with self._db.execute(
+            f"SELECT name FROM files WHERE dir={DIR_ID} AND status=?",
+            [_dir_key(folder), FileStatus.DUPLICATE],
+        ) as cur:
+            return {os.fsdecode(name) for name, in await cur.fetchall()}
+
+    async def known_stacks(self) -> list[tuple[str, str, frozenset[str]]]:
+        """(stack id, primary id, asset ids) of every stack the state knows is on the
+        server, whichever folder its files were in then (stacks.by_asset looks them up
+        by asset id)."""
+        async with self._db.execute(
+                "SELECT DISTINCT stack_id, primary_id, asset_ids FROM stacks") as cur:
+            rows = await cur.fetchall()
+        return [(sid, primary, frozenset(ids.split(","))) for sid, primary, ids in rows]
+
     async def stacks_in(self, folder: Path) -> dict[str, tuple[str, str, frozenset[str]]]:
         """Group key → (stack id, primary id, asset ids) of the stacks made in ``folder``."""
         async with self._db.execute(
@@ -323,10 +341,13 @@ class StateStore:
         return {key: (sid, primary, frozenset(ids.split(","))) for key, sid, primary, ids in rows}
 
     async def save_stack(self, folder: Path, key: str, stack_id: str, primary_id: str,
-                         asset_ids: Iterable[str]) -> None:
-        """Remember the stack just made for group ``key`` of ``folder`` (replacing the
-        one made before for it, which the server deleted or emptied)."""
+                         asset_ids: Iterable[str], replaces: str | None = None) -> None:
+        """Remember the stack made (or found on the server) for group ``key`` of
+        ``folder``, replacing the one remembered for it before and the stack
+        ``replaces`` wherever it was remembered (the server deleted both)."""
         async with self._transaction() as db:
+            if replaces is not None:
+                await db.execute("DELETE FROM stacks WHERE stack_id=?", (replaces,))
             await db.execute(
                 f"INSERT OR REPLACE INTO stacks(dir, key, stack_id, primary_id, asset_ids) "
                 f"VALUES({DIR_ID}, ?, ?, ?, ?)",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -246,3 +247,60 @@ def test_bursts_switched_on_stack_a_library_backed_up_before_without_a_new_file(
     assert sorted([s[0], *sorted(s[1:])] for s in stacks_on(server)) == sorted(
         [f[0], *sorted(f[1:])] for f in (first, second))
     check_clean(server)
+
+
+def stack_posts(server) -> int:
+    return len([r for r in server.state.requests
+                if r.method == "POST" and r.path.endswith("/stacks")])
+
+
+def user_changes_the_cover(server, checksum: str) -> str:
+    """In Immich, the user puts another member on top of the only stack (PUT /stacks/{id}
+    does the same); return the stack's id."""
+    with server.state.lock:
+        (stack,) = server.state.stacks.values()
+        stack.primary_asset_id = next(a.id for a in server.state.stack_members(stack.id)
+                                      if a.checksum_hex == checksum)
+        return stack.id
+
+
+def test_a_renamed_folder_keeps_its_stack_and_the_cover_the_user_chose(server, tmp_path):
+    """The files of a stack move to another folder, unchanged: the state knows their
+    server ids and their stack, so nothing is sent again (the server would replace the
+    stack, dropping what the user changed in it)."""
+    setup, lib = stack_setup(tmp_path, server)
+    jpg, raw = photo(lib / "2024" / "IMG_1.JPG"), photo(lib / "2024" / "IMG_1.CR2")
+    once(setup)
+    assert stacks_on(server) == [[jpg, raw]] and stack_posts(server) == 1
+    stack_id = user_changes_the_cover(server, raw)
+    (lib / "2024").rename(lib / "2024 Rome")
+    once(setup)
+    assert stack_posts(server) == 1
+    assert list(server.state.stacks) == [stack_id] and stacks_on(server) == [[raw, jpg]]
+    # A file joining the renamed folder's group later has the stack made again, once.
+    (lib / "2024 Rome" / "IMG_1.HEIC").write_bytes(b"\xff\xd8\xff\xe1" + b"heic" * 50)
+    once(setup)
+    once(setup)
+    assert stack_posts(server) == 2 and len(server.state.stacks) == 1
+
+
+def test_a_lost_state_asks_the_server_and_sends_no_stack_that_exists(server, tmp_path):
+    setup, lib = stack_setup(tmp_path, server)
+    jpg, raw = photo(lib / "IMG_2.JPG"), photo(lib / "IMG_2.NEF")
+    once(setup)
+    stack_id = user_changes_the_cover(server, raw)
+    shutil.rmtree(setup.state_dir)  # the state lost: every file is found on the server
+    once(setup)
+    assert stack_posts(server) == 1
+    assert list(server.state.stacks) == [stack_id] and stacks_on(server) == [[raw, jpg]]
+    asked = [r for r in server.state.requests if r.method == "GET" and "/assets/" in r.path]
+    assert asked  # GET /assets/{id}: its stack
+    once(setup)  # found once, remembered: not asked again
+    assert stack_posts(server) == 1
+    assert len([r for r in server.state.requests
+                if r.method == "GET" and "/assets/" in r.path]) == len(asked)
+    # A pair found on the server unstacked is still stacked.
+    photo(lib / "IMG_3.JPG"), photo(lib / "IMG_3.NEF")
+    shutil.rmtree(setup.state_dir)
+    once(setup)
+    assert stack_posts(server) == 2 and len(server.state.stacks) == 2

@@ -167,8 +167,9 @@ async def test_stack_requests_leave_one_stack_per_group_across_passes(api, srv):
             body = await stack(api, *(srv.state.assets[i] for i in req.asset_ids))
             if req.replaces is not None:
                 assert req.replaces not in srv.state.stacks  # the server deleted it
-            known[req.key] = KnownStack(body["id"], body["primaryAssetId"],
-                                        frozenset(a["id"] for a in body["assets"]))
+            made = KnownStack(body["id"], body["primaryAssetId"],
+                              frozenset(a["id"] for a in body["assets"]))
+            known.update(dict.fromkeys(made.asset_ids, made))
     assert srv.state.counters.stacks_created == 2  # the third pass sent nothing
     (only,) = srv.state.stacks.values()
     assert only.primary_asset_id == assets[names[0]].id
