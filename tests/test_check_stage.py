@@ -1,5 +1,5 @@
-"""The check stage (pipeline/check.py) against a fake server that answers the bulk check
-as the stand-in does (immich_standin/api_assets.py: accept, or reject as a duplicate with
+"""The check stage (pipeline/check.py) against the fake server of tests/fake_server.py,
+which answers the bulk check as the stand-in does (accept, or reject as a duplicate with
 the asset id and whether it is in the trash; an empty request is a 500), with the record
 stage on a real SQLite file. No server process."""
 
@@ -7,52 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from immich_backupd.changes import FileStat
 from immich_backupd.errors import AuthError
-from immich_backupd.immich.client import CheckResult
 from immich_backupd.immich.errors import ApiError
 from immich_backupd.pipeline.check import END, CheckStage, parts
 from immich_backupd.pipeline.plan import Candidate, Unit
 from immich_backupd.pipeline.record import Recorder
 from immich_backupd.report.progress import Progress, Reporter
 from immich_backupd.state import DUPLICATE, TRASHED, StateStore
-
-
-class FakeServer:
-    """The bulk check of the stand-in: ``assets`` maps a sha1 to (asset id, trashed).
-    ``seen_queue``: the upload queue's size at each request (what was queued before)."""
-
-    api_url = "http://127.0.0.1:9/api"
-    MAX_ITEMS = 5000  # the stand-in's limit (BULK_CHECK_MAX_ITEMS)
-
-    def __init__(self, assets: dict[bytes, tuple[str, bool]],
-                 upload_q: asyncio.Queue[object] | None = None,
-                 error: ApiError | None = None) -> None:
-        self.assets = assets
-        self.upload_q = upload_q
-        self.error = error
-        self.requests: list[list[str]] = []
-        self.seen_queue: list[int] = []
-
-    async def bulk_upload_check(self, items: Sequence[tuple[str, bytes]]) -> list[CheckResult]:
-        self.requests.append([i for i, _ in items])
-        if self.upload_q is not None:
-            self.seen_queue.append(self.upload_q.qsize())
-        if self.error is not None:
-            raise self.error
-        if not items or len(items) > self.MAX_ITEMS:
-            raise ApiError(500, "Internal server error")
-        out = []
-        for i, sha1 in items:
-            found = self.assets.get(sha1)
-            out.append(CheckResult(i, True) if found is None else
-                       CheckResult(i, False, "duplicate", found[0], found[1]))
-        return out
+from tests.fake_server import FakeServer
 
 
 def cand(tmp_path: Path, name: str) -> Candidate:
@@ -77,7 +44,7 @@ def stage(server: FakeServer, store: StateStore, batch_size: int = 3,
 async def test_new_files_are_queued_and_known_ones_recorded(tmp_path, store):
     new, dup, trashed = (cand(tmp_path, n) for n in ("new.jpg", "dup.jpg", "bin.jpg"))
     upload_q: asyncio.Queue[object] = asyncio.Queue()
-    server = FakeServer({dup.sha1: ("asset-d", False), trashed.sha1: ("asset-t", True)})
+    server = FakeServer({dup.sha1: "asset-d", trashed.sha1: "asset-t"}, trashed={"asset-t"})
     queued: list[int] = []
     check, rec = stage(server, store, queued=queued)
     await check.check_batch([Unit([c]) for c in (new, dup, trashed)], upload_q)
@@ -95,7 +62,7 @@ async def test_one_request_at_a_time_each_parts_uploads_queued_before_the_next(
     """Why: a fatal answer to a later check must find the earlier part's uploads
     already going (tests/reliability/test_stops_recorded.py)."""
     upload_q: asyncio.Queue[object] = asyncio.Queue()
-    server = FakeServer({}, upload_q)
+    server = FakeServer(upload_q=upload_q)
     check, _ = stage(server, store, batch_size=3)
     units = [Unit([cand(tmp_path, f"{i}.jpg")]) for i in range(8)]
     await check.check_batch(units, upload_q)
@@ -114,7 +81,7 @@ async def test_a_live_pair_is_kept_whole_in_one_request(tmp_path, store):
 
 async def test_a_failed_check_uploads_everything_with_the_checksum(tmp_path, store):
     upload_q: asyncio.Queue[object] = asyncio.Queue()
-    server = FakeServer({}, error=ApiError(500, "Internal server error"))
+    server = FakeServer(check_error=ApiError(500, "Internal server error"))
     check, _ = stage(server, store)
     units = [Unit([cand(tmp_path, f"{i}.jpg")]) for i in range(2)]
     await check.check_batch(units, upload_q)
@@ -122,7 +89,7 @@ async def test_a_failed_check_uploads_everything_with_the_checksum(tmp_path, sto
 
 
 async def test_a_rejected_key_ends_the_check(tmp_path, store):
-    server = FakeServer({}, error=ApiError(401, "Invalid API key"))
+    server = FakeServer(check_error=ApiError(401, "Invalid API key"))
     check, _ = stage(server, store)
     with pytest.raises(AuthError):
         await check.check_batch([Unit([cand(tmp_path, "x.jpg")])], asyncio.Queue())
@@ -131,7 +98,7 @@ async def test_a_rejected_key_ends_the_check(tmp_path, store):
 async def test_the_run_batches_what_comes_and_ends_each_uploader(tmp_path, store):
     check_q: asyncio.Queue[object] = asyncio.Queue()
     upload_q: asyncio.Queue[object] = asyncio.Queue()
-    server = FakeServer({})
+    server = FakeServer()
     check, _ = stage(server, store, batch_size=100)
     for i in range(3):
         check_q.put_nowait([Unit([cand(tmp_path, f"{i}.jpg")])])

@@ -23,22 +23,7 @@ from immich_backupd.immich.client import (
 from immich_backupd.immich.errors import ApiError, TransportError
 from immich_backupd.immich.retry import RetryPolicy, backoff_delay
 from immich_backupd.pipeline.server import PassServer, Retrying, ServerWait
-
-
-class FakeClock:
-    """Time that moves only when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
+from tests.fake_server import FakeClock
 
 
 class FlakyServer:

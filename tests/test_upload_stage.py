@@ -1,7 +1,7 @@
-"""The upload stage (pipeline/upload.py) against a fake server that answers uploads as
-the stand-in does (immich_standin/api_assets.py: 201 with a new id, 200 "duplicate"
-for a checksum it has, 400 "Unsupported file type ...", 400 "Quota has been exceeded!"
-past the quota, a live photo's still naming its video), with the record stage on a real
+"""The upload stage (pipeline/upload.py) against the fake server of tests/fake_server.py,
+which answers uploads as the stand-in does (201 with a new id, 200 "duplicate" for a
+checksum it has, 400 "Unsupported file type ...", 400 "Quota has been exceeded!" past
+the quota, a live photo's still naming its video), with the record stage on a real
 SQLite file and real files. No server process."""
 
 from __future__ import annotations
@@ -9,19 +9,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 from immich_backupd.changes import FileStat
 from immich_backupd.errors import QuotaExceededError
 from immich_backupd.immich.client import (
-    AlbumAddResult,
-    CheckResult,
     Quota,
-    UploadRequest,
-    UploadResult,
 )
-from immich_backupd.immich.errors import ApiError
 from immich_backupd.model import VANISHED
 from immich_backupd.pipeline.check import END
 from immich_backupd.pipeline.plan import Candidate, Unit
@@ -29,89 +23,7 @@ from immich_backupd.pipeline.record import Recorder
 from immich_backupd.pipeline.upload import UploadStage
 from immich_backupd.report.progress import Progress, Reporter
 from immich_backupd.state import DUPLICATE, FAILED, UNSUPPORTED, UPLOADED, StateStore
-
-NO_QUOTA = Quota(size=None, usage=0)
-
-
-class FakeServer:
-    """A PassServer keeping assets by checksum, as the stand-in does."""
-
-    api_url = "http://127.0.0.1:9/api"
-
-    def __init__(self, quota: Quota = NO_QUOTA,
-                 refuse: tuple[str, ...] = ()) -> None:
-        self.assets: dict[bytes, str] = {}
-        self.live: dict[str, str | None] = {}  # asset id -> its live video's id
-        self.hidden: set[str] = set()
-        self._quota = quota
-        self.refuse = refuse  # file name endings refused as unsupported
-        self.uploads: list[str] = []
-
-    async def ping(self) -> bool:
-        return True
-
-    async def quota(self) -> Quota:
-        return self._quota
-
-    async def bulk_upload_check(self, items: Sequence[tuple[str, bytes]]) -> list[CheckResult]:
-        return [CheckResult(i, s not in self.assets, None if s not in self.assets
-                            else "duplicate", self.assets.get(s)) for i, s in items]
-
-    async def upload(self, req: UploadRequest) -> UploadResult:
-        if req.on_try is not None:
-            req.on_try()
-        self.uploads.append(req.filename)
-        body = req.data if req.data is not None else req.path.read_bytes()
-        assert hashlib.sha1(body).digest() == req.sha1  # the bytes the checksum says
-        if req.filename.endswith(self.refuse):
-            raise ApiError(400, f"Unsupported file type {req.path.suffix}")
-        if req.sha1 in self.assets:
-            return UploadResult(self.assets[req.sha1], duplicate=True)
-        q = self._quota
-        if q.size is not None and q.usage + req.size > q.size:
-            raise ApiError(400, "Quota has been exceeded!")
-        asset_id = f"asset-{len(self.assets) + 1}"
-        self.assets[req.sha1] = asset_id
-        self.live[asset_id] = req.live_photo_video_id
-        if req.visibility == "hidden":
-            self.hidden.add(asset_id)
-        self._quota = Quota(q.size, q.usage + req.size)
-        return UploadResult(asset_id, duplicate=False, bytes_sent=req.size)
-
-    async def link_live_photo(self, still_id: str, video_id: str) -> None:
-        self.live[still_id] = video_id
-
-    async def albums(self) -> dict[str, str]:
-        return {}
-
-    async def create_album(self, name: str, asset_ids: Sequence[str] = ()) -> str:
-        return "album"
-
-    async def add_to_album(self, album_id: str, asset_ids: Sequence[str]
-                           ) -> list[AlbumAddResult]:
-        return []
-
-    async def create_stack(self, asset_ids: Sequence[str]) -> tuple[str, str]:
-        return "stack-1", asset_ids[0]
-
-    async def asset_stack(self, asset_id: str) -> tuple[str, str] | None:
-        return None
-
-    async def upsert_tags(self, values: Sequence[str]) -> dict[str, str]:
-        return {v: f"tag-{v}" for v in values}
-
-    async def add_tag(self, tag_id: str, asset_ids: Sequence[str]) -> list[AlbumAddResult]:
-        return [AlbumAddResult(a, True) for a in asset_ids]
-
-    async def remove_tag(self, tag_id: str, asset_ids: Sequence[str]
-                         ) -> list[AlbumAddResult]:
-        return [AlbumAddResult(a, True) for a in asset_ids]
-
-    async def queues(self) -> dict[str, bool]:
-        return {}
-
-    async def set_queue_paused(self, name: str, paused: bool) -> bool:
-        return True
+from tests.fake_server import NO_QUOTA, FakeServer
 
 
 def cand(tmp_path: Path, name: str, data: bytes | None = None, kind: str = "image"

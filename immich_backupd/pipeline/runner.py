@@ -40,7 +40,6 @@ from ..errors import (
 )
 from ..folder_problems import FolderProblem
 from ..hashing import Hasher
-from ..immich.client import ImmichClient
 from ..immich.errors import ApiError, TransportError
 from ..model import REACHED_END, PassOutcome
 from ..report.progress import Progress, Reporter
@@ -114,19 +113,25 @@ class BackupPass:
     def __init__(
         self,
         settings: Settings,
-        client: ImmichClient,
+        client: PassServer,
         store: StateStore,
         server: ServerInfo,
         *,
         reporter: Reporter | None = None,
         hasher: Hasher | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
         targets: ScanTargets | None = None,
         hold: HoldFn | None = None,
         kinds: frozenset[str] | None = None,
         settle_wait: float = 0.0,
     ) -> None:
-        """``settle_wait``: how long the pass waits, after its scan, for files still
+        """``client``: the server (``ImmichClient``, or a fake: the pass needs only
+        :class:`PassServer`); the stages get it wrapped once in :class:`Retrying`.
+        ``clock``: the wall time the pass reads; ``sleep``: the wait between tries and
+        while the server is gone (None: asyncio's, cut short by a stop). Tests pass a
+        fake clock's, so no retry really sleeps.
+        ``settle_wait``: how long the pass waits, after its scan, for files still
         being written to settle and backs them up (``once``); 0 leaves them in
         ``PassResult.held`` (the daemon comes back for them)."""
         self.settings = settings
@@ -137,6 +142,7 @@ class BackupPass:
         self.hasher = hasher or Hasher()
         self._own_hasher = hasher is None
         self.clock = clock
+        self._sleep = sleep
         self.targets = targets
         self.hold = hold
         self.kinds = kinds  # None: images and videos; else only these (metered network)
@@ -153,9 +159,10 @@ class BackupPass:
         # not marked failed: they are simply backed up next time).
         self.server_wait = ServerWait(client.ping, client.api_url, self.policy,
                                       stopping=lambda: self.stopping,
-                                      pause=stop_aware_pause(self._stop),
+                                      pause=sleep or stop_aware_pause(self._stop),
                                       on_waiting=self._waiting_for_server, clock=clock)
-        self.api: PassServer = Retrying(client, self.policy, wait=self.server_wait)
+        self.api: PassServer = Retrying(client, self.policy, wait=self.server_wait,
+                                        sleep=sleep)
         self._reads = WorkerReads(store.path)
         # Stage 2: hashing (hash.py), with the budget of file bytes kept for the uploads.
         self._kept = KeptBytes(lambda: self.stopping)
@@ -228,7 +235,7 @@ class BackupPass:
                 await self.store.forget_many(await asyncio.to_thread(
                     lambda: [p for p in scan.gone if not p.exists()]))
             # After the uploads: retried, but not waiting for a server gone (as before).
-            after = Retrying(self.client, self.policy)
+            after = Retrying(self.client, self.policy, sleep=self._sleep)
             if not self.stopping and self.settings.backup.album_sync:
                 self.progress.phase = "albums"
                 self._notify()
