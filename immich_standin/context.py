@@ -217,11 +217,15 @@ class RequestContext:
             terminal = self.plan.terminal
             drop = terminal.after_bytes if terminal and terminal.kind == "drop" else None
             stop = self.plan.stop_reading
+            records: list[list[tuple[float, int]]] = []
+            for rule in self.plan.recorders:
+                rule.bodies.append(this_body := [])
+                records += [rule.received, this_body]
             self._body = BodyStream(
                 self.request, self.plan.bytes_per_second, drop,
                 stop_after=stop.after_bytes if stop is not None else None,
                 stop_seconds=stop.seconds if stop is not None else 0.0,
-                records=[rule.received for rule in self.plan.recorders],
+                records=records,
             )
         return self._body
 

@@ -25,10 +25,11 @@ Kinds of rule:
 * ``stop_reading`` - read ``after_bytes`` of the body, then nothing for ``seconds`` (a
                  server or proxy that stalls), then go on (combines with other rules).
 * ``record``   - note what of the body reached the server as it is read: (time.monotonic(),
-                 bytes) in ``received``, counting what the kernel holds for the reader too
-                 (Linux), i.e. what left the client (combines with other rules). Over
-                 HTTPS the TLS layer's buffer counts too, but not the record OpenSSL is
-                 reading: up to 16 KiB fewer than arrived.
+                 bytes) in ``received`` (and per request in ``bodies``), counting what
+                 the kernel holds for the reader too (Linux), i.e. what left the client
+                 (combines with other rules). Over HTTPS the TLS layer's buffer counts
+                 too, but not the record OpenSSL is reading: up to 16 KiB fewer than
+                 arrived.
 
 :meth:`Faults.set_down` simulates an offline server: ``mode="close"`` accepts and aborts
 every connection at once, ``mode="refuse"`` stops listening so connects are refused.
@@ -82,8 +83,10 @@ class FaultRule:
     hits: int = 0
     id: int = 0
     extra_headers: dict[str, str] = field(default_factory=dict)
-    # record: (time.monotonic(), body bytes received) samples, of every request it matched
+    # record: (time.monotonic(), body bytes received) samples, of every request it
+    # matched; and the same, one list per request, in the order they came
     received: list[tuple[float, int]] = field(default_factory=list)
+    bodies: list[list[tuple[float, int]]] = field(default_factory=list)
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():

@@ -5,10 +5,12 @@ upload slowly (a slow link), `status` in another process."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import time
 
 from .conftest import REPO
 from .test_daemon import Daemon, wait_until
@@ -84,3 +86,41 @@ def test_status_during_once_shows_the_rate_too(server, make_setup, tmp_path):
         if once.poll() is None:
             once.kill()
             once.wait()
+
+
+def test_status_never_shows_more_sent_than_the_server_has(server, make_setup, tmp_path):
+    """What ``once`` publishes as sent (live.json, read by ``status``) is at most what
+    the server has received of the uploads, read as they go over a link of 2 MB/s.
+    Counting what aiohttp was handed, it ran MBs ahead: the socket buffers."""
+    setup = make_setup(server, big_file_mb=16, concurrency=1)
+    server.faults.throttle("POST", "/api/assets", bytes_per_second=2_000_000)
+    bodies = server.faults.record("POST", "/api/assets", times=None).bodies
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LC_ALL": "C", "LANGUAGE": ""}
+    log = tmp_path / "once.log"
+    live_json = setup.state_dir / "live.json"
+    checked: list[tuple[int, int]] = []
+    with log.open("w") as err:
+        once = subprocess.Popen(
+            [sys.executable, "-m", "immich_backupd", "--config", str(setup.config), "once"],
+            stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=setup.tmp)
+    try:
+        deadline = time.monotonic() + 90
+        while once.poll() is None and time.monotonic() < deadline:
+            try:
+                live = json.loads(live_json.read_text())
+            except (OSError, ValueError):  # not there yet
+                live = {}
+            # Read after live.json: the server has at least what it had when that was
+            # written. Body bytes: the files' are fewer.
+            arrived = sum(body[-1][1] for body in list(bodies) if body)
+            if live.get("uploads"):
+                checked.append((live["bytes_sent"], arrived))
+            time.sleep(0.05)
+        assert once.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if once.poll() is None:
+            once.kill()
+            once.wait()
+    ahead = [(sent, arrived) for sent, arrived in checked if sent > arrived]
+    assert not ahead, ahead[:5]
+    assert len({sent for sent, _ in checked}) >= 4, checked  # it moved while we looked
