@@ -41,7 +41,7 @@ REPO = HERE.parent
 RESULTS = HERE / "results"
 PY = sys.executable
 
-DAEMON_RSS_LIMIT_MB = 50  # see Bench.daemon_rss
+DAEMON_RSS_LIMIT_MB = 60  # see Bench.daemon_rss
 
 SCENARIOS = ("hash", "first", "adopt", "rescan", "bigfile", "scaling", "daemon", "verify",
              "import")
@@ -530,10 +530,12 @@ class Bench:
     def daemon_rss(self, full: float, idle: float) -> None:
         """The daemon's RSS once idle after its first pass of 100,000 files just
         written (held back by settle_time over several passes), above the same reading
-        with an empty tree. The limit, +50 MB (0.5 KB a file): what an idle daemon
+        with an empty tree. The limit, +60 MB (0.6 KB a file): what an idle daemon
         keeps of the passes it has done should be the allocators' leftovers (+20 to
-        +38 MB measured once it collected after each pass), not the passes' objects
-        (308 MB, about +260, in session 9, when each pass's objects stayed)."""
+        +41 MB in seven runs once it collected after each pass: pymalloc arenas that a
+        few small objects made during a pass, a timer or a timestamp, keep; more held
+        passes, more of them), not the passes' objects (308 MB, about +260, in session
+        9, when each pass's objects stayed)."""
         above = round(full - idle, 1)
         self.res.values["daemon rss after the first pass of 100k, above idle"] = {
             "MB": above, "100k MB": round(full, 1), "idle MB": round(idle, 1),
