@@ -111,8 +111,18 @@ def _dry_run(settings: Settings) -> int:
     if report.untags:
         print(_("Tags it would take off the files it set them on: {tags}.").format(
             tags=", ".join(f"{tag} ({count(n)})" for tag, n in sorted(report.untags.items()))))
+    if report.added_tags:
+        print(_("Tags it would add to files backed up before: {tags}.").format(
+            tags=", ".join(f"{tag} ({count(n)})"
+                           for tag, n in sorted(report.added_tags.items()))))
+    if report.tags_to_check:
+        print(_("Tags it set before and would set again, as the check that they held "
+                "(the server can lose a tag set after an upload): {tags}.").format(
+            tags=", ".join(f"{tag} ({count(n)})"
+                           for tag, n in sorted(report.tags_to_check.items()))))
     no_tags = [p for p in TAG_PERMISSIONS if p in report.lacking]
-    if (report.tags or report.untags) and no_tags:
+    if (report.tags or report.untags or report.added_tags or report.tags_to_check) \
+            and no_tags:
         print(_("The API key lacks {permissions}: no tag will be set or taken off.").format(
             permissions=", ".join(no_tags)))
     if report.retry_later:

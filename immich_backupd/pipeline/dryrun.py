@@ -18,9 +18,11 @@ with bursts on, the photos backed up before whose id the next pass would read
 (pipeline/burstread.py) are counted from the state.
 
 When the per-folder settings changed since the last pass (their meta), the files backed
-up before that would go to another album (and the albums it would create for them) and
-the tags that would come off are counted too, by the pass's own rules (``followups``), from
-one read of the state (:func:`settings_followups`); with unchanged settings, none.
+up before that would go to another album (and the albums it would create for them), the
+tags they would get and the tags that would come off are counted too, by the pass's own
+rules (``followups``), from one read of the state (:func:`settings_followups`); with
+unchanged settings, none. So are the tags wanted and not yet seen to hold, which every
+pass sets (again: the check that sets a lost one again, tagging.py).
 
 The key's permissions, which ``connect`` reads anyway, say whether those stacks and tags
 would be made at all (``lacking``): the pass goes on without them where the key may not.
@@ -47,6 +49,7 @@ from .followups import (
     TAG_SETTINGS_KEY,
     FileAlbum,
     Removal,
+    added_tags,
     album_settings_text,
     moved_albums,
     removals_due,
@@ -80,6 +83,11 @@ class DryRunReport:
     album_moves: dict[str, int] = field(default_factory=dict)
     new_move_albums: list[str] = field(default_factory=list)  # of those, to create
     untags: dict[str, int] = field(default_factory=dict)
+    # Tags: tag -> files backed up before it would add it to (the settings changed, or
+    # not set yet); tag -> files it set it on before and would set it on again as the check that it
+    # held (the server can lose a tag set after an upload; see tagging.py).
+    added_tags: dict[str, int] = field(default_factory=dict)
+    tags_to_check: dict[str, int] = field(default_factory=dict)
     # Include folders not there (not mounted) or not readable, as the pass finds them:
     # nothing below them is counted, and the pass would not be complete.
     folder_problems: list[FolderProblem] = field(default_factory=list)
@@ -177,6 +185,12 @@ class FollowupReads(Protocol):
 
     def tag_removals(self) -> list[tuple[str, str, float | None]]: ...
 
+    def on_server_under(self, root: Path) -> list[tuple[Path, str]]: ...
+
+    def open_tags(self) -> list[tuple[str, str, float | None]]: ...
+
+    def tag_pairs(self) -> set[tuple[str, str]]: ...
+
     def unread_burst_count(self, extensions: Iterable[str]) -> int: ...
 
 
@@ -198,9 +212,18 @@ def settings_followups(report: DryRunReport, reads: FollowupReads, rules: AlbumR
         known = set(existing_albums) | set(report.new_albums)
         report.new_move_albums = sorted(a for a in report.album_moves if a not in known)
     pairs: list[tuple[str, str]] = []
+    unwanted: set[tuple[str, str]] = set()
     if reads.meta(TAG_SETTINGS_KEY) != tag_settings_text(rules):
-        pairs += unwanted_tags(reads.tags_of_files(), rules)
+        unwanted = set(unwanted_tags(reads.tags_of_files(), rules))
+        pairs += unwanted
+        files = [f for naming in rules.tag_settings for f in reads.on_server_under(naming.root)]
+        for _, tag in added_tags(files, rules, reads.tag_pairs()):
+            report.added_tags[tag] = report.added_tags.get(tag, 0) + 1
     due = removals_due([Removal(*r) for r in reads.tag_removals()], now)
     pairs += [(a, tag) for tag, assets in due.items() for a in assets]
     for _, tag in set(pairs):
         report.untags[tag] = report.untags.get(tag, 0) + 1
+    for remote_id, tag, set_at in reads.open_tags():  # the pass sends every open pair
+        if (remote_id, tag) not in unwanted:
+            into = report.added_tags if set_at is None else report.tags_to_check
+            into[tag] = into.get(tag, 0) + 1

@@ -3,8 +3,9 @@
 untagging.py) and a dry run (dryrun.py), which must not import the pass's frameworks.
 
 - Albums: :func:`moved_albums`, the files on the server whose album is another now.
-- Tags: :func:`unwanted_tags`, the pairs this client set that no folder asks for any
-  more; :func:`removals_due`, when a removal is sent (again).
+- Tags: :func:`added_tags`, the pairs a folder asks for now that its files backed up
+  before lack; :func:`unwanted_tags`, the pairs this client set that no folder asks for
+  any more; :func:`removals_due`, when a removal is sent (again).
 - The settings as kept in meta, to tell when they changed.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -96,6 +97,15 @@ def unwanted_tags(rows: Iterable[tuple[str, str, Path]], rules: AlbumRules
         keep = rules.root_of(path) is None or tag in rules.tags_for(path)
         wanted[key] = wanted.get(key, False) or keep
     return sorted(k for k, keep in wanted.items() if not keep)
+
+
+def added_tags(files: Iterable[tuple[Path, str]], rules: AlbumRules,
+               known: Container[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (asset, tag) pairs that ``files`` ((path, asset) on the server) get from their
+    include folder under ``rules`` and ``known`` (the pairs the state keeps) has not:
+    what changed tag settings add to files backed up before. Pure."""
+    return sorted({(remote_id, tag) for path, remote_id in files
+                   for tag in rules.tags_for(path) if (remote_id, tag) not in known})
 
 
 def removals_due(rows: Iterable[Removal], now: float, *,

@@ -7,6 +7,7 @@ the CLI's reader (:mod:`.reader`).
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..model import FileStatus
+from ..model import ON_SERVER, FileStatus
 from .paths import join_path
 
 # Outcomes of a file, as stored in files.status (see model.FileStatus).
@@ -83,6 +84,26 @@ TAGS_SET = (
     f"SELECT t.remote_id, t.tag, d.path, f.name FROM {FILES} JOIN asset_tags t ON "
     "t.remote_id = f.remote_id WHERE t.set_at IS NOT NULL AND f.status IN (?, ?)")
 """(remote id, tag, folder, name) of the tags this client set, per file; ON_SERVER."""
+OPEN_TAGS = (
+    "SELECT remote_id, tag, set_at FROM asset_tags WHERE NOT confirmed AND remote_id "
+    "IN (SELECT remote_id FROM files WHERE status IN (?, ?) AND remote_id IS NOT NULL)")
+"""(remote id, tag, set at) of the tags not yet seen to hold, for assets on the server;
+ON_SERVER."""
+ON_SERVER_UNDER = (
+    "SELECT d.path, f.name, f.remote_id FROM files f JOIN dirs d ON d.id = f.dir "
+    "WHERE (d.path = ? OR (d.path >= ? AND d.path < ?)) AND f.status IN (?, ?) "
+    "AND f.remote_id IS NOT NULL")
+"""(folder, name, remote id) of the files in or below a folder on the server: the
+folder, itself followed by "/" and by "0" (which follows "/"), then ON_SERVER; see
+:func:`under_params`."""
+
+
+def under_params(root: Path) -> list[Any]:
+    """The parameters of ON_SERVER_UNDER for ``root``."""
+    prefix = os.fsencode(root).rstrip(b"/")
+    return [prefix or b"/", prefix + b"/", prefix + b"0", *ON_SERVER]
+
+
 FILE_PARAMS = len(INSERT_COLS.split(","))
 FILE_ROW = f"({DIR_ID}{',?' * (FILE_PARAMS - 1)})"
 

@@ -31,6 +31,8 @@ from .records import (
     FILE_ROW,
     FILES,
     INSERT_COLS,
+    ON_SERVER_UNDER,
+    OPEN_TAGS,
     TAGS_SET,
     FileRecord,
     PassStats,
@@ -39,6 +41,7 @@ from .records import (
     names_per_statement,
     row_to_record,
     rows_per_statement,
+    under_params,
 )
 from .schema import DB_NAME, PRAGMAS, migrate
 from .sidecars import SENT, SET_LATE
@@ -430,24 +433,14 @@ class StateStore:
 
     async def on_server_under(self, root: Path) -> list[tuple[Path, str]]:
         """(path, server id) of every file in or below ``root`` on the server."""
-        prefix = os.fsencode(root).rstrip(b"/")
-        async with self._db.execute(
-            "SELECT d.path, f.name, f.remote_id FROM files f JOIN dirs d ON d.id = f.dir "
-            "WHERE (d.path = ? OR (d.path >= ? AND d.path < ?)) AND f.status IN (?, ?) "
-            "AND f.remote_id IS NOT NULL",
-            [prefix or b"/", prefix + b"/", prefix + b"0", *ON_SERVER],  # "0" follows "/"
-        ) as cur:
+        async with self._db.execute(ON_SERVER_UNDER, under_params(root)) as cur:
             rows = await cur.fetchall()
         return [(Path(os.fsdecode(d)) / os.fsdecode(n), r) for d, n, r in rows]
 
     async def open_tags(self) -> list[tuple[str, str, float | None]]:
         """(remote id, tag, set at) of the tags not yet seen to hold, for assets the
         state still has on the server."""
-        async with self._db.execute(
-            "SELECT remote_id, tag, set_at FROM asset_tags WHERE NOT confirmed AND remote_id "
-            "IN (SELECT remote_id FROM files WHERE status IN (?, ?) AND remote_id IS NOT NULL)",
-            ON_SERVER,
-        ) as cur:
+        async with self._db.execute(OPEN_TAGS, ON_SERVER) as cur:
             return [(r, t, s) for r, t, s in await cur.fetchall()]
 
     async def tags_set(self, pairs: Iterable[tuple[str, str]], now: float) -> None:

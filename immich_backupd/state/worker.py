@@ -17,11 +17,14 @@ from .records import (
     DIR_ID,
     FILE_COLS,
     FILES,
+    ON_SERVER_UNDER,
+    OPEN_TAGS,
     TAGS_SET,
     FileRecord,
     chunks,
     names_per_statement,
     row_to_record,
+    under_params,
 )
 from .sidecars import IN_FOLDER, LATE_DIRS
 
@@ -88,6 +91,19 @@ class WorkerReads:
     def tag_removals(self) -> list[tuple[str, str, float | None]]:
         """As ``StateStore.tag_removals``."""
         return list(self._conn().execute("SELECT remote_id, tag, removed_at FROM tag_removals"))
+
+    def on_server_under(self, root: Path) -> list[tuple[Path, str]]:
+        """As ``StateStore.on_server_under``."""
+        return [(join_path(d, n), r) for d, n, r
+                in self._conn().execute(ON_SERVER_UNDER, under_params(root))]
+
+    def open_tags(self) -> list[tuple[str, str, float | None]]:
+        """As ``StateStore.open_tags``."""
+        return list(self._conn().execute(OPEN_TAGS, ON_SERVER))
+
+    def tag_pairs(self) -> set[tuple[str, str]]:
+        """(remote id, tag) of every pair this client wants (``asset_tags``)."""
+        return set(self._conn().execute("SELECT remote_id, tag FROM asset_tags"))
 
     def unread_burst_count(self, extensions: Iterable[str]) -> int:
         """How many photos the catch-up of burst ids has left to look at (0 once done;

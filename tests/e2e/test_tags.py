@@ -63,6 +63,10 @@ def test_tags_land_on_a_nested_tree_and_lost_ones_are_set_again(server, tmp_path
             in dry.stdout), dry.stdout
     server.state.tags_to_lose = 2  # the server's jobs take two of the first pass's away
     once(setup)
+    dry = setup.run("once", "--dry-run")  # it would set them all again: the check
+    assert ("Tags it set before and would set again, as the check that they held (the "
+            "server can lose a tag set after an upload): Family (5), Old/Scans (5), "
+            "Trips (2), Trips/2024/Rome (2).") in dry.stdout, dry.stdout
     first = tags_on(server)
     assert sum(len(t) for t in first.values()) == sum(len(t) for t in expected.values()) - 2
     assert server_albums(server) == {"Trips/2024/Rome": {rome, known}, "lib": {top},
@@ -111,6 +115,10 @@ def test_tags_added_to_a_folder_backed_up_before_reach_its_old_files(server, tmp
     assert tags_on(server) == {old: set(), other: set()}
     config["albums"]["include"][0] = entry  # now with tags, nothing changed on disk
     setup.config.write_text(json.dumps(config))
+    dry = setup.run("once", "--dry-run")
+    assert ("Tags it would add to files backed up before: Family (1), Old/Scans (1), "
+            "Trips (1).") in dry.stdout, dry.stdout
+    assert "would set again" not in dry.stdout
     once(setup)
     assert tags_on(server) == {old: {"Family", "Old/Scans", "Trips"}, other: set()}
     made = server.state.counters.tags_made
