@@ -168,3 +168,37 @@ def test_a_rescan_once_bursts_were_caught_up_looks_for_no_unread_burst(
             counts.append(int(matching))
     # Off: none. On: the chunk that found all 40, the query that found no more. Then none.
     assert counts == [0, 2, 0], counts
+
+
+REGROUP = "f.name, f.burst FROM files"  # in the regrouping's query (state/store.py) alone
+
+
+def test_stacks_switched_on_group_the_library_once_then_never_again(tmp_path: Path) -> None:
+    """raw_jpeg switched on for a library backed up without: one pass groups the names
+    of every folder from the state (one query) and stacks the pairs; every later pass
+    makes no such query."""
+    with StandinServer(version="3.1.0") as srv:
+        for f in range(2):
+            folder = tmp_path / "photos" / f"album-{f}"
+            folder.mkdir(parents=True)
+            for name in ("IMG_0001.jpg", "IMG_0001.cr2", "IMG_0002.jpg"):
+                (folder / name).write_bytes(b"\xff\xd8\xff" + f"{f}-{name}".encode() + bytes(64))
+                os.utime(folder / name, (OLD, OLD))
+        config = tmp_path / "config.yaml"
+        counts = []
+        for raw_jpeg in (False, True, True):
+            config.write_text(json.dumps({
+                "server": {"url": srv.url, "api_key": srv.api_key},
+                "state_dir": str(tmp_path / "state"),
+                "albums": {"include": [str(tmp_path / "photos")]},
+                "backup": {"stacks": {"raw_jpeg": raw_jpeg}}}))
+            config.chmod(0o600)
+            out = subprocess.run([sys.executable, "-c", PROBE_MATCHING, str(config),
+                                  REGROUP], capture_output=True, text=True,
+                                 timeout=300, check=True)
+            line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")][-1]
+            _, rc, matching = line.split()
+            assert rc == "0", out.stderr[-2000:]
+            counts.append(int(matching))
+        assert srv.state.counters.stacks_created == 2
+    assert counts == [0, 1, 0], counts

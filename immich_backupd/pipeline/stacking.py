@@ -3,8 +3,12 @@
 Runs after the uploads of a pass, over the folders in which the pass recorded a file
 as on the server (uploaded, or found there already), so a pair whose halves reach the
 server in different passes, or whose JPEG was on the server before, is stacked when its
-second half arrives. Groups come from the file names the state has for the folder
-(``stacks.stacks_in_folder``: never across folders); what to send from the stacks the
+second half arrives. When the stack settings differ from those it last ran with (meta
+``stack_settings``: ``raw_jpeg`` or ``bursts`` switched on for a library backed up
+before), it first groups the names of every folder's files on the server, from the
+state alone (no file read), once, and stacks those folders too. Groups come from the
+file names the state has for the folder (``stacks.stacks_in_folder``: never across
+folders); what to send from the stacks the
 state remembers, looked up by their files' server ids (``stacks.stack_requests``), because
 stacking again on a real server replaces the stack (and with it what the user changed,
 such as its cover) and moves members out of other stacks: a stack is never sent twice,
@@ -49,6 +53,7 @@ from .server import PassServer
 log = logging.getLogger("immich_backupd.stacks")
 
 PENDING_KEY = "stacks_pending"  # meta: JSON list of folders whose stacking failed
+SETTINGS_KEY = "stack_settings"  # meta: the stack settings the folders were grouped with
 
 
 async def sync_stacks(client: PassServer, store: StateStore, settings: StackSettings,
@@ -56,10 +61,15 @@ async def sync_stacks(client: PassServer, store: StateStore, settings: StackSett
     """Make the stacks of ``folders``, and of those whose stacking failed before, that
     are not on the server yet. Return how many stacks were made. ``client``: the pass's
     retrying server (server.Retrying): a failure here has been tried again already."""
+    wanted = stack_settings_text(settings)
+    changed = wanted != await store.get_meta(SETTINGS_KEY)
     if not (settings.raw_jpeg or settings.bursts):
+        if changed:
+            await store.set_meta(SETTINGS_KEY, wanted)
         return 0
     before = json.loads(await store.get_meta(PENDING_KEY) or "[]")
-    todo = sorted({*folders, *map(Path, before)})
+    again = await _regroup(store, settings) if changed else set()
+    todo = sorted({*folders, *map(Path, before), *again})
     failed: list[Path] = []
     made = 0
     run = _Run(client, store, settings)
@@ -71,7 +81,32 @@ async def sync_stacks(client: PassServer, store: StateStore, settings: StackSett
             made += got
     if failed or before:
         await store.set_meta(PENDING_KEY, json.dumps([str(f) for f in failed]))
+    if changed:  # those that failed are pending: tried again without this
+        await store.set_meta(SETTINGS_KEY, wanted)
     return made
+
+
+def stack_settings_text(settings: StackSettings) -> str:
+    """The stack settings as kept in meta ``stack_settings``."""
+    return json.dumps({"raw_jpeg": settings.raw_jpeg, "bursts": settings.bursts})
+
+
+async def _regroup(store: StateStore, settings: StackSettings) -> set[Path]:
+    """The stack settings changed (or were never kept): the folders whose files on the
+    server make a group now, by their names and the burst ids the state has (none read
+    here), wherever and whenever they were backed up. Once per change, one query."""
+    found: set[Path] = set()
+    files = 0
+    async for folder, names in store.names_on_server():
+        files += len(names)
+        burst_ids = {n: b for n, b in names.items() if b} if settings.bursts else {}
+        if stacks_in_folder(names, raw_jpeg=settings.raw_jpeg, bursts=settings.bursts,
+                            burst_ids=burst_ids):
+            found.add(folder)
+    if found:
+        log.info("the stack settings changed: %d files backed up before grouped by name, "
+                 "%d folders with stacks to make or keep", files, len(found))
+    return found
 
 
 def switch_off(settings: StackSettings) -> str:

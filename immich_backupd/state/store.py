@@ -325,6 +325,26 @@ class StateStore:
         ) as cur:
             return {os.fsdecode(name) for name, in await cur.fetchall()}
 
+    async def names_on_server(self) -> AsyncIterator[tuple[Path, dict[str, str | None]]]:
+        """Each folder with files on the server, and their names → Apple burst id (None:
+        not read, "": none): one query over the whole state, a folder at a time in key
+        order (the stack settings changed: pipeline/stacking.py groups them by name)."""
+        folder: tuple[int, bytes] | None = None
+        names: dict[str, str | None] = {}
+        async with self._db.execute(
+            "SELECT f.dir, d.path, f.name, f.burst FROM files f JOIN dirs d ON d.id = f.dir "
+            "WHERE f.status IN (?, ?) AND f.remote_id IS NOT NULL ORDER BY f.dir",
+            ON_SERVER,
+        ) as cur:
+            async for dir_id, path, name, burst in cur:
+                if folder is not None and folder[0] != dir_id:
+                    yield Path(os.fsdecode(folder[1])), names
+                    names = {}
+                folder = (dir_id, path)
+                names[os.fsdecode(name)] = burst
+        if folder is not None:
+            yield Path(os.fsdecode(folder[1])), names
+
     async def known_stacks(self) -> list[tuple[str, str, frozenset[str]]]:
         """(stack id, primary id, asset ids) of every stack the state knows is on the
         server, whichever folder its files were in then (stacks.by_asset looks them up

@@ -219,7 +219,7 @@ def test_bursts_switched_on_stack_a_library_backed_up_before_without_a_new_file(
     assert "6 photos backed up before to look at for iPhone bursts" in dry.stdout, dry.stdout
     proc = setup.run("once")
     assert proc.returncode == 0, proc.stderr
-    assert "read the burst ids of 6 photos backed up before: 5 frames of a burst in 2 " \
+    assert "read the burst ids of 6 photos backed up before: 5 frames of an iPhone burst in 2 " \
            "folders" in proc.stderr, proc.stdout + proc.stderr
     # The first frame by name on top; the server keeps the others in no set order.
     assert sorted([s[0], *sorted(s[1:])] for s in stacks_on(server)) == sorted(
@@ -304,3 +304,27 @@ def test_a_lost_state_asks_the_server_and_sends_no_stack_that_exists(server, tmp
     shutil.rmtree(setup.state_dir)
     once(setup)
     assert stack_posts(server) == 2 and len(server.state.stacks) == 2
+
+
+def test_switching_stacks_on_stacks_the_named_groups_backed_up_before(server, tmp_path):
+    """raw_jpeg and bursts switched on for a library backed up without them: the next
+    pass stacks the pairs and the named bursts of every folder, with no new file."""
+    setup, lib = stack_setup(tmp_path, server, raw_jpeg=False, bursts=False)
+    jpg, raw = photo(lib / "a" / "IMG_1.JPG"), photo(lib / "a" / "IMG_1.CR2")
+    frames = [photo(lib / "b" / f"20231207_101605_00{i}.jpg") for i in (1, 2)]
+    once(setup)
+    assert stacks_on(server) == []
+    stack_setup_config(tmp_path, server, lib, raw_jpeg=True, bursts=False)
+    proc = setup.run("once")
+    assert proc.returncode == 0, proc.stderr
+    assert stacks_on(server) == [[jpg, raw]]
+    stack_setup_config(tmp_path, server, lib, raw_jpeg=True, bursts=True)
+    proc = setup.run("once")
+    assert proc.returncode == 0, proc.stderr
+    assert stacks_on(server) == sorted([[jpg, raw], frames])
+    # The lines say which is which: no iPhone burst among them, the named one stacked.
+    assert "backed up before: 0 frames of an iPhone burst in 0 folders" in proc.stderr
+    assert ("the stack settings changed: 4 files backed up before grouped by name, "
+            "2 folders with stacks to make or keep") in proc.stderr
+    once(setup)
+    assert server.state.counters.stacks_created == 2
