@@ -27,7 +27,9 @@ generation, which these thresholds collect after some ten million more tracked
 objects: in a daemon that then sits idle, never, and each pass added its own. A
 long-running process calls :func:`release_after_pass` when a pass has ended. Measured
 (the bench's daemon on 100,000 files just written, held back by ``settle_time`` over
-several passes): RSS once idle 333 → 85 MB; an idle daemon with no files: 53 MB.
+several passes): RSS once idle 333 → 73 to 92 MB (the rest: arenas of Python's
+allocator that a few small objects made during the passes keep); an idle daemon with
+no files: 51 to 53 MB.
 """
 
 from __future__ import annotations
