@@ -16,6 +16,7 @@ from immich_backupd.daemon.policy import (
     events_kept,
     held_due,
     need_for,
+    pass_reason,
     targets_for,
 )
 from immich_backupd.errors import (
@@ -106,3 +107,12 @@ def test_events_kept_after_a_pass_are_the_held_files_and_those_it_did_not_look_a
     assert keep(a) and keep(b) and not keep(c) and not keep(Path("/lib/a/4.jpg"))
     everything = events_kept([], {c: "video"}, None)
     assert everything(c) and not everything(a) and not everything(b)
+
+
+def test_the_pass_line_says_one_folder_in_the_singular():
+    one = ScanTargets(frozenset({Path("/a")}), frozenset())
+    two = ScanTargets(frozenset({Path("/a")}), frozenset({Path("/b")}))
+    assert pass_reason(None, one, None) == "1 folder changed"
+    assert pass_reason(None, two, frozenset({"video", "image"})) == (
+        "2 folders changed, only image, video")
+    assert pass_reason("rescan", None, None) == "rescan"

@@ -51,6 +51,7 @@ from .policy import (
     events_kept,
     held_due,
     kinds_for,
+    pass_reason,
     targets_for,
 )
 from .publish import DaemonState, ProgressFeed
@@ -300,9 +301,8 @@ class Daemon:
         if decision is None:  # stopped while waiting
             return
         kinds = kinds_for(decision)
-        log.info("backup pass (%s)%s", trigger.reason if trigger.full else
-                 f"{len(targets.folders) + len(targets.trees) if targets else 0} folders "
-                 "changed", "" if kinds is None else f", only {', '.join(sorted(kinds))}")
+        log.info("backup pass (%s)", pass_reason(trigger.reason if trigger.full else None,
+                                                 targets, kinds))
         self.status.state = DaemonPhase.SCANNING
         self.status.waiting_for = None
         self.status.error = None

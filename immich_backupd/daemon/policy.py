@@ -178,6 +178,18 @@ def kinds_for(decision: Decision) -> frozenset[str] | None:
                      if ok)
 
 
+def pass_reason(full_reason: str | None, targets: ScanTargets | None,
+                kinds: frozenset[str] | None) -> str:
+    """What the log says a pass is for: the trigger's reason of a full pass, else how
+    many folders changed; and the kinds the conditions let through, when not all."""
+    if full_reason is not None:
+        why = full_reason
+    else:
+        n = len(targets.folders) + len(targets.trees) if targets else 0
+        why = f"{n} folder{'s' if n != 1 else ''} changed"
+    return why if kinds is None else f"{why}, only {', '.join(sorted(kinds))}"
+
+
 def need_for(held: Mapping[Path, str]) -> Kind:
     """What the conditions must allow for the held files to go: "videos", "photos" or,
     with both kinds held, "any"."""

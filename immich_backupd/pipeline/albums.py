@@ -57,9 +57,13 @@ async def follow_album_settings(store: StateStore, rules: AlbumRules, media: Med
     moved = moved_albums(files, rules, media)
     if moved:
         await store.move_to_albums(moved)
-        log.info("album settings changed: %d files backed up before are added to the "
-                 "albums they belong in now; the albums they were in are left as they are "
-                 "(files are never taken out of an album)", len(moved))
+        n = len(moved)
+        log.info("album settings changed: %d %s added to the %s now; the %s left "
+                 "as %s (files are never taken out of an album)", n,
+                 "file backed up before is" if n == 1 else "files backed up before are",
+                 "album it belongs in" if n == 1 else "albums they belong in",
+                 "album it was in is" if n == 1 else "albums they were in are",
+                 "it is" if n == 1 else "they are")
     await store.set_meta(ALBUM_SETTINGS_KEY, settings)
     return len(moved)
 

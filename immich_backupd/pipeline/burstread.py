@@ -101,9 +101,11 @@ async def catch_up_bursts(store: StateStore, *, stopping: Callable[[], bool],
     elif after != start and after is not None:
         await store.set_meta(CATCHUP_KEY, cursor_text(after))
     if result.read:
-        log.info("read the burst ids of %d photos backed up before: %d frames of an "
-                 "iPhone burst in %d folders%s", result.read, result.in_burst, len(result.folders),
-                 "" if result.done else "; the rest in the next pass")
+        folders = len(result.folders)
+        log.info("read the burst ids of %d photo%s backed up before: %d frame%s of an "
+                 "iPhone burst in %d folder%s%s", result.read, "s" if result.read != 1 else "",
+                 result.in_burst, "s" if result.in_burst != 1 else "", folders,
+                 "s" if folders != 1 else "", "" if result.done else "; the rest in the next pass")
     return result
 
 

@@ -159,5 +159,5 @@ async def _converge(client: PassServer, store: StateStore, rows: list[OpenTag],
             await store.tags_confirmed(verdicts[TagVerdict.HELD] + verdicts[TagVerdict.THEIRS])
             made += len(verdicts[TagVerdict.SET])
     if made:
-        log.info("set %d tags; checked again in a later pass", made)
+        log.info("set %d tag%s; checked again in a later pass", made, "s" if made != 1 else "")
     return made

@@ -50,9 +50,11 @@ async def forget_unwanted(store: StateStore, rules: AlbumRules) -> int:
     unwanted = unwanted_tags(await store.tags_of_files(), rules)
     if unwanted:
         await store.unwant_tags(unwanted)
-        log.info("%d tags this client set are no longer in the config: they are taken "
-                 "off those files (the tags themselves, and tags set by hand, stay)",
-                 len(unwanted))
+        n = len(unwanted)
+        log.info("%d %s no longer in the config: %s taken off those files (the tags "
+                 "themselves, and tags set by hand, stay)", n,
+                 "tag this client set is" if n == 1 else "tags this client set are",
+                 "it is" if n == 1 else "they are")
     return len(unwanted)
 
 
@@ -90,7 +92,8 @@ async def take_off_tags(client: PassServer, store: StateStore, now: float) -> in
                 continue
             taken += await _record(store, tag, results, now)
     if taken:
-        log.info("took %d tags off; checked again in a later pass", taken)
+        log.info("took %d tag%s off; checked again in a later pass", taken,
+                 "s" if taken != 1 else "")
     return taken
 
 

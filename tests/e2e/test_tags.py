@@ -138,5 +138,7 @@ def test_a_lost_tag_is_set_again_also_when_a_tag_below_it_held(server, tmp_path)
     server.state.tags_to_lose = 1  # the first pair set, Old, is taken away again
     once(setup)
     assert tags_on(server) == {scan: {"Old/Scans"}}
-    once(setup)
+    proc = setup.run("once")
+    assert proc.returncode == 0, proc.stderr
     assert tags_on(server) == {scan: {"Old", "Old/Scans"}}
+    assert "set 1 tag; checked again" in proc.stderr, proc.stderr  # not "1 tags"
