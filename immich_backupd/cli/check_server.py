@@ -20,6 +20,7 @@ from ..pipeline.connect import (
     LINK_PERMISSION,
     QUEUE_PERMISSIONS,
     STACK_PERMISSION,
+    STACK_READ_PERMISSION,
     TAG_PERMISSIONS,
     missing_optional,
     missing_permissions,
@@ -170,6 +171,10 @@ async def _key(screen: Screen, label: str, client: ImmichClient, settings: Setti
         if STACK_PERMISSION in optional:
             more.append(_("Without stack.create RAW+JPEG pairs and bursts are backed up "
                           "but not stacked."))
+        if STACK_READ_PERMISSION in optional:
+            more.append(_("Without asset.read the RAW+JPEG pairs and bursts whose files "
+                          "were on the server before are not stacked: whether they are "
+                          "stacked already cannot be asked."))
         if any(p in optional for p in TAG_PERMISSIONS):
             more.append(_("Without tag.create and tag.asset the tags of albums.include "
                           "are not set."))

@@ -34,18 +34,21 @@ class ServerInfo:
 LINK_PERMISSION = "asset.update"  # linking a live photo's late video (livelink.py)
 QUEUE_PERMISSIONS = ("queue.read", "queue.update")  # bulk-import mode (jobpause.py)
 STACK_PERMISSION = "stack.create"  # backup.stacks (stacking.py)
+# backup.stacks: whether files the server had before are stacked already (stacking.py)
+STACK_READ_PERMISSION = "asset.read"
 TAG_PERMISSIONS = ("tag.create", "tag.asset")  # include tags (tagging.py)
 
 
 def missing_optional(granted: tuple[str, ...], pause_jobs: bool, *, stacks: bool = False,
                      tags: bool = False) -> list[str]:
     """The optional permissions the key lacks: ``asset.update`` always, the queue ones
-    when bulk-import mode is on, ``stack.create`` when stacks are on, the tag ones when
-    an include folder has tags."""
+    when bulk-import mode is on, ``stack.create`` and ``asset.read`` when stacks are on,
+    the tag ones when an include folder has tags."""
     if "all" in granted:
         return []
     wanted = [LINK_PERMISSION, *(QUEUE_PERMISSIONS if pause_jobs else ()),
-              *((STACK_PERMISSION,) if stacks else ()), *(TAG_PERMISSIONS if tags else ())]
+              *((STACK_PERMISSION, STACK_READ_PERMISSION) if stacks else ()),
+              *(TAG_PERMISSIONS if tags else ())]
     return [p for p in dict.fromkeys(wanted) if p not in granted]
 
 

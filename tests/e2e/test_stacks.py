@@ -328,3 +328,25 @@ def test_switching_stacks_on_stacks_the_named_groups_backed_up_before(server, tm
             "2 folders with stacks to make or keep") in proc.stderr
     once(setup)
     assert server.state.counters.stacks_created == 2
+
+
+def test_a_key_without_asset_read_leaves_files_found_on_the_server_unstacked(
+        server, tmp_path):
+    """Whether files the server had are stacked already cannot be asked: they are not
+    stacked (that could replace a stack), the log says why, and the next pass with the
+    permission asks and stacks."""
+    setup, lib = stack_setup(tmp_path, server)
+    jpg, raw = photo(lib / "IMG_4.JPG"), photo(lib / "IMG_4.NEF")
+    for name in ("IMG_4.JPG", "IMG_4.NEF"):
+        server.state.seed_asset(server.user.id, (lib / name).read_bytes(), name)
+    key = server.state.create_api_key(server.user.id, [
+        "asset.upload", "user.read", "album.read", "album.create", "albumAsset.create",
+        "asset.update", "stack.create"])
+    (tmp_path / "api-key").write_text(key + "\n")
+    proc = setup.run("once")
+    assert proc.returncode == 0, proc.stderr
+    assert stack_posts(server) == 0
+    assert "give it asset.read" in proc.stderr
+    (tmp_path / "api-key").write_text(server.api_key + "\n")
+    once(setup)  # the folder was kept as pending
+    assert stacks_on(server) == [[jpg, raw]] and stack_posts(server) == 1

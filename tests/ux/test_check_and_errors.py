@@ -283,7 +283,8 @@ async def test_check_names_what_stacks_and_tags_need(srv, tmp_path):
     config = write_config(tmp_path, srv.url, key)
     code, out = await check(config)
     assert code == 0, out
-    assert "missing stack.create" in out and "not stacked" in out  # raw_jpeg is on
+    assert "missing stack.create, asset.read" in out and "not stacked" in out  # raw_jpeg on
+    assert "Without asset.read the RAW+JPEG pairs" in out
     assert "tag.create" not in out  # no include folder has tags
     data = json.loads(config.read_text())
     data["albums"]["include"] = [{"path": data["albums"]["include"][0], "tags": ["Family"]}]
@@ -292,7 +293,7 @@ async def test_check_names_what_stacks_and_tags_need(srv, tmp_path):
     code, out = await check(config)
     assert code == 0, out
     assert "missing tag.create, tag.asset" in out and "are not set" in out
-    assert "stack.create" not in out
+    assert "stack.create" not in out and "asset.read" not in out
 
 
 async def test_check_says_what_each_include_entry_does(srv, tmp_path):
