@@ -32,6 +32,7 @@ from ..rules import AlbumRules
 from ..scan import DirListing, KnownFn, walk, walk_targets
 from ..state import DirKnown, FileRecord, WorkerReads
 from .check import END
+from .gonefolders import folder_gone, is_empty, record_paths
 from .hash import HashStage
 from .plan import Unit, plan_dir
 from .record import Recorder
@@ -159,14 +160,22 @@ class ScanStage:
         the walk compares, for all of them, before it is listed (``dir_known``); then
         the full records of only the files listed new or changed that have one."""
         known_here = DirKnown({}, [])
+        visited: set[str] = set()  # the folders listed, for the folders gone (full walks)
+        unlisted: str | None = None  # the last folder read that had records, until listed
 
         def known(directory: str) -> dict[str, tuple[int, int, int]]:
-            nonlocal known_here
+            nonlocal known_here, unlisted
+            if unlisted is not None:  # it had records and listed nothing
+                self._forget_unlisted(unlisted, known_here)
             known_here = self._reads.dir_known(directory)
+            if self.targets is None:
+                visited.add(directory)
+            unlisted = directory if (known_here.on_server or known_here.others) else None
             return known_here.on_server
 
         late_dirs = self._reads.late_dirs()  # compared even with no sidecar left
         for listing in self._listings(known):
+            unlisted = None
             if listing.root in self._unavailable_roots:
                 continue  # a mount point without its disk: nothing there is "deleted"
             # The photos not uploaded again: the unchanged, and the unchanged halves of
@@ -197,6 +206,35 @@ class ScanStage:
                 wanted += [name for name in others if name in listed]
             records = self._reads.dir_records(str(listing.path), wanted) if wanted else {}
             yield Scanned(listing, records, gone)
+        # The walk has ended (a stopped pass never gets here).
+        if unlisted is not None:
+            self._forget_unlisted(unlisted, known_here)
+        if self.targets is None:
+            self._forget_folders_gone(visited)
+
+    def _forget_unlisted(self, folder: str, known: DirKnown) -> None:
+        """A folder with records that listed nothing: its files are gone, unless it is
+        empty (maybe a disk's mount point) or in an include folder taken as not mounted
+        (see gonefolders)."""
+        if self.rules.root_of(Path(folder)) in self._unavailable_roots or is_empty(folder):
+            return
+        self.result.gone += record_paths(folder, known)
+
+    def _forget_folders_gone(self, visited: set[str]) -> None:
+        """After a full walk: the folders with records that the walk did not enter and
+        that are not there any more (see gonefolders)."""
+        done: set[str] = set()
+        for root in self.rules.roots:
+            if root in self._unavailable_roots or not root.is_dir():
+                continue
+            root_s = str(root)
+            for folder in self._reads.record_dirs_below(root_s):
+                if folder in visited or folder in done:
+                    continue
+                done.add(folder)
+                if (self.rules.root_of(Path(folder)) == root
+                        and folder_gone(folder, root_s)):
+                    self.result.gone += record_paths(folder, self._reads.dir_known(folder))
 
     def _find_unmounted(self) -> None:
         """An include folder that is empty now although files were backed up from it is

@@ -167,6 +167,15 @@ class WorkerReads:
         ).fetchone()
         return row is not None
 
+    def record_dirs_below(self, folder: str) -> list[str]:
+        """The folders in or below ``folder`` that have a record of a file (one indexed
+        probe per folder the state knows there, not a scan of the files)."""
+        key = os.fsencode(folder.rstrip("/"))
+        return [os.fsdecode(path) for (path,) in self._conn().execute(
+            "SELECT d.path FROM dirs d WHERE (d.path = ? OR (d.path >= ? AND d.path < ?)) "
+            "AND EXISTS (SELECT 1 FROM files f WHERE f.dir = d.id)",
+            (key, key + b"/", key + b"0"))]
+
     def find_by_inodes(
         self, keys: Sequence[tuple[int, int, int]]
     ) -> dict[tuple[int, int, int], FileRecord]:
