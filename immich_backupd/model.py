@@ -52,8 +52,12 @@ class PassOutcome(StrEnum):
     """How a pass ended (``passes.outcome``, the exit code of ``once``)."""
 
     RUNNING = "running"  # the row of a pass not finished (or one killed: see status)
-    COMPLETE = "complete"  # every file in scope was handled
-    PARTIAL = "partial"  # some files failed, are held or still being written
+    # Every file in scope was handled or left for later on purpose: files still being
+    # written or held by the conditions leave a pass COMPLETE (``PassResult.held`` and
+    # ``held_by_condition`` say which), and what tells the user (once, status) does not
+    # show ✓ while there are any.
+    COMPLETE = "complete"
+    PARTIAL = "partial"  # some files failed, or include folders could not be read
     STOPPED = "stopped"  # asked to stop (SIGTERM, pause) before the end
     QUOTA = "quota"  # the server's storage quota is full
     OFFLINE = "offline"  # the server could not be reached for too long
