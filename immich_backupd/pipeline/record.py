@@ -63,8 +63,9 @@ class Recorder:
 
     ``give_back(n)``: hand ``n`` kept bytes back to the byte budget (a file's bytes are
     not needed once it is recorded). After the pass, ``new_versions`` holds the files
-    uploaded again because they changed since their last backup, and ``stack_dirs`` the
-    folders with a file recorded on the server."""
+    uploaded again because they changed since their last backup, ``stack_dirs`` the
+    folders with a file recorded on the server, and ``arrived`` the assets of files moved
+    on this disk (``Candidate.moved_from``)."""
 
     def __init__(self, store: StateStore, progress: Progress, reporter: Reporter, *,
                  give_back: Callable[[int], None],
@@ -78,6 +79,9 @@ class Recorder:
         self.monotonic = monotonic
         self.new_versions: list[Path] = []
         self.stack_dirs: set[Path] = set()  # their stacks and tags are made after the pass
+        # Assets of files moved on this disk (a folder renamed): the tags of their old
+        # folder come off after the pass (tagging.py).
+        self.arrived: set[str] = set()
         self._pending: list[Done] = []
         self._pending_checks: list[list[Done]] = []
         self._more = asyncio.Event()  # set when a batch is ready to commit
@@ -240,6 +244,8 @@ class Recorder:
         self.file_done(path, status, error or "")
         if remote_id and status in (UPLOADED, DUPLICATE):
             self.stack_dirs.add(cand.path.parent)
+            if cand.moved_from is not None:
+                self.arrived.add(remote_id)
         return status == DUPLICATE
 
     async def fail(self, cand: Candidate, reason: str, *, retry: bool) -> None:

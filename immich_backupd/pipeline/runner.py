@@ -249,7 +249,7 @@ class BackupPass:
                                   self._rec.stack_dirs | caught.folders)
             if not self.stopping and (self.rules.has_tags or await self.store.has_tags()):
                 await sync_tags(after, self.store, self.rules, self._rec.stack_dirs,
-                                self.clock())
+                                self.clock(), arrived=self._rec.arrived)
         except* QuotaExceededError as group:
             outcome, error = PassOutcome.QUOTA, group.exceptions[0]
         except* ServerUnavailableError as group:

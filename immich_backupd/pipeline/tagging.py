@@ -8,7 +8,9 @@ last set it, and whether it was seen to hold. Each pass, after the uploads:
 1. the files recorded on the server in this pass (uploaded, or there already) add the
    pairs their include folder asks for; when the tag settings differ from those of the
    last pass (meta ``tag_settings``: tags added to a folder backed up before), every
-   file the state has on the server below those folders does;
+   file the state has on the server below those folders does; a file moved on this
+   disk (its folder renamed) loses the tags this client set that its path no
+   longer asks for (untagging.py), so its tags follow its folder;
 2. every open pair is sent, one ``PUT /tags/{id}/assets`` per tag and 1000 assets,
    whose answer for each asset is the check: made now, or had it already
    (``duplicate``);
@@ -35,7 +37,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -85,8 +87,11 @@ def tag_verdict(row: OpenTag, error: str | None, now: float, *,
 
 
 async def sync_tags(client: PassServer, store: StateStore, rules: AlbumRules,
-                    folders: Iterable[Path], now: float) -> int:
+                    folders: Iterable[Path], now: float, *,
+                    arrived: Collection[str] = ()) -> int:
     """Want the tags of the files of ``folders``, (re)set and check the open ones.
+    ``arrived``: the assets of files moved on this disk this pass (a folder renamed):
+    the tags this client set that their paths no longer ask for come off.
     Return how many (asset, tag) pairs were made. ``client``: the pass's retrying server
     (server.Retrying): a failure here has been tried again already."""
     wanted = []
@@ -103,6 +108,8 @@ async def sync_tags(client: PassServer, store: StateStore, rules: AlbumRules,
     if changed:
         await forget_unwanted(store, rules)
         await store.set_meta(TAG_SETTINGS_KEY, settings)
+    elif arrived:
+        await forget_unwanted(store, rules, assets=arrived)
     rows = [OpenTag(*row) for row in await store.open_tags()]
     try:
         sent = await _converge(client, store, rows, now) if rows else 0

@@ -13,7 +13,10 @@ before these ids were kept look their tag up by upsert.
 When: once the tag settings changed (meta ``tag_settings``, see tagging.py), every pair
 this client set is held against the tags its file's include folder asks for now
 (``followups.unwanted_tags``); a pair asked for by none of the asset's files is moved to
-``tag_removals``. A file no longer below any include folder keeps its tags (it is not
+``tag_removals``. So are, each pass, the pairs of the assets of files moved on this disk
+(a folder renamed): their old folder's tags come off and
+their new folder's are set (tagging.py). A file no longer below any include folder
+keeps its tags (it is not
 backed up any more, not set up otherwise). A pair put back in the config before its
 removal is done is this client's again (``StateStore.want_tags``).
 
@@ -29,6 +32,7 @@ of its child tags too), and costs one request per tag and 1000 assets.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 from ..immich.client import AlbumAddResult
 from ..immich.errors import ApiError, ErrorKind, TransportError
@@ -44,9 +48,20 @@ BATCH = 1000  # assets per DELETE /tags/{id}/assets
 GONE = frozenset({ErrorKind.BAD_REQUEST, ErrorKind.NOT_FOUND})  # the tag is not there
 
 
-async def forget_unwanted(store: StateStore, rules: AlbumRules) -> int:
+async def forget_unwanted(store: StateStore, rules: AlbumRules,
+                          assets: Collection[str] | None = None) -> int:
     """Move the pairs no include folder asks for any more to the removals; return how
-    many. Called when the tag settings changed."""
+    many. Called when the tag settings changed (every asset), and with ``assets`` for
+    those of files moved on this disk this pass (a folder renamed: its files' old folder tags
+    come off, :func:`followups.unwanted_tags` held against their paths now)."""
+    if assets is not None:
+        unwanted = unwanted_tags(await store.tags_of_assets(assets), rules) if assets else []
+        if unwanted:
+            await store.unwant_tags(unwanted)
+            log.info("%d tag%s this client set on files now in another folder come off "
+                     "(their folder's tags are set)", len(unwanted),
+                     "s" if len(unwanted) != 1 else "")
+        return len(unwanted)
     unwanted = unwanted_tags(await store.tags_of_files(), rules)
     if unwanted:
         await store.unwant_tags(unwanted)

@@ -37,6 +37,7 @@ from .records import (
     FileRecord,
     PassStats,
     by_folder,
+    chunks,
     file_row,
     names_per_statement,
     row_to_record,
@@ -411,6 +412,16 @@ class StateStore:
         async with self._db.execute(TAGS_SET, ON_SERVER) as cur:
             rows = await cur.fetchall()
         return [(r, t, join_path(d, n)) for r, t, d, n in rows]
+
+    async def tags_of_assets(self, assets: Iterable[str]) -> list[tuple[str, str, Path]]:
+        """:meth:`tags_of_files` for ``assets`` alone (a statement per 500)."""
+        out: list[tuple[str, str, Path]] = []
+        for part in chunks(sorted(set(assets)), 500):
+            async with self._db.execute(
+                    f"{TAGS_SET} AND t.remote_id IN ({','.join('?' * len(part))})",
+                    [*ON_SERVER, *part]) as cur:
+                out += [(r, t, join_path(d, n)) for r, t, d, n in await cur.fetchall()]
+        return out
 
     async def unwant_tags(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Take (remote id, tag) pairs off the wanted ones, to be taken off the server."""

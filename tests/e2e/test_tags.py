@@ -5,6 +5,7 @@ the server lost them (as real servers do right after an upload)."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -142,3 +143,22 @@ def test_a_lost_tag_is_set_again_also_when_a_tag_below_it_held(server, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert tags_on(server) == {scan: {"Old", "Old/Scans"}}
     assert "set 1 tag; checked again" in proc.stderr, proc.stderr  # not "1 tags"
+
+
+def test_a_renamed_folder_s_files_follow_it_with_their_folder_tag(server, tmp_path):
+    """A folder renamed on disk: its files (same content, moved) lose the folder-path tag
+    this client set from the old name and get the new one, in the same pass, without
+    any settings change; a copy elsewhere keeps the tag of the folder it is still in."""
+    setup, lib = tag_setup(tmp_path, server)
+    a = photo(lib / "Trips" / "2024" / "a.jpg")
+    b = photo(lib / "Scans" / "b.jpg")
+    once(setup)
+    assert tags_on(server) == {a: {"Family", "Old/Scans", "Trips/2024"},
+                               b: {"Family", "Old/Scans", "Scans"}}
+    (lib / "Trips").rename(lib / "Travel")
+    shutil.copy2(lib / "Scans" / "b.jpg", lib / "b.jpg")  # b in two folders now
+    proc = setup.run("once")
+    assert proc.returncode == 0, proc.stderr
+    assert tags_on(server) == {a: {"Family", "Old/Scans", "Travel/2024"},
+                               b: {"Family", "Old/Scans", "Scans"}}
+    assert "1 tag this client set on files now in another folder come off" in proc.stderr
