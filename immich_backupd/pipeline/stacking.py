@@ -14,8 +14,9 @@ stacking again on a real server replaces the stack (and with it what the user ch
 such as its cover) and moves members out of other stacks: a stack is never sent twice,
 also after its folder was renamed. A group the state knows no stack of, with a file the
 server had before this client sent it (status duplicate: a lost state, another tool),
-is first asked about (``GET /assets/{id}``, one file at a time until one is in a stack):
-one stacked already is left as it is and remembered, not sent.
+or in a folder regrouped after a settings change (above), is first asked about
+(``GET /assets/{id}``, one file at a time until one is in a stack): one stacked already
+is left as it is and remembered, not sent.
 
 With ``bursts``, iPhone bursts are grouped by the Apple burst id the state keeps for
 each file (read with its hash, see hash.py; those backed up before, by burstread.py's
@@ -62,7 +63,8 @@ async def sync_stacks(client: PassServer, store: StateStore, settings: StackSett
     are not on the server yet. Return how many stacks were made. ``client``: the pass's
     retrying server (server.Retrying): a failure here has been tried again already."""
     wanted = stack_settings_text(settings)
-    changed = wanted != await store.get_meta(SETTINGS_KEY)
+    kept = await store.get_meta(SETTINGS_KEY)
+    changed = wanted != kept
     if not (settings.raw_jpeg or settings.bursts):
         if changed:
             await store.set_meta(SETTINGS_KEY, wanted)
@@ -72,7 +74,8 @@ async def sync_stacks(client: PassServer, store: StateStore, settings: StackSett
     todo = sorted({*folders, *map(Path, before), *again})
     failed: list[Path] = []
     made = 0
-    run = _Run(client, store, settings)
+    # Settings never kept (a new state, an earlier release): its stacks are its own.
+    run = _Run(client, store, settings, ask_in=again if kept else set())
     for folder in todo:
         got = await run.folder(folder)
         if got is None:
@@ -123,11 +126,14 @@ class _NoPermission(Exception):
 class _Run:
     """One pass's stacking: the stacks the state knows (read once, when a folder has a
     group), and whether the key was refused (said once; then only the folders that
-    still need stacks are found, and kept for the next pass)."""
+    still need stacks are found, and kept for the next pass). ``ask_in``: the folders
+    regrouped after a settings change, whose groups the server is asked about before
+    any is stacked (the user may have stacked files of the library in Immich)."""
 
     def __init__(self, client: PassServer, store: StateStore,
-                 settings: StackSettings) -> None:
+                 settings: StackSettings, *, ask_in: set[Path]) -> None:
         self.client = client
+        self.ask_in = ask_in
         self.store = store
         self.settings = settings
         self.known: dict[str, KnownStack] | None = None
@@ -158,7 +164,8 @@ class _Run:
         adopted = {remote_ids[n] for n in await store.adopted_in(folder)} if requests else set()
         made: int | None = 0
         for request in requests:
-            asking = not request.known and bool(adopted.intersection(request.asset_ids))
+            asking = not request.known and (
+                folder in self.ask_in or bool(adopted.intersection(request.asset_ids)))
             try:
                 found = await self._stacked_already(request.asset_ids) if asking else None
                 if found is not None:  # made before the state knew it: left as it is

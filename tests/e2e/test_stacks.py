@@ -350,3 +350,17 @@ def test_a_key_without_asset_read_leaves_files_found_on_the_server_unstacked(
     (tmp_path / "api-key").write_text(server.api_key + "\n")
     once(setup)  # the folder was kept as pending
     assert stacks_on(server) == [[jpg, raw]] and stack_posts(server) == 1
+
+
+def test_switching_raw_jpeg_on_leaves_a_pair_the_user_stacked_in_immich(server, tmp_path):
+    setup, lib = stack_setup(tmp_path, server, raw_jpeg=False)
+    jpg, raw = photo(lib / "IMG_5.JPG"), photo(lib / "IMG_5.ORF")
+    once(setup)
+    with server.state.lock:  # the user stacks them in Immich, the RAW on top
+        ids = {a.checksum_hex: a.id for a in server.state.assets.values()}
+    stack = server.state.create_stack(server.user.id, [ids[raw], ids[jpg]])
+    stack_setup_config(tmp_path, server, lib, raw_jpeg=True)
+    once(setup)
+    once(setup)
+    assert stack_posts(server) == 0
+    assert list(server.state.stacks) == [stack.id] and stacks_on(server) == [[raw, jpg]]
