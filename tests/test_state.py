@@ -22,6 +22,7 @@ from immich_backupd.state import (
     StateReader,
     StateStore,
     WorkerReads,
+    file_row,
     migration_scripts,
 )
 
@@ -419,3 +420,26 @@ async def test_migration_7_keeps_the_records_and_the_apple_burst_ids(tmp_path: P
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
+
+
+async def test_a_hidden_video_leaves_its_album_with_its_stills_record(tmp_path: Path):
+    """put_rows(hidden_videos=...): the video is in no album from then on, and a removal
+    is queued only where this client had put it in the album (album_done)."""
+    store = await StateStore.open(tmp_path)
+    added, pending = tmp_path / "a" / "IMG_1.MOV", tmp_path / "a" / "IMG_2.MOV"
+    await store.put_many([rec(added, UPLOADED, remote_id="v1", album="a", album_done=True),
+                          rec(pending, UPLOADED, remote_id="v2", album="a")])
+    still = rec(tmp_path / "a" / "IMG_1.HEIC", UPLOADED, remote_id="s1", album="a")
+    row = file_row(os.fsencode(tmp_path / "a"), b"IMG_1.HEIC", 10, 5, 1, None, None,
+                   UPLOADED, "s1", "a", False, None)
+    await store.put_rows([row], hidden_videos=[(os.fsencode(tmp_path / "a"), b"IMG_1.MOV"),
+                                               (os.fsencode(tmp_path / "a"), b"IMG_2.MOV")])
+    assert (await store.get(still.path)).remote_id == "s1"  # type: ignore[union-attr]
+    for path in (added, pending):
+        record = await store.get(path)
+        assert record is not None and record.album is None and not record.album_done
+    assert await store.album_removals() == [("v1", "a")]
+    assert await store.pending_album_adds() == [await store.get(still.path)]
+    await store.albums_left([("v1", "a")])
+    assert await store.album_removals() == []
+    await store.close()
