@@ -348,7 +348,8 @@ async def test_stacks_are_remembered_per_folder_and_replaced_by_key(tmp_path: Pa
         await store.put_many([
             rec(a / "IMG_1.JPG", UPLOADED, remote_id="j1"),
             rec(a / "IMG_1.CR2", UPLOADED, remote_id="r1"),
-            rec(a / "failed.jpg", FAILED), rec(b / "IMG_1.CR2", UPLOADED, remote_id="r2")])
+            rec(a / "failed.jpg", FAILED), rec(b / "IMG_1.CR2", UPLOADED, remote_id="r2"),
+            rec(b / "IMG_1.JPG", DUPLICATE, remote_id="j2")])
         assert await store.on_server_in(a) == {"IMG_1.JPG": "j1", "IMG_1.CR2": "r1"}
         assert await store.stacks_in(a) == {}
         await store.save_stack(a, "raw:img_1", "s1", "j1", ["j1", "r1"])
@@ -363,7 +364,11 @@ async def test_stacks_are_remembered_per_folder_and_replaced_by_key(tmp_path: Pa
                                replaces="s2")
         assert await store.stacks_in(a) == {}
         assert await store.known_stacks() == [("s3", "j1", frozenset({"j1", "r1", "r3", "r4"}))]
-        assert await store.adopted_in(a) == set()
+        assert await store.adopted_in(a) == set()  # sent by this client: none adopted
+        assert await store.adopted_in(b) == {"IMG_1.JPG"}  # the server had it before
+        found = [(folder, names) async for folder, names in store.names_on_server()]
+        assert sorted(found) == [(a, {"IMG_1.JPG": None, "IMG_1.CR2": None}),
+                                 (b, {"IMG_1.CR2": None, "IMG_1.JPG": None})]
     finally:
         await store.close()
 
