@@ -17,6 +17,7 @@ from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..immich.versions import SUPPORTED_MAJORS, ServerVersion
 from ..media import DEFAULT_MEDIA_TYPES, MediaTypes
 from ..pipeline.connect import (
+    ALBUM_REMOVE_PERMISSION,
     LINK_PERMISSION,
     QUEUE_PERMISSIONS,
     STACK_PERMISSION,
@@ -158,12 +159,16 @@ async def _key(screen: Screen, label: str, client: ImmichClient, settings: Setti
     optional = missing_optional(
         granted, settings.server.pause_jobs_during_import,
         stacks=stacks.raw_jpeg or stacks.bursts,
-        tags=any(n.tags or n.folder_as_tags for n in settings.albums.naming))
+        tags=any(n.tags or n.folder_as_tags for n in settings.albums.naming),
+        albums=settings.makes_albums)
     if optional:
         more = []
         if LINK_PERMISSION in optional:
             more.append(_("Without asset.update a live photo's video that arrives after "
                           "its photo cannot be linked to it (the video is listed as failed)."))
+        if ALBUM_REMOVE_PERMISSION in optional:
+            more.append(_("Without albumAsset.delete a live photo's video that arrived "
+                          "before its photo stays in the album beside it."))
         if any(p in optional for p in QUEUE_PERMISSIONS):
             more.append(_("Without queue.read and queue.update (and an admin's key) "
                           "bulk-import mode cannot pause the server's job queues; backups "

@@ -37,16 +37,21 @@ STACK_PERMISSION = "stack.create"  # backup.stacks (stacking.py)
 # backup.stacks: whether files the server had before are stacked already (stacking.py)
 STACK_READ_PERMISSION = "asset.read"
 TAG_PERMISSIONS = ("tag.create", "tag.asset")  # include tags (tagging.py)
+# Albums: a live photo's video put in an album before its photo came is taken out again
+# (albums.py); without it, the video stays in the album.
+ALBUM_REMOVE_PERMISSION = "albumAsset.delete"
 
 
 def missing_optional(granted: tuple[str, ...], pause_jobs: bool, *, stacks: bool = False,
-                     tags: bool = False) -> list[str]:
-    """The optional permissions the key lacks: ``asset.update`` always, the queue ones
-    when bulk-import mode is on, ``stack.create`` and ``asset.read`` when stacks are on,
-    the tag ones when an include folder has tags."""
+                     tags: bool = False, albums: bool = False) -> list[str]:
+    """The optional permissions the key lacks: ``asset.update`` always,
+    ``albumAsset.delete`` when albums are made, the queue ones when bulk-import mode is
+    on, ``stack.create`` and ``asset.read`` when stacks are on, the tag ones when an
+    include folder has tags."""
     if "all" in granted:
         return []
-    wanted = [LINK_PERMISSION, *(QUEUE_PERMISSIONS if pause_jobs else ()),
+    wanted = [LINK_PERMISSION, *((ALBUM_REMOVE_PERMISSION,) if albums else ()),
+              *(QUEUE_PERMISSIONS if pause_jobs else ()),
               *((STACK_PERMISSION, STACK_READ_PERMISSION) if stacks else ()),
               *(TAG_PERMISSIONS if tags else ())]
     return [p for p in dict.fromkeys(wanted) if p not in granted]

@@ -264,14 +264,15 @@ async def test_check_warns_of_the_optional_permissions(srv, tmp_path):
     config = write_config(tmp_path, srv.url, key)
     code, out = await check(config)
     assert code == 0, out
-    assert "missing asset.update" in out and "cannot be linked" in out
+    assert "missing asset.update, albumAsset.delete" in out and "cannot be linked" in out
+    assert "stays in the album beside it" in out
     assert "queue.read" not in out  # bulk-import mode is off
     data = json.loads(config.read_text())
     data["server"]["pause_jobs_during_import"] = True
     config.write_text(json.dumps(data))
     code, out = await check(config)
     assert code == 0, out
-    assert "missing asset.update, queue.read, queue.update" in out
+    assert "missing asset.update, albumAsset.delete, queue.read, queue.update" in out
     assert "bulk-import mode cannot pause" in out
     code, out = await check(write_config(tmp_path, srv.url, srv.api_key))
     assert "missing" not in out  # every permission
@@ -279,7 +280,7 @@ async def test_check_warns_of_the_optional_permissions(srv, tmp_path):
 
 async def test_check_names_what_stacks_and_tags_need(srv, tmp_path):
     key = srv.create_api_key(["asset.upload", "user.read", "album.read", "album.create",
-                              "albumAsset.create", "asset.update"])
+                              "albumAsset.create", "albumAsset.delete", "asset.update"])
     config = write_config(tmp_path, srv.url, key)
     code, out = await check(config)
     assert code == 0, out
