@@ -355,15 +355,6 @@ class StateStore:
             rows = await cur.fetchall()
         return [(sid, primary, frozenset(ids.split(","))) for sid, primary, ids in rows]
 
-    async def stacks_in(self, folder: Path) -> dict[str, tuple[str, str, frozenset[str]]]:
-        """Group key → (stack id, primary id, asset ids) of the stacks made in ``folder``."""
-        async with self._db.execute(
-            f"SELECT key, stack_id, primary_id, asset_ids FROM stacks WHERE dir={DIR_ID}",
-            [_dir_key(folder)],
-        ) as cur:
-            rows = await cur.fetchall()
-        return {key: (sid, primary, frozenset(ids.split(","))) for key, sid, primary, ids in rows}
-
     async def save_stack(self, folder: Path, key: str, stack_id: str, primary_id: str,
                          asset_ids: Iterable[str], replaces: str | None = None) -> None:
         """Remember the stack made (or found on the server) for group ``key`` of

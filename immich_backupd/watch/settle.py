@@ -220,14 +220,6 @@ class SettleTracker:
             return entry.changed_at + max(self.open_timeout, quiet)
         return entry.changed_at + quiet
 
-    def unsettled_paths(
-        self, now: float | None = None, quiet: float = DEFAULT_QUIET
-    ) -> frozenset[Path]:
-        """Return the tracked paths; with ``now``, only those not settled at ``now``."""
-        if now is None:
-            return frozenset(self._entries)
-        return frozenset(p for p in self._entries if not self.is_settled(p, now, quiet))
-
 
 def read_signature(path: Path) -> tuple[int, int] | None:
     """Return ``(size, mtime_ns)`` of ``path``, or None if it is gone (a dangling link too).

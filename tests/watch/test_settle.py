@@ -95,19 +95,18 @@ def test_no_timeout_means_open_until_closed() -> None:
     assert t.settles_at(P) is None
 
 
-def test_deleted_forgets_and_unsettled_paths() -> None:
+def test_deleted_forgets() -> None:
     t = SettleTracker()
     q = Path("/lib/b.jpg")
     t.observe(P, 1, 1, now=0)
     t.observe(q, 1, 1, now=5)
-    assert t.unsettled_paths() == {P, q}
-    assert t.unsettled_paths(now=5.5) == {q}
-    assert len(t) == 2 and P in t
+    assert len(t) == 2 and P in t and q in t
+    assert t.is_settled(P, 5.5) and not t.is_settled(q, 5.5)
     t.on_event(q, "deleted", 6)
     assert q not in t
     t.forget(P)
     t.forget(P)  # idempotent
-    assert t.unsettled_paths() == frozenset()
+    assert len(t) == 0
     assert repr(t) == "SettleTracker(tracked=0, open=0)"
 
 
@@ -212,7 +211,7 @@ def test_forget_before_drops_quiet_events_but_the_open_the_recent_and_the_kept()
     t.on_event(held, "closed", 3)
     t.on_event(late, "created", 12)  # after the pass began: its folder may be listed
     assert t.forget_before(10, now=20, keep=lambda p: p == held) == 1
-    assert chmod not in t and {writing, late, held} <= set(t.unsettled_paths())
+    assert chmod not in t and all(p in t for p in (writing, late, held))
     # An open write counts as closed once stale (its close was lost): forgotten then.
     assert t.forget_before(10, now=603, keep=lambda p: p == held) == 1
     assert writing not in t and len(t) == 2
