@@ -96,7 +96,8 @@ def evaluate(
 
 @dataclass(frozen=True, slots=True)
 class Requirements:
-    """The four settings ``evaluate`` depends on, bundled for the monitor.
+    """The settings ``evaluate`` depends on (charger, network, quiet hours), bundled
+    for the monitor.
 
     Defaults match ``BackupSettings``: no requirement, photos but not videos on metered.
     """
