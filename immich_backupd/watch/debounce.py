@@ -40,12 +40,6 @@ class Batch:
     def __bool__(self) -> bool:
         return self.full_rescan or bool(self.paths) or bool(self.dirs_to_rescan)
 
-    def covers(self, path: Path) -> bool:
-        """Return True if a pass over this batch looks at ``path``."""
-        if self.full_rescan or path in self.paths:
-            return True
-        return any(p in self.dirs_to_rescan for p in path.parents)
-
 
 class Debouncer:
     """Collect changed paths and say when the next backup pass is due.
