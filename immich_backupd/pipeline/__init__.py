@@ -1,7 +1,7 @@
-"""A backup pass: candidates → dedupe → upload → albums, with bounded concurrency.
+"""One backup pass, as stages: scan (with the plan) → hash → check → upload → record,
+then albums, stacks and tags from the state; bounded queues between the stages.
 
-- ``plan``: pure decisions per file and the grouping of live photos.
-- ``connect``: the handshake with the server (version, key, media types, quota).
-- ``runner``: the bounded async pipeline of one pass.
-- ``albums``: album sync after the uploads.
+``runner`` (``BackupPass``) wires them; ``server`` is what the pass needs of the
+server and the one layer that retries it. docs/architecture.md has the stages, the
+data between them, each module's job, and where a new feature goes.
 """
