@@ -9,9 +9,13 @@ By job:
 - :mod:`.paths`: a path's key, (folder, name) as bytes;
 - :mod:`.records`: :class:`FileRecord`, :class:`PassStats` and the SQL pieces they share;
 - :mod:`.bursts`: the one-time read of Apple burst ids (its cursor, its SQL);
+- :mod:`.leaving`: a live photo's video that must leave its album (its SQL);
+- :mod:`.sidecars`: the sidecars uploaded with their photos, and the late ones;
 - :mod:`.store`: :class:`StateStore`, the pass's async writer;
 - :mod:`.worker`: :class:`WorkerReads`, the worker threads' read-only connections;
-- :mod:`.reader`: :class:`StateReader`, the CLI's synchronous access.
+- :mod:`.reader`: :class:`StateReader`, the CLI's synchronous access;
+- :mod:`.room`, :mod:`.paused`, :mod:`.password`: the state folder beside the database:
+  whether it can be written now; the dashboard's pause and its password, in files there.
 
 Only the store needs asyncio and aiosqlite: it is imported on first use of
 ``StateStore``, so a pure module can import records and statuses from here (see
