@@ -1,7 +1,8 @@
 """An in-repo Immich stand-in server for testing backup clients.
 
 A real aiohttp server on loopback that behaves like Immich (the vendored v2.7.0 or
-v3.1.0 OpenAPI spec, plus the server behaviour recorded in the project's Immich notes)
+v3.1.0 OpenAPI spec in ``openapi/``, plus what the real server does that a spec does
+not say, described where it is done: api_assets.py, api_stacks.py, ...)
 for what a backup client uses: server info, ``/users/me``, ``/api-keys/me``,
 ``POST /assets``, ``POST /assets/bulk-upload-check``, ``GET``/``PUT /assets/{id}``,
 albums, stacks (``state.stacks``; see api_stacks.py for what real servers do when a

@@ -1,7 +1,7 @@
 """Asset upload and duplicate checks, with the real server's observable quirks.
 
 ``POST /assets`` is streamed: the file part is hashed while it arrives and only its
-SHA-1 and size are kept. The order of checks follows the real server (see NOTES.md):
+SHA-1 and size are kept. The order of checks follows the real server's:
 
 1. ``x-immich-checksum`` header matches an asset of the user: answer 200 duplicate at
    once, without reading the body, and close the connection under the client.
