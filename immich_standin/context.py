@@ -75,6 +75,11 @@ def reason(status: int) -> str:
         return "Error"
 
 
+#: The receive buffer of a connection whose body stops being read (see
+#: _narrow_receive_buffer).
+STALLED_RECEIVE_BUFFER = 256 * 1024
+
+
 class BodyStream:
     """Reads a request body chunk by chunk, applying throttle/drop/stop-reading faults
     and noting what reached the server where asked (see faults.py)."""
@@ -97,7 +102,9 @@ class BodyStream:
         self.records = records or []
         self.received = 0
         if bytes_per_second:
-            _narrow_receive_buffer(request, bytes_per_second)
+            _narrow_receive_buffer(request, min(max(bytes_per_second // 10, 4096), 256 * 1024))
+        elif stop_after is not None:
+            _narrow_receive_buffer(request, STALLED_RECEIVE_BUFFER)
         self._note()
 
     def _abort(self) -> None:
@@ -177,14 +184,17 @@ def _socket_backlog(request: web.Request) -> int:
     return held + int(struct.unpack("i", raw)[0])
 
 
-def _narrow_receive_buffer(request: web.Request, bytes_per_second: int) -> None:
-    """A throttled body is a slow link: the kernel must not take MBs ahead of the reader
-    (a slow link never delivers them), so the receive buffer holds about a tenth of a
-    second of it. Set on the connection, it stays for its later requests."""
+def _narrow_receive_buffer(request: web.Request, size: int) -> None:
+    """Let the kernel hold at most about ``size`` bytes of the body ahead of the reader.
+    A throttled body is a slow link, which never delivers MBs ahead: a tenth of a second
+    of it. A body that stops being read (``stop_reading``): STALLED_RECEIVE_BUFFER, what
+    the buffer has when its reader stalls early; left alone, it grows on loopback with
+    the reading before the stall up to tcp_rmem's maximum (32 MB on some machines) and
+    takes in a test's whole body. Set on the connection, it stays for its later
+    requests."""
     transport = request.transport
     sock = transport.get_extra_info("socket") if transport is not None else None
     if sock is not None:
-        size = min(max(bytes_per_second // 10, 4096), 256 * 1024)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
 

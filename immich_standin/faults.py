@@ -23,7 +23,9 @@ Kinds of rule:
                  link, so the connection's receive buffer is made small too (else the
                  kernel would take MBs ahead of the reader that a slow link never carries).
 * ``stop_reading`` - read ``after_bytes`` of the body, then nothing for ``seconds`` (a
-                 server or proxy that stalls), then go on (combines with other rules).
+                 server or proxy that stalls), then go on (combines with other rules);
+                 the receive buffer is kept small (256 KiB) so that the kernel does not
+                 take in the body the server does not read.
 * ``record``   - note what of the body reached the server as it is read: (time.monotonic(),
                  bytes) in ``received`` (and per request in ``bodies``), counting what
                  the kernel holds for the reader too (Linux), i.e. what left the client

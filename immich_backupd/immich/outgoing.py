@@ -23,9 +23,10 @@ The request's timeouts are :meth:`UploadBody.guard`'s (the request is sent witho
   stopped reading, the link is gone) fails it; time spent waiting on our own bandwidth
   cap does not count;
 - once all of it left (the kernel's queue empty): the answer has ``timeout`` seconds.
-Either is a :class:`TransportError`: transient, retried like any other. The body's writer
-is never held back for this (aiohttp would close a connection whose writer it had to
-cancel when the answer came first): a timer looks at the queue instead.
+Either is a :class:`TransportError`: transient, retried like any other; the try's
+connection is dropped (:meth:`UploadBody.cut`), as when the try is cancelled. The
+body's writer is never held back for this (aiohttp would close a connection whose
+writer it had to cancel when the answer came first): a timer looks at the queue instead.
 
 ``on_progress`` gets file bytes (the multipart heads and fields not counted), never more
 than the server's machine has received (Linux), never decreasing: after each chunk (one
@@ -234,8 +235,22 @@ class UploadBody(aiohttp.Payload):
                     self.watch = None
         except TimeoutError:
             if deadline.expired():
+                self.cut()
                 raise TransportError(f"{what}: {watch.expired_text()}") from None
             raise
+        except asyncio.CancelledError:
+            self.cut()
+            raise
+
+    def cut(self) -> None:
+        """Drop the connection of a try that ends unfinished (timed out, cancelled) at
+        once. aiohttp closes it, and a transport that is closed waits to send what it
+        holds first: from a server that stopped reading that is never, and each such
+        try would keep a socket and up to MBs of body open for as long as the server
+        keeps the connection."""
+        transport = self.meter.transport if self.meter is not None else None
+        if transport is not None:
+            transport.abort()
 
 
 class _Watch:

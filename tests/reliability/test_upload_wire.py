@@ -126,6 +126,43 @@ async def test_a_server_that_stops_reading_fails_the_try_and_the_retry_succeeds(
     assert asset.checksum_hex == hashlib.sha1(data).hexdigest()
 
 
+@pytest.mark.parametrize("ended_by", ["timeout", "cancel"])
+async def test_a_try_that_ends_unfinished_leaves_no_connection_behind(
+        server, tmp_path, ended_by):
+    """A try the timeout ends (or that is cancelled: a stop) drops its connection at
+    once. aiohttp only closes it, and a closed transport first sends what it holds: to a
+    server that stopped reading, never. Each such try kept a socket and the MBs of body
+    it held for as long as the server kept the connection (here: until it reads again)."""
+    loop = asyncio.get_running_loop()
+    transports: list[asyncio.Transport] = []
+    real = loop.create_connection
+
+    async def kept(*args: object, **kwargs: object) -> object:
+        transport, protocol = await real(*args, **kwargs)  # type: ignore[arg-type]
+        transports.append(transport)
+        return transport, protocol
+
+    loop.create_connection = kept  # type: ignore[method-assign]
+    path, data = _photo(tmp_path, 24 * MB)
+    server.faults.stop_reading("POST", "/api/assets", after_bytes=MB, seconds=8)
+    async with ImmichClient(server.api_url, server.api_key,
+                            timeout=1 if ended_by == "timeout" else 30) as client:
+        await client.server_version()
+        upload = asyncio.ensure_future(client.upload(_request(path, data, [])))
+        if ended_by == "timeout":
+            with pytest.raises(TransportError, match="nothing sent for 1 s"):
+                await upload
+        else:
+            await asyncio.sleep(1.5)
+            upload.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await upload
+        await asyncio.sleep(0.2)
+        lingering = [t for t in transports
+                     if t.is_closing() and t.get_extra_info("socket").fileno() != -1]
+        assert lingering == [], "a closed connection still holds its socket"
+
+
 async def test_where_the_send_queue_cannot_be_asked_progress_counts_what_was_handed_on(
         server, tmp_path, monkeypatch, caplog):
     """Not Linux (here: the query switched off, as on macOS): the count is what the
