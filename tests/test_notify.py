@@ -369,6 +369,7 @@ async def test_failures_are_sent_and_remembered_once(
     # One of them is backed up: forgotten, so that a later failure is told again.
     again.file_done("/p/IMG_5678.jpg", "uploaded")
     again.pass_done(Progress(seen=1, backed_up=1, uploaded=1), "complete")
+    await again.ended()  # the end is worked out after the counts are read in a thread
     assert saved[-1].failed == {"/p/IMG_5679.jpg"}
     again.file_done("/p/IMG_5678.jpg", "failed", "boom")
     again.pass_done(Progress(seen=1, failed=1), "partial")
@@ -514,3 +515,22 @@ async def test_a_progress_the_user_closed_stays_closed_for_that_pass(
     await reporter.flush()
     assert fake.sent[-1] == {"title": "Uploading 2 of 9", "body": "IMG_1234.jpg 45%",
                              "replace_id": None, "urgency": "low"}
+
+
+async def test_the_counts_for_a_pass_end_are_read_off_the_event_loop(fake: FakeNotifier):
+    """The state's counts take a query over every file: read in a thread, so the loop
+    (watchdog pings, signals) is not held; an alert right after is told after the end."""
+    import threading
+
+    readers: list[threading.Thread] = []
+
+    def totals() -> Totals:
+        readers.append(threading.current_thread())
+        return Totals(backed_up=5, total=5, failed=0)
+
+    reporter = NotifyingReporter(fake, memory=Memory(first_backup_done=True), totals=totals)
+    reporter.pass_done(Progress(seen=5, failed=1), "partial")
+    reporter.alert("quota")
+    await reporter.flush()
+    assert readers and threading.main_thread() not in readers
+    assert fake.sent and "quota" in (fake.sent[-1]["title"] + fake.sent[-1]["body"]).lower()

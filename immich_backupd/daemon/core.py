@@ -241,6 +241,7 @@ class Daemon:
                 await self._sleep_until(self._next_wake())
                 continue
             await self._run_trigger(trigger)
+            await self.notifier.ended()  # the next pass is judged against what was told
             release_after_pass()  # the pass's objects are a cycle: see gctune
 
     def _due_trigger(self) -> Trigger | None:

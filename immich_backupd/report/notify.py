@@ -78,7 +78,8 @@ class NotifyingReporter(Reporter):
 
     ``memory`` is what was told before (kept across restarts by the caller, who gets every
     change through ``save``); ``totals`` reads the state's counts at the end of a pass
-    (None: unknown). ``show_after`` and ``interval``: see ``notify_policy.progress_at``.
+    (None: unknown), in a thread when a loop runs (it may take a while on a big state).
+    ``show_after`` and ``interval``: see ``notify_policy.progress_at``.
     ``clock`` is for tests.
     """
 
@@ -113,6 +114,7 @@ class NotifyingReporter(Reporter):
         self.notes = PassNotes()
         self._latest: Progress | None = None  # the pass's progress, as last reported
         self._timer: asyncio.TimerHandle | None = None
+        self._ending: asyncio.Task[None] | None = None  # the last end of a pass being told
 
     # -- Reporter ------------------------------------------------------------------
     def file_done(self, path: str, outcome: FileOutcome, detail: str = "") -> None:
@@ -136,18 +138,42 @@ class NotifyingReporter(Reporter):
         notes, self.notes = self.notes, PassNotes()
         if notes.shown and self._dismissed(Slot.STATUS):
             notes.shown_at = None  # the user closed it: end as if it never showed
-        totals = self._read_totals()
-        messages, memory = pass_end(progress, outcome, notes, self.memory, totals)
-        self._send_all(messages, memory)
+
+        async def end() -> None:
+            # The state's counts take a query over every file (~80 ms for a million):
+            # read in a thread, so the loop goes on with the watchdog pings and signals.
+            totals = await asyncio.to_thread(self._read_totals)
+            self._send_all(*pass_end(progress, outcome, notes, self.memory, totals))
+
+        if not self._in_order(end):  # no event loop: nothing could be sent anyway
+            self._send_all(*pass_end(progress, outcome, notes, self.memory,
+                                     self._read_totals()))
 
     def alert(self, outcome: PassOutcome) -> None:
         """A full quota or a rejected key found before a pass could start (``outcome``:
-        ``quota`` or ``auth``): told once, like the same outcome of a pass."""
-        self._send_all(*alert(outcome, self.memory))
+        ``quota`` or ``auth``): told once, like the same outcome of a pass (after the
+        end of a pass still being told)."""
+        if self._ending is None or self._ending.done():
+            self._send_all(*alert(outcome, self.memory))
+            return
+
+        async def told() -> None:
+            self._send_all(*alert(outcome, self.memory))
+
+        self._in_order(told)
 
     # -- lifecycle -----------------------------------------------------------------
+    async def ended(self) -> None:
+        """Wait until the last pass's end has been worked out (its messages queued, the
+        memory updated): the daemon awaits it before it starts another pass, whose
+        files are judged against that memory (a failure told before, now backed up)."""
+        while self._ending is not None and not self._ending.done():
+            await asyncio.wait([self._ending])
+
     async def flush(self) -> None:
-        """Wait until every queued notification has been sent (or has failed)."""
+        """Wait until the ends of passes are told and every queued notification has
+        been sent (or has failed)."""
+        await self.ended()
         await self._idle.wait()
 
     async def close(self, timeout: float = 2.0) -> None:
@@ -159,6 +185,8 @@ class NotifyingReporter(Reporter):
                 await self.flush()
         self._closed = True
         self._cancel_timer()
+        if self._ending is not None and not self._ending.done():
+            self._ending.cancel()  # not told in time: dropped, like what is queued
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.cancel()
@@ -169,6 +197,24 @@ class NotifyingReporter(Reporter):
         await self._guard(self.notifier.close)
 
     # -- internals -----------------------------------------------------------------
+    def _in_order(self, step: Callable[[], Awaitable[None]]) -> bool:
+        """Run ``step`` as a task after the one started before (the end of a pass and
+        an alert after it are told in the order they happened, each from the memory
+        the one before left). False when there is no running loop (nothing is run)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        previous = self._ending
+
+        async def run() -> None:
+            if previous is not None and not previous.done():
+                await asyncio.wait([previous])
+            await step()
+
+        self._ending = loop.create_task(run(), name="notify-pass-end")
+        return True
+
     def _consider(self, now: float) -> None:
         """Show the progress if it is due, and look again when it will be next. A pass
         reports progress when something happens, so a long upload's quiet stretch (or
