@@ -82,7 +82,8 @@ class StandinCore:
     @property
     def url(self) -> str:
         scheme = "https" if self.ssl_context is not None else "http"
-        return f"{scheme}://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6
+        return f"{scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()

@@ -273,6 +273,8 @@ class _Watch:
 
     def look(self) -> None:
         self.handle = None
+        if self.deadline.expired():  # the try is ending: its deadline cannot move now
+            return
         upload, meter = self.upload, self.upload.meter
         now = self.loop.time()
         if meter is None:  # connecting: the first deadline holds

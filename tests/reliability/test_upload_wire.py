@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import time
@@ -183,6 +184,57 @@ async def test_where_the_send_queue_cannot_be_asked_progress_counts_what_was_han
     assert len(said) == 1
 
 
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(outgoing.SIOCOUTQ is None, reason="the send queue is asked on Linux only")
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+async def test_over_ipv6_progress_follows_the_link_too(tmp_path):
+    """The kernel's queue is asked the same way on an IPv6 connection: a slow link's
+    upload succeeds, and no report is above what had arrived."""
+    path, data = _photo(tmp_path, 6 * MB)
+    reports: list[tuple[float, int]] = []
+    with StandinServer(version="3.1.0", host="::1") as srv:
+        srv.faults.throttle("POST", "/api/assets", bytes_per_second=2 * MB)
+        received = srv.faults.record("POST", "/api/assets").received
+        async with ImmichClient(srv.api_url, srv.api_key, timeout=1.5) as client:
+            await client.server_version()
+            await client.upload(_request(path, data, reports))
+        check_clean(srv)
+    assert srv.api_url.startswith("http://[::1]:")
+    _never_ahead(reports, received, len(data))
+    middle = [sent for _, sent in reports if 0.2 * len(data) < sent < 0.8 * len(data)]
+    assert len(middle) >= 3, reports
+
+
+def test_the_kernel_is_asked_only_what_a_socket_can_answer():
+    """What is not a TCP connection (a unix socket, UDP, a closed socket) has no
+    tcp_info: None, never an error. A unix socket's queue counts what its reader has
+    not taken (at least the bytes, with the kernel's overhead: it counts low)."""
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(b"x" * 1000)
+        assert outgoing.tcp_bytes_acked(a) is None
+        if outgoing.SIOCOUTQ is not None:
+            assert outgoing.kernel_unsent(a) >= 1000
+            assert b.recv(4096) == b"x" * 1000
+            assert outgoing.kernel_unsent(a) == 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        assert outgoing.tcp_bytes_acked(udp) is None
+        assert isinstance(outgoing.kernel_unsent(udp), int | None)
+    closed = socket.socket()
+    closed.close()
+    assert outgoing.tcp_bytes_acked(closed) is None
+    assert outgoing.kernel_unsent(closed) is None
+    assert outgoing.tcp_bytes_acked(None) is None and outgoing.kernel_unsent(None) is None
+
+
 async def test_the_answer_still_has_its_timeout_once_the_body_has_left(server, tmp_path):
     """The read timeout is the body's now (aiohttp's is off for uploads): a server that
     took the whole body and then does not answer fails the try after the timeout."""
@@ -296,3 +348,28 @@ async def test_over_https_progress_never_claims_more_than_arrived(cert, tmp_path
     _never_ahead(reports, received, len(data), unseen=outgoing.TLS_RECORD + 256)
     middle = [sent for _, sent in reports if 0.2 * len(data) < sent < 0.8 * len(data)]
     assert len(middle) >= 3, reports
+
+
+async def test_over_https_without_tcp_info_the_count_is_what_the_kernel_took(
+        cert, tmp_path, monkeypatch, caplog):
+    """A kernel before 4.1 has a shorter tcp_info, without the acknowledged bytes (here:
+    the field looked for past its end): over TLS the count falls back to what was
+    handed on, as where the queue cannot be asked, said once; the upload works."""
+    monkeypatch.setattr(outgoing, "TCPI_BYTES_ACKED", 4096)
+    monkeypatch.setattr(outgoing, "_said_inexact", False)
+    caplog.set_level(logging.INFO, logger=outgoing.__name__)
+    pem, key = cert
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(pem, key)
+    path, data = _photo(tmp_path, 3 * MB)
+    reports: list[tuple[float, int]] = []
+    with StandinServer(version="3.1.0", ssl_context=server_side) as srv:
+        trust = ssl.create_default_context(cafile=str(pem))
+        async with ImmichClient(srv.api_url, srv.api_key, ssl_context=trust) as client:
+            await client.server_version()
+            result = await client.upload(_request(path, data, reports))
+        check_clean(srv)
+    assert not result.duplicate and reports[-1][1] == len(data)
+    assert [s for _, s in reports] == sorted(s for _, s in reports)
+    said = [r for r in caplog.records if "not those that left it" in r.getMessage()]
+    assert len(said) == 1
