@@ -36,7 +36,7 @@ from aiohttp import web
 
 from .context import ApiError, RequestContext, json_response
 from .dto import asset_dto, tag_dto
-from .state import StandinState
+from .state import StandinState, Tag
 
 
 async def upsert_tags(ctx: RequestContext) -> web.Response:
@@ -89,9 +89,7 @@ async def tag_assets_of(ctx: RequestContext) -> web.Response:
     state = ctx.state
     with state.lock:
         state.counters.tag_requests += 1
-        tag = state.tags.get(ctx.path_params["id"].lower())
-        if tag is None or tag.owner_id != user.id:
-            raise ApiError(400, "Not found or no tag.asset access")
+        tag = _users_tag(ctx, user.id)
         results: list[dict[str, Any]] = []
         for asset_id in body["ids"]:
             asset = state.assets.get(asset_id.lower())
@@ -109,15 +107,23 @@ async def tag_assets_of(ctx: RequestContext) -> web.Response:
         return json_response(ctx, results)
 
 
+def _users_tag(ctx: RequestContext, user_id: str) -> Tag:
+    """The tag of the path's ``{id}``, if it is the user's (else 400, as the server's
+    access check answers); call it holding the state's lock."""
+    tag = ctx.state.tags.get(ctx.path_params["id"].lower())
+    if tag is None or tag.owner_id != user_id:
+        raise ApiError(400, "Not found or no tag.asset access")
+    return tag
+
+
 async def untag_assets(ctx: RequestContext) -> web.Response:
+    """``DELETE /tags/{id}/assets``: one tag off many assets, an answer per asset."""
     body = await ctx.json_body()
     user = ctx.require_user()
     state = ctx.state
     with state.lock:
         state.counters.untag_requests += 1
-        tag = state.tags.get(ctx.path_params["id"].lower())
-        if tag is None or tag.owner_id != user.id:
-            raise ApiError(400, "Not found or no tag.asset access")
+        tag = _users_tag(ctx, user.id)
         results: list[dict[str, Any]] = []
         for asset_id in body["ids"]:
             asset = state.assets.get(asset_id.lower())
