@@ -137,6 +137,28 @@ PROBE_MATCHING = PROBE.replace(
     "            count[0] += 1", "            count[0] += sys.argv[2] in statement")
 
 
+def statements_per_pass(srv: StandinServer, tmp_path: Path, switch: str,
+                        needle: str) -> list[int]:
+    """Three passes of ``once`` on ``tmp_path/photos`` with ``backup.stacks.<switch>``
+    off, on, on: how many SQL statements containing ``needle`` each made."""
+    config = tmp_path / "config.yaml"
+    counts = []
+    for on in (False, True, True):
+        config.write_text(json.dumps({
+            "server": {"url": srv.url, "api_key": srv.api_key},
+            "state_dir": str(tmp_path / "state"),
+            "albums": {"include": [str(tmp_path / "photos")]},
+            "backup": {"stacks": {switch: on}}}))
+        config.chmod(0o600)
+        out = subprocess.run([sys.executable, "-c", PROBE_MATCHING, str(config), needle],
+                             capture_output=True, text=True, timeout=300, check=True)
+        line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")][-1]
+        _, rc, matching = line.split()
+        assert rc == "0", out.stderr[-2000:]
+        counts.append(int(matching))
+    return counts
+
+
 def test_a_rescan_once_bursts_were_caught_up_looks_for_no_unread_burst(
         tmp_path: Path) -> None:
     """Bursts switched on for a library backed up without: one pass reads the photos'
@@ -150,22 +172,7 @@ def test_a_rescan_once_bursts_were_caught_up_looks_for_no_unread_burst(
                 (folder / f"IMG_{i:04d}.jpg").write_bytes(
                     b"\xff\xd8\xff" + f"{f}-{i}".encode() + bytes(64))
                 os.utime(folder / f"IMG_{i:04d}.jpg", (OLD, OLD))
-        config = tmp_path / "config.yaml"
-        counts = []
-        for bursts in (False, True, True):
-            config.write_text(json.dumps({
-                "server": {"url": srv.url, "api_key": srv.api_key},
-                "state_dir": str(tmp_path / "state"),
-                "albums": {"include": [str(tmp_path / "photos")]},
-                "backup": {"stacks": {"bursts": bursts}}}))
-            config.chmod(0o600)
-            out = subprocess.run([sys.executable, "-c", PROBE_MATCHING, str(config),
-                                  UNREAD_BURSTS], capture_output=True, text=True,
-                                 timeout=300, check=True)
-            line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")][-1]
-            _, rc, matching = line.split()
-            assert rc == "0", out.stderr[-2000:]
-            counts.append(int(matching))
+        counts = statements_per_pass(srv, tmp_path, "bursts", UNREAD_BURSTS)
     # Off: none. On: the chunk that found all 40, the query that found no more. Then none.
     assert counts == [0, 2, 0], counts
 
@@ -184,21 +191,6 @@ def test_stacks_switched_on_group_the_library_once_then_never_again(tmp_path: Pa
             for name in ("IMG_0001.jpg", "IMG_0001.cr2", "IMG_0002.jpg"):
                 (folder / name).write_bytes(b"\xff\xd8\xff" + f"{f}-{name}".encode() + bytes(64))
                 os.utime(folder / name, (OLD, OLD))
-        config = tmp_path / "config.yaml"
-        counts = []
-        for raw_jpeg in (False, True, True):
-            config.write_text(json.dumps({
-                "server": {"url": srv.url, "api_key": srv.api_key},
-                "state_dir": str(tmp_path / "state"),
-                "albums": {"include": [str(tmp_path / "photos")]},
-                "backup": {"stacks": {"raw_jpeg": raw_jpeg}}}))
-            config.chmod(0o600)
-            out = subprocess.run([sys.executable, "-c", PROBE_MATCHING, str(config),
-                                  REGROUP], capture_output=True, text=True,
-                                 timeout=300, check=True)
-            line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")][-1]
-            _, rc, matching = line.split()
-            assert rc == "0", out.stderr[-2000:]
-            counts.append(int(matching))
+        counts = statements_per_pass(srv, tmp_path, "raw_jpeg", REGROUP)
         assert srv.state.counters.stacks_created == 2
     assert counts == [0, 1, 0], counts
