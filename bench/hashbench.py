@@ -1,6 +1,6 @@
 """Target 4: SHA-1 and BLAKE3 in one read pass vs SHA-1 alone, on the same file.
 
-The combined figure is the engine's own ``immich_backupd.hashing.hash_file``; the
+The combined figure is the engine's own ``immich_backupd.hashing.hasher.hash_file``; the
 baselines are bare loops over the same file with the same 1 MiB buffer. The file is in
 the page cache (one warm-up read), so this measures hashing, not the disk.
 """
@@ -51,7 +51,7 @@ def blake3_only(path: Path) -> None:
 
 
 def engine_both(path: Path) -> None:
-    from immich_backupd.hashing import hash_file
+    from immich_backupd.hashing.hasher import hash_file
 
     hash_file(path)
 
@@ -80,7 +80,7 @@ def per_file(folder: Path, size: int = 100, count: int = 500, repeat: int = 5) -
     """Microseconds per ``hash_file`` of ``count`` files of ``size`` bytes (best of
     ``repeat``): for small photos the syscalls and the Python around them, not the hashing,
     are the cost."""
-    from immich_backupd.hashing import hash_file
+    from immich_backupd.hashing.hasher import hash_file
 
     folder.mkdir(parents=True, exist_ok=True)
     files = [folder / f"{i}.jpg" for i in range(count)]

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from immich_backupd.gctune import tune_gc
+from immich_backupd.pipeline.gctune import tune_gc
 
 from .procs import terminate
 

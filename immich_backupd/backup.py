@@ -25,10 +25,9 @@ from .errors import (
     ServerUnavailableError,
     UnsupportedServerError,
 )
-from .hashing import Hasher
+from .hashing.hasher import Hasher
 from .immich.client import ImmichClient, Quota, make_ssl_context
 from .immich.versions import ServerVersion
-from .lock import RunLock
 from .model import REACHED_END, PassOutcome
 from .pipeline.connect import LINK_PERMISSION, ServerInfo, connect, missing_optional
 from .pipeline.dryrun import DryRunReport, dry_run_scan, settings_followups
@@ -38,7 +37,7 @@ from .pipeline.verify import Identity, VerifyReport, at_pass_start
 from .report.live import Fanout, LiveFile
 from .report.progress import Reporter
 from .report.status import BEING_WRITTEN_KEY, LAST_STOP_KEY, stop_record
-from .rules import AlbumRules
+from .scan.rules import AlbumRules
 from .state import (
     DB_NAME,
     SCHEMA_VERSION,
@@ -47,6 +46,7 @@ from .state import (
     WorkerReads,
     user_version,
 )
+from .state.lock import RunLock
 
 log = logging.getLogger("immich_backupd")
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from immich_backupd.appleburst import burst_from_stream, may_have_burst, read_burst
-from immich_backupd.capture_date import DateSource, date_from_stream
+from immich_backupd.media.appleburst import burst_from_stream, may_have_burst, read_burst
+from immich_backupd.media.capture_date import DateSource, date_from_stream
 from immich_standin.samples import apple_maker_note, heic_with_exif, jpeg_with_exif, tiff_exif
 
 BURST = "6C0F2A5E-3B1D-4F8A-9C7E-2D4B8A1F0E93"

@@ -8,14 +8,14 @@ from datetime import datetime
 
 import pytest
 
-from immich_backupd.bandwidth import (
+from immich_backupd.schedule.bandwidth import (
     BandwidthError,
     TokenBucket,
     format_rate,
     parse_rate,
     parse_timetable,
 )
-from immich_backupd.quiet_hours import QuietHoursError, parse_quiet_hours
+from immich_backupd.schedule.quiet_hours import QuietHoursError, parse_quiet_hours
 
 MiB = 1 << 20
 # 2026-12-07 is a Monday.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from immich_backupd.appleburst import BURST_EXTENSIONS
+from immich_backupd.media.appleburst import BURST_EXTENSIONS
 from immich_backupd.pipeline.burstread import CatchUp, catch_up_bursts, forget_catch_up
 from immich_backupd.state import FAILED, UPLOADED, FileRecord, StateStore, WorkerReads
 from immich_backupd.state.bursts import CATCHUP_KEY, DONE

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from immich_backupd.capture_containers import MAX_TEXT_BYTES, text_date, xmp_date
-from immich_backupd.capture_date import DateSource, capture_date, date_from_stream
+from immich_backupd.media.capture_containers import MAX_TEXT_BYTES, text_date, xmp_date
+from immich_backupd.media.capture_date import DateSource, capture_date, date_from_stream
 from immich_standin.samples import (
     PNG_SIG,
     cr3_with_exif,

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from immich_backupd.capture_date import (
+from immich_backupd.media.capture_date import (
     DateSource,
     capture_date,
     date_from_stream,
@@ -21,7 +21,7 @@ from immich_backupd.capture_date import (
     parse_exif_datetime,
     parse_offset,
 )
-from immich_backupd.exif import parse_iloc_extent
+from immich_backupd.media.exif import parse_iloc_extent
 from immich_standin.samples import (
     apple_meta,
     heic_with_exif,

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from immich_backupd.changes import FileStat
 from immich_backupd.errors import AuthError
 from immich_backupd.immich.errors import ApiError
 from immich_backupd.pipeline.check import END, CheckStage, parts
 from immich_backupd.pipeline.plan import Candidate, Unit
 from immich_backupd.pipeline.record import Recorder
 from immich_backupd.report.progress import Progress, Reporter
+from immich_backupd.scan.changes import FileStat
 from immich_backupd.state import DUPLICATE, TRASHED, StateStore
 from tests.fake_server import FakeServer
 

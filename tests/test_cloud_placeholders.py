@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from immich_backupd import placeholders as ph
-from immich_backupd.media import DEFAULT_MEDIA_TYPES as MEDIA
-from immich_backupd.placeholders import PlaceholderKind as K
-from immich_backupd.rules import AlbumRules
-from immich_backupd.scan import DirListing, walk
+from immich_backupd.media import placeholders as ph
+from immich_backupd.media.kinds import DEFAULT_MEDIA_TYPES as MEDIA
+from immich_backupd.media.placeholders import PlaceholderKind as K
+from immich_backupd.scan.rules import AlbumRules
+from immich_backupd.scan.walk import DirListing, walk
 
 
 def detect(size: int, blocks: int, fs_type: str | None = "ext4", **kw) -> K | None:

@@ -34,8 +34,8 @@ from immich_backupd.config import (
     permission_warning,
     to_config_dict,
 )
-from immich_backupd.durations import format_duration, parse_duration
 from immich_backupd.errors import ConfigError, ExitCode
+from immich_backupd.schedule.durations import format_duration, parse_duration
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "configs"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from immich_backupd.config import load_settings
-from immich_backupd.config_edit import (
+from immich_backupd.config.edit import (
     FolderEdit,
     FolderList,
     ListOp,

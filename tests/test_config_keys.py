@@ -17,9 +17,9 @@ from immich_backupd.config import (
     parse_settings,
     to_config_dict,
 )
-from immich_backupd.durations import parse_duration
 from immich_backupd.errors import ConfigError
-from immich_backupd.rules import AlbumRules
+from immich_backupd.scan.rules import AlbumRules
+from immich_backupd.schedule.durations import parse_duration
 
 REPO = Path(__file__).resolve().parent.parent
 DOC_ROW = re.compile(r"^\| `([a-z_.]+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \| (.+) \|$")

@@ -92,7 +92,7 @@ def test_folder_tally_counts_files_below_each_folder() -> None:
 
 
 def test_folder_edit_bodies_are_checked() -> None:
-    from immich_backupd.config_edit import FolderEdit, FolderList, ListOp
+    from immich_backupd.config.edit import FolderEdit, FolderList, ListOp
     from immich_backupd.dashboard.folders import parse_folder_edit
     good = {"list": "exclude", "op": "add", "entry": " /p/x "}
     assert parse_folder_edit(good) == FolderEdit(FolderList.EXCLUDE, ListOp.ADD, "/p/x")
@@ -122,7 +122,7 @@ def test_settings_toggles_are_the_configs_booleans() -> None:
     from dataclasses import replace
 
     from immich_backupd.config import BackupSettings, Metered, parse_settings
-    from immich_backupd.config_edit import ValueEdit
+    from immich_backupd.config.edit import ValueEdit
     from immich_backupd.dashboard.toggles import KEYS, parse_toggle, toggles
     settings = parse_settings("server: {url: https://x.example, api_key: " + "k" * 30 +
                               "}\nalbums: {include: [/]}\n")

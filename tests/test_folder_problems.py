@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-from immich_backupd.folder_problems import (
+from immich_backupd.scan.folder_problems import (
     FolderProblem,
     ProblemKind,
     classify,

@@ -28,7 +28,7 @@ def _probe(body: str) -> dict:
 
 def test_tune_gc_freezes_once_and_raises_the_thresholds() -> None:
     got = _probe(
-        "from immich_backupd.gctune import tune_gc\n"
+        "from immich_backupd.pipeline.gctune import tune_gc\n"
         "tune_gc()\n"
         "frozen = gc.get_freeze_count()\n"
         "junk = [[i] for i in range(1000)]\n"
@@ -62,7 +62,7 @@ def test_once_runs_with_the_tuned_collector(tmp_path: Path) -> None:
 def test_release_after_pass_frees_cycles_the_tuned_collector_leaves() -> None:
     got = _probe(
         "import weakref\n"
-        "from immich_backupd.gctune import release_after_pass, trim_heap, tune_gc\n"
+        "from immich_backupd.pipeline.gctune import release_after_pass, trim_heap, tune_gc\n"
         "tune_gc()\n"
         "class Stage:\n"
         "    pass\n"

@@ -17,9 +17,9 @@ from typing import ClassVar
 import blake3
 import pytest
 
-from immich_backupd import digest, hashing
-from immich_backupd.changes import FileStat, needs_hash
-from immich_backupd.hashing import (
+from immich_backupd.hashing import digest
+from immich_backupd.hashing import hasher as hashing
+from immich_backupd.hashing.hasher import (
     CHECK_FIRST_MIN,
     FileChangedError,
     FileDigest,
@@ -27,9 +27,10 @@ from immich_backupd.hashing import (
     HasherClosedError,
     hash_file,
 )
-from immich_backupd.media import DEFAULT_MEDIA_TYPES
-from immich_backupd.rules import AlbumRules
-from immich_backupd.scan import walk
+from immich_backupd.media.kinds import DEFAULT_MEDIA_TYPES
+from immich_backupd.scan.changes import FileStat, needs_hash
+from immich_backupd.scan.rules import AlbumRules
+from immich_backupd.scan.walk import walk
 
 CHUNK = 4096
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from immich_backupd.errors import ExitCode, LockHeldError
-from immich_backupd.lock import RunLock, is_locked, read_holder
+from immich_backupd.state.lock import RunLock, is_locked, read_holder
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from immich_backupd.lock import RunLock
+from immich_backupd.state.lock import RunLock
 with RunLock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(60)

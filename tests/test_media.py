@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from immich_backupd.media import (
+from immich_backupd.media.kinds import (
     DEFAULT_MEDIA_TYPES,
     MediaTypes,
     extension,

@@ -11,8 +11,8 @@ import pytest
 from immich_backupd.backup import run_pass
 from immich_backupd.config import parse_settings
 from immich_backupd.immich.client import ImmichClient
-from immich_backupd.mounts import LocalDisks, parse_mountinfo
 from immich_backupd.pipeline import upload as upload_stage
+from immich_backupd.scan.mounts import LocalDisks, parse_mountinfo
 from immich_standin import StandinServer
 from immich_standin.library import XMP
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from immich_backupd.bandwidth import parse_timetable
 from immich_backupd.pipeline.pacer import PACED_CHUNK, Pacer
+from immich_backupd.schedule.bandwidth import parse_timetable
 
 MiB = 1 << 20
 

@@ -13,7 +13,7 @@ from immich_backupd.config import parse_settings
 from immich_backupd.errors import QuotaExceededError, ServerUnavailableError
 from immich_backupd.immich.client import Quota, UploadRequest
 from immich_backupd.immich.versions import ServerVersion
-from immich_backupd.media import DEFAULT_MEDIA_TYPES
+from immich_backupd.media.kinds import DEFAULT_MEDIA_TYPES
 from immich_backupd.model import ON_SERVER, FileStatus, PassOutcome
 from immich_backupd.pipeline.connect import ServerInfo
 from immich_backupd.pipeline.runner import BackupPass, Hold, PassResult

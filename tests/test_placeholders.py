@@ -10,16 +10,16 @@ import hashlib
 import os
 from pathlib import Path
 
-from immich_backupd.changes import FileStat
 from immich_backupd.config import parse_settings
-from immich_backupd.hashing import Hasher
+from immich_backupd.hashing.hasher import Hasher
 from immich_backupd.immich.client import ImmichClient, Quota
 from immich_backupd.immich.versions import ServerVersion
-from immich_backupd.media import DEFAULT_MEDIA_TYPES
+from immich_backupd.media.kinds import DEFAULT_MEDIA_TYPES
 from immich_backupd.pipeline.connect import ServerInfo
 from immich_backupd.pipeline.plan import Candidate, Unit
 from immich_backupd.pipeline.runner import BackupPass
 from immich_backupd.report.progress import Reporter
+from immich_backupd.scan.changes import FileStat
 from immich_backupd.state import StateStore
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from immich_backupd.changes import FileStat
-from immich_backupd.media import live_photo_pairs
+from immich_backupd.media.kinds import live_photo_pairs
 from immich_backupd.pipeline.plan import (
     RETRY_LATER_FIRST,
     RETRY_LATER_MAX,
@@ -17,6 +16,7 @@ from immich_backupd.pipeline.plan import (
     plan_dir,
     retry_due,
 )
+from immich_backupd.scan.changes import FileStat
 from immich_backupd.state import DUPLICATE, FAILED, TRASHED, UNSUPPORTED, UPLOADED, FileRecord
 
 NOW = 1_700_000_000.0

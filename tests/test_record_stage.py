@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from immich_backupd.changes import FileStat
 from immich_backupd.model import VANISHED, FileOutcome, Outcome, Vanished
 from immich_backupd.pipeline import record
 from immich_backupd.pipeline.plan import Candidate
 from immich_backupd.pipeline.record import Recorder
 from immich_backupd.report.progress import Progress, Reporter
+from immich_backupd.scan.changes import FileStat
 from immich_backupd.state import (
     DUPLICATE,
     FAILED,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from immich_backupd.rules import AlbumNaming, AlbumRules, FolderNaming, glob_to_regex
+from immich_backupd.scan.rules import AlbumNaming, AlbumRules, FolderNaming, glob_to_regex
 from immich_backupd.watch.filtering import accept
 
 ROOT = Path("/photos")

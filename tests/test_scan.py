@@ -10,8 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from immich_backupd import scan as scan_mod
-from immich_backupd.changes import (
+from immich_backupd.media.kinds import DEFAULT_MEDIA_TYPES as MEDIA
+from immich_backupd.scan import walk as scan_mod
+from immich_backupd.scan.changes import (
     FileStat,
     birthtime_ns,
     change_reason,
@@ -19,9 +20,8 @@ from immich_backupd.changes import (
     is_placeholder,
     needs_hash,
 )
-from immich_backupd.media import DEFAULT_MEDIA_TYPES as MEDIA
-from immich_backupd.rules import AlbumRules
-from immich_backupd.scan import DirListing, walk
+from immich_backupd.scan.rules import AlbumRules
+from immich_backupd.scan.walk import DirListing, walk
 
 
 def touch(path: Path, data: bytes = b"x") -> Path:

@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from immich_backupd import media
 from immich_backupd.config import parse_settings
-from immich_backupd.folder_problems import ProblemKind
-from immich_backupd.hashing import Hasher
-from immich_backupd.media import DEFAULT_MEDIA_TYPES
+from immich_backupd.hashing.hasher import Hasher
+from immich_backupd.media import kinds as media
+from immich_backupd.media.kinds import DEFAULT_MEDIA_TYPES
 from immich_backupd.pipeline.check import END
 from immich_backupd.pipeline.hash import HashStage, KeptBytes
 from immich_backupd.pipeline.record import Recorder
 from immich_backupd.pipeline.scanning import Hold, ScanStage
 from immich_backupd.pipeline.settling import SettleQueue
 from immich_backupd.report.progress import Progress, Reporter
-from immich_backupd.rules import AlbumRules
+from immich_backupd.scan.folder_problems import ProblemKind
+from immich_backupd.scan.rules import AlbumRules
 from immich_backupd.state import (
     FAILED,
     UPLOADED,

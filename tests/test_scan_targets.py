@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from immich_backupd.media import DEFAULT_MEDIA_TYPES
-from immich_backupd.rules import AlbumRules
-from immich_backupd.scan import walk_targets
+from immich_backupd.media.kinds import DEFAULT_MEDIA_TYPES
+from immich_backupd.scan.rules import AlbumRules
+from immich_backupd.scan.walk import walk_targets
 
 
 def _tree(tmp: Path) -> AlbumRules:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from immich_backupd.changes import FileStat
-from immich_backupd.media import live_photo_pairs
+from immich_backupd.media.kinds import live_photo_pairs
 from immich_backupd.pipeline.settling import HeldFolder, SettleQueue, settles_at
+from immich_backupd.scan.changes import FileStat
 
 NOW = 1_700_000_000.0
 SETTLE = 30.0

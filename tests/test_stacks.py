@@ -7,7 +7,7 @@ from pathlib import PurePath
 
 import pytest
 
-from immich_backupd.stacks import (
+from immich_backupd.media.stacks import (
     KnownStack,
     StackGroup,
     StackKind,

@@ -227,8 +227,8 @@ def test_an_older_schema_in_use_is_not_migrated_under_its_user(tmp_path: Path):
     """status/failed/retry upgrade an old state only when no (older) immich-backupd holds
     it: one still running would go on writing rows of the old schema."""
     from immich_backupd.errors import StateError
-    from immich_backupd.lock import DAEMON_LOCK_NAME, RunLock
     from immich_backupd.state import MIGRATIONS
+    from immich_backupd.state.lock import DAEMON_LOCK_NAME, RunLock
 
     conn = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
     conn.executescript(f"BEGIN;{MIGRATIONS[0]}PRAGMA user_version=1;COMMIT;")
@@ -253,8 +253,8 @@ def test_a_database_being_created_by_a_running_pass_is_waited_for(tmp_path: Path
     (a CI run saw exit 74 there)."""
     import threading
 
-    from immich_backupd.lock import LOCK_NAME, RunLock
     from immich_backupd.state import migrate
+    from immich_backupd.state.lock import LOCK_NAME, RunLock
 
     creator = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None,
                               check_same_thread=False)

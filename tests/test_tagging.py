@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from immich_backupd.pipeline.tagging import CONFIRM_AFTER, OpenTag, TagVerdict, tag_verdict
-from immich_backupd.rules import AlbumNaming, AlbumRules, FolderNaming
+from immich_backupd.scan.rules import AlbumNaming, AlbumRules, FolderNaming
 
 
 def test_made_now_is_set_whether_new_or_lost():

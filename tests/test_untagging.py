@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from immich_backupd.media import MediaTypes
+from immich_backupd.media.kinds import MediaTypes
 from immich_backupd.model import FileStatus
 from immich_backupd.pipeline.followups import (
     REMOVAL_CHECK_AFTER,
@@ -17,7 +17,7 @@ from immich_backupd.pipeline.followups import (
     removals_due,
     unwanted_tags,
 )
-from immich_backupd.rules import AlbumNaming, AlbumRules, FolderNaming
+from immich_backupd.scan.rules import AlbumNaming, AlbumRules, FolderNaming
 from immich_backupd.state import FileRecord
 
 

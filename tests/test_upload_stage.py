@@ -11,7 +11,6 @@ import hashlib
 import os
 from pathlib import Path
 
-from immich_backupd.changes import FileStat
 from immich_backupd.errors import QuotaExceededError
 from immich_backupd.immich.client import (
     Quota,
@@ -22,6 +21,7 @@ from immich_backupd.pipeline.plan import Candidate, Unit
 from immich_backupd.pipeline.record import Recorder
 from immich_backupd.pipeline.upload import UploadStage
 from immich_backupd.report.progress import Progress, Reporter
+from immich_backupd.scan.changes import FileStat
 from immich_backupd.state import DUPLICATE, FAILED, UNSUPPORTED, UPLOADED, StateStore
 from tests.fake_server import NO_QUOTA, FakeServer
 

@@ -6,7 +6,7 @@ import struct
 from datetime import UTC, datetime
 from pathlib import Path
 
-from immich_backupd.videoinfo import duration_ms, parse_mvhd
+from immich_backupd.media.videoinfo import duration_ms, parse_mvhd
 from immich_standin.library import mp4_with_duration
 
 

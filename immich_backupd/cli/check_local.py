@@ -11,21 +11,21 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import folder_problems
 from ..conditions import Requirements, default_network_source
 from ..conditions.states import NetworkState, PowerState
 from ..config import Settings
 from ..daemon.waiting import power_source
 from ..errors import ExitCode
-from ..folder_problems import os_error_reason
 from ..i18n import _, ngettext
-from ..lock import DAEMON_LOCK_NAME, is_locked, read_holder
-from ..media import MediaTypes
+from ..media.kinds import MediaTypes
 from ..report.status import exposure_warning
 from ..report.statusline import waiting_text, watch_problem
 from ..report.text import count, human_bytes
-from ..rules import AlbumNaming, AlbumRules, FolderNaming
-from ..scan import walk
+from ..scan import folder_problems
+from ..scan.folder_problems import os_error_reason
+from ..scan.rules import AlbumNaming, AlbumRules, FolderNaming
+from ..scan.walk import walk
+from ..state.lock import DAEMON_LOCK_NAME, is_locked, read_holder
 from ..state.password import has_password
 from ..watch.backend import BackendFactory
 from ..watch.limits import count_dirs, inotify_limit, watch_limit_advice

@@ -15,7 +15,7 @@ from ..i18n import _, ngettext
 from ..immich.client import ImmichClient
 from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..immich.versions import SUPPORTED_MAJORS, ServerVersion
-from ..media import DEFAULT_MEDIA_TYPES, MediaTypes
+from ..media.kinds import DEFAULT_MEDIA_TYPES, MediaTypes
 from ..pipeline.connect import (
     ALBUM_REMOVE_PERMISSION,
     LINK_PERMISSION,

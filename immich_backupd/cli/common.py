@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TextIO
 
 from ..errors import ExitCode
-from ..folder_problems import os_error_reason, os_reason
 from ..i18n import _
+from ..scan.folder_problems import os_error_reason, os_reason
 from ..state import DB_NAME
 from ..state.room import Room, state_room
 

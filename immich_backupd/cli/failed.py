@@ -11,15 +11,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import placeholders
 from ..config import Settings
 from ..i18n import _, ngettext
-from ..lock import DAEMON_LOCK_NAME, is_locked, read_holder
+from ..media import placeholders
 from ..report.live import read_live
 from ..report.sidecars import late_advice, late_line
 from ..report.status import cloud_items, failed_items, late_sidecar_paths
 from ..report.text import count, local_time
 from ..state import UNSUPPORTED, StateReader
+from ..state.lock import DAEMON_LOCK_NAME, is_locked, read_holder
 
 __all__ = ["cmd_failed", "cmd_retry", "failed_items", "table"]
 from .common import clip, show_path, term_width

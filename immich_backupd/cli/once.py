@@ -11,20 +11,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import folder_problems
 from ..backup import exit_code_for, run_dry, run_pass
 from ..config import Settings
 from ..errors import ExitCode
-from ..gctune import tune_gc
 from ..i18n import _, ngettext
 from ..model import REACHED_END, PassOutcome
 from ..pipeline.connect import STACK_PERMISSION, TAG_PERMISSIONS
+from ..pipeline.gctune import tune_gc
 from ..pipeline.runner import BackupPass, PassResult
 from ..pipeline.settling import SETTLE_WAIT_FACTOR
 from ..pipeline.verify import VerifyReport
 from ..report.progress import Reporter
 from ..report.sidecars import late_line
 from ..report.text import count, human_bytes, human_duration
+from ..scan import folder_problems
 from ..state import FAILED, UNSUPPORTED, StateReader
 from .common import err, is_tty, show_path
 from .failed import cloud_lines

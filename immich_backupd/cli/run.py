@@ -7,7 +7,7 @@ import asyncio
 import signal
 
 from ..config import Settings
-from ..lock import DAEMON_LOCK_NAME, RunLock
+from ..state.lock import DAEMON_LOCK_NAME, RunLock
 
 
 def _exit_now(signum: int, frame: object) -> None:
@@ -19,7 +19,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     # the event loop installs its own handlers as soon as it runs.
     signal.signal(signal.SIGTERM, _exit_now)
     from ..daemon.core import Daemon  # the daemon's imports (watchdog, D-Bus) only here
-    from ..gctune import tune_gc
+    from ..pipeline.gctune import tune_gc
 
     tune_gc()
     with RunLock(settings.state_dir, DAEMON_LOCK_NAME, "daemon"):

@@ -11,16 +11,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .. import folder_problems, placeholders
-from ..bandwidth import format_rate
 from ..config import Settings
 from ..i18n import _, ngettext
+from ..media import placeholders
 from ..report.deletions import deleted_line, trashed_line
 from ..report.rate import transfer_parts
 from ..report.sidecars import late_line
 from ..report.status import folder_counts, headline, in_pass, status_data
 from ..report.statusline import watch_problem
 from ..report.text import bar, count, human_ago, human_bytes, local_time
+from ..scan import folder_problems
+from ..schedule.bandwidth import format_rate
 from .common import clip, show_path, term_width
 
 __all__ = ["cmd_status", "folder_counts", "headline", "render", "status_data"]

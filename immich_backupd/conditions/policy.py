@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from ..quiet_hours import QuietHours
+from ..schedule.quiet_hours import QuietHours
 from .states import NetworkState, PowerState
 
 if TYPE_CHECKING:

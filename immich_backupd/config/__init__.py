@@ -28,8 +28,8 @@ import yaml
 
 from immich_backupd.bilingual import Line, Msg
 from immich_backupd.errors import ConfigError
-from immich_backupd.folder_problems import os_error_reason
 from immich_backupd.i18n import N_
+from immich_backupd.scan.folder_problems import os_error_reason
 
 from .fields import _Context, _Problems
 from .keys import CONFIG_KEYS, KEYS, SECTIONS, Key

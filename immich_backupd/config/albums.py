@@ -12,7 +12,7 @@ from typing import Any
 
 from immich_backupd.bilingual import Msg
 from immich_backupd.i18n import N_
-from immich_backupd.rules import AlbumNaming, AlbumRules, FolderNaming
+from immich_backupd.scan.rules import AlbumNaming, AlbumRules, FolderNaming
 
 from .fields import (
     _bool,

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from immich_backupd.bandwidth import BandwidthError, parse_timetable
 from immich_backupd.bilingual import Line, Msg
-from immich_backupd.durations import DurationError, parse_duration
-from immich_backupd.folder_problems import os_error_reason
 from immich_backupd.i18n import N_
-from immich_backupd.quiet_hours import QuietHoursError, parse_quiet_hours
+from immich_backupd.scan.folder_problems import os_error_reason
+from immich_backupd.schedule.bandwidth import BandwidthError, parse_timetable
+from immich_backupd.schedule.durations import DurationError, parse_duration
+from immich_backupd.schedule.quiet_hours import QuietHoursError, parse_quiet_hours
 
 from .keys import CONFIG_KEYS, SECTIONS
 from .paths import ConfigValueError, FileSystem, expand_path

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from immich_backupd.bandwidth import Timetable, parse_timetable
-from immich_backupd.quiet_hours import QuietHours, parse_quiet_hours
-from immich_backupd.rules import AlbumNaming, FolderNaming
+from immich_backupd.scan.rules import AlbumNaming, FolderNaming
+from immich_backupd.schedule.bandwidth import Timetable, parse_timetable
+from immich_backupd.schedule.quiet_hours import QuietHours, parse_quiet_hours
 
 APP_NAME: Final = "immich-backupd"
 CONFIG_ENV: Final = "IMMICH_BACKUPD_CONFIG"

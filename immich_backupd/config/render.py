@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from immich_backupd.durations import format_duration
+from immich_backupd.schedule.durations import format_duration
 
 from .model import Settings
 

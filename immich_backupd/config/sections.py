@@ -14,9 +14,9 @@ from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from immich_backupd.bilingual import Alt, Msg
-from immich_backupd.durations import format_duration
-from immich_backupd.folder_problems import os_error_reason
 from immich_backupd.i18n import N_
+from immich_backupd.scan.folder_problems import os_error_reason
+from immich_backupd.schedule.durations import format_duration
 
 from .albums import _albums
 from .fields import (

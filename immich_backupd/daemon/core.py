@@ -31,8 +31,8 @@ from ..conditions import ConditionMonitor, Decision
 from ..conditions.policy import WAITING_FOR_POWER
 from ..config import Settings, load_settings
 from ..errors import BackupdError, ConfigError, ExitCode
-from ..gctune import release_after_pass
 from ..model import DaemonPhase, PassOutcome
+from ..pipeline.gctune import release_after_pass
 from ..pipeline.runner import BackupPass, Hold, PassResult, ScanTargets
 from ..report.live import Fanout
 from ..report.notify import NotifyingReporter, NullNotifier, desktop_notifier

@@ -26,7 +26,7 @@ from ..errors import (
     ServerUnavailableError,
     UnsupportedServerError,
 )
-from ..media import DEFAULT_MEDIA_TYPES
+from ..media.kinds import DEFAULT_MEDIA_TYPES
 from ..model import DaemonPhase, PassOutcome
 
 if TYPE_CHECKING:

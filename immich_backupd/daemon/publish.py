@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import folder_problems, placeholders
+from ..media import placeholders
 from ..model import DaemonPhase, PassOutcome
 from ..report.progress import Progress, Reporter
 from ..report.rate import PassRate, progress_json
 from ..report.statusline import charger_line, idle_problem, status_line, watch_problem
+from ..scan import folder_problems
 from ..state import StateReader
 from .policy import held_counts
 

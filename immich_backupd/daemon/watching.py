@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import Settings
-from ..rules import AlbumRules
+from ..scan.rules import AlbumRules
 from ..watch import FolderWatcher
 from ..watch.backend import BackendFactory
 from .publish import NOT_WATCHING, Watching

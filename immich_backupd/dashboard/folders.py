@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..config_edit import FolderEdit, FolderList, ListOp, listed_folders
+from ..config.edit import FolderEdit, FolderList, ListOp, listed_folders
 from ..model import ON_SERVER
 from ..state import StateReader
 

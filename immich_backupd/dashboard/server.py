@@ -30,7 +30,7 @@ from aiohttp import web
 
 from .. import i18n
 from ..config import Settings
-from ..config_edit import Edit, apply_edit
+from ..config.edit import Edit, apply_edit
 from ..errors import ConfigError
 from ..i18n import _
 from ..report.live import LIVE_NAME

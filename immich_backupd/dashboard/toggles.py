@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import Settings, to_config_dict
-from ..config_edit import ValueEdit
+from ..config.edit import ValueEdit
 from ..i18n import _
 
 

@@ -33,8 +33,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..immich.errors import ApiError, TransportError
-from ..media import MediaTypes
-from ..rules import AlbumRules
+from ..media.kinds import MediaTypes
+from ..scan.rules import AlbumRules
 from ..state import StateStore
 from .albumlock import album_creation_lock
 from .connect import raise_if_fatal

@@ -34,9 +34,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..appleburst import BURST_EXTENSIONS, read_burst
-from ..changes import differs, is_placeholder
-from ..placeholders import suspect
+from ..media.appleburst import BURST_EXTENSIONS, read_burst
+from ..media.placeholders import suspect
+from ..scan.changes import differs, is_placeholder
 from ..state import StateStore, join_path
 from ..state.bursts import CATCHUP_KEY, DONE, cursor_of, cursor_text
 

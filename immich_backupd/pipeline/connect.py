@@ -13,7 +13,7 @@ from ..errors import AuthError, ServerUnavailableError, UnsupportedServerError
 from ..immich.client import ImmichClient, Quota
 from ..immich.errors import ApiError, ErrorKind, TransportError, missing_permission
 from ..immich.versions import ServerVersion, unsupported_message
-from ..media import MediaTypes
+from ..media.kinds import MediaTypes
 
 REQUIRED_PERMISSIONS = ("asset.upload", "user.read", "album.read", "album.create",
                         "albumAsset.create")

@@ -36,13 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .. import folder_problems
-from ..appleburst import BURST_EXTENSIONS
-from ..folder_problems import FolderProblem
-from ..media import MediaTypes
-from ..rules import AlbumRules
-from ..scan import DirListing, KnownFn, walk
-from ..stacks import stacks_in_folder
+from ..media.appleburst import BURST_EXTENSIONS
+from ..media.kinds import MediaTypes
+from ..media.stacks import stacks_in_folder
+from ..scan import folder_problems
+from ..scan.folder_problems import FolderProblem
+from ..scan.rules import AlbumRules
+from ..scan.walk import DirListing, KnownFn, walk
 from ..state import FileRecord
 from .followups import (
     ALBUM_SETTINGS_KEY,

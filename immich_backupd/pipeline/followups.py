@@ -18,8 +18,8 @@ from collections.abc import Container, Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from ..media import MediaTypes, live_photo_pairs
-from ..rules import AlbumRules
+from ..media.kinds import MediaTypes, live_photo_pairs
+from ..scan.rules import AlbumRules
 from .plan import LIVE_VIDEO_MAX_BYTES
 
 ALBUM_SETTINGS_KEY = "album_settings"  # meta: the album settings the files' albums follow
@@ -54,7 +54,7 @@ def moved_albums(files: Iterable[FileAlbum], rules: AlbumRules, media: MediaType
     """(album now, folder id, name) of the files on the server whose album is another
     under ``rules`` (None: no album). A file no longer below an include folder keeps its
     own, and the video of a live photo none (its still shows it; paired as the pass
-    pairs them, :func:`media.live_photo_pairs`). Pure."""
+    pairs them, :func:`media.kinds.live_photo_pairs`). Pure."""
     by_dir: dict[int, list[FileAlbum]] = defaultdict(list)
     for f in files:
         by_dir[f.dir_id].append(f)

@@ -28,8 +28,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from ..appleburst import may_have_burst, read_burst
-from ..hashing import FileChangedError, FileDigest, Hasher
+from ..hashing.hasher import FileChangedError, FileDigest, Hasher
+from ..media.appleburst import may_have_burst, read_burst
 from ..model import Outcome
 from ..report.progress import Upload
 from ..state import DUPLICATE, UNSUPPORTED, WorkerReads

@@ -13,8 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from ..bandwidth import Timetable, TokenBucket
 from ..immich.multipart import PACED_CHUNK
+from ..schedule.bandwidth import Timetable, TokenBucket
 
 __all__ = ["PACED_CHUNK", "Pacer"]
 

@@ -13,8 +13,8 @@ from datetime import datetime
 from enum import Enum
 from pathlib import Path
 
-from ..changes import FileStat, needs_hash
 from ..model import FileOutcome
+from ..scan.changes import FileStat, needs_hash
 from ..state import DELETED, FAILED, ON_SERVER, PENDING, TRASHED, UNSUPPORTED, FileRecord
 
 # A live photo's motion part is a clip of about 3 s: a few MB even in 4K. A larger video
@@ -138,7 +138,7 @@ def plan_dir(
     """Group one folder's candidates into units, live photos paired, video first.
 
     ``pairs``: the folder's live photos, still -> video (``DirListing.pairs``, found
-    once by the walk from all its media, ``media.live_photo_pairs``); a pair is planned
+    once by the walk from all its media, ``media.kinds.live_photo_pairs``); a pair is planned
     together when both halves are in ``files`` (the walk lists a live photo whole) and
     its video is short enough to be a motion part.
 

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from .. import folder_problems, placeholders
 from ..config import Settings
 from ..errors import (
     AuthError,
@@ -38,12 +37,14 @@ from ..errors import (
     ServerUnavailableError,
     StateError,
 )
-from ..folder_problems import FolderProblem
-from ..hashing import Hasher
+from ..hashing.hasher import Hasher
 from ..immich.errors import ApiError, TransportError
+from ..media import placeholders
 from ..model import REACHED_END, PassOutcome
 from ..report.progress import Progress, Reporter
-from ..rules import AlbumRules
+from ..scan import folder_problems
+from ..scan.folder_problems import FolderProblem
+from ..scan.rules import AlbumRules
 from ..state import (
     PassStats,
     StateStore,

@@ -1,6 +1,6 @@
 """The scan stage: walk the include folders, plan each folder, feed the hashers.
 
-The first stage of a pass. In a thread, the walk (``scan.py``) and the state's rows of
+The first stage of a pass. In a thread, the walk (``scan/walk.py``) and the state's rows of
 each folder are read together: a file whose stat matches its backed-up record exactly
 is only counted (most of a rescan); the rest come with their records (:class:`Scanned`)
 and are planned (``plan.py``) into units. What this pass leaves for later or reports
@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from .. import folder_problems, placeholders
-from ..changes import FileStat
 from ..config import Settings
-from ..folder_problems import FolderProblem, ProblemKind
-from ..media import MediaTypes
-from ..rules import AlbumRules
-from ..scan import DirListing, KnownFn, walk, walk_targets
+from ..media import placeholders
+from ..media.kinds import MediaTypes
+from ..scan import folder_problems
+from ..scan.changes import FileStat
+from ..scan.folder_problems import FolderProblem, ProblemKind
+from ..scan.rules import AlbumRules
+from ..scan.walk import DirListing, KnownFn, walk, walk_targets
 from ..state import DirKnown, FileRecord, WorkerReads
 from .check import END
 from .gonefolders import folder_gone, is_empty, record_paths

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..changes import FileStat
+from ..scan.changes import FileStat
 from ..state import FileRecord
 
 log = logging.getLogger("immich_backupd.pipeline")

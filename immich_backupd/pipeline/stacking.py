@@ -41,12 +41,12 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..appleburst import may_have_burst, read_burst
-from ..changes import is_placeholder
 from ..config import StackSettings
 from ..immich.errors import ApiError, ErrorKind, TransportError
-from ..placeholders import suspect
-from ..stacks import KnownStack, by_asset, stack_requests, stacks_in_folder
+from ..media.appleburst import may_have_burst, read_burst
+from ..media.placeholders import suspect
+from ..media.stacks import KnownStack, by_asset, stack_requests, stacks_in_folder
+from ..scan.changes import is_placeholder
 from ..state import StateStore
 from .connect import raise_if_fatal
 from .server import PassServer

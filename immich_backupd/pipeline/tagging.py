@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..immich.errors import ApiError, ErrorKind, TransportError
-from ..rules import AlbumRules
+from ..scan.rules import AlbumRules
 from ..state import StateStore
 from .connect import raise_if_fatal
 from .followups import TAG_SETTINGS_KEY, tag_settings_text

@@ -36,7 +36,7 @@ from collections.abc import Collection
 
 from ..immich.client import AlbumAddResult
 from ..immich.errors import ApiError, ErrorKind, TransportError
-from ..rules import AlbumRules
+from ..scan.rules import AlbumRules
 from ..state import StateStore
 from .connect import raise_if_fatal
 from .followups import Removal, removals_due, unwanted_tags

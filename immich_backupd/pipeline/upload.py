@@ -23,14 +23,14 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from ..capture_date import CaptureDate, capture_date
 from ..errors import BackupdError, QuotaExceededError
 from ..immich.client import Quota, UploadRequest
 from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..immich.multipart import FileChangedDuringUploadError
-from ..mounts import LocalDisks
+from ..media.capture_date import CaptureDate, capture_date
+from ..media.videoinfo import duration_ms
+from ..scan.mounts import LocalDisks
 from ..state import DUPLICATE, UNSUPPORTED, UPLOADED
-from ..videoinfo import duration_ms
 from .check import END
 from .connect import raise_if_fatal
 from .livelink import link_late_video

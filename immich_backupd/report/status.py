@@ -15,14 +15,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .. import folder_problems, placeholders
 from ..config import DashboardSettings, Settings
 from ..errors import AuthError, BackupdError, UnsupportedServerError
 from ..i18n import _, ngettext
-from ..lock import is_locked, read_holder
+from ..media import placeholders
 from ..model import DaemonPhase, PassOutcome
-from ..rules import AlbumRules
+from ..scan import folder_problems
+from ..scan.rules import AlbumRules
 from ..state import FAILED, ON_SERVER, UNSUPPORTED, StateReader
+from ..state.lock import is_locked, read_holder
 from ..state.password import has_password
 from ..state.paused import paused_since
 from ..state.room import Room, state_room
@@ -279,7 +280,7 @@ def headline(data: dict[str, Any]) -> tuple[str, str]:
     ``interrupted``: backing up stopped short (:func:`last_stop`). ``quota``: the last
     pass stopped at the storage quota.
     ``cloud``: cloud placeholders were left out (their photos are not on this disk;
-    :mod:`immich_backupd.placeholders`). ``pending``: files known not to
+    :mod:`immich_backupd.media.placeholders`). ``pending``: files known not to
     be on the server (another server or user, ``retry --deleted``) wait for the next
     pass: never "✓" before they are up. ``sidecars``: all is backed up but sidecars
     changed after their upload, which Immich did not get (never "✓" for them).

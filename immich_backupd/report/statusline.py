@@ -12,8 +12,8 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from .. import placeholders
 from ..i18n import N_, _, ngettext
+from ..media import placeholders
 from ..model import DaemonPhase
 from .progress import Progress
 from .rate import transfer, transfer_parts

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StateError
-from ..lock import DAEMON_LOCK_NAME, LOCK_NAME, is_locked
 from ..model import ON_SERVER
+from .lock import DAEMON_LOCK_NAME, LOCK_NAME, is_locked
 from .paths import join_path, split_path
 from .records import (
     DELETED,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from immich_backupd.media import MediaTypes, is_ignored_dir, is_ignored_name
-from immich_backupd.rules import AlbumRules
+from immich_backupd.media.kinds import MediaTypes, is_ignored_dir, is_ignored_name
+from immich_backupd.scan.rules import AlbumRules
 from immich_backupd.watch.limits import prune_dir
 
 __all__ = ["accept", "scandir_pruned"]

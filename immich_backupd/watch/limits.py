@@ -15,8 +15,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from immich_backupd.media import is_ignored_dir
-from immich_backupd.rules import AlbumRules
+from immich_backupd.media.kinds import is_ignored_dir
+from immich_backupd.scan.rules import AlbumRules
 
 SYSCTL_DIR = Path("/proc/sys/fs/inotify")
 USERNS_WATCHES = Path("/proc/sys/user/max_inotify_watches")

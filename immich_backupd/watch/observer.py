@@ -13,7 +13,7 @@ fallback. Events are filtered before they cost anything downstream:
   excluded ones, now or when created later (on Linux; elsewhere the native observer
   watches them and their events are dropped here);
 * here: ignored names (hidden, partial downloads), exclusions, files that are not media
-  (when :class:`~immich_backupd.media.MediaTypes` are given) and folder events other than
+  (when :class:`~immich_backupd.media.kinds.MediaTypes` are given) and folder events other than
   created, moved and deleted are dropped.
 
 The watcher proves itself: :meth:`FolderWatcher.probe` writes a file into a private
@@ -39,8 +39,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
-from immich_backupd.media import MediaTypes
-from immich_backupd.rules import AlbumRules
+from immich_backupd.media.kinds import MediaTypes
+from immich_backupd.scan.rules import AlbumRules
 from immich_backupd.watch.backend import BackendFactory, EventKind
 from immich_backupd.watch.filtering import accept, scandir_pruned
 from immich_backupd.watch.limits import (

@@ -214,7 +214,7 @@ async def test_quiet_hours_hold_everything_and_end_by_themselves():
     import time
     from datetime import datetime, timedelta
 
-    from immich_backupd.quiet_hours import parse_quiet_hours
+    from immich_backupd.schedule.quiet_hours import parse_quiet_hours
 
     power, network = FakePower(on_battery=True), FakeNetwork(metered=True)
     start, t0 = datetime(2026, 12, 7, 17, 59, 59, 700000), time.monotonic()

@@ -17,7 +17,7 @@ from immich_backupd.conditions.networkmanager import NetworkManagerSource
 from immich_backupd.conditions.power import UnknownPower
 from immich_backupd.config import load_settings
 from immich_backupd.daemon.core import Daemon
-from immich_backupd.media import DEFAULT_MEDIA_TYPES
+from immich_backupd.media.kinds import DEFAULT_MEDIA_TYPES
 from tests.nm_double import private_bus, publish
 
 from .conftest import server_assets, until

@@ -112,7 +112,7 @@ def test_modified_file_goes_up_again_moved_and_copied_files_do_not(server, make_
 
 
 def test_second_runner_is_refused_while_the_lock_is_held(server, make_setup):
-    from immich_backupd.lock import RunLock
+    from immich_backupd.state.lock import RunLock
 
     setup = make_setup(server)
     with RunLock(setup.state_dir):

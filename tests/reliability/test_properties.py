@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
-from immich_backupd.changes import FileStat
 from immich_backupd.immich.errors import (
     FATAL,
     MESSAGE_LIMIT,
@@ -26,6 +25,7 @@ from immich_backupd.immich.errors import (
 from immich_backupd.immich.multipart import FileChangedDuringUploadError, FilePart, MultipartBody
 from immich_backupd.immich.retry import RetryPolicy, backoff_delay
 from immich_backupd.pipeline.plan import Action, decide, retry_due
+from immich_backupd.scan.changes import FileStat
 from immich_backupd.state import (
     DUPLICATE,
     FAILED,

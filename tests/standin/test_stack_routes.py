@@ -3,7 +3,7 @@ is listed, a listed member leaves its old stack, refusals are the real server's.
 
 from __future__ import annotations
 
-from immich_backupd.stacks import KnownStack, stack_requests, stacks_in_folder
+from immich_backupd.media.stacks import KnownStack, stack_requests, stacks_in_folder
 
 UNKNOWN = "0b9a4c1e-5d6f-4a7b-8c9d-0e1f2a3b4c5d"
 
@@ -155,7 +155,7 @@ async def test_trashed_and_hidden_members_are_not_shown_and_a_deleted_primary_en
 
 
 async def test_stack_requests_leave_one_stack_per_group_across_passes(api, srv):
-    """The pure decisions of immich_backupd.stacks, sent as they say, against the
+    """The pure decisions of immich_backupd.media.stacks, sent as they say, against the
     stand-in's real-server behaviour: one stack per group, whatever order files arrive."""
     names = ["20231207_101605_001.jpg", "20231207_101605_002.jpg", "20231207_101605_003.jpg"]
     groups = stacks_in_folder(names, bursts=True)

@@ -223,8 +223,8 @@ def test_retry_wakes_a_running_daemon(tmp_path, capsys):
     """`retry` tells this state folder's daemon to back up now (SIGUSR1)."""
     import signal
 
-    from immich_backupd.lock import DAEMON_LOCK_NAME, RunLock
     from immich_backupd.state import FAILED, StateReader
+    from immich_backupd.state.lock import DAEMON_LOCK_NAME, RunLock
 
     config = write_config(tmp_path, "http://127.0.0.1:9", "k")
     state = tmp_path / "state"

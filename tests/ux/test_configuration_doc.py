@@ -18,7 +18,7 @@ from immich_backupd.config import (
     parse_settings,
     to_config_dict,
 )
-from immich_backupd.durations import parse_duration
+from immich_backupd.schedule.durations import parse_duration
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "configuration.md"

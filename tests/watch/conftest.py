@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from immich_backupd.rules import AlbumRules
+from immich_backupd.scan.rules import AlbumRules
 from immich_backupd.watch.observer import FolderWatcher
 
 WAIT = 5.0  # seconds; every wait polls and returns as soon as the event is there

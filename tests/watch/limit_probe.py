@@ -27,7 +27,7 @@ def main(base: Path) -> int:
         return 77
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from immich_backupd.rules import AlbumRules
+    from immich_backupd.scan.rules import AlbumRules
     from immich_backupd.watch.observer import FolderWatcher
 
     class Capture(logging.Handler):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 def main(base: Path) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from immich_backupd.rules import AlbumRules
+    from immich_backupd.scan.rules import AlbumRules
     from immich_backupd.watch.observer import FolderWatcher
 
     lib = base / "lib"

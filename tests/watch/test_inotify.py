@@ -95,7 +95,7 @@ def test_watching_on_linux_does_not_load_watchdog(tmp_path: Path) -> None:
 
     code = (
         "import sys, pathlib, threading\n"
-        "from immich_backupd.rules import AlbumRules\n"
+        "from immich_backupd.scan.rules import AlbumRules\n"
         "from immich_backupd.watch.observer import FolderWatcher\n"
         "lib = pathlib.Path(sys.argv[1]); seen = threading.Event()\n"
         "w = FolderWatcher(AlbumRules([lib]), lambda p, k: seen.set())\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from immich_backupd.rules import AlbumRules
+from immich_backupd.scan.rules import AlbumRules
 from immich_backupd.watch.mountwatch import affected_roots, changed_mount_points, mount_points
 from immich_backupd.watch.observer import FolderWatcher
 from tests.watch_doubles import BlindBackend

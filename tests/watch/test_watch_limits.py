@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from immich_backupd.rules import AlbumRules
+from immich_backupd.scan.rules import AlbumRules
 from immich_backupd.watch.limits import (
     count_dirs,
     inotify_limit,

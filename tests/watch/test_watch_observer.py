@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from immich_backupd.media import DEFAULT_MEDIA_TYPES
-from immich_backupd.rules import AlbumRules
+from immich_backupd.media.kinds import DEFAULT_MEDIA_TYPES
+from immich_backupd.scan.rules import AlbumRules
 from immich_backupd.watch.backend import Backend, WatchHooks
 from immich_backupd.watch.inotify import IN_Q_OVERFLOW, RawEvent
 from immich_backupd.watch.inotify_tree import InotifyBackend

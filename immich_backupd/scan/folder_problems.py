@@ -17,8 +17,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple
 
-from .bilingual import Alt, Msg
-from .i18n import N_, _, ngettext
+from ..bilingual import Alt, Msg
+from ..i18n import N_, _, ngettext
 
 __all__ = ["ABSENT", "EMPTY", "META_KEY", "FolderProblem", "ProblemKind", "classify", "dumps",
            "headline", "line", "loads", "merge", "os_error_reason", "os_reason"]

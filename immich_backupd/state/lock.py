@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from .errors import LockHeldError
+from ..errors import LockHeldError
 
 LOCK_NAME = "lock"  # held for the length of a pass (daemon or once)
 DAEMON_LOCK_NAME = "daemon.lock"  # held for the life of a daemon: one daemon per state dir

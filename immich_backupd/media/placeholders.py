@@ -4,7 +4,7 @@ Which ones exist, as the clients themselves make them:
 
 - **macOS** iCloud Drive and File Provider clients: "dataless" files (``SF_DATALESS`` in
   ``st_flags``); **Windows** cloud files (recall/offline attributes). Reading one makes
-  the client download it. (Read by :func:`immich_backupd.changes.is_placeholder`.)
+  the client download it. (Read by :func:`immich_backupd.scan.changes.is_placeholder`.)
 - **Nextcloud / ownCloud desktop on Linux, virtual files "suffix" mode**: ``IMG_1.jpg``
   is shown as ``IMG_1.jpg.nextcloud`` (``.owncloud``), a file of one byte (a space)
   with the photo's mtime. The photo is nowhere on the disk and reading the stub gives
@@ -27,7 +27,7 @@ The Dropbox and abraunegg ``onedrive`` clients for Linux keep no online-only fil
 Placeholders that reading would download are read (with progress) when
 ``ignore_cloud_placeholders`` is false; the Nextcloud ones never are (reading them gives
 one byte, not the photo). Skipped ones are listed in the state (``META_KEY``) for
-``status``, ``failed`` and ``once``. Pure: no I/O here; :mod:`immich_backupd.scan`
+``status``, ``failed`` and ``once``. Pure: no I/O here; :mod:`immich_backupd.scan.walk`
 reads the stat, the filesystem type and, for one-byte files only, the xattrs.
 """
 
@@ -38,7 +38,7 @@ from collections.abc import Collection, Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
 
-from .i18n import _, ngettext
+from ..i18n import _, ngettext
 
 __all__ = ["HYDRATE_XATTR", "META_KEY", "ON_DEMAND_TYPES", "SUFFIXES", "PlaceholderKind",
            "advice", "detect", "downloads_on_read", "dumps", "headline", "loads", "merge",

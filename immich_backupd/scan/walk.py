@@ -5,7 +5,7 @@ consumes the listings one folder at a time. It is built for a million files: one
 ``scandir`` per folder and one ``stat`` per candidate file (none for names that cannot
 be media), a stack instead of recursion (deep trees), and a generator that yields each
 folder as soon as it is read, so memory stays flat however big the tree. Deciding what
-changed is :mod:`immich_backupd.changes`; what counts as media is :mod:`immich_backupd.media`.
+changed is :mod:`.changes`; what counts as media is :mod:`immich_backupd.media.kinds`.
 """
 
 from __future__ import annotations
@@ -19,16 +19,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from immich_backupd.changes import FileStat, differs
-from immich_backupd.media import (
+from immich_backupd.media.kinds import (
     Kind,
     MediaTypes,
     is_ignored_dir,
     live_photo_pairs,
     match_sidecars,
 )
-from immich_backupd.mounts import LocalDisks
-from immich_backupd.placeholders import (
+from immich_backupd.media.placeholders import (
     STUB_SIZE,
     SUFFIXES,
     PlaceholderKind,
@@ -37,11 +35,13 @@ from immich_backupd.placeholders import (
     suffix_target,
     suspect,
 )
-from immich_backupd.rules import AlbumRules
+from immich_backupd.scan.changes import FileStat, differs
+from immich_backupd.scan.mounts import LocalDisks
+from immich_backupd.scan.rules import AlbumRules
 
 __all__ = ["DirListing", "ErrorHandler", "FileStat", "walk", "walk_targets"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("immich_backupd.scan")
 
 ErrorHandler = Callable[[Path, OSError], None]
 # Given a folder, the (size, mtime_ns, ino) of its files that need nothing as long as
@@ -63,9 +63,9 @@ class DirListing:
     (from the walk's own stat: it is planned as done, and links the pair); such
     unchanged halves are named in ``partners`` too.
     ``placeholders`` maps the names of cloud placeholders (see
-    :mod:`immich_backupd.placeholders`) to their kind: those that reading downloads are
+    :mod:`immich_backupd.media.placeholders`) to their kind: those that reading downloads are
     also in ``files`` (marked ``is_placeholder``), the others (Nextcloud's) nowhere else.
-    ``pairs`` maps the still of each live photo (``media.live_photo_pairs`` of
+    ``pairs`` maps the still of each live photo (``media.kinds.live_photo_pairs`` of
     ``kinds``) to its video; found once, and only for a folder with ``files`` (the
     plan's and the settle queue's): empty for a folder where nothing changed.
     """

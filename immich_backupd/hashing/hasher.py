@@ -18,9 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from immich_backupd import digest
-from immich_backupd.changes import FileStat
-from immich_backupd.digest import (
+from immich_backupd.hashing import digest
+from immich_backupd.hashing.digest import (
     CHECK_FIRST_MIN,
     DEFAULT_CHUNK,
     FileChangedError,
@@ -28,6 +27,7 @@ from immich_backupd.digest import (
     Progress,
     hash_file,
 )
+from immich_backupd.scan.changes import FileStat
 
 __all__ = [
     "CHECK_FIRST_MIN",

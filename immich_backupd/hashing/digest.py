@@ -1,5 +1,5 @@
 """A file's content digests: SHA-1 (the server's checksum) and BLAKE3 (our own identity)
-in one read, on the calling thread (``hashing.Hasher`` runs this off the event loop).
+in one read, on the calling thread (``hasher.Hasher`` runs this off the event loop).
 
 SHA-1 is what Immich dedupes by and what ``x-immich-checksum`` carries; BLAKE3 is a
 strong local identity that survives SHA-1's weakness. Reading a file is the expensive
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import blake3
 
-from immich_backupd.changes import FileStat
+from immich_backupd.scan.changes import FileStat
 
 __all__ = ["CPUS", "FileChangedError", "FileDigest", "Progress", "hash_file"]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .exif import apple_maker_note, exif_bases, tiff_at
-from .media import extension
+from .kinds import extension
 
 BURST_UUID = 0x000B  # Apple maker note: the burst's id, text
 BURST_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".heic", ".heif", ".hif"})

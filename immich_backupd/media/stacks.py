@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import NamedTuple
 
-from .media import DEFAULT_MEDIA_TYPES, RAW_EXTENSIONS, extension, stem
+from .kinds import DEFAULT_MEDIA_TYPES, RAW_EXTENSIONS, extension, stem
 
 JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe"})
 HEIC_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
