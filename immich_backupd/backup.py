@@ -12,6 +12,7 @@ import errno
 import json
 import logging
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -44,9 +45,9 @@ from .state import (
     FileRecord,
     StateStore,
     WorkerReads,
-    user_version,
 )
 from .state.lock import RunLock
+from .state.preview import UpgradedCopy, schema_of, upgraded_copy
 
 log = logging.getLogger("immich_backupd")
 
@@ -200,25 +201,32 @@ async def run_verify(settings: Settings) -> VerifyReport:
 
 async def run_dry(settings: Settings) -> DryRunReport:
     """``once --dry-run``: what a pass would do (see pipeline/dryrun.py); writes nothing,
-    sends only read requests, takes no lock. Raises BackupdError like a pass that
-    cannot start (server unreachable, key refused) or a StateError for a state of an
-    older release (a real pass upgrades it first)."""
+    sends only read requests, takes no lock. A state of an older release is read from
+    an upgraded copy (state/preview.py; ``report.upgraded`` says so), the real one only
+    read. Raises BackupdError like a pass that cannot start (server unreachable, key
+    refused, a state of a newer release: StateError, exit 74)."""
     path = settings.state_dir / DB_NAME
-    reads: WorkerReads | None = None
-    if path.exists():
-        try:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    exists = path.exists()
+    with contextlib.ExitStack() as stack:
+        upgraded: UpgradedCopy | None = None
+        if exists:
             try:
-                version = user_version(conn)
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            raise state_error(path, exc) from exc
-        if version != SCHEMA_VERSION:
-            raise state_error(path, sqlite3.DatabaseError(
-                f"schema {version}, this release reads {SCHEMA_VERSION}: run a backup "
-                "without --dry-run once to upgrade it"))
-        reads = WorkerReads(path)
+                version = schema_of(path)
+            except sqlite3.Error as exc:
+                raise state_error(path, exc) from exc
+            if version != SCHEMA_VERSION:
+                try:  # before the first await: a signal's cancel finds it made
+                    upgraded = stack.enter_context(upgraded_copy(path))
+                except sqlite3.Error as exc:
+                    raise state_error(Path(tempfile.gettempdir()), exc) from exc
+        report = await _dry_run(settings, path if upgraded is None else upgraded.path,
+                                exists=exists)
+        report.upgraded = upgraded
+        return report
+
+
+async def _dry_run(settings: Settings, path: Path, *, exists: bool) -> DryRunReport:
+    reads = WorkerReads(path) if exists else None
     try:
         # No device id is made for a state that has none: a dry run writes nothing.
         client = make_client(settings, "immich-backupd-dry-run")

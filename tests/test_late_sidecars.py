@@ -11,7 +11,6 @@ from pathlib import Path
 from immich_backupd.pipeline.sidecars import is_late, sidecar_stats, verdicts
 from immich_backupd.state import (
     DB_NAME,
-    MIGRATIONS,
     SCHEMA_VERSION,
     UPLOADED,
     StateReader,
@@ -19,6 +18,7 @@ from immich_backupd.state import (
     WorkerReads,
     file_row,
 )
+from tests.old_states import old_state
 
 
 def test_late_is_a_sidecar_added_or_changed_never_one_removed() -> None:
@@ -48,8 +48,7 @@ def test_sidecar_stats_reads_each_sidecar_once(tmp_path: Path) -> None:
 async def test_what_went_up_is_kept_flagged_counted_and_forgotten_with_the_photo(
         tmp_path: Path) -> None:
     # A state of schema 2 (an earlier release) with one record: migrated, not reported.
-    conn = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
-    conn.executescript(f"BEGIN;{MIGRATIONS[0]}{MIGRATIONS[1]}PRAGMA user_version=2;COMMIT;")
+    conn = old_state(tmp_path / DB_NAME, 2)
     conn.close()
     store = await StateStore.open(tmp_path)
     photos = os.fsencode(tmp_path / "photos")

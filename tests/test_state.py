@@ -25,6 +25,7 @@ from immich_backupd.state import (
     file_row,
     migration_scripts,
 )
+from tests.old_states import old_state
 
 
 def rec(path: Path, status: str, **kw) -> FileRecord:
@@ -149,11 +150,10 @@ async def test_batched_lookups(tmp_path: Path):
 async def test_migration_2_moves_folders_to_their_own_table(tmp_path: Path):
     """A state written by schema 1 (folder paths in every row) keeps every record, its
     lookups and its counts after the move to a ``dirs`` table."""
-    from immich_backupd.state import MIGRATIONS, split_path
+    from immich_backupd.state import split_path
 
     path = tmp_path / DB_NAME
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.executescript(f"BEGIN;{MIGRATIONS[0]}PRAGMA user_version=1;COMMIT;")
+    conn = old_state(path, 1)
     photos = tmp_path / "photos"
     weird = Path(os.fsdecode(os.fsencode(photos) + b"/caf\xe9/x.jpg"))
     old = [(photos / "a.jpg", UPLOADED, b"b1", "r1", 3), (photos / "b.jpg", FAILED, b"b2", None, 4),
@@ -227,11 +227,9 @@ def test_an_older_schema_in_use_is_not_migrated_under_its_user(tmp_path: Path):
     """status/failed/retry upgrade an old state only when no (older) immich-backupd holds
     it: one still running would go on writing rows of the old schema."""
     from immich_backupd.errors import StateError
-    from immich_backupd.state import MIGRATIONS
     from immich_backupd.state.lock import DAEMON_LOCK_NAME, RunLock
 
-    conn = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
-    conn.executescript(f"BEGIN;{MIGRATIONS[0]}PRAGMA user_version=1;COMMIT;")
+    conn = old_state(tmp_path / DB_NAME, 1)
     conn.close()
     with RunLock(tmp_path, DAEMON_LOCK_NAME, "daemon"), \
             pytest.raises(StateError, match=r"older release.*restart"):
@@ -406,11 +404,10 @@ async def test_migration_7_keeps_the_records_and_the_apple_burst_ids(tmp_path: P
     """A state of schema 6 (an earlier release): its records migrate with no burst id
     read (None); ids are written with a record, kept when it is rewritten with them,
     and filled in for a folder's files that had none."""
-    from immich_backupd.state import MIGRATIONS, split_path
+    from immich_backupd.state import split_path
 
     path = tmp_path / DB_NAME
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.executescript("BEGIN;" + "".join(MIGRATIONS[:6]) + "PRAGMA user_version=6;COMMIT;")
+    conn = old_state(path, 6)
     photos = tmp_path / "photos"
     d, n = split_path(photos / "IMG_0101.HEIC")
     conn.execute("INSERT INTO dirs(path) VALUES (?)", (d,))

@@ -17,6 +17,7 @@ from ..errors import ExitCode
 from ..i18n import _, ngettext
 from ..model import REACHED_END, PassOutcome
 from ..pipeline.connect import STACK_PERMISSION, TAG_PERMISSIONS
+from ..pipeline.dryrun import DryRunReport
 from ..pipeline.gctune import tune_gc
 from ..pipeline.runner import BackupPass, PassResult
 from ..pipeline.settling import SETTLE_WAIT_FACTOR
@@ -25,7 +26,8 @@ from ..report.progress import Reporter
 from ..report.sidecars import late_line
 from ..report.text import count, human_bytes, human_duration
 from ..scan import folder_problems
-from ..state import FAILED, UNSUPPORTED, StateReader
+from ..state import FAILED, SCHEMA_VERSION, UNSUPPORTED, StateReader
+from ..state.preview import UpgradedCopy
 from .common import err, is_tty, show_path
 from .failed import cloud_lines
 from .terminal import LineAwareStream, PlainProgress, TerminalProgress
@@ -48,9 +50,41 @@ def cmd_once(settings: Settings, args: argparse.Namespace) -> int:
 DRY_RUN_SHOWN = 20
 
 
+async def _dry_run_stoppable(settings: Settings) -> DryRunReport:
+    """run_dry, cancelled by SIGTERM (as Ctrl-C cancels it): its temporary copy of an
+    older state is removed then too."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await run_dry(settings)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+#: A copy this big or this slow is worth its size and time in the dry run's line.
+UPGRADE_WORTH_SAYING = (64 << 20, 1.0)
+
+
+def _upgraded_line(copy: UpgradedCopy) -> str:
+    line = _("The state is of an earlier release (schema {old}, this release uses {new}): "
+             "this preview read an upgraded copy of it; the state itself is unchanged "
+             "until the next backup upgrades it.").format(old=copy.from_schema,
+                                                          new=SCHEMA_VERSION)
+    if copy.size >= UPGRADE_WORTH_SAYING[0] or copy.seconds >= UPGRADE_WORTH_SAYING[1]:
+        line += " " + _("(The copy: {size}, made in {time}.)").format(
+            size=human_bytes(copy.size), time=human_duration(copy.seconds))
+    return line
+
+
 def _dry_run(settings: Settings) -> int:
     """``once --dry-run``: the report of pipeline/dryrun.py; 0, or a pass's error code."""
-    report = asyncio.run(run_dry(settings))
+    try:
+        report = asyncio.run(_dry_run_stoppable(settings))
+    except asyncio.CancelledError:  # SIGTERM: the upgraded copy is removed on the way out
+        err(_("interrupted"))
+        return 128 + signal.SIGTERM
     files = sorted(report.to_upload)
     shown = files if not is_tty(sys.stdout) else files[:DRY_RUN_SHOWN]
     for path, size, _kind in shown:
@@ -59,6 +93,8 @@ def _dry_run(settings: Settings) -> int:
         print("  " + _("… and {n} more (pipe the output to see them all)").format(
             n=count(len(files) - len(shown))))
     print(_("Dry run: nothing was uploaded, and the state and the server are unchanged."))
+    if report.upgraded is not None:
+        print(_upgraded_line(report.upgraded))
     print(_("{seen} files found, {done} backed up.").format(
         seen=count(report.seen), done=count(report.backed_up)))
     for problem in report.folder_problems:  # as `once` and `status` say it

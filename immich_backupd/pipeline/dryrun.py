@@ -44,6 +44,7 @@ from ..scan.folder_problems import FolderProblem
 from ..scan.rules import AlbumRules
 from ..scan.walk import DirListing, KnownFn, walk
 from ..state import FileRecord
+from ..state.preview import UpgradedCopy
 from .followups import (
     ALBUM_SETTINGS_KEY,
     TAG_SETTINGS_KEY,
@@ -95,6 +96,9 @@ class DryRunReport:
     # the stacks and tags counted above would not be made. Empty when the server does
     # not tell a key's permissions (the pass then learns it from a refusal).
     lacking: tuple[str, ...] = ()
+    # The state was of an earlier release: this report read an upgraded copy of it (the
+    # real one stays as it was until a pass upgrades it). None: the state itself.
+    upgraded: UpgradedCopy | None = None
 
     @property
     def bytes(self) -> int:

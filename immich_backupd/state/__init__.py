@@ -14,6 +14,7 @@ By job:
 - :mod:`.store`: :class:`StateStore`, the pass's async writer;
 - :mod:`.worker`: :class:`WorkerReads`, the worker threads' read-only connections;
 - :mod:`.reader`: :class:`StateReader`, the CLI's synchronous access;
+- :mod:`.preview`: the upgraded copy of an older state that ``once --dry-run`` reads;
 - :mod:`.room`, :mod:`.paused`, :mod:`.password`: the state folder beside the database:
   whether it can be written now; the dashboard's pause and its password, in files there.
 

@@ -3,9 +3,19 @@ only read requests (no POST, PUT or DELETE) and the state stays as it was."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import stat
+import subprocess
+import sys
+import time
 
-from .conftest import Setup, check_clean, write_config
+from immich_backupd.state import DB_NAME, SCHEMA_VERSION, migrate, user_version
+from immich_backupd.state.lock import DAEMON_LOCK_NAME, RunLock
+from tests.old_states import downgrade
+
+from .conftest import REPO, Setup, check_clean, write_config
 
 
 def writes(server) -> list[str]:
@@ -124,3 +134,106 @@ def test_one_photo_and_one_video_are_counted_in_the_singular(server, tmp_path):
     proc = setup.run("once", "--dry-run")
     assert proc.returncode == 0, proc.stderr
     assert "2 to check with the server and upload (1 photo, 1 video, " in proc.stdout
+
+
+def upgraded_line(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if "upgraded copy" in line]
+
+
+def test_a_state_of_an_earlier_release_is_previewed_on_an_upgraded_copy(
+        server, make_setup, tmp_path):
+    """After an upgrade, `once --dry-run` first: it had refused the state ("run a backup
+    without --dry-run once to upgrade it"). It now reads an upgraded copy and says what
+    the migrated state's dry run says, while the real state (its changes still in the
+    WAL, a daemon holding its lock) keeps its bytes and mtime, and no copy is left."""
+    setup = make_setup(server)
+    assert setup.run("once").returncode == 0
+    (setup.lib.include[0] / "new-photo.jpg").write_bytes(b"\xff\xd8\xff\xe0 new" * 100)
+    sent = len(server.state.requests)
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    env = {"TMPDIR": str(tmp)}
+    db = setup.state_dir / DB_NAME
+    wal = db.with_name(db.name + "-wal")
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # the downgrade stays in the WAL
+        downgrade(conn, 3, tmp_path)  # before stacks, tags, bursts, album removals
+        forgotten = sorted(setup.lib.expected)[0]  # and a record only the WAL lacks
+        conn.execute("DELETE FROM files WHERE name=?", (os.fsencode(forgotten.name),))
+        before = [(p.read_bytes(), p.stat().st_mtime_ns) for p in (db, wal)]
+        with RunLock(setup.state_dir, DAEMON_LOCK_NAME, "daemon"):
+            old = setup.run("once", "--dry-run", env=env)
+        assert [(p.read_bytes(), p.stat().st_mtime_ns) for p in (db, wal)] == before
+    finally:
+        conn.close()
+    assert old.returncode == 0, old.stderr
+    assert upgraded_line(old.stdout) == [
+        f"The state is of an earlier release (schema 3, this release uses {SCHEMA_VERSION}):"
+        " this preview read an upgraded copy of it; the state itself is unchanged until the "
+        "next backup upgrades it."], old.stdout
+    assert list(tmp.iterdir()) == []
+    with sqlite3.connect(db) as check:
+        assert user_version(check) == 3
+    # What a pass would upgrade it to, read by the same dry run: the same report.
+    conn = sqlite3.connect(db, isolation_level=None)
+    migrate(conn)
+    conn.close()
+    new = setup.run("once", "--dry-run", env=env)
+    assert new.returncode == 0, new.stderr
+    assert upgraded_line(new.stdout) == []
+    assert [line for line in old.stdout.splitlines() if "upgraded copy" not in line] \
+        == new.stdout.splitlines()
+    listed = [line for line in new.stdout.splitlines() if line.startswith("  + ")]
+    assert len(listed) == 2 and "new-photo.jpg" in new.stdout, new.stdout
+    assert forgotten.name in new.stdout
+    assert not [r for r in server.state.requests[sent:] if r.method not in ("GET", "HEAD")]
+
+
+def test_a_state_of_a_newer_release_is_refused_as_a_pass_refuses_it(server, make_setup):
+    """A downgrade: the dry run says the one line a pass says, with its exit code (74),
+    and the state stays as it was."""
+    setup = make_setup(server)
+    assert setup.run("once").returncode == 0
+    db = setup.state_dir / DB_NAME
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.close()
+    before = dump(setup.state_dir)
+    dry = setup.run("once", "--dry-run")
+    real = setup.run("once")
+    assert dry.returncode == real.returncode == 74, (dry.stderr, real.stderr)
+    assert dry.stderr.strip().splitlines() == real.stderr.strip().splitlines()[-1:]
+    assert f"schema {SCHEMA_VERSION + 1} is newer than this release" in dry.stderr
+    assert dump(setup.state_dir) == before
+
+
+def test_the_upgraded_copy_is_private_and_removed_on_sigterm(server, make_setup, tmp_path):
+    """Stopped (SIGTERM) while it waits for the server, the dry run removes its copy of
+    the state (a folder only its user can open) and exits 143."""
+    setup = make_setup(server)
+    assert setup.run("once").returncode == 0
+    conn = sqlite3.connect(setup.state_dir / DB_NAME, isolation_level=None)
+    downgrade(conn, 6, tmp_path)
+    conn.close()
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    server.faults.latency("GET", "/api/*", 30)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LC_ALL": "C", "LANGUAGE": "",
+           "TMPDIR": str(tmp)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "immich_backupd", "--config", str(setup.config), "once",
+         "--dry-run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not list(tmp.glob("*/" + DB_NAME)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [copy] = tmp.glob("*/" + DB_NAME)
+        assert stat.S_IMODE(copy.parent.stat().st_mode) == 0o700
+        time.sleep(0.3)  # waiting for the server by now
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert list(tmp.iterdir()) == []
