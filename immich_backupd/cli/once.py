@@ -64,7 +64,7 @@ async def _dry_run_stoppable(settings: Settings) -> DryRunReport:
 
 
 #: A copy this big or this slow is worth its size and time in the dry run's line.
-UPGRADE_WORTH_SAYING = (64 << 20, 1.0)
+UPGRADE_WORTH_SAYING = (50_000_000, 1.0)
 
 
 def _upgraded_line(copy: UpgradedCopy) -> str:
