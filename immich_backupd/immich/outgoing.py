@@ -23,6 +23,9 @@ The request's timeouts are :meth:`UploadBody.guard`'s (the request is sent witho
   stopped reading, the link is gone) fails it; time spent waiting on our own bandwidth
   cap does not count;
 - once all of it left (the kernel's queue empty): the answer has ``timeout`` seconds.
+While the body waits for the file's next chunk the same limit holds, and its expiry is
+the file's failure, not the server's: a :class:`TimeoutError` (an ``OSError``: a network
+share gone away hangs a read) left in ``MultipartBody.error`` for the caller.
 Either is a :class:`TransportError`: transient, retried like any other; the try's
 connection is dropped (:meth:`UploadBody.cut`), as when the try is cancelled. The
 body's writer is never held back for this (aiohttp would close a connection whose
@@ -36,6 +39,7 @@ than the server's machine has received (Linux), never decreasing: after each chu
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import logging
 import socket
@@ -181,6 +185,7 @@ class UploadBody(aiohttp.Payload):
         self.timeout = timeout
         self.meter: SentMeter | None = None  # of the write under way
         self.handed_over = False  # all of it given to the transport
+        self.reading = False  # waiting for the body's next chunk (the file, or the cap)
         self.reported = 0
         self.watch: _Watch | None = None
 
@@ -200,7 +205,16 @@ class UploadBody(aiohttp.Payload):
         self.handed_over = False
         if not meter.exact:
             _say_inexact()
-        async for chunk in self.body.stream():
+        chunks = self.body.stream()
+        while True:
+            # Left set when the wait ends otherwise: the try is over, and guard() asks.
+            self.reading = True
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                self.reading = False
+                break
+            self.reading = False
             await writer.write(chunk)
             meter.written += len(chunk)
             meter.writes += 1
@@ -236,6 +250,9 @@ class UploadBody(aiohttp.Payload):
         except TimeoutError:
             if deadline.expired():
                 self.cut()
+                if self.reading and self.body.error is None:  # the file's fault
+                    self.body.error = TimeoutError(
+                        errno.ETIMEDOUT, f"no data for {self.timeout:g} s")
                 raise TransportError(f"{what}: {watch.expired_text()}") from None
             raise
         except asyncio.CancelledError:

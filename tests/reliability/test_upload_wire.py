@@ -184,6 +184,31 @@ async def test_where_the_send_queue_cannot_be_asked_progress_counts_what_was_han
     assert len(said) == 1
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+async def test_a_file_that_gives_nothing_fails_as_the_files_not_the_servers(
+        server, tmp_path):
+    """A read that hangs (a network share gone away; here a FIFO whose writer gives 60 KB
+    and then nothing) fails the try after the timeout as the file's: an OSError (the
+    pipeline's 'cannot read'), not a server that stopped reading, and nothing retried."""
+    fifo = tmp_path / "share.jpg"
+    os.mkfifo(fifo)
+    data = JPEG + os.urandom(200_000 - len(JPEG))
+    feed = os.open(fifo, os.O_RDWR)  # Linux: a FIFO opened read-write does not wait
+    try:
+        os.write(feed, data[:60_000])
+        tries: list[float] = []
+        retrying = Retrying(ImmichClient(server.api_url, server.api_key, timeout=1),
+                            RetryPolicy(max_attempts=3, initial=0.1, max=0.2))
+        async with retrying.inner as client:
+            await client.server_version()
+            with pytest.raises(TimeoutError, match="no data for 1 s"):
+                await retrying.upload(_request(fifo, data, [], tries))
+    finally:
+        os.close(feed)  # the read waiting in a thread gets its end of file
+    assert len(tries) == 1
+    assert server_assets(server) == {}
+
+
 def _has_ipv6_loopback() -> bool:
     try:
         with socket.socket(socket.AF_INET6) as s:
