@@ -32,7 +32,7 @@ from .immich.versions import ServerVersion
 from .model import REACHED_END, PassOutcome
 from .pipeline.connect import LINK_PERMISSION, ServerInfo, connect, missing_optional
 from .pipeline.dryrun import DryRunReport, dry_run_scan, settings_followups
-from .pipeline.runner import BackupPass, HoldFn, PassResult, ScanTargets, state_error
+from .pipeline.runner import WHOLE_PASS, BackupPass, PassResult, PassScope, state_error
 from .pipeline.server import Retrying, retry_policy
 from .pipeline.verify import Identity, VerifyReport, at_pass_start
 from .report.live import Fanout, LiveFile
@@ -78,11 +78,8 @@ async def run_pass(
     reporter: Reporter | None = None,
     on_start: Callable[[BackupPass], None] | None = None,
     on_verify: Callable[[VerifyReport], None] | None = None,
-    targets: ScanTargets | None = None,
-    hold: HoldFn | None = None,
-    kinds: frozenset[str] | None = None,
+    scope: PassScope = WHOLE_PASS,
     live: bool = True,
-    settle_wait: float = 0.0,
 ) -> PassResult:
     """Run one full pass under the state directory's lock.
 
@@ -91,15 +88,13 @@ async def run_pass(
     (StateError, exit 74: disk full, read-only). ``on_start`` receives the pass
     before it runs, so a caller can wire signals to ``request_stop``; ``on_verify``
     what the check of the server before it found, when a verify ran (pipeline.verify).
-    ``targets``, ``hold`` and ``kinds`` narrow the pass (see BackupPass); ``live`` writes live.json
-    (the daemon publishes its own); ``settle_wait`` is how long the pass waits for files
-    still being written (see BackupPass).
+    ``scope``: where the pass looks, what it may upload and holds, how long it waits for
+    files still being written (see PassScope); ``live`` writes live.json (the daemon
+    publishes its own).
     """
     try:
         return await _run_pass(settings, reporter=reporter, on_start=on_start,
-                               on_verify=on_verify,
-                               targets=targets, hold=hold, kinds=kinds, live=live,
-                               settle_wait=settle_wait)
+                               on_verify=on_verify, scope=scope, live=live)
     except sqlite3.Error as exc:  # opening the state, or a write outside the pipeline
         raise state_error(settings.state_dir / DB_NAME, exc) from exc
     except OSError as exc:
@@ -114,11 +109,8 @@ async def _run_pass(
     reporter: Reporter | None,
     on_start: Callable[[BackupPass], None] | None,
     on_verify: Callable[[VerifyReport], None] | None,
-    targets: ScanTargets | None,
-    hold: HoldFn | None,
-    kinds: frozenset[str] | None,
+    scope: PassScope,
     live: bool,
-    settle_wait: float,
 ) -> PassResult:
     with RunLock(settings.state_dir):
         store = await StateStore.open(settings.state_dir)
@@ -143,8 +135,7 @@ async def _run_pass(
                 if live:
                     reporters.append(LiveFile(settings.state_dir))
                 backup = BackupPass(settings, client, store, info, reporter=Fanout(*reporters),
-                                    hasher=Hasher(), targets=targets, hold=hold,
-                                    kinds=kinds, settle_wait=settle_wait)
+                                    hasher=Hasher(), scope=scope)
                 if on_start is not None:
                     on_start(backup)
                 try:

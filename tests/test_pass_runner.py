@@ -16,7 +16,7 @@ from immich_backupd.immich.versions import ServerVersion
 from immich_backupd.media.kinds import DEFAULT_MEDIA_TYPES
 from immich_backupd.model import ON_SERVER, FileStatus, PassOutcome
 from immich_backupd.pipeline.connect import ServerInfo
-from immich_backupd.pipeline.runner import BackupPass, Hold, PassResult
+from immich_backupd.pipeline.runner import BackupPass, Hold, PassResult, PassScope
 from immich_backupd.pipeline.server import OFFLINE_LIMIT
 from immich_backupd.state import FAILED, StateReader, StateStore
 from tests.fake_server import NO_QUOTA, FakeClock, FakeServer
@@ -191,7 +191,7 @@ async def test_files_changed_while_hashed_or_sent_are_held_for_later(tmp_path):
 
     server.on_upload = written_while_sent
 
-    result = await r.run(hold=written_after_the_scan)
+    result = await r.run(scope=PassScope(hold=written_after_the_scan))
 
     assert sorted(result.held) == [hashed, sent]  # the hash stage's and the upload stage's
     assert r.statuses() == {"calm.jpg": "uploaded"}  # the held ones: no record yet

@@ -18,7 +18,7 @@ from immich_backupd.media.kinds import DEFAULT_MEDIA_TYPES
 from immich_backupd.pipeline.check import END
 from immich_backupd.pipeline.hash import HashStage, KeptBytes
 from immich_backupd.pipeline.record import Recorder
-from immich_backupd.pipeline.scanning import Hold, ScanStage
+from immich_backupd.pipeline.scanning import Hold, PassScope, ScanStage
 from immich_backupd.pipeline.settling import SettleQueue
 from immich_backupd.report.progress import Progress, Reporter
 from immich_backupd.scan.folder_problems import ProblemKind
@@ -66,8 +66,7 @@ class Pass:
             self.settings, AlbumRules.from_settings(self.settings.albums),
             DEFAULT_MEDIA_TYPES, self.reads, self.rec, hash_stage, stop=self.stop,
             settling=SettleQueue(self.settings.backup.settle_time), clock=lambda: OLD + 10**6,
-            targets=None, hold=lambda p, st: self.verdicts.get(p.name, Hold.UNKNOWN),
-            kinds=None, settle_wait=0.0)
+            scope=PassScope(hold=lambda p, st: self.verdicts.get(p.name, Hold.UNKNOWN)))
         self.found = self.stage.result
         return self
 

@@ -19,7 +19,7 @@ from ..model import REACHED_END, PassOutcome
 from ..pipeline.connect import STACK_PERMISSION, TAG_PERMISSIONS
 from ..pipeline.dryrun import DryRunReport
 from ..pipeline.gctune import tune_gc
-from ..pipeline.runner import BackupPass, PassResult
+from ..pipeline.runner import BackupPass, PassResult, PassScope
 from ..pipeline.settling import SETTLE_WAIT_FACTOR
 from ..pipeline.verify import VerifyReport
 from ..report.progress import Reporter
@@ -224,8 +224,7 @@ async def _once(settings: Settings, reporter: Reporter) -> int:
         # Files still being written are waited for, up to a bound, then reported.
         wait = SETTLE_WAIT_FACTOR * settings.backup.settle_time
         result = await run_pass(settings, on_start=on_start, on_verify=on_verify,
-                                reporter=reporter,
-                                settle_wait=wait)
+                                reporter=reporter, scope=PassScope(settle_wait=wait))
     except asyncio.CancelledError:
         err(_("aborted: the uploads in flight were cut off (the server keeps nothing of "
               "them); every file finished before is recorded and is not sent again"))

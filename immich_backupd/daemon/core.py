@@ -33,7 +33,7 @@ from ..config import Settings, load_settings
 from ..errors import BackupdError, ConfigError, ExitCode
 from ..model import DaemonPhase, PassOutcome
 from ..pipeline.gctune import release_after_pass
-from ..pipeline.runner import BackupPass, Hold, PassResult, ScanTargets
+from ..pipeline.runner import BackupPass, Hold, PassResult, PassScope, ScanTargets
 from ..report.live import Fanout
 from ..report.notify import NotifyingReporter, NullNotifier, desktop_notifier
 from ..report.progress import Progress
@@ -381,8 +381,8 @@ class Daemon:
 
         reporter = Fanout(ProgressFeed(self._on_progress), self.notifier)
         task = asyncio.create_task(run_pass(
-            self.settings, reporter=reporter, on_start=on_start, targets=targets,
-            hold=self._hold, kinds=kinds, live=False))
+            self.settings, reporter=reporter, on_start=on_start,
+            scope=PassScope(targets=targets, kinds=kinds, hold=self._hold), live=False))
         try:
             return await finish_or_abort(task, self._stop, STOP_GRACE)
         finally:

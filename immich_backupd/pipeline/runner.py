@@ -60,8 +60,9 @@ from .jobpause import META_KEY as PAUSED_QUEUES_KEY
 from .jobpause import JobPause, resume_leftovers, should_pause
 from .pacer import Pacer
 from .record import Recorder
-from .scanning import Hold as Hold  # re-exported: the daemon's verdicts
-from .scanning import HoldFn as HoldFn
+from .scanning import WHOLE_PASS as WHOLE_PASS  # re-exported: what callers pass
+from .scanning import Hold as Hold
+from .scanning import PassScope as PassScope
 from .scanning import ScanStage
 from .scanning import ScanTargets as ScanTargets
 from .server import PassServer, Retrying, ServerWait, retry_policy, stop_aware_pause
@@ -122,19 +123,16 @@ class BackupPass:
         hasher: Hasher | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] | None = None,
-        targets: ScanTargets | None = None,
-        hold: HoldFn | None = None,
-        kinds: frozenset[str] | None = None,
-        settle_wait: float = 0.0,
+        scope: PassScope = WHOLE_PASS,
     ) -> None:
         """``client``: the server (``ImmichClient``, or a fake: the pass needs only
         :class:`PassServer`); the stages get it wrapped once in :class:`Retrying`.
         ``clock``: the wall time the pass reads; ``sleep``: the wait between tries and
         while the server is gone (None: asyncio's, cut short by a stop). Tests pass a
         fake clock's, so no retry really sleeps.
-        ``settle_wait``: how long the pass waits, after its scan, for files still
-        being written to settle and backs them up (``once``); 0 leaves them in
-        ``PassResult.held`` (the daemon comes back for them)."""
+        ``scope``: where the pass looks, what it may upload, what it holds and how long
+        it waits for files still being written (:class:`PassScope`; the default: a
+        whole pass that leaves them for later)."""
         self.settings = settings
         self.client = client
         self.store = store
@@ -144,11 +142,8 @@ class BackupPass:
         self._own_hasher = hasher is None
         self.clock = clock
         self._sleep = sleep
-        self.targets = targets
-        self.hold = hold
-        self.kinds = kinds  # None: images and videos; else only these (metered network)
+        self.scope = scope
         self._settling = SettleQueue(settings.backup.settle_time)
-        self.settle_wait = settle_wait
         self.rules = AlbumRules.from_settings(settings.albums)
         backup = settings.backup
         self.policy = retry_policy(backup.retry)
@@ -176,8 +171,7 @@ class BackupPass:
         # Stage 1: the walk and the plan (scanning.py); what it found is its ``result``.
         self._scanner = ScanStage(
             settings, self.rules, server.media, self._reads, self._rec, self._hash,
-            stop=self._stop, settling=self._settling, clock=clock, targets=targets,
-            hold=hold, kinds=kinds, settle_wait=settle_wait)
+            stop=self._stop, settling=self._settling, clock=clock, scope=scope)
         # The error that ends the pass (quota, key, offline, state), raised once the
         # uploads in flight have finished and been recorded (see _pipeline).
         self._fatal: BaseException | None = None
@@ -312,14 +306,15 @@ class BackupPass:
     async def _save_folder_problems(self) -> None:
         """Keep the current list: what this pass found, and the earlier problems of the
         folders it did not look at (a partial pass)."""
-        scope = None if self.targets is None else self.targets.folders | self.targets.trees
+        t = self.scope.targets
+        scope = None if t is None else t.folders | t.trees
         old = folder_problems.loads(await self.store.get_meta(folder_problems.META_KEY))
         new = folder_problems.merge(old, self._scanner.result.folder_problems, scope=scope)
         await self.store.set_meta(folder_problems.META_KEY, folder_problems.dumps(new))
 
     async def _save_placeholders(self) -> None:
         """Keep the list of skipped placeholders, as for folder problems."""
-        t = self.targets
+        t = self.scope.targets
         old = placeholders.loads(await self.store.get_meta(placeholders.META_KEY))
         found = self._scanner.result.cloud_placeholders
         new = placeholders.merge(old, {str(p): k for p, k in found.items()},

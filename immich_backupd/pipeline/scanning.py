@@ -71,6 +71,31 @@ class Hold(StrEnum):
 HoldFn = Callable[[Path, FileStat], Hold]
 
 
+@dataclass(frozen=True, slots=True)
+class PassScope:
+    """What one pass looks at and what it leaves for later, as its caller decides (the
+    daemon, ``once``); the default is a whole pass that leaves files still being
+    written for later.
+
+    ``targets``: where a partial pass looks (None: every include folder).
+    ``kinds``: the kinds it may upload (None: images and videos; else only these: the
+    conditions hold the rest, in ``ScanResult.held_by_condition``).
+    ``hold``: the caller's verdict on a file by its events (None: the settle_time rule
+    alone decides).
+    ``settle_wait``: how long the pass waits, after its scan, for files still being
+    written to settle, and backs them up (``once``); 0 leaves them in
+    ``PassResult.held`` (the daemon comes back for them)."""
+
+    targets: ScanTargets | None = None
+    kinds: frozenset[str] | None = None
+    hold: HoldFn | None = None
+    settle_wait: float = 0.0
+
+
+#: Every include folder, every kind, files still being written left for later.
+WHOLE_PASS = PassScope()
+
+
 @dataclass(slots=True)
 class Scanned:
     """One folder as the scanning thread hands it over: its listing, the records of the
@@ -110,9 +135,7 @@ class ScanStage:
     def __init__(self, settings: Settings, rules: AlbumRules, media: MediaTypes,
                  reads: WorkerReads, recorder: Recorder, hash_stage: HashStage, *,
                  stop: asyncio.Event, settling: SettleQueue,
-                 clock: Callable[[], float], targets: ScanTargets | None,
-                 hold: HoldFn | None, kinds: frozenset[str] | None,
-                 settle_wait: float) -> None:
+                 clock: Callable[[], float], scope: PassScope) -> None:
         self.settings = settings
         self.rules = rules
         self.media = media
@@ -122,10 +145,7 @@ class ScanStage:
         self.stop = stop
         self._settling = settling
         self.clock = clock
-        self.targets = targets
-        self.hold = hold
-        self.kinds = kinds
-        self.settle_wait = settle_wait
+        self.scope = scope
         self.result = ScanResult()
         self._unavailable_roots: set[Path] = set()  # empty now, files known: not mounted
 
@@ -148,9 +168,10 @@ class ScanStage:
 
         self._find_unmounted()
 
-        if self.targets is not None:
-            return walk_targets(self.rules, self.media, self.targets.folders,
-                                self.targets.trees, on_error=on_error, known=known)
+        targets = self.scope.targets
+        if targets is not None:
+            return walk_targets(self.rules, self.media, targets.folders, targets.trees,
+                                on_error=on_error, known=known)
         return walk(self.rules, self.media, known=known,
                     follow_symlinks=self.settings.backup.follow_symlinks, on_error=on_error)
 
@@ -169,7 +190,7 @@ class ScanStage:
             if unlisted is not None:  # it had records and listed nothing
                 self._forget_unlisted(unlisted, known_here)
             known_here = self._reads.dir_known(directory)
-            if self.targets is None:
+            if self.scope.targets is None:
                 visited.add(directory)
             unlisted = directory if (known_here.on_server or known_here.others) else None
             return known_here.on_server
@@ -210,7 +231,7 @@ class ScanStage:
         # The walk has ended (a stopped pass never gets here).
         if unlisted is not None:
             self._forget_unlisted(unlisted, known_here)
-        if self.targets is None:
+        if self.scope.targets is None:
             self._forget_folders_gone(visited)
 
     def _forget_unlisted(self, folder: str, known: DirKnown) -> None:
@@ -241,8 +262,8 @@ class ScanStage:
         """An include folder that is empty now although files were backed up from it is
         a mount point whose disk is not there: treat it as missing, so that its files
         are not taken for deleted (the scanning thread, before the walk)."""
-        scope = (None if self.targets is None
-                 else {*self.targets.trees, *self.targets.folders})
+        targets = self.scope.targets
+        scope = None if targets is None else {*targets.trees, *targets.folders}
         for root in self.rules.roots:
             if scope is not None and root not in scope:
                 continue
@@ -306,7 +327,7 @@ class ScanStage:
                 await self._feed(self._plan(held, files), hash_q, check_q)
 
         await wait_for_settled(self._settling, clock=self.clock,
-                               until=self.clock() + self.settle_wait, stop=self.stop,
+                               until=self.clock() + self.scope.settle_wait, stop=self.stop,
                                follow_symlinks=self.settings.backup.follow_symlinks,
                                on_settled=settled)
 
@@ -315,20 +336,21 @@ class ScanStage:
         conditions (their kind), until they settle (still being written: see
         settling.py), or for the caller's ``hold``."""
         keep = files
-        if self.kinds is not None:
+        kinds, hold = self.scope.kinds, self.scope.hold
+        if kinds is not None:
             keep = []
             for st in files:
                 kind = where.kinds.get(st.name)
-                if kind not in self.kinds:
+                if kind not in kinds:
                     self.result.held_by_condition[where.path / st.name] = kind or "image"
                     self.rec.progress.skipped += 1  # waiting for the network to allow its kind
                     continue
                 keep.append(st)
         vouched: list[FileStat] = []
-        if self.hold is not None:
+        if hold is not None:
             files, keep = keep, []
             for st in files:
-                verdict = self.hold(where.path / st.name, st)
+                verdict = hold(where.path / st.name, st)
                 if verdict is Hold.HOLD:
                     self.result.held.append(where.path / st.name)
                     self.rec.progress.skipped += 1
