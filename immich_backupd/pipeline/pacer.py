@@ -37,13 +37,8 @@ class Pacer:
         rate, self._next_change = table.limit_at(local_now())
         self._bucket = TokenBucket(rate, monotonic())
 
-    @property
-    def limited(self) -> bool:
-        """Whether any cap can apply (an empty or all-``off`` table: never)."""
-        return any(s.rate is not None for s in self._table.slots)
-
     def rate(self) -> int | None:
-        """The cap in force now, bytes per second (None: no cap); for ``status``."""
+        """The cap in force now, bytes per second (None: no cap)."""
         self._follow_table()
         return self._bucket.rate
 

@@ -186,7 +186,7 @@ class BackupPass:
         self._upload = UploadStage(
             self.api, self._rec, quota=server.quota, stopping=lambda: self.stopping,
             fail_pass=self._fail_pass,
-            pace=Pacer(table) if any(s.rate for s in table.slots) else None)
+            pace=Pacer(table) if table.capped else None)
 
     # -- control -------------------------------------------------------------------
     def request_stop(self) -> None:

@@ -87,8 +87,9 @@ class Timetable:
     slots: tuple[Slot, ...]
 
     @property
-    def weekly(self) -> bool:
-        return any(s.weekday is not None for s in self.slots)
+    def capped(self) -> bool:
+        """Whether any cap can apply (an empty or all-``off`` table: never)."""
+        return any(s.rate is not None for s in self.slots)
 
     def _expanded(self) -> list[tuple[int, int | None]]:
         """(minute of the week, rate) for every slot, sorted; daily slots repeat."""
