@@ -1,9 +1,7 @@
 """What the daemon shows of itself: its state, the service manager's STATUS= line and
 the contents of live.json, built from plain data (the daemon writes them out, through
-``report.live.LiveWriter`` and ``sdnotify``).
-
-``read_counts`` reads the state's figures (a short read of the SQLite file, best-effort);
-the rest decides nothing but wording and layout.
+``report.live.LiveWriter`` and ``sdnotify``). It decides nothing but wording and
+layout; the state's figures it shows are read by ``counts.read_counts``.
 """
 
 from __future__ import annotations
@@ -13,13 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..media import placeholders
 from ..model import DaemonPhase, PassOutcome
 from ..report.progress import Progress, Reporter
 from ..report.rate import PassRate, progress_json
 from ..report.statusline import charger_line, idle_problem, status_line, watch_problem
 from ..scan import folder_problems
-from ..state import StateReader
 from .policy import held_counts
 
 
@@ -58,24 +54,6 @@ class Watching:
 
 
 NOT_WATCHING = Watching({}, False, None)
-
-
-def read_counts(state_dir: Path) -> dict[str, Any]:
-    """The state's figures for the status line (backed up, total, failed, the last
-    backup, folder problems, cloud placeholders); {} when the state cannot be read."""
-    reader = StateReader(state_dir)
-    try:
-        summary = reader.summary()
-        last = reader.meta("last_backup_at")
-        problems = folder_problems.loads(reader.meta(folder_problems.META_KEY))
-        cloud = len(placeholders.loads(reader.meta(placeholders.META_KEY)))
-    except Exception:  # status is best-effort
-        return {}
-    finally:
-        reader.close()
-    return {"backed_up": summary["backed_up"], "total": summary["total"],
-            "failed": summary["failed"], "last_backup": float(last) if last else None,
-            "problems": problems, "cloud": cloud}
 
 
 def status_text(s: DaemonState, counts: dict[str, Any], *, condition_held: Mapping[Path, str],
