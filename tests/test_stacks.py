@@ -3,19 +3,15 @@ cameras, one folder at a time, each file in one stack at most."""
 
 from __future__ import annotations
 
-from pathlib import PurePath
-
 import pytest
 
 from immich_backupd.media.stacks import (
     KnownStack,
-    StackGroup,
     StackKind,
     StackRequest,
     by_asset,
     parse_burst,
     stack_requests,
-    stacks_by_folder,
     stacks_in_folder,
 )
 
@@ -52,14 +48,6 @@ def test_switched_off():
 def test_the_server_image_types_decide_what_is_considered():
     only_jpeg = frozenset({".jpg"})
     assert groups(["IMG_1234.CR2", "IMG_1234.JPG"], images=only_jpeg) == []
-
-
-def test_never_across_folders():
-    paths = [PurePath("/p/2024/IMG_1.CR2"), PurePath("/p/2024-jpeg/IMG_1.JPG"),
-             PurePath("/p/a/IMG_2.NEF"), PurePath("/p/a/IMG_2.JPG"), PurePath("/p/b/IMG_2.JPG")]
-    found = stacks_by_folder(paths)
-    assert found == {PurePath("/p/a"): [StackGroup(StackKind.RAW_JPEG, "raw:img_2", "IMG_2.JPG",
-                                                   ("IMG_2.JPG", "IMG_2.NEF"))]}
 
 
 @pytest.mark.parametrize(("names", "cover"), [

@@ -2,8 +2,8 @@
 bursts, by their names (and the Apple burst ids read from the files, passed in).
 
 Pure: names in, groups out; never touches the file system. A stack never spans folders:
-:func:`stacks_in_folder` takes the names of one folder, :func:`stacks_by_folder` splits
-paths by their folder first. A file is in at most one stack (an asset has one stack on
+:func:`stacks_in_folder` takes the names of one folder (pipeline/stacking.py asks it
+folder by folder). A file is in at most one stack (an asset has one stack on
 the server). Groups of one are no stack (the server takes two ids or more).
 
 - **RAW+JPEG** (``StackKind.RAW_JPEG``): a RAW file and a JPEG or HEIC with the same stem,
@@ -49,7 +49,6 @@ import enum
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import PurePath
 from typing import NamedTuple
 
 from .kinds import DEFAULT_MEDIA_TYPES, RAW_EXTENSIONS, extension, stem
@@ -199,22 +198,6 @@ def stacks_in_folder(names: Iterable[str], *, raw_jpeg: bool = True, bursts: boo
     if raw_jpeg:
         groups += _raw_jpeg_groups(n for n in pool if n not in taken)
     return sorted(groups, key=lambda g: g.cover)
-
-
-def stacks_by_folder(paths: Iterable[PurePath], *, raw_jpeg: bool = True, bursts: bool = False,
-                     images: frozenset[str] = DEFAULT_MEDIA_TYPES.image,
-                     ) -> dict[PurePath, list[StackGroup]]:
-    """Folder → its stacks, for files anywhere: each folder is grouped on its own, so
-    files with the same stem in two folders are never stacked together."""
-    folders: dict[PurePath, list[str]] = {}
-    for path in paths:
-        folders.setdefault(path.parent, []).append(path.name)
-    out = {}
-    for folder, names in folders.items():
-        found = stacks_in_folder(names, raw_jpeg=raw_jpeg, bursts=bursts, images=images)
-        if found:
-            out[folder] = found
-    return out
 
 
 # --- What to send ----------------------------------------------------------------------
