@@ -1,4 +1,4 @@
-"""One backup pass: scan → plan → hash → dedupe → check → upload → record → albums.
+"""One backup pass: scan and plan → hash → check → upload → record; albums, stacks, tags.
 
 A bounded pipeline (restic's archiver): the scanner feeds hash workers through a small
 queue, hashed units are checked with the server in batches, and accepted ones go to a
@@ -27,7 +27,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from ..config import Settings
 from ..errors import (
@@ -72,9 +71,6 @@ from .tagging import sync_tags
 from .upload import UploadStage
 
 log = logging.getLogger("immich_backupd.pipeline")
-
-_END = END
-T = TypeVar("T")
 
 
 def state_error(path: Path, exc: BaseException) -> StateError:
@@ -355,7 +351,7 @@ class BackupPass:
         except* (BackupdError, sqlite3.Error) as group:
             self._fail_pass(group.exceptions[0])
             for _ in range(upload_workers - self._check.ends_sent):  # the checker's, not sent
-                await upload_q.put(_END)
+                await upload_q.put(END)
 
     def _fail_pass(self, exc: BaseException) -> None:
         """End the pass with ``exc`` (the first such error wins) once the uploads in
@@ -369,7 +365,7 @@ class BackupPass:
                            n: int) -> None:
         await asyncio.gather(*tasks)
         for _ in range(n):
-            await q.put(_END)
+            await q.put(END)
 
     def _waiting_for_server(self, waiting: bool) -> None:
         self.progress.waiting_for = "Waiting for the server" if waiting else None
