@@ -25,8 +25,6 @@ class ErrorKind(Enum):
 
 
 RETRYABLE = frozenset({ErrorKind.TRANSIENT, ErrorKind.BAD_RESPONSE})
-# Kinds that end the whole pass rather than one file.
-FATAL = frozenset({ErrorKind.AUTH, ErrorKind.PERMISSION, ErrorKind.QUOTA})
 
 _PERMISSION_RE = re.compile(r"Missing required permission: ([\w.]+)")
 
