@@ -15,7 +15,6 @@ SHA-1 alone does (BLAKE3 is twice as fast).
 """
 from __future__ import annotations
 
-import base64
 import errno
 import hashlib
 import os
@@ -95,20 +94,6 @@ class FileDigest:
     blake3: bytes
     size: int
     data: bytes | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def sha1_hex(self) -> str:
-        """40 hex characters, as ``x-immich-checksum`` takes it."""
-        return self.sha1.hex()
-
-    @property
-    def sha1_b64(self) -> str:
-        """28 base64 characters, the form the server stores and bulk-upload-check returns."""
-        return base64.b64encode(self.sha1).decode("ascii")
-
-    @property
-    def blake3_hex(self) -> str:
-        return self.blake3.hex()
 
 
 def _open(path: Path | str) -> int:
