@@ -23,17 +23,18 @@ The request's timeouts are :meth:`UploadBody.guard`'s (the request is sent witho
   stopped reading, the link is gone) fails it; time spent waiting on our own bandwidth
   cap does not count;
 - once all of it left (the kernel's queue empty): the answer has ``timeout`` seconds.
-While the body waits for the file's next chunk the same limit holds, and its expiry is
-the file's failure, not the server's: a :class:`TimeoutError` (an ``OSError``: a network
-share gone away hangs a read) left in ``MultipartBody.error`` for the caller.
 Either is a :class:`TransportError`: transient, retried like any other; the try's
 connection is dropped (:meth:`UploadBody.cut`), as when the try is cancelled. The
 body's writer is never held back for this (aiohttp would close a connection whose
 writer it had to cancel when the answer came first): a timer looks at the queue instead.
+While the body waits for the file's next chunk the same limit holds, and its expiry is
+the file's failure, not the server's: a :class:`TimeoutError` (an ``OSError``: a read on
+a network share gone away hangs) left in ``MultipartBody.error`` for the caller.
 
 ``on_progress`` gets file bytes (the multipart heads and fields not counted), never more
-than the server's machine has received (Linux), never decreasing: after each chunk (one
-``ioctl``), every :data:`TICK` seconds while a write waits, and while the tail drains.
+than the server's machine has received (Linux), never decreasing within a try (a retry
+is a new body, counted from 0): after each chunk (one ``ioctl``), every :data:`TICK`
+seconds while a write waits, and while the tail drains.
 """
 
 from __future__ import annotations
@@ -234,7 +235,9 @@ class UploadBody(aiohttp.Payload):
 
     async def guard(self, request: Awaitable[T], what: str) -> T:
         """Await ``request`` (the one sending this body) under the module's timeouts;
-        their expiry is a :class:`TransportError` naming ``what``."""
+        their expiry is a :class:`TransportError` naming ``what`` (with a
+        :class:`TimeoutError` in ``MultipartBody.error`` when the body was waiting for
+        the file). A try that expires or is cancelled loses its connection (:meth:`cut`)."""
         deadline = asyncio.timeout(self.timeout)
         try:
             async with deadline:
