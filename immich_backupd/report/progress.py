@@ -20,7 +20,8 @@ class Upload:
     path: str
     size: int
     # Bytes that left this machine, not those waiting in its socket buffers
-    # (immich/outgoing.py): at most what the server has.
+    # (immich/outgoing.py): at most what the server has (on Linux; elsewhere what the
+    # system took). A retry starts again from 0.
     sent: int = 0
 
     @property
