@@ -24,7 +24,6 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from ..backup import run_pass
 from ..conditions import ConditionMonitor, Decision
@@ -37,6 +36,7 @@ from ..pipeline.runner import BackupPass, Hold, PassResult, PassScope, ScanTarge
 from ..report.live import Fanout
 from ..report.notify import NotifyingReporter, NullNotifier, desktop_notifier
 from ..report.progress import Progress
+from ..scan.changes import FileStat
 from ..state.paused import paused_since, save_paused
 from ..watch import Batch, Debouncer, FolderWatcher, SettleTracker
 from ..watch.backend import BackendFactory
@@ -311,14 +311,14 @@ class Daemon:
         try:
             result = await self._run_pass(targets, kinds)
         except (BackupdError, Stopped) as exc:
-            self._pass_failed(exc, trigger)
+            self._pass_failed(exc)
             return
         finally:
             self._pass = None
             if not self._ready:
                 self._send_ready()
         await self._pub.fresh()  # the figures it left
-        self._pass_finished(result, trigger)
+        self._pass_finished(result)
         if result.outcome in (PassOutcome.COMPLETE, PassOutcome.PARTIAL):
             self.settle.forget_before(started, self.clock(), events_kept(
                 self._held, result.held_by_condition, None if trigger.full else targets))
@@ -389,7 +389,7 @@ class Daemon:
             if quiet_stop is not None:
                 quiet_stop.cancel()
 
-    def _hold(self, path: Path, st: Any) -> Hold:
+    def _hold(self, path: Path, st: FileStat) -> Hold:
         """Judge a file by its file events (``SettleTracker.verdict``); one still being
         written is held. A file the watcher said nothing about (it came before the
         daemon, or a full scan found it) is left to the pass's settle_time rule."""
@@ -398,7 +398,7 @@ class Daemon:
             self._held.add(path)
         return verdict
 
-    def _pass_finished(self, result: PassResult, trigger: Trigger) -> None:
+    def _pass_finished(self, result: PassResult) -> None:
         self._server_wait = SERVER_RETRY_FIRST
         self._retry_at = None
         p = result.progress
@@ -425,7 +425,7 @@ class Daemon:
             self._wait(wait)
         self._publish(force=True)
 
-    def _pass_failed(self, exc: BaseException, trigger: Trigger) -> None:
+    def _pass_failed(self, exc: BaseException) -> None:
         if isinstance(exc, Stopped):
             return
         wait = after_error(exc, self._server_wait, pass_ran=False)
