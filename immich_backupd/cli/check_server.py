@@ -20,6 +20,7 @@ from ..pipeline.connect import (
     ALBUM_REMOVE_PERMISSION,
     LINK_PERMISSION,
     QUEUE_PERMISSIONS,
+    REQUIRED_PERMISSIONS,
     STACK_PERMISSION,
     STACK_READ_PERMISSION,
     TAG_PERMISSIONS,
@@ -138,8 +139,8 @@ async def _key(screen: Screen, label: str, client: ImmichClient, settings: Setti
             screen.add(Item("fail", label, _("rejected by the server ({source})").format(
                 source=source), ExitCode.NOPERM,
                 [_("Create a new key in Immich (Account Settings → API Keys) with the "
-                   "permissions asset.upload, user.read, album.read, album.create, "
-                   "albumAsset.create, and put it in the config.")]))
+                   "permissions {permissions}, and put it in the config.").format(
+                    permissions=", ".join(REQUIRED_PERMISSIONS))]))
             return False
         screen.add(Item("warn", label, _("accepted ({source}); this server does not list "
                                          "its permissions").format(source=source),
