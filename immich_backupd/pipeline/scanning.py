@@ -182,7 +182,7 @@ class ScanStage:
         the walk compares, for all of them, before it is listed (``dir_known``); then
         the full records of only the files listed new or changed that have one."""
         known_here = DirKnown({}, [])
-        visited: set[str] = set()  # the folders listed, for the folders gone (full walks)
+        visited: set[str] = set()  # the folders listed, for the folders gone
         unlisted: str | None = None  # the last folder read that had records, until listed
 
         def known(directory: str) -> dict[str, tuple[int, int, int]]:
@@ -190,8 +190,7 @@ class ScanStage:
             if unlisted is not None:  # it had records and listed nothing
                 self._forget_unlisted(unlisted, known_here)
             known_here = self._reads.dir_known(directory)
-            if self.scope.targets is None:
-                visited.add(directory)
+            visited.add(directory)
             unlisted = directory if (known_here.on_server or known_here.others) else None
             return known_here.on_server
 
@@ -231,8 +230,7 @@ class ScanStage:
         # The walk has ended (a stopped pass never gets here).
         if unlisted is not None:
             self._forget_unlisted(unlisted, known_here)
-        if self.scope.targets is None:
-            self._forget_folders_gone(visited)
+        self._forget_folders_gone(visited)
 
     def _forget_unlisted(self, folder: str, known: DirKnown) -> None:
         """A folder with records that listed nothing: its files are gone, unless it is
@@ -243,14 +241,21 @@ class ScanStage:
         self.result.gone += record_paths(folder, known)
 
     def _forget_folders_gone(self, visited: set[str]) -> None:
-        """After a full walk: the folders with records that the walk did not enter and
-        that are not there any more (see gonefolders)."""
+        """After the walk: the folders with records in or below what it looked at (every
+        include folder, or a partial pass's targets) that it did not enter and that are
+        not there any more (see gonefolders). A partial pass needs this as much as a full
+        one: the daemon's pass for a deleted folder has that folder (gone, so not
+        walked) or its parent (walked, but not below) as its targets."""
         done: set[str] = set()
-        for root in self.rules.roots:
-            if root in self._unavailable_roots or not root.is_dir():
+        targets = self.scope.targets
+        scopes = (list(self.rules.roots) if targets is None
+                  else sorted({*targets.folders, *targets.trees}))
+        for scope in scopes:
+            root = scope if targets is None else self.rules.root_of(scope)
+            if root is None or root in self._unavailable_roots or not root.is_dir():
                 continue
             root_s = str(root)
-            for folder in self._reads.record_dirs_below(root_s):
+            for folder in self._reads.record_dirs_below(str(scope)):
                 if folder in visited or folder in done:
                     continue
                 done.add(folder)

@@ -11,6 +11,7 @@ from pathlib import Path
 from immich_standin.library import JPEG
 
 from .conftest import Setup, server_assets, write_config
+from .test_daemon import Daemon, wait_until
 
 
 def photos(folder: Path, *names: str) -> None:
@@ -19,14 +20,14 @@ def photos(folder: Path, *names: str) -> None:
         (folder / name).write_bytes(JPEG + os.urandom(400))
 
 
-def setup_library(server, tmp_path: Path) -> Setup:
+def setup_library(server, tmp_path: Path, **backup) -> Setup:
     root = tmp_path / "lib"
     photos(root / "Rome", "a.jpg", "b.jpg")
     photos(root / "Paris", "c.jpg", "d.jpg")
     photos(root / "2019" / "Oslo" / "deep", "e.jpg")
     photos(root / "2019" / "Bergen", "f.jpg")
     photos(root / "Stay", "g.jpg")
-    config = write_config(tmp_path, server, None, albums={"include": [str(root)]})
+    config = write_config(tmp_path, server, None, albums={"include": [str(root)]}, **backup)
     return Setup(tmp=tmp_path, lib=None, config=config,  # type: ignore[arg-type]
                  state_dir=tmp_path / "state")
 
@@ -82,3 +83,29 @@ def test_a_failed_file_whose_folder_was_deleted_no_longer_keeps_the_status_from_
     backed_up, total, failed = totals(setup)
     assert (backed_up, total, failed) == (5, 5, 0)
     assert setup.json("failed") == []
+
+
+def test_the_daemon_forgets_a_folder_deleted_or_emptied_while_it_watches(server, tmp_path):
+    """The daemon's pass for a deleted folder looks at that folder (gone, so not walked)
+    or its parent (walked, not below): it forgot nothing, so the deleted photos stayed
+    counted as backed up until a full rescan (by default an hour later)."""
+    setup = setup_library(server, tmp_path, trigger_delay="300ms", max_delay="2s")
+    daemon = Daemon(setup, tmp_path)
+    try:
+        daemon.wait_notify(lambda m: m == "READY=1")
+        wait_until(lambda: totals(setup) == (7, 7, 0), 30, "the first backup")
+        root = tmp_path / "lib"
+        shutil.rmtree(root / "Paris")  # deleted while watched
+        wait_until(lambda: totals(setup) == (5, 5, 0), 15, "Paris forgotten")
+        shutil.rmtree(root / "2019" / "Oslo")  # a folder with a folder inside
+        wait_until(lambda: totals(setup) == (4, 4, 0), 15, "2019/Oslo/deep forgotten")
+        for name in ("a.jpg", "b.jpg"):  # Rome keeps only a note
+            (root / "Rome" / name).unlink()
+        (root / "Rome" / "notes.txt").write_text("moved the photos away")
+        wait_until(lambda: totals(setup) == (2, 2, 0), 15, "Rome forgotten")
+        photos(root / "Stay", "h.jpg")  # a later pass: nothing comes back
+        wait_until(lambda: totals(setup) == (3, 3, 0), 15, "the new photo")
+    finally:
+        assert daemon.stop() == 0, daemon.stderr()
+    assert "Traceback" not in daemon.stderr()
+    assert len(server_assets(server)) == 8  # a backup, not a sync: nothing deleted there
