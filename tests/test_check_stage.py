@@ -13,8 +13,8 @@ import pytest
 
 from immich_backupd.errors import AuthError
 from immich_backupd.immich.errors import ApiError
-from immich_backupd.pipeline.check import END, CheckStage, parts
-from immich_backupd.pipeline.plan import Candidate, Unit
+from immich_backupd.pipeline.check import CheckStage, parts
+from immich_backupd.pipeline.plan import END, Candidate, Unit
 from immich_backupd.pipeline.record import Recorder
 from immich_backupd.report.progress import Progress, Reporter
 from immich_backupd.scan.changes import FileStat

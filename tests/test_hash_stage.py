@@ -13,9 +13,8 @@ import pytest
 
 from immich_backupd.hashing.hasher import Hasher
 from immich_backupd.model import VANISHED
-from immich_backupd.pipeline.check import END
 from immich_backupd.pipeline.hash import HashStage, KeptBytes
-from immich_backupd.pipeline.plan import Candidate, Unit
+from immich_backupd.pipeline.plan import END, Candidate, Unit
 from immich_backupd.pipeline.record import Recorder
 from immich_backupd.report.progress import Progress, Reporter
 from immich_backupd.scan.changes import FileStat

@@ -15,8 +15,8 @@ from immich_backupd.config import parse_settings
 from immich_backupd.hashing.hasher import Hasher
 from immich_backupd.media import kinds as media
 from immich_backupd.media.kinds import DEFAULT_MEDIA_TYPES
-from immich_backupd.pipeline.check import END
 from immich_backupd.pipeline.hash import HashStage, KeptBytes
+from immich_backupd.pipeline.plan import END
 from immich_backupd.pipeline.record import Recorder
 from immich_backupd.pipeline.scanning import Hold, PassScope, ScanStage
 from immich_backupd.pipeline.settling import SettleQueue

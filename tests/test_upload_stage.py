@@ -16,8 +16,7 @@ from immich_backupd.immich.client import (
     Quota,
 )
 from immich_backupd.model import VANISHED
-from immich_backupd.pipeline.check import END
-from immich_backupd.pipeline.plan import Candidate, Unit
+from immich_backupd.pipeline.plan import END, Candidate, Unit
 from immich_backupd.pipeline.record import Recorder
 from immich_backupd.pipeline.upload import UploadStage
 from immich_backupd.report.progress import Progress, Reporter

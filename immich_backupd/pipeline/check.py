@@ -27,13 +27,12 @@ from ..immich.errors import ApiError, TransportError
 from ..model import Outcome
 from ..state import DUPLICATE, TRASHED, UNSUPPORTED
 from .connect import raise_if_fatal
-from .plan import Unit
+from .plan import END, Unit, unfinished_units
 from .record import Done, Recorder
 from .server import PassServer
 
 log = logging.getLogger("immich_backupd.pipeline")
 
-END = object()  # the end marker of the pass's queues
 CHECK_WAIT = 0.05  # seconds a bulk-check batch waits for more units before it goes
 TRASHED_REASON = "in the Immich trash: not uploaded again; restore it there to keep it"
 
@@ -141,14 +140,6 @@ class CheckStage:
             await waiting
         for unit in unfinished:
             await upload_q.put(unit)
-
-
-def unfinished_units(units: list[Unit]) -> list[Unit]:
-    """The units with a member still without an outcome (most have one member: no
-    generator is made for those, this runs for every file of a library)."""
-    return [u for u in units
-            if (u.members[0].outcome is None if len(u.members) == 1
-                else any(c.outcome is None for c in u.members))]
 
 
 def parts(units: list[Unit], size: int) -> Iterator[list[Unit]]:

@@ -34,8 +34,7 @@ from ..model import Outcome
 from ..report.progress import Upload
 from ..state import DUPLICATE, UNSUPPORTED, WorkerReads
 from .budget import ByteBudget
-from .check import END, unfinished_units
-from .plan import Candidate, Unit
+from .plan import END, Candidate, Unit, unfinished_units
 from .record import Done, Recorder
 
 log = logging.getLogger("immich_backupd.pipeline")

@@ -114,6 +114,19 @@ class Unit:
     link_to: str | None = None
 
 
+#: The end marker of the queues between the stages (the units, or groups of them, go
+#: through them): each stage puts one per consumer of its queue when it ends normally.
+END = object()
+
+
+def unfinished_units(units: list[Unit]) -> list[Unit]:
+    """The units with a member still without an outcome (most have one member: no
+    generator is made for those, this runs for every file of a library)."""
+    return [u for u in units
+            if (u.members[0].outcome is None if len(u.members) == 1
+                else any(c.outcome is None for c in u.members))]
+
+
 @dataclass(slots=True)
 class DirPlan:
     units: list[Unit] = field(default_factory=list)

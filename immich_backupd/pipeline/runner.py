@@ -51,13 +51,14 @@ from ..state import (
 )
 from .albums import follow_album_settings, sync_albums
 from .burstread import CatchUp, catch_up_bursts, forget_catch_up
-from .check import END, CheckStage
+from .check import CheckStage
 from .connect import ServerInfo
 from .hash import KEEP_MAX as KEEP_MAX  # re-exported: tests size files by it
 from .hash import HashStage, KeptBytes
 from .jobpause import META_KEY as PAUSED_QUEUES_KEY
 from .jobpause import JobPause, resume_leftovers, should_pause
 from .pacer import Pacer
+from .plan import END
 from .record import Recorder
 from .scanning import WHOLE_PASS as WHOLE_PASS  # re-exported: what callers pass
 from .scanning import Hold as Hold

@@ -32,10 +32,9 @@ from ..scan.folder_problems import FolderProblem, ProblemKind
 from ..scan.rules import AlbumRules
 from ..scan.walk import DirListing, KnownFn, walk, walk_targets
 from ..state import DirKnown, FileRecord, WorkerReads
-from .check import END
 from .gonefolders import folder_gone, is_empty, record_paths
 from .hash import HashStage
-from .plan import Unit, plan_dir
+from .plan import END, Unit, plan_dir
 from .record import Recorder
 from .settling import HeldFolder, SettleQueue, wait_for_settled
 from .sidecars import LateSidecar, check_folder

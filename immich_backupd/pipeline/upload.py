@@ -31,11 +31,10 @@ from ..media.capture_date import CaptureDate, capture_date
 from ..media.videoinfo import duration_ms
 from ..scan.mounts import LocalDisks
 from ..state import DUPLICATE, UNSUPPORTED, UPLOADED
-from .check import END
 from .connect import raise_if_fatal
 from .livelink import link_late_video
 from .pacer import Pacer
-from .plan import Candidate, Unit, created_ns, iso_time
+from .plan import END, Candidate, Unit, created_ns, iso_time
 from .quota import current_quota, quota_message
 from .record import Recorder
 from .server import PassServer
