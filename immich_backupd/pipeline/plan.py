@@ -1,6 +1,8 @@
-"""Decisions of a pass, as plain functions: what to do with each scanned file.
+"""Decisions of a pass, as plain functions: what to do with each scanned file; and what
+the stages hand each other: :class:`Candidate` (a file), :class:`Unit` (what is uploaded
+together) and :data:`END`, the end of their queues.
 
-Pure (no I/O, no asyncio): the runner asks, these answer. Tests call them directly.
+Pure (no I/O, no asyncio): the stages ask, these answer. Tests call them directly.
 """
 
 from __future__ import annotations
