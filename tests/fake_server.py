@@ -138,6 +138,20 @@ class FakeServer:
         self.albums_made.setdefault(album_id.removeprefix("album-"), []).extend(asset_ids)
         return [AlbumAddResult(a, True) for a in asset_ids]
 
+    async def remove_from_album(self, album_id: str, asset_ids: Sequence[str]
+                                ) -> list[AlbumAddResult]:
+        """As the server answers: per id, ``not_found`` when it was not in the album."""
+        self._reach()
+        members = self.albums_made.setdefault(album_id.removeprefix("album-"), [])
+        out = []
+        for a in asset_ids:
+            if a in members:
+                members.remove(a)
+                out.append(AlbumAddResult(a, True))
+            else:
+                out.append(AlbumAddResult(a, False, "not_found"))
+        return out
+
     async def create_stack(self, asset_ids: Sequence[str]) -> tuple[str, str]:
         self._reach()
         self.stacks.append(list(asset_ids))

@@ -16,6 +16,7 @@ from immich_backupd.errors import ServerUnavailableError
 from immich_backupd.immich.client import (
     AlbumAddResult,
     CheckResult,
+    ImmichClient,
     Quota,
     UploadRequest,
     UploadResult,
@@ -23,7 +24,7 @@ from immich_backupd.immich.client import (
 from immich_backupd.immich.errors import ApiError, TransportError
 from immich_backupd.immich.retry import RetryPolicy, backoff_delay
 from immich_backupd.pipeline.server import PassServer, Retrying, ServerWait
-from tests.fake_server import FakeClock
+from tests.fake_server import FakeClock, FakeServer
 
 
 class FlakyServer:
@@ -120,9 +121,26 @@ def request(tries: list[int]) -> UploadRequest:
                          filename="a.jpg", on_try=lambda: tries.append(1))
 
 
+def pass_server_calls() -> set[str]:
+    """The members of the PassServer Protocol (no type checker runs on this project)."""
+    return {n for n in vars(PassServer) if not n.startswith("_")}
+
+
 def test_the_fake_is_a_pass_server() -> None:
-    server: PassServer = FlakyServer(FakeClock())  # checked by the type checker too
+    server: PassServer = FlakyServer(FakeClock())
     assert isinstance(Retrying(server, POLICY).api_url, str)
+
+
+@pytest.mark.parametrize("cls", [Retrying, ImmichClient, FakeServer],
+                         ids=lambda c: c.__name__)
+def test_every_pass_server_call_is_there(cls: type) -> None:
+    """A call added to PassServer must be added to the client, to Retrying (else the
+    stage that makes it fails with AttributeError on the retried server) and to the
+    tests' fake; this names the one left out."""
+    calls = pass_server_calls()
+    assert {"upload", "bulk_upload_check", "api_url"} <= calls
+    # api_url is an attribute of the client's instances, a property elsewhere.
+    assert sorted(n for n in calls - {"api_url"} if not hasattr(cls, n)) == []
 
 
 async def test_transient_failures_are_retried_with_growing_jittered_waits() -> None:
