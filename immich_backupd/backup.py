@@ -144,6 +144,11 @@ async def _run_pass(
                     backup.hasher.close()
                 if result.outcome in REACHED_END:
                     await _save_being_written(store, result.held)
+                elif result.outcome in (PassOutcome.STOPPED, PassOutcome.ABORTED):
+                    # What an earlier pass left as being written is older than this
+                    # pass, which took those files or stopped before them: status is
+                    # to say that the backup stopped, not that files are being written.
+                    await _save_being_written(store, [])
                 if result.outcome in (*REACHED_END, PassOutcome.QUOTA):
                     try:
                         quota = await client.quota()

@@ -42,7 +42,8 @@ emptied (``null``) when a pass starts. A pass that started records its own outco
 BEING_WRITTEN_KEY = "being_written"
 """The state's meta key for the files the last pass left because they were still being
 written (a JSON list of paths, written by :mod:`immich_backupd.backup` at the end of a
-pass that finished): ``status`` counts them after ``once`` too."""
+pass that finished, emptied by one that was stopped, so that ``status`` says it stopped):
+``status`` counts them after ``once`` too."""
 
 
 def being_written(live: dict[str, Any] | None, recorded: list[str]) -> dict[str, Any]:

@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from immich_standin import StandinServer
+from immich_standin.library import JPEG
 
 from .conftest import Setup, check_clean
+from .test_daemon import Daemon, wait_until
 
 
 def status(setup: Setup) -> dict:
@@ -139,3 +141,34 @@ def test_a_full_state_disk_then_the_pass_it_cut_off(server, make_setup, state_di
     assert data["headline"].startswith("✗ The last backup was cut off")
     assert setup.run("once").returncode == 0
     assert status(setup)["state"] == "complete"
+
+
+def test_a_daemon_stopped_mid_upload_says_stopped_not_being_written(server, make_setup,
+                                                                    tmp_path):
+    """A pass left new photos as being written; the next took them and was stopped
+    (SIGTERM) mid-upload. status said "⏸ 10 files are still being written" from the
+    first pass's record, of files written long before, not that the backup stopped."""
+    setup = make_setup(server, concurrency=1, trigger_delay="300ms", max_delay="2s",
+                       settle_time="3s")
+    daemon = Daemon(setup, tmp_path)
+    stopped = False
+    try:
+        daemon.wait_notify(lambda m: m == "READY=1")
+        wait_until(lambda: status(setup)["state"] == "complete", 30, "the first backup")
+        server.faults.throttle("POST", "/api/assets", bytes_per_second=40_000)
+        folder = setup.lib.include[0] / "Slow"
+        folder.mkdir()
+        for i in range(10):
+            (folder / f"s{i}.jpg").write_bytes(JPEG + os.urandom(60_000))
+        wait_until(lambda: status(setup)["being_written"]["count"] == 10, 15, "held")
+        created = server.state.counters.created
+        wait_until(lambda: server.state.counters.created > created, 30, "an upload")
+        assert daemon.stop() == 0, daemon.stderr()
+        stopped = True
+    finally:
+        if not stopped:
+            daemon.kill()
+    assert "pass stopped" in daemon.stderr()
+    data = status(setup)
+    assert data["state"] == "stopped", data["headline"]
+    assert data["being_written"]["count"] == 0
