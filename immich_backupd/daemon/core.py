@@ -307,6 +307,7 @@ class Daemon:
         self.status.state = DaemonPhase.SCANNING
         self.status.waiting_for = None
         self.status.error = None
+        self._publish()  # no longer idle, nor holding the files it takes now
         started = self.clock()  # the pass lists the folders of the events before this
         try:
             result = await self._run_pass(targets, kinds)

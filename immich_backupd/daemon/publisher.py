@@ -68,8 +68,18 @@ class Publisher:
     def soon(self) -> None:
         """Publish within ``interval``, once for a burst of calls (file events while no
         pass runs to publish the count of files waiting)."""
-        if self._timer is None and not self._quiet:
-            self._timer = asyncio.get_running_loop().call_later(self.interval, self._timed)
+        self._later(self.interval)
+
+    def _later(self, delay: float) -> None:
+        """A timed publish in ``delay`` seconds unless one is due already (on the
+        event loop; from another thread nothing is scheduled)."""
+        if self._timer is not None or self._quiet:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._timer = loop.call_later(max(0.0, delay), self._timed)
 
     def quiet(self) -> None:
         """The daemon stops: no timed publish any more (forced ones still go out)."""
@@ -86,8 +96,14 @@ class Publisher:
         return self._text(self.view())
 
     def publish(self, force: bool = False) -> None:
+        """Publish now, or (throttled) once the interval since the last one is over: a
+        change that came too soon after the last publish is never dropped. The pass
+        that started uploading right after one was published stayed 'idle, 8 files
+        still being written' in status until its first file finished, as nothing
+        called again before that."""
         now = self.clock()
         if not force and now - self._last < self.interval:
+            self._later(self._last + self.interval - now)
             return
         self._last = now
         if self.counts.due():  # publish again with the new figures once read
