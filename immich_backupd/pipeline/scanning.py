@@ -147,6 +147,7 @@ class ScanStage:
         self.scope = scope
         self.result = ScanResult()
         self._unavailable_roots: set[Path] = set()  # empty now, files known: not mounted
+        self._walked: set[str] | None = None  # the folders listed, once the walk ended
 
     def _listings(self, known: KnownFn) -> Iterator[DirListing]:
         def on_error(path: Path, exc: OSError) -> None:
@@ -229,7 +230,7 @@ class ScanStage:
         # The walk has ended (a stopped pass never gets here).
         if unlisted is not None:
             self._forget_unlisted(unlisted, known_here)
-        self._forget_folders_gone(visited)
+        self._walked = visited  # the folders gone are looked for once the files are planned
 
     def _forget_unlisted(self, folder: str, known: DirKnown) -> None:
         """A folder with records that listed nothing: its files are gone, unless it is
@@ -240,11 +241,17 @@ class ScanStage:
         self.result.gone += record_paths(folder, known)
 
     def _forget_folders_gone(self, visited: set[str]) -> None:
-        """After the walk: the folders with records in or below what it looked at (every
-        include folder, or a partial pass's targets) that it did not enter and that are
-        not there any more (see gonefolders). A partial pass needs this as much as a full
-        one: the daemon's pass for a deleted folder has that folder (gone, so not
-        walked) or its parent (walked, but not below) as its targets."""
+        """After the walk and the wait for files being written: the folders with records
+        in or below what it looked at (every include folder, or a partial pass's
+        targets) that it did not enter and that are not there any more (see
+        gonefolders). A partial pass needs this as much as a full one: the daemon's pass
+        for a deleted folder has that folder (gone, so not walked) or its parent
+        (walked, but not below) as its targets. Not in a pass that leaves files for a
+        later one (still being written, held by the conditions): they may be these
+        folders' files, moved (a folder renamed), which that pass finds by inode through
+        their records, so that their tags and albums follow them."""
+        if len(self._settling) or self.result.held or self.result.held_by_condition:
+            return
         done: set[str] = set()
         targets = self.scope.targets
         scopes = (list(self.rules.roots) if targets is None
@@ -303,6 +310,8 @@ class ScanStage:
                 await self._feed(units, hash_q, check_q)
             self.rec.progress.scanning = False
             await self._wait_for_settling(hash_q, check_q)
+            if self._walked is not None and not self.stop.is_set():
+                await asyncio.to_thread(self._forget_folders_gone, self._walked)
         finally:
             self.rec.progress.scanning = False
         # Only on a normal end: when the pass is torn down (another stage failed and the

@@ -109,3 +109,32 @@ def test_the_daemon_forgets_a_folder_deleted_or_emptied_while_it_watches(server,
         assert daemon.stop() == 0, daemon.stderr()
     assert "Traceback" not in daemon.stderr()
     assert len(server_assets(server)) == 8  # a backup, not a sync: nothing deleted there
+
+
+def test_a_folder_renamed_while_the_daemon_watches_takes_its_tags_along(server, tmp_path):
+    """The daemon's first pass after a rename holds the moved files (their events are
+    fresh) and finds the old folder gone: forgetting its records there left the next
+    pass nothing to find the moves by (inode), so the old folder-path tag stayed."""
+    root = tmp_path / "lib"
+    photos(root / "A" / "Rome", "a.jpg", "b.jpg")
+    config = write_config(tmp_path, server, None, trigger_delay="300ms", max_delay="2s",
+                          albums={"include": [{"path": str(root), "folder_as_tags": True}]})
+    setup = Setup(tmp=tmp_path, lib=None, config=config,  # type: ignore[arg-type]
+                  state_dir=tmp_path / "state")
+
+    def tags() -> list[list[str]]:
+        with server.state.lock:
+            names = {t.id: t.value for t in server.state.tags.values()}
+            return sorted(sorted(names[i] for i in a.tag_ids)
+                          for a in server.state.assets.values())
+
+    daemon = Daemon(setup, tmp_path)
+    try:
+        daemon.wait_notify(lambda m: m == "READY=1")
+        wait_until(lambda: tags() == [["A/Rome"], ["A/Rome"]], 30, "the first backup")
+        (root / "A" / "Rome").rename(root / "A" / "Roma")
+        wait_until(lambda: tags() == [["A/Roma"], ["A/Roma"]], 20, "the tags of Roma")
+        wait_until(lambda: totals(setup) == (2, 2, 0), 10, "the moves counted once")
+    finally:
+        assert daemon.stop() == 0, daemon.stderr()
+    assert server.state.counters.created == 2
