@@ -70,7 +70,10 @@ async def sync_stacks(client: PassServer, store: StateStore, settings: StackSett
             await store.set_meta(SETTINGS_KEY, wanted)
         return 0
     before = json.loads(await store.get_meta(PENDING_KEY) or "[]")
-    again = await _regroup(store, settings) if changed else set()
+    # Settings never kept and no pass before this one: a new state, whose files on the
+    # server all came in this pass, whose folders are grouped below anyway.
+    regroup = changed and (kept is not None or await store.had_earlier_pass())
+    again = await _regroup(store, settings) if regroup else set()
     todo = sorted({*folders, *map(Path, before), *again})
     failed: list[Path] = []
     made = 0

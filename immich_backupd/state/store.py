@@ -483,6 +483,14 @@ class StateStore:
                 (time.time(), PassOutcome.RUNNING.value))
         return int(cur.lastrowid or 0)
 
+    async def had_earlier_pass(self) -> bool:
+        """True if a pass started before the running one (the last row of ``passes``)."""
+        async with self._db.execute(
+                "SELECT EXISTS(SELECT 1 FROM passes WHERE id < (SELECT max(id) FROM passes))"
+        ) as cur:
+            row = await cur.fetchone()
+        return bool(row and row[0])
+
     async def finish_pass(self, pass_id: int, stats: PassStats, outcome: PassOutcome) -> None:
         now = time.time()
         async with self._transaction() as db:
