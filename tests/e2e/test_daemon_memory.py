@@ -27,6 +27,14 @@ def _left_of_passes() -> list[str]:
             if isinstance(o, (BackupPass, SettleQueue, HeldFolder))]
 
 
+async def _library_backed_up(daemon: Daemon, server, setup) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the library is on the server and the daemon idle after its pass."""
+    files = set(setup.lib.expected.values())
+    await until(lambda: set(server_assets(server)) == files, 30, "the library")
+    await until(lambda: daemon._pass is None
+                and daemon._status_text().startswith("Backup complete"), 10, "idle")
+
+
 async def test_nothing_of_a_pass_is_left_once_the_daemon_is_idle(server, make_setup):
     # The library is written now: within settle_time (500 ms here), so the first pass
     # holds every file back (a queue of held folders) and a later one uploads them.
@@ -40,10 +48,7 @@ async def test_nothing_of_a_pass_is_left_once_the_daemon_is_idle(server, make_se
         daemon = Daemon(setup.config, settings)
         task = asyncio.create_task(daemon.run())
         try:
-            files = set(setup.lib.expected.values())
-            await until(lambda: set(server_assets(server)) == files, 30, "the library")
-            await until(lambda: daemon._pass is None
-                        and daemon._status_text().startswith("Backup complete"), 10, "idle")
+            await _library_backed_up(daemon, server, setup)
             assert daemon._held == set()
             assert _left_of_passes() == []
         finally:
@@ -64,10 +69,7 @@ async def test_file_events_of_files_no_pass_asks_about_are_not_kept(server, make
     daemon = Daemon(setup.config, settings)
     task = asyncio.create_task(daemon.run())
     try:
-        files = set(setup.lib.expected.values())
-        await until(lambda: set(server_assets(server)) == files, 30, "the library")
-        await until(lambda: daemon._pass is None
-                    and daemon._status_text().startswith("Backup complete"), 10, "idle")
+        await _library_backed_up(daemon, server, setup)
         for path in setup.lib.expected:
             path.chmod(0o640)
         await until(lambda: len(daemon.settle) > 0, 10, "the chmod's events")

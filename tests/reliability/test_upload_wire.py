@@ -349,14 +349,20 @@ def cert(tmp_path_factory) -> tuple[Path, Path]:
     return pem, key
 
 
+def _tls(cert: tuple[Path, Path]) -> tuple[Path, ssl.SSLContext]:
+    """The certificate to trust, and the stand-in's TLS context serving it."""
+    pem, key = cert
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(pem, key)
+    return pem, server_side
+
+
 @pytest.mark.skipif(outgoing.SIOCOUTQ is None, reason="the send queue is asked on Linux only")
 async def test_over_https_progress_never_claims_more_than_arrived(cert, tmp_path):
     """The TLS layer keeps the socket's transport, and what that one buffers (up to a
     chunk, encrypted), to itself: the count is the kernel's acknowledged bytes less what
     TLS records add, so it stays at or under what the server received here too."""
-    pem, key = cert
-    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_side.load_cert_chain(pem, key)
+    pem, server_side = _tls(cert)
     path, data = _photo(tmp_path, 8 * MB)
     reports: list[tuple[float, int]] = []
     with StandinServer(version="3.1.0", ssl_context=server_side) as srv:
@@ -383,9 +389,7 @@ async def test_over_https_without_tcp_info_the_count_is_what_the_kernel_took(
     monkeypatch.setattr(outgoing, "TCPI_BYTES_ACKED", 4096)
     monkeypatch.setattr(outgoing, "_said_inexact", False)
     caplog.set_level(logging.INFO, logger=outgoing.__name__)
-    pem, key = cert
-    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_side.load_cert_chain(pem, key)
+    pem, server_side = _tls(cert)
     path, data = _photo(tmp_path, 3 * MB)
     reports: list[tuple[float, int]] = []
     with StandinServer(version="3.1.0", ssl_context=server_side) as srv:
