@@ -156,6 +156,8 @@ class BackupPass:
                                       on_waiting=self._waiting_for_server, clock=clock)
         self.api: PassServer = Retrying(client, self.policy, wait=self.server_wait,
                                         sleep=sleep)
+        # The stages' reads in their own threads (state.WorkerReads: read-only, one
+        # connection a thread); the writes go through ``store`` in the record stage.
         self._reads = WorkerReads(store.path)
         # Stage 2: hashing (hash.py), with the budget of file bytes kept for the uploads.
         self._kept = KeptBytes(lambda: self.stopping)
