@@ -115,14 +115,22 @@ def read_rows(rows: Sequence[Row]) -> list[Read]:
     gone) and an unreadable one are left out."""
     out = []
     for dir_id, folder, name, size, mtime_ns, ino in rows:
-        path = join_path(folder, name)
-        try:
-            st = os.stat(path)
-            if (differs(st.st_size, st.st_mtime_ns, st.st_ino, size, mtime_ns, ino)
-                    or is_placeholder(st) or suspect(st.st_size, getattr(st, "st_blocks", 1))):
-                continue
-            burst = read_burst(path) or ""
-        except OSError:
-            continue
-        out.append((burst, dir_id, name, size, mtime_ns, ino))
+        burst = burst_if_local(join_path(folder, name), (size, mtime_ns, ino))
+        if burst is not None:
+            out.append((burst, dir_id, name, size, mtime_ns, ino))
     return out
+
+
+def burst_if_local(path: Path, known: tuple[int, int, int] | None = None) -> str | None:
+    """In a thread: the burst id of ``path`` ("" for none), or None when it is not read
+    now: a cloud placeholder (reading it would download it), a file that cannot be read,
+    or, given ``known`` (its record's size, mtime_ns and inode), one changed since."""
+    try:
+        st = os.stat(path)
+        if known is not None and differs(st.st_size, st.st_mtime_ns, st.st_ino, *known):
+            return None
+        if is_placeholder(st) or suspect(st.st_size, getattr(st, "st_blocks", 1)):
+            return None
+        return read_burst(path) or ""
+    except OSError:
+        return None

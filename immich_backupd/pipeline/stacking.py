@@ -37,17 +37,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from ..config import StackSettings
 from ..immich.errors import ApiError, ErrorKind, TransportError
-from ..media.appleburst import may_have_burst, read_burst
-from ..media.placeholders import suspect
+from ..media.appleburst import may_have_burst
 from ..media.stacks import KnownStack, by_asset, stack_requests, stacks_in_folder
-from ..scan.changes import is_placeholder
 from ..state import StateStore
+from .burstread import burst_if_local
 from .connect import raise_if_fatal
 from .server import PassServer
 
@@ -235,12 +233,7 @@ def _read_bursts(folder: Path, names: list[str]) -> dict[str, str]:
     that can be read now; cloud placeholders and unreadable files are left out."""
     found = {}
     for name in names:
-        path = folder / name
-        try:
-            st = os.stat(path)
-            if is_placeholder(st) or suspect(st.st_size, getattr(st, "st_blocks", 1)):
-                continue
-            found[name] = read_burst(path) or ""
-        except OSError:
-            continue
+        burst = burst_if_local(folder / name)
+        if burst is not None:
+            found[name] = burst
     return found
