@@ -85,6 +85,15 @@ def raise_if_fatal(exc: ApiError | TransportError) -> None:
             raise fatal from exc
 
 
+def raise_if_refused_or_fatal(exc: ApiError | TransportError) -> None:
+    """Re-raise a missing permission as it is (an optional step's caller catches it and
+    says what is lost, as tagging does), and what ends the pass (:func:`raise_if_fatal`);
+    return for a passing fault."""
+    if isinstance(exc, ApiError) and exc.kind is ErrorKind.PERMISSION:
+        raise exc
+    raise_if_fatal(exc)
+
+
 async def connect(client: ImmichClient, *, album_sync: bool) -> ServerInfo:
     """Read version, media types, quota and key permissions. Raise with an exit code."""
     try:

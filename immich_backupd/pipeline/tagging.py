@@ -44,7 +44,7 @@ from typing import NamedTuple
 from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..scan.rules import AlbumRules
 from ..state import StateStore
-from .connect import raise_if_fatal
+from .connect import raise_if_refused_or_fatal
 from .followups import TAG_SETTINGS_KEY, tag_settings_text
 from .server import PassServer
 from .untagging import forget_unwanted, take_off_tags
@@ -129,9 +129,7 @@ async def _converge(client: PassServer, store: StateStore, rows: list[OpenTag],
         ids = await client.upsert_tags(sorted({r.tag for r in rows}))
         await store.save_tag_ids(ids)
     except (ApiError, TransportError) as exc:
-        if isinstance(exc, ApiError) and exc.kind is ErrorKind.PERMISSION:
-            raise
-        raise_if_fatal(exc)
+        raise_if_refused_or_fatal(exc)
         log.warning("tags not updated (%s); tried again next pass", exc)
         return 0
     by_tag: dict[str, dict[str, OpenTag]] = defaultdict(dict)
@@ -145,9 +143,7 @@ async def _converge(client: PassServer, store: StateStore, rows: list[OpenTag],
             try:
                 results = await client.add_tag(ids[tag], chunk)
             except (ApiError, TransportError) as exc:
-                if isinstance(exc, ApiError) and exc.kind is ErrorKind.PERMISSION:
-                    raise
-                raise_if_fatal(exc)
+                raise_if_refused_or_fatal(exc)
                 log.warning("tag %r not set on %d files (%s); tried again next pass", tag,
                             len(chunk), exc)
                 continue

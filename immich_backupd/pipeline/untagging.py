@@ -38,7 +38,7 @@ from ..immich.client import AlbumAddResult
 from ..immich.errors import ApiError, ErrorKind, TransportError
 from ..scan.rules import AlbumRules
 from ..state import StateStore
-from .connect import raise_if_fatal
+from .connect import raise_if_refused_or_fatal
 from .followups import Removal, removals_due, unwanted_tags
 from .server import PassServer
 
@@ -87,7 +87,7 @@ async def take_off_tags(client: PassServer, store: StateStore, now: float) -> in
             await store.save_tag_ids(found)
             ids.update(found)
     except (ApiError, TransportError) as exc:
-        _raise_if_fatal(exc)
+        raise_if_refused_or_fatal(exc)
         log.warning("tags not taken off (%s); tried again next pass", exc)
         return 0
     taken = 0
@@ -97,7 +97,7 @@ async def take_off_tags(client: PassServer, store: StateStore, now: float) -> in
             try:
                 results = await client.remove_tag(ids[tag], chunk)
             except (ApiError, TransportError) as exc:
-                _raise_if_fatal(exc)
+                raise_if_refused_or_fatal(exc)
                 if isinstance(exc, ApiError) and exc.kind in GONE:
                     log.info("tag %r is no longer on the server: nothing to take off", tag)
                     await store.removals_done([(a, tag) for a in assets])
@@ -126,9 +126,3 @@ async def _record(store: StateStore, tag: str, results: list[AlbumAddResult],
     await store.tags_removed(removed, now)
     await store.removals_done(gone)
     return len(removed)
-
-
-def _raise_if_fatal(exc: ApiError | TransportError) -> None:
-    if isinstance(exc, ApiError) and exc.kind is ErrorKind.PERMISSION:
-        raise exc
-    raise_if_fatal(exc)
